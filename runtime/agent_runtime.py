@@ -1,0 +1,287 @@
+"""AgentRuntime: the public API (SPEC §9). The TUI, the server and library users call only this."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .architectures import ARCHITECTURES
+from .config import RuntimeConfig
+from .errors import FileNotFound, InvalidRequest, RuntimeClosed
+from .events import EventBus, Subscription
+from .models import (
+    ArchitectureInfo,
+    CreateSessionArgs,
+    FileInfo,
+    ProfileInfo,
+    SessionDetail,
+    SessionEvent,
+    SessionRuntime,
+    SessionSummary,
+)
+from .primitives.base import EnvironmentPrimitive
+from .profiles import ProfileRegistry
+from .sessions.manager import SessionManager
+from .sessions.session import AgentSession
+from .store.base import SessionStore
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class SessionsChanged:
+    """A session was created, updated (name, options, a query ended) or deleted."""
+
+    action: Literal["created", "updated", "deleted"]
+    session: SessionSummary
+
+
+@dataclass(frozen=True)
+class SessionStatusChanged:
+    """A session's ``SessionRuntime`` changed (sandbox status, active query, queue, permissions)."""
+
+    session_id: str
+    runtime: SessionRuntime
+
+
+RuntimeNotice = SessionsChanged | SessionStatusChanged
+Observer = Callable[[RuntimeNotice], None]
+
+
+class AgentRuntime:
+    def __init__(self, config: RuntimeConfig | None = None) -> None:
+        self.config = config or RuntimeConfig()
+        self.store: SessionStore = self.config.persistence or self._sqlite_store()
+        self.bus: EventBus | None = None
+        self.profiles = ProfileRegistry(self.config.resolved_config_dir())
+        self.sessions: SessionManager | None = None
+        self.server: Any = None
+        self.started_at = time.monotonic()
+        self._observers: list[Observer] = []
+        self._started = False
+        self._closed = False
+
+    def _sqlite_store(self) -> SessionStore:
+        from .store.sqlite import SQLiteStore
+
+        return SQLiteStore(self.config.resolved_db_path())
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        await self.store.open()
+        self.bus = EventBus(self.store)
+        self.profiles.load(await self.store.list_agent_profiles())
+        self.sessions = SessionManager(
+            self.config, self.store, self.bus, self.profiles, self._make_primitive,
+            on_runtime_change=self._runtime_changed, on_query_end=self._query_ended,
+        )
+        await self.sessions.load_all()
+        self._started = True
+        if self.config.websocket_port is not None:
+            from .server.app import start_server
+
+            self.server = await start_server(self, host=self.config.websocket_host,
+                                             port=self.config.websocket_port, token=self.config.token)
+
+    async def shutdown(self) -> None:
+        """Close running queries (``query:interrupted {reason: "shutdown"}``), end sandboxes, close the store."""
+        if self._closed or not self._started:
+            self._closed = True
+            return
+        self._closed = True
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                await self.server.stop()
+        assert self.sessions is not None and self.bus is not None
+        await self.sessions.shutdown()
+        await self.bus.close()
+        await self.store.close()
+
+    async def __aenter__(self) -> AgentRuntime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.shutdown()
+
+    def _make_primitive(self, name: str, session_id: str) -> EnvironmentPrimitive:
+        if name == "modal":
+            from .primitives.modal import ModalPrimitive  # imported only when used: ~0.3 s
+
+            return ModalPrimitive(session_id, self.config)
+        from .primitives.local import LocalPrimitive
+
+        return LocalPrimitive(self.config.resolved_data_dir(), session_id)
+
+    def _manager(self) -> SessionManager:
+        if self._closed:
+            raise RuntimeClosed("the runtime is shut down")
+        if self.sessions is None:
+            raise RuntimeClosed("the runtime is not started (call await runtime.start())")
+        return self.sessions
+
+    # ------------------------------------------------------------------ observers
+
+    def add_observer(self, observer: Observer) -> Callable[[], None]:
+        """Call ``observer(notice)`` on every ``SessionsChanged`` / ``SessionStatusChanged``."""
+        self._observers.append(observer)
+        return lambda: self._observers.remove(observer) if observer in self._observers else None
+
+    def _notify(self, notice: RuntimeNotice) -> None:
+        for observer in list(self._observers):
+            try:
+                observer(notice)
+            except Exception:
+                log.exception("runtime observer failed")
+
+    def _runtime_changed(self, session: AgentSession) -> None:
+        self._notify(SessionStatusChanged(session.id, session.state.runtime()))
+
+    def _query_ended(self, session: AgentSession) -> None:
+        if session.id in (self.sessions.sessions if self.sessions else {}):
+            self._notify(SessionsChanged("updated", session.summary()))
+
+    # ------------------------------------------------------------------ sessions
+
+    async def create_session(self, args: CreateSessionArgs | dict[str, Any]) -> SessionSummary:
+        if not isinstance(args, CreateSessionArgs):
+            args = CreateSessionArgs.model_validate(args)
+        session = await self._manager().create(args)
+        summary = session.summary()
+        self._notify(SessionsChanged("created", summary))
+        return summary
+
+    async def list_sessions(self) -> list[SessionSummary]:
+        return [s.summary() for s in self._manager().sessions.values()]
+
+    async def get_session(self, session_id: str) -> SessionDetail:
+        return self._manager().get(session_id).detail()
+
+    async def get_summary(self, session_id: str) -> SessionSummary:
+        return self._manager().get(session_id).summary()
+
+    async def delete_session(self, session_id: str) -> None:
+        manager = self._manager()
+        summary = manager.get(session_id).summary()
+        await manager.delete(session_id)
+        self._notify(SessionsChanged("deleted", summary))
+
+    async def rename_session(self, session_id: str, name: str) -> SessionSummary:
+        session = self._manager().get(session_id)
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise InvalidRequest("name must be 1 to 200 characters")
+        session.record["name"] = name
+        await self.store.update_session(session_id, {"name": name})
+        summary = session.summary()
+        self._notify(SessionsChanged("updated", summary))
+        return summary
+
+    async def send_message(self, session_id: str, content: str) -> tuple[str, bool]:
+        """Queue ``content``; returns ``(message_id, queued)`` (queued: it waits for a running query)."""
+        return await self._manager().get(session_id).send(content)
+
+    async def interrupt(self, session_id: str) -> bool:
+        return await self._manager().get(session_id).interrupt("user")
+
+    async def terminate_environment(self, session_id: str) -> SessionRuntime:
+        session = self._manager().get(session_id)
+        if session.state.active_query is not None:
+            await session.interrupt("user")
+        await session.environment.terminate("manual")
+        return session.state.runtime()
+
+    async def update_options(self, session_id: str, options: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(options, dict):
+            raise InvalidRequest("sessionOptions must be an object")
+        session = self._manager().get(session_id)
+        merged = {**(session.record.get("sessionOptions") or {}), **options}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        session.record["sessionOptions"] = merged
+        await self.store.update_session(session_id, {"sessionOptions": merged})
+        await session.publish("options:update", {"options": merged})
+        self._notify(SessionsChanged("updated", session.summary()))
+        return merged
+
+    async def resolve_permission(self, session_id: str, request_id: str, decision: str,
+                                 message: str | None = None, by: str | None = None) -> None:
+        if decision not in ("allow", "deny", "allow_always"):
+            raise InvalidRequest("decision must be allow, deny or allow_always")
+        await self._manager().get(session_id).resolve_permission(request_id, decision, message, by)
+
+    # ------------------------------------------------------------------ events
+
+    def subscribe(self, session_id: str, after_seq: int = 0) -> Subscription:
+        """Every event with ``seq > after_seq``, stored then live, exactly once, in order.
+
+        The result is an async iterator of ``SessionEvent`` that also has ``next_batch()``;
+        a subscriber that falls too far behind gets ``SubscriberLagged`` and resubscribes.
+        """
+        self._manager().get(session_id)
+        assert self.bus is not None
+        return self.bus.subscribe(session_id, after_seq)
+
+    async def get_events(self, session_id: str, after_seq: int = 0,
+                         limit: int | None = None) -> tuple[list[SessionEvent], int]:
+        session = self._manager().get(session_id)
+        events = await self.store.load_events(session_id, max(after_seq, 0), limit)
+        return events, session.state.last_seq
+
+    # ------------------------------------------------------------------ files
+
+    async def list_files(self, session_id: str) -> list[FileInfo]:
+        primitive = self._files_primitive(session_id)
+        if primitive is None:
+            return []
+        files = await primitive.list_files("workspace", recursive=True)
+        return [FileInfo(path=f.path, size=f.size, modified_at=f.modified_at) for f in files]
+
+    async def read_file(self, session_id: str, path: str) -> bytes:
+        from .primitives.paths import clean_relative
+
+        relative = clean_relative(path)
+        primitive = self._files_primitive(session_id)
+        if primitive is None:
+            raise FileNotFound(f"no such file: {path}")
+        return await primitive.read_file(f"workspace/{relative}")
+
+    def _files_primitive(self, session_id: str) -> EnvironmentPrimitive | None:
+        session = self._manager().get(session_id)
+        if session.environment.primitive is not None:
+            return session.environment.primitive
+        if session.record.get("primitive", "local") == "local":
+            # No sandbox running: the local workspace folder is still there to read.
+            from .primitives.local import LocalPrimitive
+
+            return LocalPrimitive(self.config.resolved_data_dir(), session_id)
+        return None
+
+    # ------------------------------------------------------------------ catalogue
+
+    async def list_profiles(self) -> list[ProfileInfo]:
+        self._manager()
+        return self.profiles.infos()
+
+    async def list_architectures(self) -> list[ArchitectureInfo]:
+        infos = await asyncio.to_thread(
+            lambda: [a.info(self.config.primitive) for a in ARCHITECTURES.values()]
+        )
+        return infos
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": VERSION,
+            "uptimeS": round(time.monotonic() - self.started_at, 3),
+            "sessionsLoaded": len(self.sessions.sessions) if self.sessions else 0,
+        }

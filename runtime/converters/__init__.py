@@ -1,0 +1,32 @@
+"""Converters: an agent CLI's output lines -> our events. Stdlib only; copied into the sandbox.
+
+Used by the runner (as ``agent_runner.converters``) and by the host's tests and transcript
+parsers (as ``runtime.converters``), so modules here import only the stdlib and each other,
+relatively.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .base import Converter
+
+#: architecture id -> module (in this package) defining ``make_converter(request) -> Converter``.
+CONVERTER_MODULES: dict[str, str] = {
+    "claude-code": "claude_code",
+    "claude-sdk": "claude_code",
+    "opencode": "opencode",
+    "gemini-cli": "gemini_cli",
+}
+
+
+def get_converter(architecture: str, request: dict[str, Any]) -> Converter:
+    module_name = CONVERTER_MODULES.get(architecture)
+    if module_name is None:
+        return Converter(request)
+    module = importlib.import_module(f".{module_name}", __name__)
+    return module.make_converter(request)
+
+
+__all__ = ["CONVERTER_MODULES", "Converter", "get_converter"]

@@ -1,0 +1,90 @@
+"""The converter interface the runner drives. Stdlib only."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+#: A log line longer than this is cut (an agent printing megabytes of garbage must not bloat the log).
+MAX_LOG_TEXT = 4096
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: UP017
+
+
+def make_event(kind: str, payload: dict[str, Any], conversation_id: str = "main",
+               timestamp: str | None = None) -> dict[str, Any]:
+    return {"type": kind, "payload": payload, "timestamp": timestamp or now_iso(),
+            "conversationId": conversation_id, "source": "runner"}
+
+
+def log_event(level: str, message: str, data: Any = None) -> dict[str, Any]:
+    if len(message) > MAX_LOG_TEXT:
+        message = message[:MAX_LOG_TEXT] + f"… [{len(message) - MAX_LOG_TEXT} more characters]"
+    payload: dict[str, Any] = {"level": level, "message": message}
+    if data is not None:
+        payload["data"] = data
+    return make_event("log", payload)
+
+
+class Converter:
+    """Base converter: every stdout line is parsed as JSON and handed to ``convert``.
+
+    Subclasses override ``convert``; lines that are not JSON become ``log`` warnings and the
+    query goes on. ``finish`` returns the closing events and, for a failed query,
+    ``{"error": ..., "code": ...}``.
+    """
+
+    def __init__(self, request: dict[str, Any]) -> None:
+        self.request = request
+        self._agent_input: list[str] = []
+
+    # -- agent stdin -------------------------------------------------------------------------
+    def initial_input(self) -> list[str]:
+        """Lines to write to the agent's stdin right after it starts."""
+        return []
+
+    def keeps_stdin_open(self) -> bool:
+        """Whether the agent reads more from stdin later (control protocols)."""
+        return False
+
+    def take_agent_input(self) -> list[str]:
+        lines, self._agent_input = self._agent_input, []
+        return lines
+
+    def send_to_agent(self, message: dict[str, Any]) -> None:
+        self._agent_input.append(json.dumps(message, separators=(",", ":")))
+
+    def done(self) -> bool:
+        """True once the agent's final result has been seen (its stdin may then be closed)."""
+        return False
+
+    # -- agent output ------------------------------------------------------------------------
+    def feed(self, line: str) -> list[dict[str, Any]]:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return [log_event("warn", f"unparseable agent output: {line}")]
+        if not isinstance(message, dict):
+            return [log_event("warn", f"unexpected agent output: {line}")]
+        try:
+            return self.convert(message)
+        except Exception as exc:  # noqa: BLE001 - a converter bug must not end the query
+            return [log_event("warn", f"could not convert agent output ({type(exc).__name__}: {exc})",
+                              {"line": line[:MAX_LOG_TEXT]})]
+
+    def convert(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        return [log_event("debug", "agent output", message)]
+
+    def on_stderr(self, line: str) -> list[dict[str, Any]]:
+        return [log_event("info", line)] if line.strip() else []
+
+    def on_control(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        return [log_event("warn", f"control message {message.get('type')!r} not supported by this agent")]
+
+    def finish(self, exit_code: int, *, interrupted: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        if exit_code != 0 and not interrupted:
+            return [], {"error": f"agent exited with code {exit_code}", "code": "AGENT_EXITED"}
+        return [], None

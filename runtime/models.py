@@ -1,0 +1,344 @@
+"""Wire types of SPEC §2: everything that crosses a process boundary is one of these.
+
+Python code uses snake_case; JSON on the wire is camelCase (``model_dump(by_alias=True)``).
+Blocks are kept as plain dicts inside the reducer (``block:upsert`` shallow-merges arbitrary
+fields), and validated into the typed models below only at the API edge.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+
+class WireModel(BaseModel):
+    """Base of every wire model: camelCase aliases, snake_case attributes."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON-ready dict a remote client sees."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+# --------------------------------------------------------------------------- events
+
+EventSource = Literal["runner", "server"]
+
+EVENT_TYPES: tuple[str, ...] = (
+    "block:upsert",
+    "block:delta",
+    "query:started",
+    "query:completed",
+    "query:failed",
+    "query:interrupted",
+    "ee:creating",
+    "ee:ready",
+    "ee:terminated",
+    "ee:error",
+    "metadata:update",
+    "subagent:spawned",
+    "subagent:completed",
+    "file:created",
+    "file:modified",
+    "file:deleted",
+    "options:update",
+    "permission:requested",
+    "permission:resolved",
+    "log",
+    "error",
+)
+
+
+class SessionEvent(WireModel):
+    """One entry of a session's event log (and one message on the wire)."""
+
+    seq: int
+    type: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    timestamp: str
+    conversation_id: str = "main"
+    source: EventSource = "server"
+
+    def wire(self) -> dict[str, Any]:
+        # Hot path (every delivered event): build the dict by hand, pydantic's dump is ~5x slower.
+        return {
+            "seq": self.seq,
+            "type": self.type,
+            "payload": self.payload,
+            "timestamp": self.timestamp,
+            "conversationId": self.conversation_id,
+            "source": self.source,
+        }
+
+
+class EventDraft(WireModel):
+    """An event before the bus gives it a seq (what the runner prints, one per line)."""
+
+    type: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    timestamp: str | None = None
+    conversation_id: str = "main"
+    source: EventSource = "server"
+
+
+# --------------------------------------------------------------------------- blocks
+
+BlockStatus = Literal["pending", "complete", "error"]
+
+
+class BlockBase(WireModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    id: str
+    status: BlockStatus = "complete"
+    timestamp: str | None = None
+
+
+class UserMessageBlock(BlockBase):
+    type: Literal["user_message"] = "user_message"
+    content: str = ""
+
+
+class AssistantTextBlock(BlockBase):
+    type: Literal["assistant_text"] = "assistant_text"
+    content: str = ""
+    model: str | None = None
+
+
+class ThinkingBlock(BlockBase):
+    type: Literal["thinking"] = "thinking"
+    content: str = ""
+
+
+class ToolUseBlock(BlockBase):
+    type: Literal["tool_use"] = "tool_use"
+    tool_name: str = ""
+    tool_use_id: str = ""
+    input: dict[str, Any] = Field(default_factory=dict)
+    display_name: str | None = None
+
+
+class ToolResultBlock(BlockBase):
+    type: Literal["tool_result"] = "tool_result"
+    tool_use_id: str = ""
+    output: Any = ""
+    is_error: bool = False
+    duration_ms: int | None = None
+
+
+class SubagentBlock(BlockBase):
+    type: Literal["subagent"] = "subagent"
+    tool_use_id: str = ""
+    name: str | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+    output: Any = None
+    duration_ms: int | None = None
+
+
+class SystemBlock(BlockBase):
+    type: Literal["system"] = "system"
+    subtype: str = ""
+    message: str = ""
+
+
+class ErrorBlock(BlockBase):
+    type: Literal["error"] = "error"
+    message: str = ""
+    code: str | None = None
+
+
+Block = Annotated[
+    UserMessageBlock
+    | AssistantTextBlock
+    | ThinkingBlock
+    | ToolUseBlock
+    | ToolResultBlock
+    | SubagentBlock
+    | SystemBlock
+    | ErrorBlock,
+    Field(discriminator="type"),
+]
+
+BLOCK_MODELS: dict[str, type[BlockBase]] = {
+    "user_message": UserMessageBlock,
+    "assistant_text": AssistantTextBlock,
+    "thinking": ThinkingBlock,
+    "tool_use": ToolUseBlock,
+    "tool_result": ToolResultBlock,
+    "subagent": SubagentBlock,
+    "system": SystemBlock,
+    "error": ErrorBlock,
+}
+
+#: Which field a ``block:delta`` appends to, by block type.
+DELTA_FIELD: dict[str, str] = {
+    "user_message": "content",
+    "assistant_text": "content",
+    "thinking": "content",
+    "tool_result": "output",
+}
+
+
+# --------------------------------------------------------------------------- runtime state
+
+EnvironmentStatus = Literal["inactive", "starting", "ready", "error", "terminated"]
+
+
+class EnvironmentState(WireModel):
+    id: str | None = None
+    status: EnvironmentStatus = "inactive"
+    status_message: str | None = None
+    primitive: str = "local"
+    last_error: str | None = None
+
+
+class ActiveQuery(WireModel):
+    message_id: str
+    started_at: int
+
+
+class PendingPermission(WireModel):
+    request_id: str
+    tool_name: str
+    input: dict[str, Any] = Field(default_factory=dict)
+    tool_use_id: str | None = None
+    title: str | None = None
+
+
+class SessionRuntime(WireModel):
+    is_loaded: bool = False
+    execution_environment: EnvironmentState | None = None
+    active_query: ActiveQuery | None = None
+    queued_messages: int = 0
+    pending_permissions: list[PendingPermission] = Field(default_factory=list)
+
+    def wire(self) -> dict[str, Any]:
+        # exclude_none would drop executionEnvironment/activeQuery; clients expect explicit nulls.
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class Usage(WireModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    total_tokens: int = 0
+
+
+class SessionMetadata(WireModel):
+    usage: Usage | None = None
+    cost_usd: float | None = None
+    model: str | None = None
+
+
+class SubagentState(WireModel):
+    tool_use_id: str
+    agent_id: str | None = None
+    status: Literal["running", "completed", "failed"] = "running"
+    blocks: list[Block] = Field(default_factory=list)
+    prompt: str | None = None
+    output: Any = None
+    duration_ms: int | None = None
+
+
+class SessionOptions(WireModel):
+    """Per-session options; ``model`` is known, anything else is passed through to the agent."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    model: str | None = None
+
+
+class SessionSummary(WireModel):
+    session_id: str
+    name: str
+    architecture: str
+    agent_profile_ref: str = "default"
+    session_options: dict[str, Any] = Field(default_factory=dict)
+    primitive: str = "local"
+    created_at: int
+    last_activity: int
+    runtime: SessionRuntime = Field(default_factory=SessionRuntime)
+    metadata: SessionMetadata = Field(default_factory=SessionMetadata)
+    last_seq: int = 0
+
+    def wire(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data["runtime"] = self.runtime.wire()
+        return data
+
+
+class SessionDetail(SessionSummary):
+    blocks: list[Block] = Field(default_factory=list)
+    subagents: list[SubagentState] = Field(default_factory=list)
+
+
+class CreateSessionArgs(WireModel):
+    agent_profile_ref: str = "default"
+    architecture: str
+    session_options: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = Field(default=None, max_length=200)
+    primitive: str | None = None
+
+    @field_validator("architecture")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("architecture must not be empty")
+        return value
+
+
+class ArchitectureInfo(WireModel):
+    id: str
+    display_name: str
+    available: bool
+    reason: str | None = None
+
+
+class ProfileInfo(WireModel):
+    id: str
+    name: str
+    description: str = ""
+
+
+PermissionMode = Literal["bypass", "ask", "acceptEdits"]
+
+
+class AgentProfile(WireModel):
+    """SPEC §8: how an agent is configured (system prompt, model, tools, env names, files)."""
+
+    id: str
+    name: str
+    description: str = ""
+    system_prompt: str | None = None
+    model: str | None = None
+    allowed_tools: list[str] = Field(default_factory=list)
+    env: list[str] = Field(default_factory=list)
+    files: dict[str, str] = Field(default_factory=dict)
+    mcp_servers: dict[str, Any] = Field(default_factory=dict)
+    permission_mode: PermissionMode = "bypass"
+
+    def info(self) -> ProfileInfo:
+        return ProfileInfo(id=self.id, name=self.name, description=self.description)
+
+
+class FileInfo(WireModel):
+    path: str
+    size: int
+    modified_at: int
+
+
+PermissionDecision = Literal["allow", "deny", "allow_always"]

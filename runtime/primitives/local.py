@@ -1,0 +1,243 @@
+"""The ``local`` primitive: a folder per session on this machine, processes in their own group."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+from ..errors import FileNotFound, SandboxError
+from .base import RemoteFile
+from .paths import confine
+
+#: A line longer than this is delivered in pieces (a runner printing 10 MB without a newline
+#: must not make us buffer it whole).
+MAX_LINE = 1 << 20
+_READ_CHUNK = 1 << 16
+_STREAM_QUEUE = 256
+
+
+async def _pump(stream: asyncio.StreamReader, queue: asyncio.Queue[bytes | None]) -> None:
+    """Split a byte stream into lines and queue them; never stop reading until EOF."""
+    pending = b""
+    try:
+        while True:
+            chunk = await stream.read(_READ_CHUNK)
+            if not chunk:
+                break
+            pending += chunk
+            if b"\n" in chunk:
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    await queue.put(line)
+            while len(pending) >= MAX_LINE:
+                await queue.put(pending[:MAX_LINE])
+                pending = pending[MAX_LINE:]
+        if pending:
+            await queue.put(pending)
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        await queue.put(None)
+
+
+class LocalProcess:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+        self.pid: int | None = proc.pid
+        self._stdout: asyncio.Queue[bytes | None] = asyncio.Queue(_STREAM_QUEUE)
+        self._stderr: asyncio.Queue[bytes | None] = asyncio.Queue(_STREAM_QUEUE)
+        assert proc.stdout is not None and proc.stderr is not None
+        self._pumps = [
+            asyncio.create_task(_pump(proc.stdout, self._stdout)),
+            asyncio.create_task(_pump(proc.stderr, self._stderr)),
+        ]
+
+    async def _lines(self, queue: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
+        while True:
+            line = await queue.get()
+            if line is None:
+                return
+            yield line
+
+    def stdout_lines(self) -> AsyncIterator[bytes]:
+        return self._lines(self._stdout)
+
+    def stderr_lines(self) -> AsyncIterator[bytes]:
+        return self._lines(self._stderr)
+
+    async def write_stdin(self, data: bytes) -> None:
+        stdin = self._proc.stdin
+        if stdin is None or stdin.is_closing():
+            return
+        try:
+            stdin.write(data)
+            await stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    async def close_stdin(self) -> None:
+        stdin = self._proc.stdin
+        if stdin is not None and not stdin.is_closing():
+            stdin.close()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                await stdin.wait_closed()
+
+    async def wait(self) -> int:
+        code = await self._proc.wait()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        return code
+
+    async def signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signum)
+
+    async def kill(self) -> None:
+        await self.signal_group(signal.SIGKILL)
+        # The leader may already be gone while its group lives on: the killpg above covers that.
+        with contextlib.suppress(ProcessLookupError):
+            self._proc.kill()
+
+
+class LocalPrimitive:
+    """A sandbox that is a folder under the data dir; isolation is by process group and ``HOME``."""
+
+    name = "local"
+
+    def __init__(self, root: Path, session_id: str) -> None:
+        self.root = Path(root) / session_id
+        self.session_dir = str(self.root)
+        self._id: str | None = None
+        self._processes: set[LocalProcess] = set()
+
+    @property
+    def environment_id(self) -> str | None:
+        return self._id
+
+    async def start(self) -> None:
+        for sub in ("app", "workspace", "home"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self._id = f"local-{uuid.uuid4().hex[:12]}"
+
+    def _require(self) -> None:
+        if self._id is None or not self.root.is_dir():
+            raise SandboxError("sandbox is not running", code="SANDBOX_NOT_RUNNING")
+
+    async def exec(
+        self, argv: list[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
+    ) -> LocalProcess:
+        self._require()
+        workdir = confine(self.root, cwd) if cwd else self.root
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=str(workdir),
+                env=dict(env) if env is not None else None,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # its own process group, killed as a group
+            )
+        except OSError as exc:
+            raise SandboxError(f"could not start {argv[0]!r}: {exc}", code="EXEC_FAILED") from exc
+        process = LocalProcess(proc)
+        self._processes.add(process)
+        proc_wait = asyncio.ensure_future(proc.wait())
+        proc_wait.add_done_callback(lambda _f: self._processes.discard(process))
+        return process
+
+    async def read_file(self, path: str) -> bytes:
+        target = confine(self.root, path)
+        try:
+            return await asyncio.to_thread(target.read_bytes)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise FileNotFound(f"no such file: {path}") from exc
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        await self.write_files({path: data})
+
+    async def write_files(self, files: Mapping[str, bytes]) -> None:
+        self._require()
+        targets = {confine(self.root, p): d for p, d in files.items()}
+
+        def write() -> None:
+            for target, data in targets.items():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+
+        await asyncio.to_thread(write)
+
+    async def list_files(self, path: str = "workspace", *, recursive: bool = True) -> list[RemoteFile]:
+        base = confine(self.root, path)
+
+        def scan() -> list[RemoteFile]:
+            out: list[RemoteFile] = []
+            if not base.is_dir():
+                return out
+            iterator = base.rglob("*") if recursive else base.iterdir()
+            for entry in iterator:
+                # Symlinks are listed as what they are, never followed out of the sandbox.
+                if entry.is_file() and not entry.is_symlink():
+                    st = entry.stat()
+                    out.append(RemoteFile(str(entry.relative_to(base)), st.st_size, int(st.st_mtime * 1000)))
+            out.sort(key=lambda f: f.path)
+            return out
+
+        return await asyncio.to_thread(scan)
+
+    async def is_running(self) -> bool:
+        return self._id is not None and self.root.is_dir()
+
+    async def terminate(self) -> None:
+        """Kill every process and forget the sandbox's ``app/`` and ``home/`` (as a new Modal sandbox
+        would), so a recreated sandbox really starts empty and must restore the agent's transcript.
+        ``workspace/`` stays: on this machine it is the user's project folder."""
+        for process in list(self._processes):
+            await process.kill()
+        self._processes.clear()
+        if self._id is not None:
+            self._id = None
+            for sub in ("app", "home"):
+                await asyncio.to_thread(shutil.rmtree, self.root / sub, True)
+
+    async def destroy(self) -> None:
+        """Terminate and remove the session folder (the session was deleted)."""
+        await self.terminate()
+        await asyncio.to_thread(shutil.rmtree, self.root, True)
+
+
+async def sweep_orphans(root: Path, session_id: str) -> int:
+    """Kill processes a dead agent-tui left running in a session's folder. Returns how many.
+
+    A SIGKILLed agent-tui cannot kill its sandboxes' process groups, which outlive it (they are
+    their own sessions); at the next start any process whose working directory is inside the
+    session folder is one of them.
+    """
+    folder = os.path.realpath(Path(root) / session_id)
+
+    def scan() -> list[int]:
+        found: list[int] = []
+        proc = Path("/proc")
+        if not proc.is_dir():
+            return found
+        for entry in proc.iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                cwd = os.readlink(entry / "cwd")
+            except OSError:
+                continue
+            if cwd == folder or cwd.startswith(folder + os.sep):
+                found.append(int(entry.name))
+        return found
+
+    pids = await asyncio.to_thread(scan)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return len(pids)

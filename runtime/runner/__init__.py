@@ -1,0 +1,6 @@
+"""The runner: a stdlib-only program copied into every sandbox as ``app/agent_runner``.
+
+Run as ``python3 -m agent_runner <command>`` with ``app/`` on ``PYTHONPATH``. Each command reads
+one JSON line on stdin and prints JSON lines on stdout (SPEC §5). Nothing here may import
+anything outside the standard library and this package (``converters/`` is copied in beside it).
+"""

@@ -1,0 +1,64 @@
+"""``python3 -m agent_runner <command>``: the four commands of SPEC §5."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+from . import transcripts, wire
+from .execute import execute_query
+
+
+def load_agent_profile(request: dict[str, Any]) -> int:
+    workspace = request.get("baseWorkspacePath") or os.getcwd()
+    profile = request.get("agentProfile") or {}
+    files = profile.get("files") or {}
+    written = 0
+    for relative, content in files.items():
+        target = os.path.realpath(os.path.join(workspace, relative))
+        if not target.startswith(os.path.realpath(workspace) + os.sep):
+            wire.emit(wire.log("warn", f"profile file outside the workspace skipped: {relative}"))
+            continue
+        if os.path.exists(target):
+            continue  # never overwrite the user's work with a profile default
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write(str(content))
+        written += 1
+    wire.emit(wire.log("info", f"profile {profile.get('id', 'default')!r} loaded ({written} files written)"))
+    wire.emit(wire.script_output(True))
+    return 0
+
+
+COMMANDS = {
+    "execute-query": execute_query,
+    "load-agent-profile": load_agent_profile,
+    "read-session-transcript": transcripts.read_session_transcript,
+    "load-session-transcript": transcripts.load_session_transcript,
+}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in COMMANDS:
+        sys.stderr.write(f"usage: python3 -m agent_runner {{{'|'.join(COMMANDS)}}}\n")
+        return 2
+    try:
+        request = wire.read_request()
+    except (ValueError, SystemExit) as exc:
+        wire.emit(wire.script_output(False, f"bad request: {exc}"))
+        return 2
+    try:
+        return COMMANDS[argv[0]](request)
+    except Exception as exc:  # noqa: BLE001 - report, never die silently
+        traceback.print_exc()
+        if argv[0] == "execute-query":
+            wire.emit(wire.query_result(False, f"runner error: {type(exc).__name__}: {exc}", "RUNNER_ERROR"))
+        else:
+            wire.emit(wire.script_output(False, f"{type(exc).__name__}: {exc}"))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,295 @@
+"""``execute-query``: start the agent, turn its output into events, obey control messages.
+
+Two shapes of agent:
+- ``shell``: the prompt is a bash command; its raw output is coalesced into ``block:delta``s
+  (a few per second, or per 64 KiB) and capped at ``toolOutputLimit`` with a visible marker.
+- JSON-lines agents (Claude Code, OpenCode, Gemini CLI): ``launch.argv`` is started and each
+  stdout line goes through the architecture's converter (``converters.get_converter``).
+
+Control messages keep arriving on our stdin after the request: ``{"type": "interrupt"}`` stops
+the agent gracefully (SIGTERM to our process group, which the agent shares; the host SIGKILLs
+the group if that is not enough) and ``{"type": "permission_response", ...}`` is handed to the
+converter. The last stdout line is ``query_result``; the exit code is 0 on success.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from typing import Any
+
+from . import wire
+
+FLUSH_INTERVAL_S = 0.15
+FLUSH_BYTES = 64 * 1024
+DEFAULT_OUTPUT_LIMIT = 1024 * 1024
+
+_STDOUT, _STDERR, _CONTROL, _EXIT = "stdout", "stderr", "control", "exit"
+
+
+def _reader(stream: Any, tag: str, inbox: queue.Queue[tuple[str, Any]], raw: bool) -> None:
+    try:
+        if raw:
+            while True:
+                chunk = os.read(stream.fileno(), 65536)
+                if not chunk:
+                    break
+                inbox.put((tag, chunk))
+        else:
+            for line in iter(stream.readline, b""):
+                inbox.put((tag, line))
+    except (OSError, ValueError):
+        pass
+    finally:
+        inbox.put((tag, None))
+
+
+def _control_reader(inbox: queue.Queue[tuple[str, Any]]) -> None:
+    import sys
+
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            message = json.loads(line)
+        except ValueError:
+            wire.emit(wire.log("warn", f"runner: ignored unparseable control line ({len(line)} bytes)"))
+            continue
+        if isinstance(message, dict):
+            inbox.put((_CONTROL, message))
+    inbox.put((_CONTROL, None))
+
+
+class _Stopper:
+    """Graceful stop: SIGTERM the process group we share with the agent, without dying ourselves."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, _signum: int, _frame: Any) -> None:
+        self.requested = True
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        if self.requested:
+            return
+        self.requested = True
+        try:
+            os.killpg(os.getpgrp(), signal.SIGTERM)
+        except OSError:
+            proc.terminate()
+
+
+def _spawn(argv: list[str], cwd: str, env: dict[str, str], merge_stderr: bool) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+    )
+
+
+def _agent_env(request: dict[str, Any]) -> dict[str, str]:
+    base = request.get("baseWorkspacePath") or os.getcwd()
+    home = os.path.join(os.path.dirname(base.rstrip("/")), "home")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": home,
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "TERM": "dumb",
+        "XDG_CONFIG_HOME": os.path.join(home, ".config"),
+        "XDG_DATA_HOME": os.path.join(home, ".local", "share"),
+        "XDG_CACHE_HOME": os.path.join(home, ".cache"),
+        "XDG_STATE_HOME": os.path.join(home, ".local", "state"),
+    }
+    launch_env = (request.get("launch") or {}).get("env") or {}
+    env.update({str(k): str(v) for k, v in launch_env.items()})
+    return env
+
+
+# --------------------------------------------------------------------------- shell
+
+
+def run_shell(request: dict[str, Any]) -> int:
+    message_id = str(request.get("messageId") or "msg")
+    command = str(request.get("prompt") or "")
+    workspace = request.get("baseWorkspacePath") or os.getcwd()
+    limit = int(request.get("toolOutputLimit") or DEFAULT_OUTPUT_LIMIT)
+    tool_id, result_id = f"{message_id}-tool", f"{message_id}-result"
+    started = time.monotonic()
+    wire.emit(
+        wire.event("block:upsert", {"block": {"id": tool_id, "type": "tool_use", "toolName": "shell",
+                                              "toolUseId": tool_id, "input": {"command": command},
+                                              "displayName": "Shell", "status": "pending"}}),
+        wire.event("block:upsert", {"block": {"id": result_id, "type": "tool_result", "toolUseId": tool_id,
+                                              "output": "", "isError": False, "status": "pending"}}),
+    )
+    proc = _spawn(["bash", "-lc", command], workspace, _agent_env(request), merge_stderr=True)
+    stopper = _Stopper()
+    inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, _STDOUT, inbox, True), daemon=True).start()
+    threading.Thread(target=_control_reader, args=(inbox,), daemon=True).start()
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending: list[str] = []
+    pending_bytes = 0
+    kept = 0
+    dropped = 0
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal pending, pending_bytes, last_flush
+        if pending:
+            wire.emit(wire.event("block:delta", {"blockId": result_id, "delta": "".join(pending)}))
+        pending, pending_bytes, last_flush = [], 0, time.monotonic()
+
+    def add(chunk: bytes) -> None:
+        nonlocal kept, dropped, pending_bytes
+        if kept >= limit:
+            dropped += len(chunk)
+            return
+        room = limit - kept
+        piece, rest = chunk[:room], chunk[room:]
+        kept += len(piece)
+        text = decoder.decode(piece)
+        if text:
+            pending.append(text)
+            pending_bytes += len(piece)
+        if rest:
+            dropped += len(rest)
+            pending.append(decoder.decode(b"", final=True))
+            pending.append(f"\n[output truncated at {limit} bytes]\n")
+
+    eof = False
+    while not eof:
+        timeout = max(0.0, FLUSH_INTERVAL_S - (time.monotonic() - last_flush)) if pending else None
+        try:
+            tag, item = inbox.get(timeout=timeout)
+        except queue.Empty:
+            flush()
+            continue
+        if tag == _STDOUT:
+            if item is None:
+                eof = True
+            else:
+                add(item)
+                if pending_bytes >= FLUSH_BYTES or time.monotonic() - last_flush >= FLUSH_INTERVAL_S:
+                    flush()
+        elif tag == _CONTROL and item is not None and item.get("type") == "interrupt":
+            stopper.stop(proc)
+    if kept < limit:
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            pending.append(tail)
+    flush()
+    code = proc.wait()
+    duration_ms = int((time.monotonic() - started) * 1000)
+    result: dict[str, Any] = {"id": result_id, "type": "tool_result", "toolUseId": tool_id,
+                              "isError": code != 0, "exitCode": code, "durationMs": duration_ms,
+                              "status": "error" if code != 0 else "complete"}
+    if dropped:
+        result["truncatedBytes"] = dropped
+    wire.emit(
+        wire.event("block:upsert", {"block": {"id": tool_id, "type": "tool_use", "status": "complete"}}),
+        wire.event("block:upsert", {"block": result}),
+    )
+    if stopper.requested:
+        wire.emit(wire.query_result(False, "interrupted", "INTERRUPTED"))
+        return 130
+    # A failing command is a failed tool, not a failed query (SPEC §2).
+    wire.emit(wire.query_result(True))
+    return 0
+
+
+# --------------------------------------------------------------------------- JSON-lines agents
+
+
+def run_agent(request: dict[str, Any]) -> int:
+    from .converters import get_converter
+
+    architecture = str(request.get("architecture"))
+    launch = request.get("launch") or {}
+    argv = launch.get("argv")
+    if not isinstance(argv, list) or not argv:
+        wire.emit(wire.query_result(False, f"no launch command for architecture {architecture!r}", "BAD_REQUEST"))
+        return 2
+    converter = get_converter(architecture, request)
+    workspace = request.get("baseWorkspacePath") or os.getcwd()
+    try:
+        proc = _spawn([str(a) for a in argv], workspace, _agent_env(request), merge_stderr=False)
+    except OSError as exc:
+        wire.emit(wire.query_result(False, f"could not start {argv[0]}: {exc}", "AGENT_NOT_FOUND"))
+        return 127
+    stopper = _Stopper()
+    inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, _STDOUT, inbox, False), daemon=True).start()
+    threading.Thread(target=_reader, args=(proc.stderr, _STDERR, inbox, False), daemon=True).start()
+    threading.Thread(target=_control_reader, args=(inbox,), daemon=True).start()
+
+    def send_to_agent(lines: list[str]) -> None:
+        if not lines or proc.stdin is None:
+            return
+        try:
+            proc.stdin.write("".join(line + "\n" for line in lines).encode())
+            proc.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+    send_to_agent(converter.initial_input())
+    if not converter.keeps_stdin_open() and proc.stdin is not None:
+        proc.stdin.close()
+
+    open_streams = 2
+    while open_streams:
+        tag, item = inbox.get()
+        if tag in (_STDOUT, _STDERR) and item is None:
+            open_streams -= 1
+            continue
+        if tag == _STDOUT:
+            line = item.decode("utf-8", errors="replace").rstrip("\r\n")
+            events = converter.feed(line) if line.strip() else []
+        elif tag == _STDERR:
+            events = converter.on_stderr(item.decode("utf-8", errors="replace").rstrip("\r\n"))
+        else:
+            if item is None:
+                continue
+            if item.get("type") == "interrupt":
+                stopper.stop(proc)
+                events = []
+            else:
+                events = converter.on_control(item)
+        if events:
+            wire.emit(*events)
+        send_to_agent(converter.take_agent_input())
+        if converter.done() and proc.stdin is not None and not proc.stdin.closed:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+    code = proc.wait()
+    events, failure = converter.finish(code, interrupted=stopper.requested)
+    if events:
+        wire.emit(*events)
+    if stopper.requested:
+        wire.emit(wire.query_result(False, "interrupted", "INTERRUPTED"))
+        return 130
+    if failure is not None:
+        wire.emit(wire.query_result(False, failure.get("error"), failure.get("code")))
+        return code or 1
+    wire.emit(wire.query_result(True))
+    return 0
+
+
+def execute_query(request: dict[str, Any]) -> int:
+    if request.get("architecture") == "shell":
+        return run_shell(request)
+    return run_agent(request)

@@ -1,0 +1,189 @@
+"""SessionManager: creates, loads, recovers and deletes sessions; owns the AgentSession objects."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ..architectures import canonical_id, get_architecture
+from ..config import RuntimeConfig
+from ..errors import InvalidRequest, SessionNotFound
+from ..events import EventBus
+from ..models import CreateSessionArgs, now_ms
+from ..primitives.base import EnvironmentPrimitive
+from ..profiles import ProfileRegistry
+from ..reducer import SessionState, reduce_events
+from ..store.base import SessionRecord, SessionStore
+from .environment import ExecutionEnvironment
+from .session import AgentSession
+
+log = logging.getLogger(__name__)
+
+PRIMITIVES = ("local", "modal")
+_LOAD_PAGE = 5000
+
+
+class SessionManager:
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        store: SessionStore,
+        bus: EventBus,
+        profiles: ProfileRegistry,
+        make_primitive: Callable[[str, str], EnvironmentPrimitive],
+        on_runtime_change: Callable[[AgentSession], None],
+        on_query_end: Callable[[AgentSession], None],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.bus = bus
+        self.profiles = profiles
+        self._make_primitive = make_primitive
+        self._on_runtime_change = on_runtime_change
+        self._on_query_end = on_query_end
+        self.sessions: dict[str, AgentSession] = {}
+
+    # ------------------------------------------------------------------ build
+
+    def _build(self, record: SessionRecord, state: SessionState) -> AgentSession:
+        architecture = get_architecture(record["architecture"])
+        try:
+            profile = self.profiles.get(record.get("agentProfileRef", "default"))
+        except Exception:  # noqa: BLE001 - a profile file removed since; keep the session usable
+            profile = self.profiles.get("default")
+        primitive_name = record.get("primitive", "local")
+        session_id = record["sessionId"]
+        env = ExecutionEnvironment(
+            session_id,
+            primitive_name=primitive_name,
+            make_primitive=lambda: self._make_primitive(primitive_name, session_id),
+            publish=lambda kind, payload: self.bus.publish_one(session_id, kind, payload),
+            store=self.store,
+            architecture=architecture.id,
+            has_transcript=architecture.has_transcript,
+            profile=profile,
+            python=self.config.runner_python if primitive_name == "local" else "python3",
+            idle_timeout_s=self.config.idle_timeout_ms / 1000,
+        )
+        return AgentSession(
+            record,
+            bus=self.bus,
+            architecture=architecture,
+            profile=profile,
+            environment=env,
+            state=state,
+            tool_output_limit=self.config.tool_output_limit,
+            interrupt_grace_s=self.config.interrupt_grace_s,
+            host_env=self.config.host_env if self.config.host_env is not None else _os_environ(),
+            on_runtime_change=self._on_runtime_change,
+            on_query_end=self._on_query_end,
+        )
+
+    # ------------------------------------------------------------------ start-up
+
+    async def load_all(self) -> None:
+        for record in await self.store.list_sessions():
+            session_id = record["sessionId"]
+            try:
+                state = SessionState()
+                after = 0
+                while True:
+                    page = await self.store.load_events(session_id, after, _LOAD_PAGE)
+                    reduce_events(page, state)
+                    if len(page) < _LOAD_PAGE:
+                        break
+                    after = page[-1].seq
+                await self.bus.open_session(session_id)
+                session = self._build(record, state)
+            except Exception:
+                log.exception("session %s could not be loaded; it is kept in the store untouched", session_id)
+                continue
+            self.sessions[session_id] = session
+            await self._recover(session)
+
+    async def _recover(self, session: AgentSession) -> None:
+        """Close what a dead process left open: a running query, queued messages, pending requests."""
+        state = session.state
+        drafts: list[dict[str, Any]] = []
+        for request_id in list(state.pending_permissions):
+            drafts.append({"type": "permission:resolved", "payload": {
+                "requestId": request_id, "decision": "deny", "by": "agent-tui",
+                "message": "agent-tui restarted while this request was pending"}})
+        if state.active_query is not None:
+            drafts.append({"type": "query:failed", "payload": {
+                "messageId": state.active_query["message_id"], "code": "INTERRUPTED_BY_RESTART",
+                "error": "agent-tui stopped while this query was running"}})
+        for message_id in list(state.queued):
+            drafts.append({"type": "query:failed", "payload": {
+                "messageId": message_id, "code": "INTERRUPTED_BY_RESTART",
+                "error": "agent-tui stopped before this queued message ran"}})
+        env = state.environment or {}
+        if env.get("status") in ("starting", "ready"):
+            drafts.append({"type": "ee:terminated", "payload": {"reason": "shutdown"}})
+        if drafts:
+            await self.bus.publish(session.id, drafts)
+        if session.record.get("primitive", "local") == "local":
+            from ..primitives.local import sweep_orphans
+
+            await sweep_orphans(self.config.resolved_data_dir(), session.id)
+
+    # ------------------------------------------------------------------ operations
+
+    def get(self, session_id: str) -> AgentSession:
+        if not isinstance(session_id, str):
+            raise SessionNotFound(f"session {session_id!r} not found")
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise SessionNotFound(f"session {session_id!r} not found")
+        return session
+
+    async def create(self, args: CreateSessionArgs) -> AgentSession:
+        architecture = get_architecture(args.architecture)
+        profile = self.profiles.get(args.agent_profile_ref)
+        primitive = args.primitive or self.config.primitive
+        if primitive not in PRIMITIVES:
+            raise InvalidRequest(f"unknown primitive {primitive!r} (known: {', '.join(PRIMITIVES)})")
+        session_id = f"ses-{uuid.uuid4().hex[:20]}"
+        created = now_ms()
+        record: SessionRecord = {
+            "sessionId": session_id,
+            "name": (args.name or "").strip() or f"{canonical_id(args.architecture)} {session_id[4:10]}",
+            "architecture": architecture.id,
+            "agentProfileRef": profile.id,
+            "sessionOptions": args.session_options,
+            "primitive": primitive,
+            "createdAt": created,
+            "lastActivity": created,
+        }
+        await self.store.create_session(record)
+        await self.bus.open_session(session_id)
+        session = self._build(record, SessionState())
+        self.sessions[session_id] = session
+        return session
+
+    async def delete(self, session_id: str) -> None:
+        session = self.get(session_id)
+        del self.sessions[session_id]
+        await session.close("shutdown")
+        await session.environment.terminate("manual")
+        await self.bus.flush()
+        self.bus.forget_session(session_id)
+        await self.store.delete_session(session_id)
+        if session.record.get("primitive", "local") == "local":
+            from ..primitives.local import LocalPrimitive
+
+            await LocalPrimitive(self.config.resolved_data_dir(), session_id).destroy()
+
+    async def shutdown(self) -> None:
+        sessions = list(self.sessions.values())
+        await asyncio.gather(*(s.close("shutdown") for s in sessions), return_exceptions=True)
+        await asyncio.gather(*(s.environment.terminate("shutdown") for s in sessions), return_exceptions=True)
+
+
+def _os_environ() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)

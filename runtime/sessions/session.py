@@ -1,0 +1,401 @@
+"""AgentSession: one session's queue of messages, its running query and its derived state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ..architectures import Architecture, LaunchContext
+from ..errors import AlreadyResolved, InvalidRequest, PermissionNotFound, SandboxError, StoreError
+from ..events import EventBus
+from ..models import (
+    AgentProfile,
+    SessionDetail,
+    SessionEvent,
+    SessionSummary,
+)
+from ..reducer import SessionState, apply_event
+from ..store.base import SessionRecord
+from .environment import ExecutionEnvironment
+
+log = logging.getLogger(__name__)
+
+#: Event types a runner may emit; anything else (e.g. a forged ``query:completed``) becomes a warning.
+RUNNER_EVENT_TYPES = frozenset({
+    "block:upsert", "block:delta", "metadata:update", "subagent:spawned", "subagent:completed",
+    "file:created", "file:modified", "file:deleted", "permission:requested", "log", "error",
+})
+#: Event types that can change ``SessionRuntime`` (so observers get ``session:status``).
+RUNTIME_EVENT_TYPES = frozenset({
+    "query:started", "query:completed", "query:failed", "query:interrupted", "ee:creating", "ee:ready",
+    "ee:terminated", "ee:error", "permission:requested", "permission:resolved",
+})
+MAX_CONTENT = 1024 * 1024
+_MAX_BATCH = 2000
+
+
+class AgentSession:
+    def __init__(
+        self,
+        record: SessionRecord,
+        *,
+        bus: EventBus,
+        architecture: Architecture,
+        profile: AgentProfile,
+        environment: ExecutionEnvironment,
+        state: SessionState,
+        tool_output_limit: int,
+        interrupt_grace_s: float,
+        host_env: dict[str, str],
+        on_runtime_change: Callable[[AgentSession], None],
+        on_query_end: Callable[[AgentSession], None],
+    ) -> None:
+        self.record = record
+        self.id: str = record["sessionId"]
+        self.bus = bus
+        self.architecture = architecture
+        self.profile = profile
+        self.environment = environment
+        self.state = state
+        self.tool_output_limit = tool_output_limit
+        self.interrupt_grace_s = interrupt_grace_s
+        self.host_env = host_env
+        self._on_runtime_change = on_runtime_change
+        self._on_query_end = on_query_end
+        self._queue: deque[tuple[str, str]] = deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._process: Any = None
+        self._process_done = asyncio.Event()
+        self._interrupt_reason: str | None = None
+        self._closed = False
+        self._resolving: set[str] = set()
+        self._runtime_signature: tuple[Any, ...] = self._signature()
+        self._remove_listener = bus.add_listener(self.id, self._on_events)
+
+    # ------------------------------------------------------------------ state
+
+    def _on_events(self, _session_id: str, events: list[SessionEvent]) -> None:
+        runtime_changed = False
+        for event in events:
+            apply_event(self.state, event)
+            if event.type in RUNTIME_EVENT_TYPES or (event.type == "block:upsert"
+                                                       and event.payload.get("block", {}).get("queued")):
+                runtime_changed = True
+        if runtime_changed:
+            signature = self._signature()
+            if signature != self._runtime_signature:
+                self._runtime_signature = signature
+                self._on_runtime_change(self)
+
+    def _signature(self) -> tuple[Any, ...]:
+        env = self.state.environment or {}
+        return (env.get("status"), env.get("status_message"), env.get("id"),
+                (self.state.active_query or {}).get("message_id"), len(self.state.queued),
+                tuple(self.state.pending_permissions))
+
+    @property
+    def busy(self) -> bool:
+        return self.state.active_query is not None or bool(self._queue) or (
+            self._worker is not None and not self._worker.done())
+
+    def summary(self) -> SessionSummary:
+        return SessionSummary(
+            session_id=self.id,
+            name=self.record["name"],
+            architecture=self.record["architecture"],
+            agent_profile_ref=self.record.get("agentProfileRef", "default"),
+            session_options=self.record.get("sessionOptions") or {},
+            primitive=self.record.get("primitive", "local"),
+            created_at=self.record["createdAt"],
+            last_activity=self.last_activity(),
+            runtime=self.state.runtime(),
+            metadata=self.state.metadata(),
+            last_seq=self.state.last_seq,
+        )
+
+    def detail(self) -> SessionDetail:
+        summary = self.summary()
+        return SessionDetail.model_validate({
+            **summary.model_dump(by_alias=True),
+            "blocks": self.state.blocks,
+            "subagents": self.state.subagent_list(),
+        })
+
+    def last_activity(self) -> int:
+        from ..reducer import _ms
+
+        if self.state.last_timestamp:
+            return max(_ms(self.state.last_timestamp), self.record["createdAt"])
+        return int(self.record.get("lastActivity") or self.record["createdAt"])
+
+    async def publish(self, kind: str, payload: dict[str, Any], **fields: Any) -> SessionEvent:
+        return await self.bus.publish_one(self.id, kind, payload, **fields)
+
+    # ------------------------------------------------------------------ messages
+
+    async def send(self, content: str) -> tuple[str, bool]:
+        if self._closed:
+            raise InvalidRequest("session is being deleted")
+        if not isinstance(content, str) or not content.strip():
+            raise InvalidRequest("message content must be a non-empty string")
+        if len(content.encode("utf-8", "surrogatepass")) > MAX_CONTENT:
+            raise InvalidRequest(f"message content is larger than {MAX_CONTENT} bytes")
+        message_id = f"msg-{uuid.uuid4().hex[:16]}"
+        queued = self.busy
+        block: dict[str, Any] = {"id": message_id, "type": "user_message", "content": content,
+                                 "status": "pending"}
+        if queued:
+            block["queued"] = True
+        await self.publish("block:upsert", {"block": block})
+        self._queue.append((message_id, content))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"session-{self.id}")
+        return message_id, queued
+
+    async def _work(self) -> None:
+        while self._queue and not self._closed:
+            message_id, content = self._queue.popleft()
+            try:
+                await self._run_query(message_id, content)
+            except StoreError:
+                log.exception("session %s: store failed during a query", self.id)
+            except Exception:
+                log.exception("session %s: query %s crashed", self.id, message_id)
+                with contextlib.suppress(Exception):
+                    await self.publish("query:failed", {"messageId": message_id, "error": "internal error",
+                                                        "code": "INTERNAL_ERROR"})
+            finally:
+                self._on_query_end(self)
+
+    async def _run_query(self, message_id: str, content: str) -> None:
+        started = time.monotonic()
+        self._interrupt_reason = None
+        await self.publish("query:started", {"messageId": message_id, "content": content})
+        env = self.environment
+        env.query_started()
+        try:
+            try:
+                await env.ensure_ready()
+            except SandboxError as exc:
+                await self.publish("query:failed", {"messageId": message_id, "error": exc.message,
+                                                    "code": exc.code})
+                return
+            if self._interrupt_reason:
+                await self.publish("query:interrupted", {"messageId": message_id, "reason": self._interrupt_reason})
+                return
+            outcome = await self._execute(message_id, content)
+            duration_ms = int((time.monotonic() - started) * 1000)
+            if self._interrupt_reason:
+                await self.publish("query:interrupted", {"messageId": message_id, "reason": self._interrupt_reason})
+            elif outcome.get("success"):
+                await self.publish("query:completed", {"messageId": message_id, "durationMs": duration_ms})
+            else:
+                await self.publish("query:failed", {"messageId": message_id,
+                                                    "error": outcome.get("error") or "agent failed",
+                                                    "code": outcome.get("code") or "AGENT_FAILED"})
+                if outcome.get("crashed"):
+                    await env.terminate("unhealthy")
+            if env.is_active and self.architecture.has_transcript:
+                try:
+                    await env.save_transcript()
+                except SandboxError as exc:
+                    await self.publish("log", {"level": "warn", "message": f"transcript not saved: {exc.message}"})
+        finally:
+            env.query_ended()
+
+    def _launch_context(self, message_id: str, content: str) -> LaunchContext:
+        return LaunchContext(
+            session_id=self.id,
+            message_id=message_id,
+            prompt=content,
+            session_dir=self.environment.session_dir,
+            profile=self.profile,
+            session_options=self.record.get("sessionOptions") or {},
+            resume=self.record.get("hasQueried", False),
+            host_env=self.host_env,
+            extra_allowed_tools=list(self.record.get("allowedTools") or []),
+        )
+
+    async def _execute(self, message_id: str, content: str) -> dict[str, Any]:
+        """Run the agent through the runner; publish its events; return how it ended."""
+        env = self.environment
+        ctx = self._launch_context(message_id, content)
+        launch = self.architecture.launch(ctx)
+        request: dict[str, Any] = {
+            "prompt": content,
+            "messageId": message_id,
+            "sessionId": self.id,
+            "architecture": self.architecture.id,
+            "baseWorkspacePath": env.workspace,
+            "sessionOptions": ctx.session_options,
+            "toolOutputLimit": self.tool_output_limit,
+            "permissionMode": self.profile.permission_mode,
+            "resume": ctx.resume,
+        }
+        if launch is not None:
+            request["launch"] = launch.wire()
+        if not self.record.get("hasQueried"):
+            self.record["hasQueried"] = True
+            await self.bus.store.update_session(self.id, {"hasQueried": True})
+        self._process_done.clear()
+        try:
+            process = await env.start_runner("execute-query", request)
+        except SandboxError as exc:
+            return {"success": False, "error": exc.message, "code": exc.code, "crashed": True}
+        self._process = process
+        result: dict[str, Any] | None = None
+        try:
+            stderr_task = asyncio.create_task(self._drain_stderr(process))
+            lines: asyncio.Queue[bytes | None] = asyncio.Queue(4 * _MAX_BATCH)
+
+            async def pump() -> None:
+                try:
+                    async for line in process.stdout_lines():
+                        await lines.put(line)
+                finally:
+                    await lines.put(None)
+
+            pump_task = asyncio.create_task(pump())
+            eof = False
+            while not eof:
+                batch = [await lines.get()]
+                while len(batch) < _MAX_BATCH and not lines.empty():
+                    batch.append(lines.get_nowait())
+                drafts: list[dict[str, Any]] = []
+                for line in batch:
+                    if line is None:
+                        eof = True
+                        break
+                    draft = self._parse_runner_line(line)
+                    if draft is None:
+                        continue
+                    if draft.get("type") == "query_result":
+                        result = draft
+                        continue
+                    drafts.append(draft)
+                if drafts:
+                    await self.bus.publish(self.id, drafts)
+            await pump_task
+            code = await process.wait()
+            await stderr_task
+        finally:
+            # Anything the agent left behind in its process group ends with the query.
+            await process.kill()
+            self._process = None
+            self._process_done.set()
+        if self._interrupt_reason:
+            return {"success": False}
+        if result is not None and result.get("success") and code == 0:
+            return {"success": True}
+        if result is None or code < 0:
+            how = f"killed by signal {-code}" if code < 0 else f"exited with code {code} without a result"
+            return {"success": False, "error": f"the agent process died unexpectedly ({how})",
+                    "code": "AGENT_CRASHED", "crashed": True}
+        return {"success": False, "error": result.get("error") or f"agent exited with code {code}",
+                "code": result.get("code") or "AGENT_FAILED"}
+
+    def _parse_runner_line(self, line: bytes) -> dict[str, Any] | None:
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
+            text = line[:2000].decode("utf-8", "replace")
+            more = f" … ({len(line)} bytes)" if len(line) > 2000 else ""
+            return {"type": "log", "payload": {"level": "warn", "message": f"unparseable runner output: {text}{more}"},
+                    "source": "runner"}
+        kind = doc["type"]
+        if kind == "query_result":
+            return doc
+        if kind not in RUNNER_EVENT_TYPES or not isinstance(doc.get("payload", {}), dict):
+            return {"type": "log", "payload": {"level": "warn", "message": f"runner emitted an event this "
+                                               f"runtime does not accept from it: {kind[:100]}"},
+                    "source": "runner"}
+        conversation_id = doc.get("conversationId")
+        return {
+            "type": kind,
+            "payload": doc.get("payload") or {},
+            "timestamp": doc.get("timestamp") if isinstance(doc.get("timestamp"), str) else None,
+            "conversationId": conversation_id if isinstance(conversation_id, str) and conversation_id else "main",
+            "source": "runner",
+        }
+
+    async def _drain_stderr(self, process: Any) -> None:
+        pending: list[str] = []
+        async for line in process.stderr_lines():
+            text = line.decode("utf-8", "replace").rstrip()
+            if text:
+                pending.append(text[:4000])
+            if len(pending) >= 50:
+                await self.publish("log", {"level": "warn", "message": "\n".join(pending), "data": {"stream": "stderr"}})
+                pending = []
+        if pending:
+            await self.publish("log", {"level": "warn", "message": "\n".join(pending), "data": {"stream": "stderr"}})
+
+    # ------------------------------------------------------------------ control
+
+    async def interrupt(self, reason: str = "user") -> bool:
+        process = self._process
+        if self.state.active_query is None and process is None:
+            return False
+        self._interrupt_reason = reason
+        if process is None:
+            return True  # still creating the sandbox; the query ends as interrupted once it is up
+        await process.write_stdin(b'{"type": "interrupt"}\n')
+        try:
+            await asyncio.wait_for(self._process_done.wait(), self.interrupt_grace_s)
+        except TimeoutError:
+            await process.kill()
+            await self._process_done.wait()
+        return True
+
+    async def resolve_permission(self, request_id: str, decision: str, message: str | None = None,
+                                 by: str | None = None) -> None:
+        """Answer a pending tool request. The first answer wins; later ones get ``AlreadyResolved``."""
+        pending = self.state.pending_permissions.get(request_id)
+        if pending is None or request_id in self._resolving:
+            if request_id in self._resolving or request_id in self.state.resolved_permissions:
+                raise AlreadyResolved(f"permission request {request_id!r} was already answered")
+            raise PermissionNotFound(f"no pending permission request {request_id!r}")
+        # Claimed before the first await, so a concurrent second answer sees it taken.
+        self._resolving.add(request_id)
+        try:
+            payload: dict[str, Any] = {"requestId": request_id, "decision": decision}
+            if message:
+                payload["message"] = message
+            if by:
+                payload["by"] = by
+            await self.publish("permission:resolved", payload)
+        finally:
+            self._resolving.discard(request_id)
+        if decision == "allow_always":
+            allowed = list(self.record.get("allowedTools") or [])
+            if pending["tool_name"] and pending["tool_name"] not in allowed:
+                allowed.append(pending["tool_name"])
+                self.record["allowedTools"] = allowed
+                await self.bus.store.update_session(self.id, {"allowedTools": allowed})
+        process = self._process
+        if process is not None:
+            control: dict[str, Any] = {"type": "permission_response", "requestId": request_id, "decision": decision}
+            if message:
+                control["message"] = message
+            await process.write_stdin((json.dumps(control) + "\n").encode())
+
+    async def close(self, reason: str) -> None:
+        """Stop the worker and the running query (shutdown or delete)."""
+        self._closed = True
+        self._queue.clear()
+        if self._process is not None or self.state.active_query is not None:
+            await self.interrupt(reason)
+        if self._worker is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._worker), 5)
+        self._remove_listener()
+

@@ -1,0 +1,292 @@
+"""SQLite persistence adapter (the embedded default): one file, WAL, group-committed event appends.
+
+Every ``await`` on aiosqlite is a thread hop (~75 µs here), so the event bus hands this store
+everything queued in one loop turn and it is written with one ``executemany`` and one commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from ..errors import StoreError
+from ..models import AgentProfile, SessionEvent
+from .base import SessionRecord
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE sessions (
+        session_id TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE events (
+        session_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (session_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE transcripts (
+        session_id TEXT NOT NULL,
+        architecture TEXT NOT NULL,
+        data TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (session_id, architecture)
+    );
+    CREATE TABLE workspace_files (
+        session_id TEXT NOT NULL,
+        path TEXT NOT NULL,
+        content BLOB NOT NULL,
+        PRIMARY KEY (session_id, path)
+    );
+    CREATE TABLE agent_profiles (
+        id TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    );
+    """,
+}
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db: aiosqlite.Connection | None = None
+        #: Set when a corrupt database was found at open and moved here (shown to the user).
+        self.moved_aside: Path | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = await self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not _is_corruption(exc):
+                raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+            # Never overwrite a damaged file: move it (and its WAL) aside and start a new one.
+            moved = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(str(self.path) + suffix)
+                if src.exists():
+                    src.rename(Path(str(moved) + suffix))
+            log.error("database %s is corrupt (%s); moved aside to %s and started a new one", self.path, exc, moved)
+            self.moved_aside = moved
+            self._db = await self._connect()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await self._migrate(db)
+            async with db.execute("PRAGMA quick_check") as cursor:
+                row = await cursor.fetchone()
+            if row is None or row[0] != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {row}")
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        async with db.execute("SELECT MAX(version) FROM schema_version") as cursor:
+            row = await cursor.fetchone()
+        current = (row[0] if row else None) or 0
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"database {self.path} has schema version {current}, newer than this agent-tui ({SCHEMA_VERSION})"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(_MIGRATIONS[version]):
+                    await db.execute(statement)
+                await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError("store is not open")
+        return self._db
+
+    # ------------------------------------------------------------------ sessions
+
+    async def list_sessions(self) -> list[SessionRecord]:
+        async with self.db.execute("SELECT data FROM sessions ORDER BY created_at, session_id") as cursor:
+            return [json.loads(row[0]) for row in await cursor.fetchall()]
+
+    async def load_session(self, session_id: str) -> SessionRecord | None:
+        async with self.db.execute("SELECT data FROM sessions WHERE session_id = ?", (session_id,)) as cursor:
+            row = await cursor.fetchone()
+        return json.loads(row[0]) if row else None
+
+    async def create_session(self, record: SessionRecord) -> None:
+        await self._write(
+            "INSERT INTO sessions (session_id, data, created_at) VALUES (?, ?, ?)",
+            (record["sessionId"], _dumps(record), record["createdAt"]),
+        )
+
+    async def update_session(self, session_id: str, changes: Mapping[str, Any]) -> None:
+        record = await self.load_session(session_id)
+        if record is None:
+            return
+        record.update(changes)
+        await self._write("UPDATE sessions SET data = ? WHERE session_id = ?", (_dumps(record), session_id))
+
+    async def delete_session(self, session_id: str) -> None:
+        try:
+            await self.db.execute("BEGIN IMMEDIATE")
+            for table in ("events", "transcripts", "workspace_files", "sessions"):
+                await self.db.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
+            await self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            await self._rollback()
+            raise StoreError(f"could not delete session {session_id}: {exc}") from exc
+
+    # ------------------------------------------------------------------ events
+
+    async def append_events(self, session_id: str, events: Sequence[SessionEvent]) -> None:
+        await self.append_batch([(session_id, e) for e in events])
+
+    async def append_batch(self, batch: Sequence[tuple[str, SessionEvent]]) -> None:
+        rows = [
+            (sid, e.seq, e.type, _dumps(e.payload), e.timestamp, e.conversation_id, e.source) for sid, e in batch
+        ]
+        try:
+            await self.db.execute("BEGIN")
+            await self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            await self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            await self._rollback()
+            raise StoreError(f"could not persist {len(rows)} events: {exc}") from exc
+
+    async def load_events(self, session_id: str, after_seq: int = 0, limit: int | None = None) -> list[SessionEvent]:
+        sql = (
+            "SELECT seq, type, payload, timestamp, conversation_id, source FROM events "
+            "WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        )
+        async with self.db.execute(sql, (session_id, after_seq, -1 if limit is None else limit)) as cursor:
+            rows = await cursor.fetchall()
+        build = SessionEvent.model_construct
+        return [
+            build(seq=r[0], type=r[1], payload=json.loads(r[2]), timestamp=r[3], conversation_id=r[4], source=r[5])
+            for r in rows
+        ]
+
+    async def last_seq(self, session_id: str) -> int:
+        async with self.db.execute("SELECT MAX(seq) FROM events WHERE session_id = ?", (session_id,)) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    async def last_event_of(self, session_id: str, prefix: str) -> SessionEvent | None:
+        """The newest event whose type starts with ``prefix`` (used by start-up recovery)."""
+        sql = (
+            "SELECT seq, type, payload, timestamp, conversation_id, source FROM events "
+            "WHERE session_id = ? AND type >= ? AND type < ? ORDER BY seq DESC LIMIT 1"
+        )
+        async with self.db.execute(sql, (session_id, prefix, prefix + "\uffff")) as cursor:
+            r = await cursor.fetchone()
+        if r is None:
+            return None
+        return SessionEvent.model_construct(
+            seq=r[0], type=r[1], payload=json.loads(r[2]), timestamp=r[3], conversation_id=r[4], source=r[5]
+        )
+
+    # ------------------------------------------------------------------ transcripts and files
+
+    async def save_transcript(self, session_id: str, architecture: str, transcript: Any) -> None:
+        await self._write(
+            "INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)",
+            (session_id, architecture, _dumps(transcript), int(time.time() * 1000)),
+        )
+
+    async def load_transcript(self, session_id: str, architecture: str) -> Any | None:
+        sql = "SELECT data FROM transcripts WHERE session_id = ? AND architecture = ?"
+        async with self.db.execute(sql, (session_id, architecture)) as cursor:
+            row = await cursor.fetchone()
+        return json.loads(row[0]) if row else None
+
+    async def save_workspace_file(self, session_id: str, path: str, content: bytes) -> None:
+        await self._write("INSERT OR REPLACE INTO workspace_files VALUES (?, ?, ?)", (session_id, path, content))
+
+    async def delete_workspace_file(self, session_id: str, path: str) -> None:
+        await self._write("DELETE FROM workspace_files WHERE session_id = ? AND path = ?", (session_id, path))
+
+    async def list_workspace_files(self, session_id: str) -> dict[str, bytes]:
+        async with self.db.execute(
+            "SELECT path, content FROM workspace_files WHERE session_id = ?", (session_id,)
+        ) as cursor:
+            return {row[0]: bytes(row[1]) for row in await cursor.fetchall()}
+
+    # ------------------------------------------------------------------ profiles
+
+    async def list_agent_profiles(self) -> list[AgentProfile]:
+        async with self.db.execute("SELECT data FROM agent_profiles ORDER BY id") as cursor:
+            return [AgentProfile.model_validate_json(row[0]) for row in await cursor.fetchall()]
+
+    async def load_agent_profile(self, profile_id: str) -> AgentProfile | None:
+        async with self.db.execute("SELECT data FROM agent_profiles WHERE id = ?", (profile_id,)) as cursor:
+            row = await cursor.fetchone()
+        return AgentProfile.model_validate_json(row[0]) if row else None
+
+    async def save_agent_profile(self, profile: AgentProfile) -> None:
+        await self._write(
+            "INSERT OR REPLACE INTO agent_profiles VALUES (?, ?)", (profile.id, profile.model_dump_json(by_alias=True))
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    async def integrity_check(self) -> str:
+        async with self.db.execute("PRAGMA integrity_check") as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else "no result"
+
+    async def _write(self, sql: str, params: Sequence[Any]) -> None:
+        try:
+            await self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"database write failed: {exc}") from exc
+
+    async def _rollback(self) -> None:
+        try:
+            await self.db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # no transaction was open
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text or "file is encrypted" in text
