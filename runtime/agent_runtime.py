@@ -274,7 +274,7 @@ class AgentRuntime:
 
     async def list_architectures(self) -> list[ArchitectureInfo]:
         infos = await asyncio.to_thread(
-            lambda: [a.info(self.config.primitive) for a in ARCHITECTURES.values()]
+            lambda: [a.info(self.config, self.config.primitive) for a in ARCHITECTURES.values()]
         )
         return infos
 

@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..config import RuntimeConfig
 from ..models import AgentProfile, ArchitectureInfo
 
 
@@ -25,6 +26,10 @@ class LaunchContext:
     host_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     #: Tools allowed for this session on top of the profile's (``allow_always`` answers).
     extra_allowed_tools: list[str] = field(default_factory=list)
+    #: The runtime's configuration (``agent_bin_dirs``, ``primitive``, ...).
+    config: RuntimeConfig = field(default_factory=RuntimeConfig)
+    #: Which primitive the sandbox runs on (``local`` paths differ from ``modal`` ones).
+    primitive: str = "local"
 
     @property
     def workspace(self) -> str:
@@ -54,7 +59,9 @@ class Architecture(Protocol):
     #: Whether the runner saves/restores the agent's own transcript for this architecture.
     has_transcript: bool
 
-    def info(self, primitive: str) -> ArchitectureInfo: ...
+    def info(self, config: RuntimeConfig, primitive: str) -> ArchitectureInfo:
+        """Whether this agent can run on ``primitive`` here, and why not (e.g. its CLI is missing)."""
+        ...
     def launch(self, ctx: LaunchContext) -> Launch | None: ...
 
 

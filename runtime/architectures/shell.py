@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+from ..config import RuntimeConfig
 from ..models import ArchitectureInfo
 from .base import Launch, LaunchContext
 
@@ -13,7 +14,7 @@ class ShellArchitecture:
     display_name = "Shell (no model)"
     has_transcript = False
 
-    def info(self, primitive: str) -> ArchitectureInfo:
+    def info(self, config: RuntimeConfig, primitive: str) -> ArchitectureInfo:
         if primitive == "local" and shutil.which("bash") is None:
             return ArchitectureInfo(id=self.id, display_name=self.display_name, available=False,
                                     reason="bash is not installed")

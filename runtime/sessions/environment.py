@@ -128,8 +128,26 @@ class ExecutionEnvironment:
             await self._publish("ee:error", {"message": f"sandbox failed to start: {message}",
                                              "code": getattr(exc, "code", "SANDBOX_START_FAILED")})
             raise SandboxError(f"sandbox failed to start: {message}", code="SANDBOX_START_FAILED") from exc
+        await self._store.update_session(self.session_id, {"environmentId": primitive.environment_id})
         await self._publish("ee:ready", {"eeId": primitive.environment_id, "primitive": self.primitive_name})
         return primitive
+
+    async def reattach(self, environment_id: str) -> bool:
+        """After a restart of agent-tui: take over a sandbox that is still running (primitives that
+        outlive us, like Modal, implement ``attach``). Returns whether it worked."""
+        primitive = self._make_primitive()
+        attach = getattr(primitive, "attach", None)
+        if attach is None:
+            return False
+        try:
+            if not await attach(environment_id):
+                return False
+        except Exception:  # noqa: BLE001 - a sandbox we cannot reach is simply not re-attached
+            log.exception("re-attaching sandbox %s of session %s", environment_id, self.session_id)
+            return False
+        self.primitive = primitive
+        self.query_ended()  # start its idle timer
+        return True
 
     async def terminate(self, reason: str) -> bool:
         """End the sandbox (idempotent). Returns whether one was running."""
@@ -143,6 +161,7 @@ class ExecutionEnvironment:
     async def _drop(self, reason: str) -> None:
         primitive, self.primitive = self.primitive, None
         if primitive is not None:
+            await self._store.update_session(self.session_id, {"environmentId": None})
             try:
                 await primitive.terminate()
             except Exception:  # noqa: BLE001 - the sandbox is gone either way; say so below

@@ -75,8 +75,7 @@ class SessionManager:
             profile=profile,
             environment=env,
             state=state,
-            tool_output_limit=self.config.tool_output_limit,
-            interrupt_grace_s=self.config.interrupt_grace_s,
+            config=self.config,
             host_env=self.config.host_env if self.config.host_env is not None else _os_environ(),
             on_runtime_change=self._on_runtime_change,
             on_query_end=self._on_query_end,
@@ -85,7 +84,8 @@ class SessionManager:
     # ------------------------------------------------------------------ start-up
 
     async def load_all(self) -> None:
-        for record in await self.store.list_sessions():
+        records = await self.store.list_sessions()
+        for record in records:
             session_id = record["sessionId"]
             try:
                 state = SessionState()
@@ -103,6 +103,19 @@ class SessionManager:
                 continue
             self.sessions[session_id] = session
             await self._recover(session)
+        if self.config.primitive == "modal" or any(r.get("primitive") == "modal" for r in records):
+            await self._sweep_modal()
+
+    async def _sweep_modal(self) -> None:
+        """Terminate Modal sandboxes tagged for this app that no session owns (no leaked cost)."""
+        from ..primitives.modal import sweep_orphans as sweep_modal
+
+        owned = {s.environment.primitive.environment_id for s in self.sessions.values()
+                 if s.environment.primitive is not None and s.environment.primitive.environment_id}
+        try:
+            await sweep_modal(self.config, {i for i in owned if i})
+        except Exception:
+            log.exception("sweeping orphaned Modal sandboxes failed")
 
     async def _recover(self, session: AgentSession) -> None:
         """Close what a dead process left open: a running query, queued messages, pending requests."""
@@ -121,7 +134,11 @@ class SessionManager:
                 "messageId": message_id, "code": "INTERRUPTED_BY_RESTART",
                 "error": "agent-tui stopped before this queued message ran"}})
         env = state.environment or {}
-        if env.get("status") in ("starting", "ready"):
+        environment_id = session.record.get("environmentId")
+        reattached = False
+        if environment_id and session.record.get("primitive", "local") != "local" and env.get("status") == "ready":
+            reattached = await session.environment.reattach(environment_id)
+        if env.get("status") in ("starting", "ready") and not reattached:
             drafts.append({"type": "ee:terminated", "payload": {"reason": "shutdown"}})
         if drafts:
             await self.bus.publish(session.id, drafts)

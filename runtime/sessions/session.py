@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..architectures import Architecture, LaunchContext
+from ..config import RuntimeConfig
 from ..errors import AlreadyResolved, InvalidRequest, PermissionNotFound, SandboxError, StoreError
 from ..events import EventBus
 from ..models import (
@@ -51,8 +52,7 @@ class AgentSession:
         profile: AgentProfile,
         environment: ExecutionEnvironment,
         state: SessionState,
-        tool_output_limit: int,
-        interrupt_grace_s: float,
+        config: RuntimeConfig,
         host_env: dict[str, str],
         on_runtime_change: Callable[[AgentSession], None],
         on_query_end: Callable[[AgentSession], None],
@@ -64,8 +64,9 @@ class AgentSession:
         self.profile = profile
         self.environment = environment
         self.state = state
-        self.tool_output_limit = tool_output_limit
-        self.interrupt_grace_s = interrupt_grace_s
+        self.config = config
+        self.tool_output_limit = config.tool_output_limit
+        self.interrupt_grace_s = config.interrupt_grace_s
         self.host_env = host_env
         self._on_runtime_change = on_runtime_change
         self._on_query_end = on_query_end
@@ -221,6 +222,8 @@ class AgentSession:
             resume=self.record.get("hasQueried", False),
             host_env=self.host_env,
             extra_allowed_tools=list(self.record.get("allowedTools") or []),
+            config=self.config,
+            primitive=self.record.get("primitive", "local"),
         )
 
     async def _execute(self, message_id: str, content: str) -> dict[str, Any]:
