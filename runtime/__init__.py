@@ -1,12 +1,12 @@
 """agent-tui's embeddable agent runtime. No Textual here, ever (a test checks it).
 
-    from runtime import AgentRuntime, RuntimeConfig, CreateSessionArgs
+from runtime import AgentRuntime, RuntimeConfig, CreateSessionArgs
 
-    async with AgentRuntime(RuntimeConfig()) as runtime:
-        session = await runtime.create_session(CreateSessionArgs(architecture="shell"))
-        await runtime.send_message(session.session_id, "echo hello")
-        async for event in runtime.subscribe(session.session_id):
-            ...
+async with AgentRuntime(RuntimeConfig()) as runtime:
+    session = await runtime.create_session(CreateSessionArgs(architecture="shell"))
+    await runtime.send_message(session.session_id, "echo hello")
+    async for event in runtime.subscribe(session.session_id):
+        ...
 """
 
 from .agent_runtime import VERSION, AgentRuntime, RuntimeNotice, SessionsChanged, SessionStatusChanged
@@ -44,11 +44,42 @@ from .reducer import SessionState, apply_event, reduce_events
 from .store import MemoryStore, SQLiteStore
 
 __all__ = [
-    "VERSION", "AgentProfile", "AgentRuntime", "AgentTuiError", "AlreadyResolved", "ArchitectureInfo",
-    "CreateSessionArgs", "EventBus", "EventDraft", "FileInfo", "FileNotFound", "InvalidPath", "InvalidRequest",
-    "MemoryStore", "ModalConfig", "NotFound", "PermissionNotFound", "ProfileInfo", "ProfileNotFound",
-    "RuntimeClosed", "RuntimeConfig", "RuntimeNotice", "SQLiteStore", "SandboxError", "SessionDetail",
-    "SessionEvent", "SessionNotFound", "SessionRuntime", "SessionState", "SessionStatusChanged",
-    "SessionSummary", "SessionsChanged", "StoreError", "SubscriberLagged", "Subscription",
-    "UnknownArchitecture", "apply_event", "reduce_events",
+    "VERSION",
+    "AgentProfile",
+    "AgentRuntime",
+    "AgentTuiError",
+    "AlreadyResolved",
+    "ArchitectureInfo",
+    "CreateSessionArgs",
+    "EventBus",
+    "EventDraft",
+    "FileInfo",
+    "FileNotFound",
+    "InvalidPath",
+    "InvalidRequest",
+    "MemoryStore",
+    "ModalConfig",
+    "NotFound",
+    "PermissionNotFound",
+    "ProfileInfo",
+    "ProfileNotFound",
+    "RuntimeClosed",
+    "RuntimeConfig",
+    "RuntimeNotice",
+    "SQLiteStore",
+    "SandboxError",
+    "SessionDetail",
+    "SessionEvent",
+    "SessionNotFound",
+    "SessionRuntime",
+    "SessionState",
+    "SessionStatusChanged",
+    "SessionSummary",
+    "SessionsChanged",
+    "StoreError",
+    "SubscriberLagged",
+    "Subscription",
+    "UnknownArchitecture",
+    "apply_event",
+    "reduce_events",
 ]

@@ -82,16 +82,25 @@ class AgentRuntime:
         self.bus = EventBus(self.store)
         self.profiles.load(await self.store.list_agent_profiles())
         self.sessions = SessionManager(
-            self.config, self.store, self.bus, self.profiles, self._make_primitive,
-            on_runtime_change=self._runtime_changed, on_query_end=self._query_ended,
+            self.config,
+            self.store,
+            self.bus,
+            self.profiles,
+            self._make_primitive,
+            on_runtime_change=self._runtime_changed,
+            on_query_end=self._query_ended,
         )
         await self.sessions.load_all()
         self._started = True
         if self.config.websocket_port is not None:
             from .server.app import start_server
 
-            self.server = await start_server(self, host=self.config.websocket_host,
-                                             port=self.config.websocket_port, token=self.config.token)
+            self.server = await start_server(
+                self,
+                host=self.config.websocket_host,
+                port=self.config.websocket_port,
+                token=self.config.token,
+            )
 
     async def shutdown(self) -> None:
         """Close running queries (``query:interrupted {reason: "shutdown"}``), end sandboxes, close the store."""
@@ -213,8 +222,14 @@ class AgentRuntime:
         self._notify(SessionsChanged("updated", session.summary()))
         return merged
 
-    async def resolve_permission(self, session_id: str, request_id: str, decision: str,
-                                 message: str | None = None, by: str | None = None) -> None:
+    async def resolve_permission(
+        self,
+        session_id: str,
+        request_id: str,
+        decision: str,
+        message: str | None = None,
+        by: str | None = None,
+    ) -> None:
         if decision not in ("allow", "deny", "allow_always"):
             raise InvalidRequest("decision must be allow, deny or allow_always")
         await self._manager().get(session_id).resolve_permission(request_id, decision, message, by)
@@ -231,8 +246,9 @@ class AgentRuntime:
         assert self.bus is not None
         return self.bus.subscribe(session_id, after_seq)
 
-    async def get_events(self, session_id: str, after_seq: int = 0,
-                         limit: int | None = None) -> tuple[list[SessionEvent], int]:
+    async def get_events(
+        self, session_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> tuple[list[SessionEvent], int]:
         session = self._manager().get(session_id)
         events = await self.store.load_events(session_id, max(after_seq, 0), limit)
         return events, session.state.last_seq

@@ -55,6 +55,7 @@ class Subscription:
         self._buffer: deque[SessionEvent] = deque()
         self._wakeup = asyncio.Event()
         self._replayed = False
+        self._dropped = 0
         self._lagged = False
         self._closed = False
         bus._subscribers.setdefault(session_id, set()).add(self)
@@ -64,8 +65,13 @@ class Subscription:
         if self._closed or self._lagged:
             return
         if len(self._buffer) + len(events) > self._max_buffer:
-            self._lagged = True
             self._buffer.clear()
+            if self._replayed:
+                self._lagged = True
+            else:
+                # Still reading the store: everything delivered is already committed, so the
+                # replay will read it from there. Count it so a page read racing with this retries.
+                self._dropped += 1
         else:
             self._buffer.extend(events)
         self._wakeup.set()
@@ -96,12 +102,14 @@ class Subscription:
 
         Raises ``StopAsyncIteration`` when closed and ``SubscriberLagged`` after an overflow.
         """
-        if not self._replayed:
+        while not self._replayed:
+            dropped = self._dropped
             page = await self.bus.store.load_events(self.session_id, self.last_seq, min(limit, _REPLAY_PAGE))
             if page:
                 self.last_seq = page[-1].seq
                 return page
-            self._replayed = True
+            if dropped == self._dropped:
+                self._replayed = True
         while True:
             if self._lagged:
                 self.close()
@@ -182,8 +190,14 @@ class EventBus:
                 timestamp = default_ts
             seq += 1
             events.append(
-                build(seq=seq, type=kind, payload=payload, timestamp=timestamp,
-                      conversation_id=conversation_id, source=source)
+                build(
+                    seq=seq,
+                    type=kind,
+                    payload=payload,
+                    timestamp=timestamp,
+                    conversation_id=conversation_id,
+                    source=source,
+                )
             )
         if not events:
             return events
@@ -195,8 +209,9 @@ class EventBus:
         await waiter
         return events
 
-    async def publish_one(self, session_id: str, kind: str, payload: dict[str, Any] | None = None,
-                          **fields: Any) -> SessionEvent:
+    async def publish_one(
+        self, session_id: str, kind: str, payload: dict[str, Any] | None = None, **fields: Any
+    ) -> SessionEvent:
         draft: dict[str, Any] = {"type": kind, "payload": payload or {}, **fields}
         return (await self.publish(session_id, [draft]))[0]
 
@@ -258,7 +273,9 @@ class EventBus:
 
     # ------------------------------------------------------------------ subscribe
 
-    def subscribe(self, session_id: str, after_seq: int = 0, *, max_buffer: int | None = None) -> Subscription:
+    def subscribe(
+        self, session_id: str, after_seq: int = 0, *, max_buffer: int | None = None
+    ) -> Subscription:
         return Subscription(self, session_id, max(after_seq, 0), max_buffer or self.subscriber_buffer)
 
     async def iterate(self, session_id: str, after_seq: int = 0) -> AsyncIterator[SessionEvent]:

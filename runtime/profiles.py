@@ -18,15 +18,26 @@ DEFAULT_PROFILE = AgentProfile(
     id="default",
     name="Default",
     description="No system prompt; the agent's own defaults; no tool prompts (the sandbox is the boundary).",
-    env=["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "CLAUDE_CODE_OAUTH_TOKEN", "OPENAI_API_KEY",
-         "OPENAI_BASE_URL", "GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL"],
+    env=[
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "CLAUDE_CODE_OAUTH_TOKEN",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "GEMINI_API_KEY",
+        "GOOGLE_GEMINI_BASE_URL",
+    ],
 )
 
 _TOML_KEYS = {
-    "systemPrompt": "system_prompt", "system_prompt": "system_prompt",
-    "allowedTools": "allowed_tools", "allowed_tools": "allowed_tools",
-    "mcpServers": "mcp_servers", "mcp_servers": "mcp_servers",
-    "permissionMode": "permission_mode", "permission_mode": "permission_mode",
+    "systemPrompt": "system_prompt",
+    "system_prompt": "system_prompt",
+    "allowedTools": "allowed_tools",
+    "allowed_tools": "allowed_tools",
+    "mcpServers": "mcp_servers",
+    "mcp_servers": "mcp_servers",
+    "permissionMode": "permission_mode",
+    "permission_mode": "permission_mode",
 }
 
 

@@ -154,8 +154,13 @@ def _close_pending(blocks: list[dict[str, Any]], status: str) -> None:
 
 
 def _add_error_block(state: SessionState, event: SessionEvent, message: str, code: Any) -> None:
-    block = {"id": f"error-{event.seq}", "type": "error", "status": "error", "message": message,
-             "timestamp": event.timestamp}
+    block = {
+        "id": f"error-{event.seq}",
+        "type": "error",
+        "status": "error",
+        "message": message,
+        "timestamp": event.timestamp,
+    }
     if code:
         block["code"] = code
     _upsert(state.blocks, state.index, block)
@@ -186,13 +191,24 @@ def apply_event(state: SessionState, event: SessionEvent) -> SessionState:  # no
             blocks, index = _container(state, event.conversation_id)
             position = index.get(block_id)
             if position is None:
-                stored = _upsert(blocks, index, {"id": block_id, "type": "assistant_text", "status": "pending",
-                                                 "content": "", "timestamp": event.timestamp})
+                stored = _upsert(
+                    blocks,
+                    index,
+                    {
+                        "id": block_id,
+                        "type": "assistant_text",
+                        "status": "pending",
+                        "content": "",
+                        "timestamp": event.timestamp,
+                    },
+                )
             else:
                 stored = blocks[position]
             name = DELTA_FIELD.get(stored.get("type", ""), "content")
             current = stored.get(name)
-            stored[name] = (current if isinstance(current, str) else ("" if current is None else str(current))) + delta
+            stored[name] = (
+                current if isinstance(current, str) else ("" if current is None else str(current))
+            ) + delta
         case "query:started":
             message_id = payload.get("messageId")
             state.active_query = {"message_id": message_id, "started_at": _ms(event.timestamp)}
@@ -217,22 +233,39 @@ def apply_event(state: SessionState, event: SessionEvent) -> SessionState:  # no
                 if position is not None:
                     state.blocks[position]["status"] = "error" if failed else "complete"
             if failed:
-                _add_error_block(state, event, str(payload.get("error") or "query failed"), payload.get("code"))
+                _add_error_block(
+                    state, event, str(payload.get("error") or "query failed"), payload.get("code")
+                )
         case "ee:creating":
             env = state.environment or {}
-            state.environment = {**env, "status": "starting", "status_message": payload.get("statusMessage"),
-                                 "primitive": payload.get("primitive", env.get("primitive", "local"))}
+            state.environment = {
+                **env,
+                "status": "starting",
+                "status_message": payload.get("statusMessage"),
+                "primitive": payload.get("primitive", env.get("primitive", "local")),
+            }
         case "ee:ready":
-            state.environment = {"id": payload.get("eeId"), "status": "ready",
-                                 "primitive": payload.get("primitive", "local"), "status_message": None}
+            state.environment = {
+                "id": payload.get("eeId"),
+                "status": "ready",
+                "primitive": payload.get("primitive", "local"),
+                "status_message": None,
+            }
         case "ee:terminated":
             env = state.environment or {}
-            state.environment = {**env, "status": "terminated",
-                                 "status_message": f"terminated ({payload.get('reason', 'unknown')})"}
+            state.environment = {
+                **env,
+                "status": "terminated",
+                "status_message": f"terminated ({payload.get('reason', 'unknown')})",
+            }
         case "ee:error":
             env = state.environment or {}
-            state.environment = {**env, "status": "error", "last_error": payload.get("message"),
-                                 "status_message": None}
+            state.environment = {
+                **env,
+                "status": "error",
+                "last_error": payload.get("message"),
+                "status_message": None,
+            }
         case "metadata:update":
             usage = payload.get("usage")
             if isinstance(usage, dict):

@@ -48,5 +48,12 @@ def get_architecture(architecture: str) -> Architecture:
     return found
 
 
-__all__ = ["ARCHITECTURES", "Architecture", "Launch", "LaunchContext", "canonical_id", "find_binary",
-           "get_architecture"]
+__all__ = [
+    "ARCHITECTURES",
+    "Architecture",
+    "Launch",
+    "LaunchContext",
+    "canonical_id",
+    "find_binary",
+    "get_architecture",
+]

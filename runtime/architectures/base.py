@@ -62,6 +62,7 @@ class Architecture(Protocol):
     def info(self, config: RuntimeConfig, primitive: str) -> ArchitectureInfo:
         """Whether this agent can run on ``primitive`` here, and why not (e.g. its CLI is missing)."""
         ...
+
     def launch(self, ctx: LaunchContext) -> Launch | None: ...
 
 

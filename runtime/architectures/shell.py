@@ -16,8 +16,9 @@ class ShellArchitecture:
 
     def info(self, config: RuntimeConfig, primitive: str) -> ArchitectureInfo:
         if primitive == "local" and shutil.which("bash") is None:
-            return ArchitectureInfo(id=self.id, display_name=self.display_name, available=False,
-                                    reason="bash is not installed")
+            return ArchitectureInfo(
+                id=self.id, display_name=self.display_name, available=False, reason="bash is not installed"
+            )
         return ArchitectureInfo(id=self.id, display_name=self.display_name, available=True)
 
     def launch(self, ctx: LaunchContext) -> Launch | None:

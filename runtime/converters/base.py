@@ -14,10 +14,16 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: UP017
 
 
-def make_event(kind: str, payload: dict[str, Any], conversation_id: str = "main",
-               timestamp: str | None = None) -> dict[str, Any]:
-    return {"type": kind, "payload": payload, "timestamp": timestamp or now_iso(),
-            "conversationId": conversation_id, "source": "runner"}
+def make_event(
+    kind: str, payload: dict[str, Any], conversation_id: str = "main", timestamp: str | None = None
+) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "payload": payload,
+        "timestamp": timestamp or now_iso(),
+        "conversationId": conversation_id,
+        "source": "runner",
+    }
 
 
 def log_event(level: str, message: str, data: Any = None) -> dict[str, Any]:
@@ -40,6 +46,13 @@ class Converter:
     def __init__(self, request: dict[str, Any]) -> None:
         self.request = request
         self._agent_input: list[str] = []
+
+    # -- before the agent starts --------------------------------------------------------------
+    def prepare(self, argv: list[str], env: dict[str, str]) -> list[str]:
+        """The command line to run, adjusted to what is in the sandbox (the host built ``argv``
+        without seeing it; e.g. Claude Code resumes only a conversation whose files exist).
+        ``env`` is the agent's final environment. Default: ``argv`` unchanged."""
+        return argv
 
     # -- agent stdin -------------------------------------------------------------------------
     def initial_input(self) -> list[str]:
@@ -72,8 +85,13 @@ class Converter:
         try:
             return self.convert(message)
         except Exception as exc:  # noqa: BLE001 - a converter bug must not end the query
-            return [log_event("warn", f"could not convert agent output ({type(exc).__name__}: {exc})",
-                              {"line": line[:MAX_LOG_TEXT]})]
+            return [
+                log_event(
+                    "warn",
+                    f"could not convert agent output ({type(exc).__name__}: {exc})",
+                    {"line": line[:MAX_LOG_TEXT]},
+                )
+            ]
 
     def convert(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         return [log_event("debug", "agent output", message)]
@@ -84,7 +102,9 @@ class Converter:
     def on_control(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         return [log_event("warn", f"control message {message.get('type')!r} not supported by this agent")]
 
-    def finish(self, exit_code: int, *, interrupted: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    def finish(
+        self, exit_code: int, *, interrupted: bool = False
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         if exit_code != 0 and not interrupted:
             return [], {"error": f"agent exited with code {exit_code}", "code": "AGENT_EXITED"}
         return [], None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import FileNotFound, SandboxError
 from .base import RemoteFile
-from .paths import confine
+from .paths import clean_relative, confine
 
 #: A line longer than this is delivered in pieces (a runner printing 10 MB without a newline
 #: must not make us buffer it whole).
@@ -151,8 +151,17 @@ class LocalPrimitive:
         proc_wait.add_done_callback(lambda _f: self._processes.discard(process))
         return process
 
+    def _confine(self, path: str) -> Path:
+        # Paths under app/, workspace/ or home/ are confined to that folder, so a symlink in the
+        # workspace cannot reach the agent's home (or anything else in the session folder).
+        relative = clean_relative(path)
+        top, _, rest = relative.partition("/")
+        if top in ("app", "workspace", "home") and rest:
+            return confine(self.root / top, rest)
+        return confine(self.root, relative)
+
     async def read_file(self, path: str) -> bytes:
-        target = confine(self.root, path)
+        target = self._confine(path)
         try:
             return await asyncio.to_thread(target.read_bytes)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
@@ -163,7 +172,7 @@ class LocalPrimitive:
 
     async def write_files(self, files: Mapping[str, bytes]) -> None:
         self._require()
-        targets = {confine(self.root, p): d for p, d in files.items()}
+        targets = {self._confine(p): d for p, d in files.items()}
 
         def write() -> None:
             for target, data in targets.items():
@@ -173,7 +182,7 @@ class LocalPrimitive:
         await asyncio.to_thread(write)
 
     async def list_files(self, path: str = "workspace", *, recursive: bool = True) -> list[RemoteFile]:
-        base = confine(self.root, path)
+        base = self._confine(path)
 
         def scan() -> list[RemoteFile]:
             out: list[RemoteFile] = []
@@ -240,4 +249,17 @@ async def sweep_orphans(root: Path, session_id: str) -> int:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+    # SIGKILL is asynchronous: wait (briefly) until they are really gone or zombies.
+    for _ in range(200):
+        if not any(_running(pid) for pid in pids):
+            break
+        await asyncio.sleep(0.01)
     return len(pids)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False

@@ -127,11 +127,33 @@ def run_shell(request: dict[str, Any]) -> int:
     tool_id, result_id = f"{message_id}-tool", f"{message_id}-result"
     started = time.monotonic()
     wire.emit(
-        wire.event("block:upsert", {"block": {"id": tool_id, "type": "tool_use", "toolName": "shell",
-                                              "toolUseId": tool_id, "input": {"command": command},
-                                              "displayName": "Shell", "status": "pending"}}),
-        wire.event("block:upsert", {"block": {"id": result_id, "type": "tool_result", "toolUseId": tool_id,
-                                              "output": "", "isError": False, "status": "pending"}}),
+        wire.event(
+            "block:upsert",
+            {
+                "block": {
+                    "id": tool_id,
+                    "type": "tool_use",
+                    "toolName": "shell",
+                    "toolUseId": tool_id,
+                    "input": {"command": command},
+                    "displayName": "Shell",
+                    "status": "pending",
+                }
+            },
+        ),
+        wire.event(
+            "block:upsert",
+            {
+                "block": {
+                    "id": result_id,
+                    "type": "tool_result",
+                    "toolUseId": tool_id,
+                    "output": "",
+                    "isError": False,
+                    "status": "pending",
+                }
+            },
+        ),
     )
     proc = _spawn(["bash", "-lc", command], workspace, _agent_env(request), merge_stderr=True)
     stopper = _Stopper()
@@ -193,9 +215,15 @@ def run_shell(request: dict[str, Any]) -> int:
     flush()
     code = proc.wait()
     duration_ms = int((time.monotonic() - started) * 1000)
-    result: dict[str, Any] = {"id": result_id, "type": "tool_result", "toolUseId": tool_id,
-                              "isError": code != 0, "exitCode": code, "durationMs": duration_ms,
-                              "status": "error" if code != 0 else "complete"}
+    result: dict[str, Any] = {
+        "id": result_id,
+        "type": "tool_result",
+        "toolUseId": tool_id,
+        "isError": code != 0,
+        "exitCode": code,
+        "durationMs": duration_ms,
+        "status": "error" if code != 0 else "complete",
+    }
     if dropped:
         result["truncatedBytes"] = dropped
     wire.emit(
@@ -220,12 +248,16 @@ def run_agent(request: dict[str, Any]) -> int:
     launch = request.get("launch") or {}
     argv = launch.get("argv")
     if not isinstance(argv, list) or not argv:
-        wire.emit(wire.query_result(False, f"no launch command for architecture {architecture!r}", "BAD_REQUEST"))
+        wire.emit(
+            wire.query_result(False, f"no launch command for architecture {architecture!r}", "BAD_REQUEST")
+        )
         return 2
     converter = get_converter(architecture, request)
     workspace = request.get("baseWorkspacePath") or os.getcwd()
+    env = _agent_env(request)
+    argv = converter.prepare([str(a) for a in argv], env)
     try:
-        proc = _spawn([str(a) for a in argv], workspace, _agent_env(request), merge_stderr=False)
+        proc = _spawn(argv, workspace, env, merge_stderr=False)
     except OSError as exc:
         wire.emit(wire.query_result(False, f"could not start {argv[0]}: {exc}", "AGENT_NOT_FOUND"))
         return 127

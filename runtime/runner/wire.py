@@ -24,8 +24,13 @@ def emit(*docs: dict[str, Any]) -> None:
 
 
 def event(kind: str, payload: dict[str, Any], conversation_id: str = "main") -> dict[str, Any]:
-    return {"type": kind, "payload": payload, "timestamp": now_iso(), "conversationId": conversation_id,
-            "source": "runner"}
+    return {
+        "type": kind,
+        "payload": payload,
+        "timestamp": now_iso(),
+        "conversationId": conversation_id,
+        "source": "runner",
+    }
 
 
 def log(level: str, message: str, data: Any = None) -> dict[str, Any]:

@@ -95,8 +95,10 @@ class ExecutionEnvironment:
 
         async def status(message: str) -> None:
             elapsed = time.monotonic() - started
-            await self._publish("ee:creating", {"statusMessage": f"{message} ({elapsed:.1f}s)",
-                                                "primitive": self.primitive_name})
+            await self._publish(
+                "ee:creating",
+                {"statusMessage": f"{message} ({elapsed:.1f}s)", "primitive": self.primitive_name},
+            )
 
         await status(f"Creating {self.primitive_name} sandbox")
         primitive = self._make_primitive()
@@ -106,18 +108,27 @@ class ExecutionEnvironment:
             await primitive.write_files(runner_bundle())
             self.primitive = primitive
             await status(f"Applying profile {self.profile.id!r}")
-            await self.run_command("load-agent-profile", {
-                "baseWorkspacePath": self.workspace, "architecture": self.architecture,
-                "agentProfile": self.profile.model_dump(mode="json", by_alias=True),
-            })
+            await self.run_command(
+                "load-agent-profile",
+                {
+                    "baseWorkspacePath": self.workspace,
+                    "architecture": self.architecture,
+                    "agentProfile": self.profile.model_dump(mode="json", by_alias=True),
+                },
+            )
             if self.has_transcript:
                 transcript = await self._store.load_transcript(self.session_id, self.architecture)
                 if transcript is not None:
                     await status("Restoring the agent's conversation")
-                    await self.run_command("load-session-transcript", {
-                        "baseWorkspacePath": self.workspace, "sessionId": self.session_id,
-                        "architecture": self.architecture, "transcript": transcript,
-                    })
+                    await self.run_command(
+                        "load-session-transcript",
+                        {
+                            "baseWorkspacePath": self.workspace,
+                            "sessionId": self.session_id,
+                            "architecture": self.architecture,
+                            "transcript": transcript,
+                        },
+                    )
         except Exception as exc:
             self.primitive = None
             try:
@@ -125,8 +136,13 @@ class ExecutionEnvironment:
             except Exception:  # noqa: BLE001 - already failing; the first error is the one to report
                 log.exception("terminating a sandbox that failed to start")
             message = exc.message if isinstance(exc, SandboxError) else f"{type(exc).__name__}: {exc}"
-            await self._publish("ee:error", {"message": f"sandbox failed to start: {message}",
-                                             "code": getattr(exc, "code", "SANDBOX_START_FAILED")})
+            await self._publish(
+                "ee:error",
+                {
+                    "message": f"sandbox failed to start: {message}",
+                    "code": getattr(exc, "code", "SANDBOX_START_FAILED"),
+                },
+            )
             raise SandboxError(f"sandbox failed to start: {message}", code="SANDBOX_START_FAILED") from exc
         await self._store.update_session(self.session_id, {"environmentId": primitive.environment_id})
         await self._publish("ee:ready", {"eeId": primitive.environment_id, "primitive": self.primitive_name})
@@ -214,8 +230,9 @@ class ExecutionEnvironment:
             "LANG": "C.UTF-8",
         }
 
-    async def start_runner(self, command: str, request: dict[str, Any],
-                           extra_env: dict[str, str] | None = None) -> SandboxProcess:
+    async def start_runner(
+        self, command: str, request: dict[str, Any], extra_env: dict[str, str] | None = None
+    ) -> SandboxProcess:
         primitive = self.primitive
         if primitive is None:
             raise SandboxError("sandbox is not running", code="SANDBOX_NOT_RUNNING")
@@ -258,9 +275,14 @@ class ExecutionEnvironment:
     async def save_transcript(self) -> None:
         if not self.has_transcript or self.primitive is None:
             return
-        result = await self.run_command("read-session-transcript", {
-            "baseWorkspacePath": self.workspace, "sessionId": self.session_id, "architecture": self.architecture,
-        })
+        result = await self.run_command(
+            "read-session-transcript",
+            {
+                "baseWorkspacePath": self.workspace,
+                "sessionId": self.session_id,
+                "architecture": self.architecture,
+            },
+        )
         transcript = (result.get("data") or {}).get("transcript")
         if transcript is not None:
             await self._store.save_transcript(self.session_id, self.architecture, transcript)

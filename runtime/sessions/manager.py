@@ -110,8 +110,11 @@ class SessionManager:
         """Terminate Modal sandboxes tagged for this app that no session owns (no leaked cost)."""
         from ..primitives.modal import sweep_orphans as sweep_modal
 
-        owned = {s.environment.primitive.environment_id for s in self.sessions.values()
-                 if s.environment.primitive is not None and s.environment.primitive.environment_id}
+        owned = {
+            s.environment.primitive.environment_id
+            for s in self.sessions.values()
+            if s.environment.primitive is not None and s.environment.primitive.environment_id
+        }
         try:
             await sweep_modal(self.config, {i for i in owned if i})
         except Exception:
@@ -122,21 +125,47 @@ class SessionManager:
         state = session.state
         drafts: list[dict[str, Any]] = []
         for request_id in list(state.pending_permissions):
-            drafts.append({"type": "permission:resolved", "payload": {
-                "requestId": request_id, "decision": "deny", "by": "agent-tui",
-                "message": "agent-tui restarted while this request was pending"}})
+            drafts.append(
+                {
+                    "type": "permission:resolved",
+                    "payload": {
+                        "requestId": request_id,
+                        "decision": "deny",
+                        "by": "agent-tui",
+                        "message": "agent-tui restarted while this request was pending",
+                    },
+                }
+            )
         if state.active_query is not None:
-            drafts.append({"type": "query:failed", "payload": {
-                "messageId": state.active_query["message_id"], "code": "INTERRUPTED_BY_RESTART",
-                "error": "agent-tui stopped while this query was running"}})
+            drafts.append(
+                {
+                    "type": "query:failed",
+                    "payload": {
+                        "messageId": state.active_query["message_id"],
+                        "code": "INTERRUPTED_BY_RESTART",
+                        "error": "agent-tui stopped while this query was running",
+                    },
+                }
+            )
         for message_id in list(state.queued):
-            drafts.append({"type": "query:failed", "payload": {
-                "messageId": message_id, "code": "INTERRUPTED_BY_RESTART",
-                "error": "agent-tui stopped before this queued message ran"}})
+            drafts.append(
+                {
+                    "type": "query:failed",
+                    "payload": {
+                        "messageId": message_id,
+                        "code": "INTERRUPTED_BY_RESTART",
+                        "error": "agent-tui stopped before this queued message ran",
+                    },
+                }
+            )
         env = state.environment or {}
         environment_id = session.record.get("environmentId")
         reattached = False
-        if environment_id and session.record.get("primitive", "local") != "local" and env.get("status") == "ready":
+        if (
+            environment_id
+            and session.record.get("primitive", "local") != "local"
+            and env.get("status") == "ready"
+        ):
             reattached = await session.environment.reattach(environment_id)
         if env.get("status") in ("starting", "ready") and not reattached:
             drafts.append({"type": "ee:terminated", "payload": {"reason": "shutdown"}})

@@ -29,15 +29,36 @@ from .environment import ExecutionEnvironment
 log = logging.getLogger(__name__)
 
 #: Event types a runner may emit; anything else (e.g. a forged ``query:completed``) becomes a warning.
-RUNNER_EVENT_TYPES = frozenset({
-    "block:upsert", "block:delta", "metadata:update", "subagent:spawned", "subagent:completed",
-    "file:created", "file:modified", "file:deleted", "permission:requested", "log", "error",
-})
+RUNNER_EVENT_TYPES = frozenset(
+    {
+        "block:upsert",
+        "block:delta",
+        "metadata:update",
+        "subagent:spawned",
+        "subagent:completed",
+        "file:created",
+        "file:modified",
+        "file:deleted",
+        "permission:requested",
+        "log",
+        "error",
+    }
+)
 #: Event types that can change ``SessionRuntime`` (so observers get ``session:status``).
-RUNTIME_EVENT_TYPES = frozenset({
-    "query:started", "query:completed", "query:failed", "query:interrupted", "ee:creating", "ee:ready",
-    "ee:terminated", "ee:error", "permission:requested", "permission:resolved",
-})
+RUNTIME_EVENT_TYPES = frozenset(
+    {
+        "query:started",
+        "query:completed",
+        "query:failed",
+        "query:interrupted",
+        "ee:creating",
+        "ee:ready",
+        "ee:terminated",
+        "ee:error",
+        "permission:requested",
+        "permission:resolved",
+    }
+)
 MAX_CONTENT = 1024 * 1024
 _MAX_BATCH = 2000
 
@@ -86,8 +107,9 @@ class AgentSession:
         runtime_changed = False
         for event in events:
             apply_event(self.state, event)
-            if event.type in RUNTIME_EVENT_TYPES or (event.type == "block:upsert"
-                                                       and event.payload.get("block", {}).get("queued")):
+            if event.type in RUNTIME_EVENT_TYPES or (
+                event.type == "block:upsert" and event.payload.get("block", {}).get("queued")
+            ):
                 runtime_changed = True
         if runtime_changed:
             signature = self._signature()
@@ -97,14 +119,22 @@ class AgentSession:
 
     def _signature(self) -> tuple[Any, ...]:
         env = self.state.environment or {}
-        return (env.get("status"), env.get("status_message"), env.get("id"),
-                (self.state.active_query or {}).get("message_id"), len(self.state.queued),
-                tuple(self.state.pending_permissions))
+        return (
+            env.get("status"),
+            env.get("status_message"),
+            env.get("id"),
+            (self.state.active_query or {}).get("message_id"),
+            len(self.state.queued),
+            tuple(self.state.pending_permissions),
+        )
 
     @property
     def busy(self) -> bool:
-        return self.state.active_query is not None or bool(self._queue) or (
-            self._worker is not None and not self._worker.done())
+        return (
+            self.state.active_query is not None
+            or bool(self._queue)
+            or (self._worker is not None and not self._worker.done())
+        )
 
     def summary(self) -> SessionSummary:
         return SessionSummary(
@@ -123,11 +153,13 @@ class AgentSession:
 
     def detail(self) -> SessionDetail:
         summary = self.summary()
-        return SessionDetail.model_validate({
-            **summary.model_dump(by_alias=True),
-            "blocks": self.state.blocks,
-            "subagents": self.state.subagent_list(),
-        })
+        return SessionDetail.model_validate(
+            {
+                **summary.model_dump(by_alias=True),
+                "blocks": self.state.blocks,
+                "subagents": self.state.subagent_list(),
+            }
+        )
 
     def last_activity(self) -> int:
         from ..reducer import _ms
@@ -150,12 +182,24 @@ class AgentSession:
             raise InvalidRequest(f"message content is larger than {MAX_CONTENT} bytes")
         message_id = f"msg-{uuid.uuid4().hex[:16]}"
         queued = self.busy
-        block: dict[str, Any] = {"id": message_id, "type": "user_message", "content": content,
-                                 "status": "pending"}
+        block: dict[str, Any] = {
+            "id": message_id,
+            "type": "user_message",
+            "content": content,
+            "status": "pending",
+        }
         if queued:
             block["queued"] = True
-        await self.publish("block:upsert", {"block": block})
-        self._queue.append((message_id, content))
+        # Queued synchronously (before any await) so concurrent sends keep their call order and
+        # each sees the ones before it as busy; the bus assigns seqs in the same order.
+        entry = (message_id, content)
+        self._queue.append(entry)
+        try:
+            await self.publish("block:upsert", {"block": block})
+        except BaseException:
+            with contextlib.suppress(ValueError):
+                self._queue.remove(entry)
+            raise
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"session-{self.id}")
         return message_id, queued
@@ -170,8 +214,10 @@ class AgentSession:
             except Exception:
                 log.exception("session %s: query %s crashed", self.id, message_id)
                 with contextlib.suppress(Exception):
-                    await self.publish("query:failed", {"messageId": message_id, "error": "internal error",
-                                                        "code": "INTERNAL_ERROR"})
+                    await self.publish(
+                        "query:failed",
+                        {"messageId": message_id, "error": "internal error", "code": "INTERNAL_ERROR"},
+                    )
             finally:
                 self._on_query_end(self)
 
@@ -185,29 +231,41 @@ class AgentSession:
             try:
                 await env.ensure_ready()
             except SandboxError as exc:
-                await self.publish("query:failed", {"messageId": message_id, "error": exc.message,
-                                                    "code": exc.code})
+                await self.publish(
+                    "query:failed", {"messageId": message_id, "error": exc.message, "code": exc.code}
+                )
                 return
             if self._interrupt_reason:
-                await self.publish("query:interrupted", {"messageId": message_id, "reason": self._interrupt_reason})
+                await self.publish(
+                    "query:interrupted", {"messageId": message_id, "reason": self._interrupt_reason}
+                )
                 return
             outcome = await self._execute(message_id, content)
             duration_ms = int((time.monotonic() - started) * 1000)
             if self._interrupt_reason:
-                await self.publish("query:interrupted", {"messageId": message_id, "reason": self._interrupt_reason})
+                await self.publish(
+                    "query:interrupted", {"messageId": message_id, "reason": self._interrupt_reason}
+                )
             elif outcome.get("success"):
                 await self.publish("query:completed", {"messageId": message_id, "durationMs": duration_ms})
             else:
-                await self.publish("query:failed", {"messageId": message_id,
-                                                    "error": outcome.get("error") or "agent failed",
-                                                    "code": outcome.get("code") or "AGENT_FAILED"})
+                await self.publish(
+                    "query:failed",
+                    {
+                        "messageId": message_id,
+                        "error": outcome.get("error") or "agent failed",
+                        "code": outcome.get("code") or "AGENT_FAILED",
+                    },
+                )
                 if outcome.get("crashed"):
                     await env.terminate("unhealthy")
             if env.is_active and self.architecture.has_transcript:
                 try:
                     await env.save_transcript()
                 except SandboxError as exc:
-                    await self.publish("log", {"level": "warn", "message": f"transcript not saved: {exc.message}"})
+                    await self.publish(
+                        "log", {"level": "warn", "message": f"transcript not saved: {exc.message}"}
+                    )
         finally:
             env.query_ended()
 
@@ -299,10 +357,17 @@ class AgentSession:
             return {"success": True}
         if result is None or code < 0:
             how = f"killed by signal {-code}" if code < 0 else f"exited with code {code} without a result"
-            return {"success": False, "error": f"the agent process died unexpectedly ({how})",
-                    "code": "AGENT_CRASHED", "crashed": True}
-        return {"success": False, "error": result.get("error") or f"agent exited with code {code}",
-                "code": result.get("code") or "AGENT_FAILED"}
+            return {
+                "success": False,
+                "error": f"the agent process died unexpectedly ({how})",
+                "code": "AGENT_CRASHED",
+                "crashed": True,
+            }
+        return {
+            "success": False,
+            "error": result.get("error") or f"agent exited with code {code}",
+            "code": result.get("code") or "AGENT_FAILED",
+        }
 
     def _parse_runner_line(self, line: bytes) -> dict[str, Any] | None:
         try:
@@ -312,21 +377,31 @@ class AgentSession:
         if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
             text = line[:2000].decode("utf-8", "replace")
             more = f" … ({len(line)} bytes)" if len(line) > 2000 else ""
-            return {"type": "log", "payload": {"level": "warn", "message": f"unparseable runner output: {text}{more}"},
-                    "source": "runner"}
+            return {
+                "type": "log",
+                "payload": {"level": "warn", "message": f"unparseable runner output: {text}{more}"},
+                "source": "runner",
+            }
         kind = doc["type"]
         if kind == "query_result":
             return doc
         if kind not in RUNNER_EVENT_TYPES or not isinstance(doc.get("payload", {}), dict):
-            return {"type": "log", "payload": {"level": "warn", "message": f"runner emitted an event this "
-                                               f"runtime does not accept from it: {kind[:100]}"},
-                    "source": "runner"}
+            return {
+                "type": "log",
+                "payload": {
+                    "level": "warn",
+                    "message": f"runner emitted an event this runtime does not accept from it: {kind[:100]}",
+                },
+                "source": "runner",
+            }
         conversation_id = doc.get("conversationId")
         return {
             "type": kind,
             "payload": doc.get("payload") or {},
             "timestamp": doc.get("timestamp") if isinstance(doc.get("timestamp"), str) else None,
-            "conversationId": conversation_id if isinstance(conversation_id, str) and conversation_id else "main",
+            "conversationId": conversation_id
+            if isinstance(conversation_id, str) and conversation_id
+            else "main",
             "source": "runner",
         }
 
@@ -337,10 +412,14 @@ class AgentSession:
             if text:
                 pending.append(text[:4000])
             if len(pending) >= 50:
-                await self.publish("log", {"level": "warn", "message": "\n".join(pending), "data": {"stream": "stderr"}})
+                await self.publish(
+                    "log", {"level": "warn", "message": "\n".join(pending), "data": {"stream": "stderr"}}
+                )
                 pending = []
         if pending:
-            await self.publish("log", {"level": "warn", "message": "\n".join(pending), "data": {"stream": "stderr"}})
+            await self.publish(
+                "log", {"level": "warn", "message": "\n".join(pending), "data": {"stream": "stderr"}}
+            )
 
     # ------------------------------------------------------------------ control
 
@@ -359,8 +438,9 @@ class AgentSession:
             await self._process_done.wait()
         return True
 
-    async def resolve_permission(self, request_id: str, decision: str, message: str | None = None,
-                                 by: str | None = None) -> None:
+    async def resolve_permission(
+        self, request_id: str, decision: str, message: str | None = None, by: str | None = None
+    ) -> None:
         """Answer a pending tool request. The first answer wins; later ones get ``AlreadyResolved``."""
         pending = self.state.pending_permissions.get(request_id)
         if pending is None or request_id in self._resolving:
@@ -386,7 +466,11 @@ class AgentSession:
                 await self.bus.store.update_session(self.id, {"allowedTools": allowed})
         process = self._process
         if process is not None:
-            control: dict[str, Any] = {"type": "permission_response", "requestId": request_id, "decision": decision}
+            control: dict[str, Any] = {
+                "type": "permission_response",
+                "requestId": request_id,
+                "decision": decision,
+            }
             if message:
                 control["message"] = message
             await process.write_stdin((json.dumps(control) + "\n").encode())
@@ -401,4 +485,3 @@ class AgentSession:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(asyncio.shield(self._worker), 5)
         self._remove_listener()
-

@@ -64,10 +64,12 @@ class MemoryStore:
         events = self._events.get(session_id)
         return events[-1].seq if events else 0
 
-    async def load_events(self, session_id: str, after_seq: int = 0, limit: int | None = None) -> list[SessionEvent]:
+    async def load_events(
+        self, session_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[SessionEvent]:
         events = self._events.get(session_id, [])
         # seq is gapless from 1, so the position of seq s is s - 1.
-        selected = events[max(after_seq, 0):]
+        selected = events[max(after_seq, 0) :]
         return list(selected if limit is None else selected[:limit])
 
     async def last_seq(self, session_id: str) -> int:

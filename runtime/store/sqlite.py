@@ -86,7 +86,9 @@ class SQLiteStore:
                 src = Path(str(self.path) + suffix)
                 if src.exists():
                     src.rename(Path(str(moved) + suffix))
-            log.error("database %s is corrupt (%s); moved aside to %s and started a new one", self.path, exc, moved)
+            log.error(
+                "database %s is corrupt (%s); moved aside to %s and started a new one", self.path, exc, moved
+            )
             self.moved_aside = moved
             self._db = await self._connect()
 
@@ -179,7 +181,8 @@ class SQLiteStore:
 
     async def append_batch(self, batch: Sequence[tuple[str, SessionEvent]]) -> None:
         rows = [
-            (sid, e.seq, e.type, _dumps(e.payload), e.timestamp, e.conversation_id, e.source) for sid, e in batch
+            (sid, e.seq, e.type, _dumps(e.payload), e.timestamp, e.conversation_id, e.source)
+            for sid, e in batch
         ]
         try:
             await self.db.execute("BEGIN")
@@ -189,7 +192,9 @@ class SQLiteStore:
             await self._rollback()
             raise StoreError(f"could not persist {len(rows)} events: {exc}") from exc
 
-    async def load_events(self, session_id: str, after_seq: int = 0, limit: int | None = None) -> list[SessionEvent]:
+    async def load_events(
+        self, session_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[SessionEvent]:
         sql = (
             "SELECT seq, type, payload, timestamp, conversation_id, source FROM events "
             "WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?"
@@ -198,12 +203,21 @@ class SQLiteStore:
             rows = await cursor.fetchall()
         build = SessionEvent.model_construct
         return [
-            build(seq=r[0], type=r[1], payload=json.loads(r[2]), timestamp=r[3], conversation_id=r[4], source=r[5])
+            build(
+                seq=r[0],
+                type=r[1],
+                payload=json.loads(r[2]),
+                timestamp=r[3],
+                conversation_id=r[4],
+                source=r[5],
+            )
             for r in rows
         ]
 
     async def last_seq(self, session_id: str) -> int:
-        async with self.db.execute("SELECT MAX(seq) FROM events WHERE session_id = ?", (session_id,)) as cursor:
+        async with self.db.execute(
+            "SELECT MAX(seq) FROM events WHERE session_id = ?", (session_id,)
+        ) as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
@@ -236,7 +250,9 @@ class SQLiteStore:
         return json.loads(row[0]) if row else None
 
     async def save_workspace_file(self, session_id: str, path: str, content: bytes) -> None:
-        await self._write("INSERT OR REPLACE INTO workspace_files VALUES (?, ?, ?)", (session_id, path, content))
+        await self._write(
+            "INSERT OR REPLACE INTO workspace_files VALUES (?, ?, ?)", (session_id, path, content)
+        )
 
     async def delete_workspace_file(self, session_id: str, path: str) -> None:
         await self._write("DELETE FROM workspace_files WHERE session_id = ? AND path = ?", (session_id, path))
@@ -260,7 +276,8 @@ class SQLiteStore:
 
     async def save_agent_profile(self, profile: AgentProfile) -> None:
         await self._write(
-            "INSERT OR REPLACE INTO agent_profiles VALUES (?, ?)", (profile.id, profile.model_dump_json(by_alias=True))
+            "INSERT OR REPLACE INTO agent_profiles VALUES (?, ?)",
+            (profile.id, profile.model_dump_json(by_alias=True)),
         )
 
     # ------------------------------------------------------------------ helpers

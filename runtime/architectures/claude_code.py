@@ -1,0 +1,122 @@
+"""``claude-code`` (alias ``claude-sdk``): Anthropic's Claude Code CLI in print mode.
+
+One query is one ``claude -p`` run: its stream-json output goes through
+``converters/claude_code.py``; the conversation continues across queries with ``--resume`` (the
+CLI's own session files are saved and restored by ``runner/claude_transcript.py``).
+
+Permissions (profile ``permissionMode``):
+- ``bypass`` (default): ``--dangerously-skip-permissions``; the sandbox is the boundary. As root
+  the CLI refuses that flag unless ``IS_SANDBOX=1`` is set, so it always is.
+- ``acceptEdits``: file edits are allowed, anything else outside ``allowedTools`` is denied
+  (``--permission-prompts none``: nobody is there to answer in print mode).
+- ``ask``: the interactive flow of SPEC §5 (``--permission-prompt-tool stdio``) is not wired yet;
+  until it is, tools outside ``allowedTools`` are denied rather than silently allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..config import RuntimeConfig
+from ..models import ArchitectureInfo
+from ..runner.claude_transcript import CONFIG_DIR_NAME, claude_session_id
+from .base import Launch, LaunchContext, find_binary
+
+BINARY = "claude"
+#: Host variable naming a specific ``claude`` executable (checked before PATH).
+BINARY_ENV = "AGENT_TUI_CLAUDE_PATH"
+INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
+#: Subagent tool names: ``Task`` in older CLIs, ``Agent`` on the wire in newer ones.
+SUBAGENT_TOOLS = ("Task", "Agent")
+
+#: Always set for the CLI: no telemetry, no update checks, no side traffic from a sandbox.
+FIXED_ENV = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "IS_SANDBOX": "1",
+}
+
+
+class ClaudeCodeArchitecture:
+    id = "claude-code"
+    display_name = "Claude Code"
+    has_transcript = True
+
+    def binary(self, config: RuntimeConfig, primitive: str = "local") -> str | None:
+        """The ``claude`` to run: a configured path (``AGENT_TUI_CLAUDE_PATH``), else the first in
+        ``agent_bin_dirs`` or on ``PATH``. In a remote sandbox it is the one on the sandbox's PATH."""
+        if primitive != "local":
+            return BINARY
+        host_env = config.host_env if config.host_env is not None else os.environ
+        return find_binary(BINARY, host_env.get(BINARY_ENV) or None, config.agent_bin_dirs)
+
+    def info(self, config: RuntimeConfig, primitive: str) -> ArchitectureInfo:
+        if self.binary(config, primitive) is None:
+            host_env = config.host_env if config.host_env is not None else os.environ
+            configured = host_env.get(BINARY_ENV)
+            where = (
+                f"{BINARY_ENV}={configured} is not executable"
+                if configured
+                else ("the Claude Code CLI (`claude`) is not on PATH or in agent_bin_dirs")
+            )
+            return ArchitectureInfo(
+                id=self.id,
+                display_name=self.display_name,
+                available=False,
+                reason=f"{where}; install it with `{INSTALL_HINT}`",
+            )
+        return ArchitectureInfo(id=self.id, display_name=self.display_name, available=True)
+
+    def launch(self, ctx: LaunchContext) -> Launch:
+        binary = self.binary(ctx.config, ctx.primitive) or BINARY
+        claude_id = claude_session_id(ctx.session_id)
+        argv = [
+            binary,
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--include-partial-messages",
+            # Subagents' own text and thinking, tagged with parent_tool_use_id, so they show up
+            # under the subagent's conversation instead of only as a final summary.
+            "--forward-subagent-text",
+        ]
+        # The runner swaps these if the sandbox says otherwise (no session file yet after an early
+        # interrupt, or one already there): see ClaudeCodeConverter.prepare.
+        argv += ["--resume", claude_id] if ctx.resume else ["--session-id", claude_id]
+        model = ctx.session_options.get("model") or ctx.profile.model
+        if model:
+            argv += ["--model", str(model)]
+        if ctx.profile.system_prompt:
+            argv += ["--append-system-prompt", ctx.profile.system_prompt]
+        allowed = [
+            *ctx.profile.allowed_tools,
+            *(t for t in ctx.extra_allowed_tools if t not in ctx.profile.allowed_tools),
+        ]
+        if allowed:
+            argv += ["--allowedTools", ",".join(allowed)]
+        if ctx.profile.mcp_servers:
+            argv += ["--mcp-config", json.dumps({"mcpServers": ctx.profile.mcp_servers})]
+        argv += self._permission_args(ctx.profile.permission_mode)
+        # ``--`` so a prompt that starts with "-" is a prompt, not an option.
+        argv += ["--", ctx.prompt]
+        env = {
+            **ctx.passthrough_env(),
+            **FIXED_ENV,
+            "HOME": ctx.home,
+            "CLAUDE_CONFIG_DIR": os.path.join(ctx.home, CONFIG_DIR_NAME),
+        }
+        return Launch(argv=argv, env=env)
+
+    @staticmethod
+    def _permission_args(mode: str) -> list[str]:
+        if mode == "acceptEdits":
+            return ["--permission-mode", "acceptEdits", "--permission-prompts", "none"]
+        if mode == "ask":
+            # Until the permission relay lands (SPEC §5), deny what would need an answer
+            # (``dontAsk``: only pre-approved tools run).
+            return ["--permission-mode", "dontAsk", "--permission-prompts", "none"]
+        return ["--dangerously-skip-permissions"]

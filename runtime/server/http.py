@@ -1,0 +1,489 @@
+"""HTTP routes of SPEC §3, served at ``/`` and again under ``/api``.
+
+``ROUTES`` is the single table both the aiohttp router and ``/openapi.json`` are built from: each
+entry names its request body / query model, its response model and its error statuses.
+Handlers call only the public ``AgentRuntime`` API and return the JSON-ready dict the client sees.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import posixpath
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from ..agent_runtime import AgentRuntime
+from ..errors import AgentTuiError, InvalidRequest
+from ..models import SessionDetail, SessionSummary
+from . import auth
+from .schemas import (
+    ArchitecturesResponse,
+    CreateSessionRequest,
+    DeleteSessionResponse,
+    EventsQuery,
+    EventsResponse,
+    FilesResponse,
+    HealthResponse,
+    InterruptResponse,
+    PermissionRequest,
+    ProfilesResponse,
+    RenameSessionRequest,
+    SendMessageRequest,
+    SendMessageResponse,
+    SessionListResponse,
+    SuccessResponse,
+    TerminateResponse,
+    UpdateOptionsRequest,
+    UpdateOptionsResponse,
+)
+from .sockets import validation_details
+
+log = logging.getLogger(__name__)
+
+#: Largest request body accepted (413 ``PAYLOAD_TOO_LARGE`` above).
+MAX_BODY = 1024 * 1024
+PREFIXES = ("", "/api")
+
+RUNTIME_KEY: web.AppKey[AgentRuntime] = web.AppKey("agent_tui_runtime", AgentRuntime)
+TOKEN_KEY: web.AppKey[str | None] = web.AppKey("agent_tui_token", str)
+
+HandlerFn = Callable[[AgentRuntime, web.Request, Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # OpenAPI form: /sessions/{id}
+    operation: str
+    summary: str
+    handler: HandlerFn
+    status: int = 200
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    #: Responses that are not JSON (file bytes).
+    raw: bool = False
+    errors: tuple[int, ...] = ()
+    open: bool = False
+    params: dict[str, str] = field(default_factory=dict)
+
+    def aiohttp_path(self, prefix: str) -> str:
+        # A file path spans several URL segments.
+        return prefix + self.path.replace("{path}", "{path:.+}")
+
+
+class HttpError(web.HTTPException):
+    """Raised inside the app to return the standard error shape with any status."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
+        self.status_code = status
+        body: dict[str, Any] = {"error": message, "code": code}
+        if details is not None:
+            body["details"] = details
+        super().__init__(text=json.dumps(body), content_type="application/json", headers=headers)
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> web.Response:
+    body: dict[str, Any] = {"error": message, "code": code}
+    if details is not None:
+        body["details"] = details
+    return web.json_response(body, status=status, headers=headers)
+
+
+# --------------------------------------------------------------------------- request parsing
+
+
+async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise HttpError(413, "PAYLOAD_TOO_LARGE", f"request body is larger than {MAX_BODY} bytes")
+    raw = await request.read()  # client_max_size turns a longer chunked body into a 413 too
+    if not raw.strip():
+        raise InvalidRequest("a JSON request body is required")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {str(exc)[:200]}") from exc
+    return model.model_validate(data)
+
+
+def path_param(request: web.Request, name: str) -> str:
+    return request.match_info[name]
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+async def health(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
+    return runtime.health()
+
+
+async def list_sessions(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
+    return {"sessions": [s.wire() for s in await runtime.list_sessions()]}
+
+
+async def create_session(
+    runtime: AgentRuntime, request: web.Request, body: CreateSessionRequest
+) -> dict[str, Any]:
+    return (await runtime.create_session(body)).wire()
+
+
+async def get_session(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
+    return (await runtime.get_session(path_param(request, "id"))).wire()
+
+
+async def delete_session(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
+    session_id = path_param(request, "id")
+    await runtime.delete_session(session_id)
+    return {"success": True, "sessionId": session_id}
+
+
+async def rename_session(
+    runtime: AgentRuntime, request: web.Request, body: RenameSessionRequest
+) -> dict[str, Any]:
+    return (await runtime.rename_session(path_param(request, "id"), body.name)).wire()
+
+
+async def send_message(
+    runtime: AgentRuntime, request: web.Request, body: SendMessageRequest
+) -> dict[str, Any]:
+    session_id = path_param(request, "id")
+    message_id, queued = await runtime.send_message(session_id, body.content)
+    return {"success": True, "sessionId": session_id, "messageId": message_id, "queued": queued}
+
+
+async def interrupt(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
+    return {"success": True, "interrupted": await runtime.interrupt(path_param(request, "id"))}
+
+
+async def terminate(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
+    session_id = path_param(request, "id")
+    state = await runtime.terminate_environment(session_id)
+    return {"success": True, "sessionId": session_id, "runtime": state.wire()}
+
+
+async def update_options(
+    runtime: AgentRuntime, request: web.Request, body: UpdateOptionsRequest
+) -> dict[str, Any]:
+    session_id = path_param(request, "id")
+    options = await runtime.update_options(session_id, body.session_options)
+    return {"success": True, "sessionId": session_id, "sessionOptions": options}
+
+
+async def resolve_permission(
+    runtime: AgentRuntime, request: web.Request, body: PermissionRequest
+) -> dict[str, Any]:
+    await runtime.resolve_permission(
+        path_param(request, "id"),
+        path_param(request, "requestId"),
+        body.decision,
+        body.message,
+        by="http client",
+    )
+    return {"success": True}
+
+
+async def list_events(runtime: AgentRuntime, request: web.Request, query: EventsQuery) -> dict[str, Any]:
+    events, last_seq = await runtime.get_events(path_param(request, "id"), query.after, query.limit)
+    has_more = bool(events) and events[-1].seq < last_seq
+    return {"events": [e.wire() for e in events], "lastSeq": last_seq, "hasMore": has_more}
+
+
+async def list_files(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
+    return {"files": [f.wire() for f in await runtime.list_files(path_param(request, "id"))]}
+
+
+#: Types a browser would run as active content from our origin: served as plain text instead.
+_ACTIVE_TYPES = (
+    "text/html",
+    "application/xhtml+xml",
+    "image/svg+xml",
+    "text/xml",
+    "application/xml",
+    "application/javascript",
+    "text/javascript",
+)
+
+
+async def read_file(runtime: AgentRuntime, request: web.Request, _: Any) -> web.Response:
+    path = path_param(request, "path")
+    data = await runtime.read_file(path_param(request, "id"), path)
+    content_type, _encoding = mimetypes.guess_type(posixpath.basename(path))
+    if content_type is None:
+        content_type = "application/octet-stream"
+    elif content_type in _ACTIVE_TYPES:
+        content_type = "text/plain"
+    return web.Response(
+        body=data,
+        content_type=content_type,
+        headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"},
+    )
+
+
+async def list_profiles(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
+    return {"profiles": [p.wire() for p in await runtime.list_profiles()]}
+
+
+async def list_architectures(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
+    return {"architectures": [a.wire() for a in await runtime.list_architectures()]}
+
+
+async def openapi_json(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
+    from .openapi import openapi_document
+
+    return openapi_document()
+
+
+_ID = {"id": "Session id"}
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        "/health",
+        "health",
+        "Liveness and basic figures; never needs auth",
+        health,
+        response=HealthResponse,
+        open=True,
+    ),
+    Route("GET", "/sessions", "listSessions", "All sessions", list_sessions, response=SessionListResponse),
+    Route(
+        "POST",
+        "/sessions",
+        "createSession",
+        "Create a session (its sandbox starts on the first message)",
+        create_session,
+        status=201,
+        body=CreateSessionRequest,
+        response=SessionSummary,
+        errors=(400, 404),
+    ),
+    Route(
+        "GET",
+        "/sessions/{id}",
+        "getSession",
+        "A session with its blocks and subagents",
+        get_session,
+        response=SessionDetail,
+        errors=(404,),
+        params=_ID,
+    ),
+    Route(
+        "PATCH",
+        "/sessions/{id}",
+        "renameSession",
+        "Rename a session (extension)",
+        rename_session,
+        body=RenameSessionRequest,
+        response=SessionSummary,
+        errors=(400, 404),
+        params=_ID,
+    ),
+    Route(
+        "DELETE",
+        "/sessions/{id}",
+        "deleteSession",
+        "Terminate the sandbox and delete the session from storage",
+        delete_session,
+        response=DeleteSessionResponse,
+        errors=(404,),
+        params=_ID,
+    ),
+    Route(
+        "POST",
+        "/sessions/{id}/messages",
+        "sendMessage",
+        "Send a message; queued behind a running query, run in order",
+        send_message,
+        status=202,
+        body=SendMessageRequest,
+        response=SendMessageResponse,
+        errors=(400, 404),
+        params=_ID,
+    ),
+    Route(
+        "POST",
+        "/sessions/{id}/interrupt",
+        "interrupt",
+        "Interrupt the running query",
+        interrupt,
+        response=InterruptResponse,
+        errors=(404,),
+        params=_ID,
+    ),
+    Route(
+        "POST",
+        "/sessions/{id}/environment/terminate",
+        "terminateEnvironment",
+        "Terminate the session's sandbox (recreated on the next message)",
+        terminate,
+        response=TerminateResponse,
+        errors=(404,),
+        params=_ID,
+    ),
+    Route(
+        "PATCH",
+        "/sessions/{id}/options",
+        "updateOptions",
+        "Merge session options (null removes a key)",
+        update_options,
+        body=UpdateOptionsRequest,
+        response=UpdateOptionsResponse,
+        errors=(400, 404),
+        params=_ID,
+    ),
+    Route(
+        "POST",
+        "/sessions/{id}/permissions/{requestId}",
+        "resolvePermission",
+        "Answer a pending permission request; the first answer wins",
+        resolve_permission,
+        body=PermissionRequest,
+        response=SuccessResponse,
+        errors=(400, 404, 409),
+        params={**_ID, "requestId": "Permission request id"},
+    ),
+    Route(
+        "GET",
+        "/sessions/{id}/events",
+        "listEvents",
+        "A page of the session's event log",
+        list_events,
+        query=EventsQuery,
+        response=EventsResponse,
+        errors=(400, 404),
+        params=_ID,
+    ),
+    Route(
+        "GET",
+        "/sessions/{id}/files",
+        "listFiles",
+        "Files in the session's workspace",
+        list_files,
+        response=FilesResponse,
+        errors=(404,),
+        params=_ID,
+    ),
+    Route(
+        "GET",
+        "/sessions/{id}/files/{path}",
+        "readFile",
+        "One workspace file's bytes",
+        read_file,
+        raw=True,
+        errors=(400, 404),
+        params={**_ID, "path": "Path relative to the workspace (may contain /)"},
+    ),
+    Route("GET", "/profiles", "listProfiles", "Agent profiles", list_profiles, response=ProfilesResponse),
+    Route(
+        "GET",
+        "/architectures",
+        "listArchitectures",
+        "Agent architectures and whether they can run here",
+        list_architectures,
+        response=ArchitecturesResponse,
+    ),
+    Route("GET", "/openapi.json", "openapi", "This document", openapi_json, open=True),
+)
+
+
+def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        runtime = request.app[RUNTIME_KEY]
+        arg: Any = None
+        if route.body is not None:
+            arg = await read_body(request, route.body)
+        elif route.query is not None:
+            arg = route.query.model_validate(dict(request.query))
+        result = await route.handler(runtime, request, arg)
+        if isinstance(result, web.StreamResponse):
+            return result
+        return web.json_response(result, status=route.status, dumps=_dumps)
+
+    endpoint.__name__ = route.operation
+    return endpoint
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def add_routes(app: web.Application) -> None:
+    for prefix in PREFIXES:
+        for route in ROUTES:
+            app.router.add_route(route.method, route.aiohttp_path(prefix), _endpoint(route))
+
+
+# --------------------------------------------------------------------------- middlewares
+
+_HTTP_CODES = {
+    400: "INVALID_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
+    413: "PAYLOAD_TOO_LARGE",
+    414: "URI_TOO_LONG",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    431: "HEADERS_TOO_LARGE",
+}
+
+
+def make_middlewares(socketio_path: str) -> list[Any]:
+    @web.middleware
+    async def errors(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Every failure leaves as ``{error, code, details?}``; never a traceback."""
+        if request.path.startswith(socketio_path):
+            return await handler(request)
+        try:
+            if request.content_length is not None and request.content_length > MAX_BODY:
+                raise HttpError(413, "PAYLOAD_TOO_LARGE", f"request body is larger than {MAX_BODY} bytes")
+            return await handler(request)
+        except HttpError:
+            raise
+        except AgentTuiError as exc:
+            return web.json_response(exc.to_wire(), status=exc.status)
+        except ValidationError as exc:
+            return error_response(
+                400, "INVALID_REQUEST", "request validation failed", validation_details(exc)
+            )
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            message = exc.reason or "error"
+            if exc.status == 404:
+                message = f"no route for {request.method} {request.path}"[:500]
+            return error_response(
+                exc.status, _HTTP_CODES.get(exc.status, f"HTTP_{exc.status}"), message, headers=headers
+            )
+        except Exception:
+            log.exception("HTTP %s %s failed", request.method, request.path)
+            return error_response(500, "INTERNAL_ERROR", "internal server error")
+
+    @web.middleware
+    async def authenticate(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        token = request.app[TOKEN_KEY]
+        if token is None or request.path.startswith(socketio_path) or request.path in auth.OPEN_PATHS:
+            return await handler(request)
+        if not auth.token_matches(token, auth.bearer_token(request.headers)):
+            raise HttpError(
+                401, "UNAUTHORIZED", "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        return await handler(request)
+
+    return [errors, authenticate]

@@ -1,0 +1,133 @@
+"""``/openapi.json``: the OpenAPI 3.1 document, generated from ``http.ROUTES`` and its pydantic models.
+
+Nothing here is written by hand per route: paths, parameters, bodies, responses and error
+statuses all come from the route table, so the document cannot disagree with the server.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from ..agent_runtime import VERSION
+from .http import PREFIXES, ROUTES, Route
+from .schemas import ErrorResponse
+
+_REF = "#/components/schemas/{model}"
+
+_ERROR_TEXT = {
+    400: "Invalid request (bad JSON, failed validation, unknown architecture, invalid path)",
+    401: "Missing or wrong bearer token",
+    404: "Not found (session, profile, permission request, file)",
+    409: "Already resolved",
+    413: "Request body larger than 1 MiB",
+    500: "Internal error (never with a traceback)",
+}
+
+
+def _models() -> list[tuple[type[BaseModel], Any]]:
+    pairs: list[tuple[type[BaseModel], Any]] = [(ErrorResponse, "serialization")]
+    for route in ROUTES:
+        if route.body is not None:
+            pairs.append((route.body, "validation"))
+        if route.response is not None:
+            pairs.append((route.response, "serialization"))
+    seen: set[tuple[type[BaseModel], str]] = set()
+    unique = []
+    for pair in pairs:
+        if pair not in seen:
+            seen.add(pair)
+            unique.append(pair)
+    return unique
+
+
+def _error(status: int) -> dict[str, Any]:
+    return {
+        "description": _ERROR_TEXT.get(status, "Error"),
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorResponse")}}},
+    }
+
+
+def _operation(route: Route, refs: dict[tuple[type[BaseModel], str], Any], prefix: str) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": route.operation if not prefix else f"{route.operation}Api",
+        "summary": route.summary,
+        "tags": ["api" if prefix else "root"],
+    }
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "description": text, "schema": {"type": "string"}}
+        for name, text in route.params.items()
+    ]
+    if route.query is not None:
+        schema = route.query.model_json_schema(mode="validation")
+        for name, prop in schema.get("properties", {}).items():
+            params.append(
+                {"name": name, "in": "query", "required": name in schema.get("required", []), "schema": prop}
+            )
+    if params:
+        op["parameters"] = params
+    if route.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(route.body, "validation")]}},
+        }
+    if route.raw:
+        success: dict[str, Any] = {
+            "description": "The file's bytes",
+            "content": {
+                "application/octet-stream": {
+                    "schema": {"type": "string", "contentMediaType": "application/octet-stream"}
+                }
+            },
+        }
+    elif route.response is not None:
+        success = {
+            "description": "Success",
+            "content": {"application/json": {"schema": refs[(route.response, "serialization")]}},
+        }
+    else:
+        success = {"description": "Success", "content": {"application/json": {"schema": {"type": "object"}}}}
+    responses: dict[str, Any] = {str(route.status): success}
+    statuses = set(route.errors) | {500}
+    if route.body is not None:
+        statuses |= {400, 413}
+    if route.query is not None:
+        statuses.add(400)
+    if not route.open:
+        statuses.add(401)
+    else:
+        op["security"] = []
+    for status in sorted(statuses):
+        responses[str(status)] = _error(status)
+    op["responses"] = responses
+    return op
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    refs, schemas = models_json_schema(_models(), ref_template=_REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for prefix in PREFIXES:
+        for route in ROUTES:
+            paths.setdefault(prefix + route.path, {})[route.method.lower()] = _operation(route, refs, prefix)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "agent-tui server",
+            "version": VERSION,
+            "description": (
+                "HTTP API of agent-tui (SPEC §3). Every route is also served under /api. "
+                "Live events use Socket.IO at /socket.io (see docs/protocol.md). Errors are "
+                "always {error, code, details?}."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }

@@ -1,0 +1,252 @@
+"""Request and response models of the HTTP and Socket.IO surface (SPEC §3, §4).
+
+Every body the server accepts is validated by one of these, and ``/openapi.json`` is generated
+from them, so the document and the behaviour cannot drift. Core types (``SessionSummary``,
+``SessionEvent`` ...) are reused from ``runtime.models``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+
+from ..models import (
+    ArchitectureInfo,
+    CreateSessionArgs,
+    FileInfo,
+    PermissionDecision,
+    ProfileInfo,
+    SessionEvent,
+    SessionRuntime,
+    SessionSummary,
+    WireModel,
+)
+from ..sessions.session import MAX_CONTENT
+
+#: Largest page of ``GET /sessions/{id}/events`` (and the default ``limit``).
+MAX_EVENTS_PAGE = 10_000
+
+
+class StrictWire(WireModel):
+    """Request bodies: unknown fields are ignored (forward compatibility), wrong types are refused."""
+
+    model_config = ConfigDict(strict=True)
+
+
+#: How deep client-supplied free-form objects (``sessionOptions``) may nest: they are stored and
+#: sent back in every summary, so junk must not get in that cannot be serialized again.
+MAX_NESTING = 32
+
+
+def check_nesting(value: Any, depth: int = 0) -> Any:
+    if depth > MAX_NESTING:
+        raise ValueError(f"nested deeper than {MAX_NESTING} levels")
+    if isinstance(value, dict):
+        for item in value.values():
+            check_nesting(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_nesting(item, depth + 1)
+    return value
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ErrorResponse(WireModel):
+    error: str
+    code: str
+    details: Any = None
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class CreateSessionRequest(CreateSessionArgs):
+    """``CreateSessionArgs`` (plus ``primitive``: ``local`` or ``modal``, default: the server's)."""
+
+    model_config = ConfigDict(strict=True)
+
+    # Bounded, so an error message that names the value stays small.
+    agent_profile_ref: StrictStr = Field(default="default", max_length=200)
+    architecture: StrictStr = Field(max_length=100)
+    primitive: StrictStr | None = Field(default=None, max_length=50)
+
+    @field_validator("session_options")
+    @classmethod
+    def _nesting(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_nesting(value)
+
+
+class SendMessageRequest(StrictWire):
+    content: StrictStr = Field(min_length=1, max_length=MAX_CONTENT)
+
+
+class UpdateOptionsRequest(StrictWire):
+    session_options: dict[str, Any]
+
+    @field_validator("session_options")
+    @classmethod
+    def _nesting(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_nesting(value)
+
+
+class RenameSessionRequest(StrictWire):
+    name: StrictStr = Field(min_length=1, max_length=200)
+
+
+class PermissionRequest(StrictWire):
+    decision: PermissionDecision
+    message: StrictStr | None = Field(default=None, max_length=100_000)
+
+
+class EventsQuery(StrictWire):
+    """Query string of ``GET /sessions/{id}/events`` (values arrive as strings; coerced here)."""
+
+    model_config = ConfigDict(strict=False)
+
+    after: int = Field(default=0, ge=0, le=2**53)
+    limit: int = Field(default=MAX_EVENTS_PAGE, ge=1, le=MAX_EVENTS_PAGE)
+
+
+# --------------------------------------------------------------------------- responses
+
+
+class HealthResponse(WireModel):
+    status: Literal["ok"]
+    version: str
+    uptime_s: float
+    sessions_loaded: int
+
+
+class SessionListResponse(WireModel):
+    sessions: list[SessionSummary]
+
+
+class DeleteSessionResponse(WireModel):
+    success: Literal[True] = True
+    session_id: str
+
+
+class SendMessageResponse(WireModel):
+    success: Literal[True] = True
+    session_id: str
+    message_id: str
+    queued: bool
+
+
+class InterruptResponse(WireModel):
+    success: Literal[True] = True
+    interrupted: bool
+
+
+class TerminateResponse(WireModel):
+    success: Literal[True] = True
+    session_id: str
+    runtime: SessionRuntime
+
+
+class UpdateOptionsResponse(WireModel):
+    success: Literal[True] = True
+    session_id: str
+    session_options: dict[str, Any]
+
+
+class SuccessResponse(WireModel):
+    success: Literal[True] = True
+
+
+class EventsResponse(WireModel):
+    events: list[SessionEvent]
+    #: The session's high-water mark; page on with ``after=events[-1].seq`` while it is larger.
+    last_seq: int
+    has_more: bool
+
+
+class FilesResponse(WireModel):
+    files: list[FileInfo]
+
+
+class ProfilesResponse(WireModel):
+    profiles: list[ProfileInfo]
+
+
+class ArchitecturesResponse(WireModel):
+    architectures: list[ArchitectureInfo]
+
+
+# --------------------------------------------------------------------------- Socket.IO payloads
+
+
+class SessionRef(StrictWire):
+    session_id: StrictStr = Field(min_length=1, max_length=200)
+
+
+class JoinRequest(SessionRef):
+    after_seq: StrictInt = Field(default=0, ge=0, le=2**53)
+    batch: StrictBool = False
+
+
+class SocketCreateRequest(CreateSessionRequest):
+    #: Deliver this session's events to the creating socket as ``stream:events`` batches.
+    batch: StrictBool = False
+
+
+class SocketMessageRequest(SessionRef):
+    content: StrictStr = Field(min_length=1, max_length=MAX_CONTENT)
+
+
+class SocketPermissionRequest(SessionRef):
+    request_id: StrictStr = Field(min_length=1, max_length=200)
+    decision: PermissionDecision
+    message: StrictStr | None = Field(default=None, max_length=100_000)
+
+
+class SocketRenameRequest(SessionRef):
+    name: StrictStr = Field(min_length=1, max_length=200)
+
+
+class SocketOptionsRequest(SessionRef):
+    session_options: dict[str, Any]
+
+    @field_validator("session_options")
+    @classmethod
+    def _nesting(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_nesting(value)
+
+
+class EmptyRequest(StrictWire):
+    pass
+
+
+__all__ = [
+    "MAX_EVENTS_PAGE",
+    "ArchitecturesResponse",
+    "CreateSessionRequest",
+    "DeleteSessionResponse",
+    "EmptyRequest",
+    "ErrorResponse",
+    "EventsQuery",
+    "EventsResponse",
+    "FilesResponse",
+    "HealthResponse",
+    "InterruptResponse",
+    "JoinRequest",
+    "PermissionRequest",
+    "ProfilesResponse",
+    "RenameSessionRequest",
+    "SendMessageRequest",
+    "SendMessageResponse",
+    "SessionListResponse",
+    "SessionRef",
+    "SocketCreateRequest",
+    "SocketMessageRequest",
+    "SocketOptionsRequest",
+    "SocketPermissionRequest",
+    "SocketRenameRequest",
+    "SuccessResponse",
+    "TerminateResponse",
+    "UpdateOptionsRequest",
+    "UpdateOptionsResponse",
+]

@@ -1,0 +1,566 @@
+"""Socket.IO surface (SPEC §4): client events with acknowledgements, per-socket exact replay,
+batched delivery and per-connection backpressure.
+
+Delivery path of a session's events to one socket (one ``Forwarder`` per (socket, session)):
+
+    runtime.subscribe(session, afterSeq) ── forwarder task ──► connection outbox (bytes counted)
+                                                                     │ flusher: waits until engine.io's
+                                                                     ▼ writer took the previous send
+                                         engine.io queue ──► WebSocket / polling ──► client
+
+The subscription replays the store and goes live with no gap and no duplicate; the forwarder
+drains it eagerly into the connection's outbox, so a slow client's backlog is counted in bytes
+in one place. When it exceeds the connection's budget the client is disconnected (with a
+logged reason), never sent a partial stream; it resumes with ``session:join {afterSeq}``.
+
+Each event is JSON-encoded once (cached by session and seq) and spliced into the packets of
+every socket that receives it, instead of once per socket by ``sio.emit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from pydantic import BaseModel, ValidationError
+
+from ..agent_runtime import AgentRuntime, RuntimeNotice, SessionsChanged, SessionStatusChanged
+from ..errors import AgentTuiError, SubscriberLagged
+from ..events import Subscription
+from ..models import SessionEvent
+from . import auth
+from ._engineio import EngineBridge
+from .schemas import (
+    EmptyRequest,
+    JoinRequest,
+    SessionRef,
+    SocketCreateRequest,
+    SocketMessageRequest,
+    SocketOptionsRequest,
+    SocketPermissionRequest,
+    SocketRenameRequest,
+)
+
+log = logging.getLogger(__name__)
+
+#: Default bytes of events one connection may have waiting before it is disconnected as too slow.
+DEFAULT_SEND_BUDGET = 16 * 1024 * 1024
+#: Most events a forwarder takes from its subscription at once.
+_FORWARD_LIMIT = 5_000
+#: Encoded events kept for re-use by other sockets (per server).
+_ENCODE_CACHE = 20_000
+#: Seconds a server-side disconnect may take before the client is simply dropped.
+_DISCONNECT_TIMEOUT = 5.0
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+Ack = dict[str, Any]
+
+
+def room(session_id: str) -> str:
+    return f"session:{session_id}"
+
+
+def _fail(error: str, code: str, details: Any = None) -> Ack:
+    ack: Ack = {"success": False, "error": error, "code": code}
+    if details is not None:
+        ack["details"] = details
+    return ack
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """JSON-safe validation errors (no echoed input: it may be huge or not serializable)."""
+    out = []
+    for error in exc.errors(include_url=False, include_context=False, include_input=False)[:20]:
+        out.append(
+            {
+                "loc": [part if isinstance(part, int) else str(part) for part in error.get("loc", ())],
+                "msg": str(error.get("msg", "")),
+                "type": str(error.get("type", "")),
+            }
+        )
+    return out
+
+
+@dataclass(eq=False)
+class Forwarder:
+    """One socket's subscription to one session."""
+
+    session_id: str
+    batch: bool
+    sub: Subscription
+    task: asyncio.Task[None] | None = None
+    pending: list[str] = field(default_factory=list)
+    pending_bytes: int = 0
+    #: Highest seq handed to engine.io (for logs: where a dropped client must resume).
+    sent_seq: int = 0
+    queued_seq: int = 0
+
+    def stop(self) -> None:
+        self.sub.close()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+
+class Connection:
+    """State of one connected (authenticated) Socket.IO client."""
+
+    def __init__(self, hub: SocketHub, sid: str, eio_sid: str, environ: dict[str, Any]) -> None:
+        self.hub = hub
+        self.sid = sid
+        self.eio_sid = eio_sid
+        self.environ = environ
+        self.forwarders: dict[str, Forwarder] = {}
+        #: Bytes waiting in forwarders plus bytes handed to engine.io that its writer has not taken.
+        self.unsent = 0
+        self._in_engine = 0
+        self._wakeup = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self.closed = False
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def join(self, session_id: str, sub: Subscription, batch: bool) -> Forwarder:
+        self.leave(session_id)
+        fw = Forwarder(session_id, batch, sub, sent_seq=sub.last_seq, queued_seq=sub.last_seq)
+        self.forwarders[session_id] = fw
+        fw.task = asyncio.get_running_loop().create_task(self._forward(fw), name=f"sio-forward-{self.sid}")
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(
+                self._flush_loop(), name=f"sio-flush-{self.sid}"
+            )
+        return fw
+
+    def leave(self, session_id: str) -> bool:
+        fw = self.forwarders.pop(session_id, None)
+        if fw is None:
+            return False
+        fw.stop()
+        self.unsent -= fw.pending_bytes
+        fw.pending.clear()
+        fw.pending_bytes = 0
+        return True
+
+    async def _forward(self, fw: Forwarder) -> None:
+        hub = self.hub
+        try:
+            summary = await hub.runtime.get_summary(fw.session_id)
+            await hub.sio.emit(
+                "session:status", {"sessionId": fw.session_id, "runtime": summary.runtime.wire()}, to=self.sid
+            )
+            while True:
+                events = await fw.sub.next_batch(_FORWARD_LIMIT)
+                if self.closed or self.forwarders.get(fw.session_id) is not fw:
+                    return
+                encoded = hub.encode_events(fw.session_id, events)
+                size = sum(map(len, encoded))
+                fw.pending.extend(encoded)
+                fw.pending_bytes += size
+                fw.queued_seq = events[-1].seq
+                self.unsent += size
+                if self.unsent > hub.send_budget:
+                    self.drop(
+                        f"too slow: {self.unsent} bytes of events waiting (budget {hub.send_budget}); "
+                        f"session {fw.session_id} delivered up to seq {fw.sent_seq}"
+                    )
+                    return
+                self._wakeup.set()
+        except StopAsyncIteration:
+            pass  # the session was deleted or the subscription closed
+        except SubscriberLagged as exc:
+            self.drop(f"fell behind the event bus: {exc.message}")
+        except AgentTuiError as exc:
+            log.info("forwarder of %s for session %s ended: %s", self.sid, fw.session_id, exc.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("forwarder of %s for session %s failed", self.sid, fw.session_id)
+            self.drop("internal error while forwarding events")
+
+    async def _flush_loop(self) -> None:
+        hub = self.hub
+        bridge = hub.bridge
+        try:
+            while not self.closed:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                # Flow control: the next send waits until the writer took the previous one.
+                await bridge.wait_taken(self.eio_sid)
+                self.unsent -= self._in_engine
+                self._in_engine = 0
+                if self.closed:
+                    return
+                if not bridge.connected(self.eio_sid):
+                    return
+                handed = 0
+                for fw in list(self.forwarders.values()):
+                    if not fw.pending:
+                        continue
+                    chunks, fw.pending = fw.pending, []
+                    handed += fw.pending_bytes
+                    fw.pending_bytes = 0
+                    fw.sent_seq = fw.queued_seq
+                    sid_json = _dumps(fw.session_id)
+                    if fw.batch:
+                        await bridge.send_text(
+                            self.eio_sid,
+                            f'2["stream:events",{{"sessionId":{sid_json},"events":[{",".join(chunks)}]}}]',
+                        )
+                    else:
+                        prefix = f'2["stream:event",{{"sessionId":{sid_json},"event":'
+                        for chunk in chunks:
+                            await bridge.send_text(self.eio_sid, f"{prefix}{chunk}}}]")
+                self._in_engine = handed
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sending to Socket.IO client %s failed", self.sid)
+            self.drop("internal error while sending events")
+
+    # ------------------------------------------------------------------ teardown
+
+    def close(self) -> None:
+        """Forget everything held for this client (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        for session_id in list(self.forwarders):
+            self.leave(session_id)
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+        self._wakeup.set()
+        self.unsent = 0
+
+    def drop(self, reason: str) -> None:
+        """Disconnect a client the server gives up on, with a logged reason."""
+        if self.closed:
+            return
+        log.warning("disconnecting Socket.IO client %s: %s", self.sid, reason)
+        self.close()
+        self.hub.forget(self)
+        transport = self.hub.bridge.transport(self.eio_sid, self.environ)
+        if transport is not None:
+            # A WebSocket client that stopped reading would never take a close frame: cut the TCP
+            # connection; engine.io then ends the session and python-socketio forgets the sid.
+            if not transport.is_closing():
+                transport.abort()
+        else:
+            self.hub.spawn(self.hub.disconnect(self.sid))
+
+
+class SocketHub:
+    """Binds a ``socketio.AsyncServer`` to an ``AgentRuntime``."""
+
+    def __init__(
+        self,
+        runtime: AgentRuntime,
+        sio: socketio.AsyncServer,
+        *,
+        token: str | None,
+        send_budget: int = DEFAULT_SEND_BUDGET,
+        redis: bool = False,
+    ) -> None:
+        self.runtime = runtime
+        self.sio = sio
+        self.token = token
+        self.send_budget = send_budget
+        self.redis = redis
+        self.bridge = EngineBridge(sio)
+        self.connections: dict[str, Connection] = {}
+        self._encoded: dict[tuple[str, int], str] = {}
+        self._notices: asyncio.Queue[RuntimeNotice | None] = asyncio.Queue()
+        self._notifier: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._unobserve: Callable[[], None] | None = None
+        self._mirrors: dict[str, Subscription] = {}
+        self._register()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._unobserve = self.runtime.add_observer(self._observe)
+        self._notifier = asyncio.get_running_loop().create_task(self._notify_loop(), name="sio-notifier")
+        if self.redis:
+            for summary in await self.runtime.list_sessions():
+                self._mirror(summary.session_id, summary.last_seq)
+
+    async def stop(self) -> None:
+        if self._unobserve is not None:
+            self._unobserve()
+            self._unobserve = None
+        for sub in self._mirrors.values():
+            sub.close()
+        self._mirrors.clear()
+        for conn in list(self.connections.values()):
+            conn.close()
+            transport = self.bridge.transport(conn.eio_sid, conn.environ)
+            if transport is not None and not transport.is_closing():
+                transport.close()
+        self.connections.clear()
+        if self._notifier is not None:
+            self._notifier.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._notifier
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def disconnect(self, sid: str) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.sio.disconnect(sid), _DISCONNECT_TIMEOUT)
+
+    def forget(self, conn: Connection) -> None:
+        if self.connections.get(conn.sid) is conn:
+            del self.connections[conn.sid]
+
+    @property
+    def client_count(self) -> int:
+        return len(self.connections)
+
+    # ------------------------------------------------------------------ encoding
+
+    def encode_events(self, session_id: str, events: list[SessionEvent]) -> list[str]:
+        cache = self._encoded
+        out = []
+        for event in events:
+            key = (session_id, event.seq)
+            text = cache.get(key)
+            if text is None:
+                text = _dumps(event.wire())
+                if len(cache) >= _ENCODE_CACHE:
+                    # Oldest first (dicts keep insertion order): a cheap FIFO.
+                    for old in list(cache)[: _ENCODE_CACHE // 4]:
+                        del cache[old]
+                cache[key] = text
+            out.append(text)
+        return out
+
+    # ------------------------------------------------------------------ runtime notices
+
+    def _observe(self, notice: RuntimeNotice) -> None:
+        self._notices.put_nowait(notice)
+
+    async def _notify_loop(self) -> None:
+        while True:
+            notice = await self._notices.get()
+            try:
+                if isinstance(notice, SessionStatusChanged):
+                    await self.sio.emit(
+                        "session:status",
+                        {"sessionId": notice.session_id, "runtime": notice.runtime.wire()},
+                        room=room(notice.session_id),
+                    )
+                elif isinstance(notice, SessionsChanged):
+                    session_id = notice.session.session_id
+                    await self.sio.emit(
+                        "sessions:changed", {"action": notice.action, "session": notice.session.wire()}
+                    )
+                    if notice.action == "deleted":
+                        self._encoded = {k: v for k, v in self._encoded.items() if k[0] != session_id}
+                        mirror = self._mirrors.pop(session_id, None)
+                        if mirror is not None:
+                            mirror.close()
+                        await self.sio.close_room(room(session_id))
+                    elif notice.action == "created" and self.redis:
+                        self._mirror(session_id, 0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not emit a runtime notice")
+
+    # ------------------------------------------------------------------ scale-out (Redis)
+
+    def _mirror(self, session_id: str, after_seq: int) -> None:
+        """Publish this process's session live to its room through the client manager (Redis), for
+        sockets that joined it on *other* server processes. Local sockets get their own forwarder."""
+        if session_id in self._mirrors:
+            return
+        try:
+            sub = self.runtime.subscribe(session_id, after_seq)
+        except AgentTuiError:
+            return
+        self._mirrors[session_id] = sub
+        self.spawn(self._mirror_loop(session_id, sub))
+
+    async def _mirror_loop(self, session_id: str, sub: Subscription) -> None:
+        try:
+            while True:
+                events = await sub.next_batch(_FORWARD_LIMIT)
+                local = [sid for sid in self.sio.manager.get_participants("/", room(session_id))]
+                skip = [sid if isinstance(sid, str) else sid[0] for sid in local]
+                for event in events:
+                    await self.sio.emit(
+                        "stream:event",
+                        {"sessionId": session_id, "event": event.wire()},
+                        room=room(session_id),
+                        skip_sid=skip or None,
+                    )
+        except (StopAsyncIteration, asyncio.CancelledError):
+            pass
+        except SubscriberLagged:
+            log.warning("Redis mirror of session %s fell behind; remote watchers must rejoin", session_id)
+            self._mirrors.pop(session_id, None)
+        except Exception:
+            log.exception("Redis mirror of session %s failed", session_id)
+            self._mirrors.pop(session_id, None)
+
+    # ------------------------------------------------------------------ handlers
+
+    def _register(self) -> None:
+        sio = self.sio
+        sio.on("connect", self._on_connect)
+        sio.on("disconnect", self._on_disconnect)
+        events: dict[str, tuple[type[BaseModel], Callable[[Connection, Any], Awaitable[Ack]]]] = {
+            "session:create": (SocketCreateRequest, self._create),
+            "session:message": (SocketMessageRequest, self._message),
+            "session:join": (JoinRequest, self._join),
+            "session:leave": (SessionRef, self._leave),
+            "session:interrupt": (SessionRef, self._interrupt),
+            "sessions:list": (EmptyRequest, self._list),
+            "session:permission": (SocketPermissionRequest, self._permission),
+            # Extensions (docs/protocol.md): the rest of the runtime API, for remote clients.
+            "session:get": (SessionRef, self._get),
+            "session:delete": (SessionRef, self._delete),
+            "session:rename": (SocketRenameRequest, self._rename),
+            "session:terminate": (SessionRef, self._terminate),
+            "session:options": (SocketOptionsRequest, self._options),
+            "profiles:list": (EmptyRequest, self._profiles),
+            "architectures:list": (EmptyRequest, self._architectures),
+        }
+        for name, (model, fn) in events.items():
+            sio.on(name, self._handler(name, model, fn))
+        self.client_events = tuple(events)
+
+    def _handler(
+        self, name: str, model: type[BaseModel], fn: Callable[[Connection, Any], Awaitable[Ack]]
+    ) -> Callable[..., Awaitable[Ack]]:
+        async def handle(sid: str, *args: Any) -> Ack:
+            # *args: a client may send any number of arguments; a wrong arity is a failed ack, not a
+            # TypeError in python-socketio (which would send no ack at all).
+            conn = self.connections.get(sid)
+            if conn is None:
+                return _fail("not connected", "NOT_CONNECTED")
+            if len(args) > 1:
+                return _fail(f"{name} takes one payload argument, got {len(args)}", "INVALID_REQUEST")
+            payload = args[0] if args else None
+            if payload is None and model is EmptyRequest:
+                payload = {}
+            if name == "session:join" and isinstance(payload, str):
+                payload = {"sessionId": payload}
+            try:
+                request = model.model_validate(payload)
+                return await fn(conn, request)
+            except ValidationError as exc:
+                return _fail(f"invalid {name} payload", "INVALID_REQUEST", validation_details(exc))
+            except AgentTuiError as exc:
+                return {"success": False, **exc.to_wire()}
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Socket.IO handler %s failed", name)
+                return _fail("internal error", "INTERNAL_ERROR")
+
+        return handle
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth_payload: Any = None) -> bool:
+        if self.token is not None and not auth.token_matches(self.token, auth.socket_token(auth_payload)):
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized", {"code": "UNAUTHORIZED"})
+        eio_sid = self.bridge.eio_sid(sid)
+        if eio_sid is None:  # pragma: no cover - see EngineBridge
+            raise socketio.exceptions.ConnectionRefusedError("internal error", {"code": "INTERNAL_ERROR"})
+        self.connections[sid] = Connection(self, sid, eio_sid, environ)
+        return True
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        conn = self.connections.pop(sid, None)
+        if conn is not None:
+            conn.close()
+
+    # ------------------------------------------------------------------ client events
+
+    async def _subscribe(self, conn: Connection, session_id: str, after_seq: int, batch: bool) -> None:
+        sub = self.runtime.subscribe(session_id, after_seq)
+        conn.join(session_id, sub, batch)
+        await self.sio.enter_room(conn.sid, room(session_id))
+
+    async def _create(self, conn: Connection, req: SocketCreateRequest) -> Ack:
+        summary = await self.runtime.create_session(req)
+        # A new session has no events until its first message: subscribing now sees seq 1.
+        await self._subscribe(conn, summary.session_id, 0, req.batch)
+        return {"success": True, "session": summary.wire()}
+
+    async def _message(self, conn: Connection, req: SocketMessageRequest) -> Ack:
+        message_id, queued = await self.runtime.send_message(req.session_id, req.content)
+        return {"success": True, "sessionId": req.session_id, "messageId": message_id, "queued": queued}
+
+    async def _join(self, conn: Connection, req: JoinRequest) -> Ack:
+        try:
+            summary = await self.runtime.get_summary(req.session_id)
+        except AgentTuiError:
+            if self.redis:
+                # Owned by another server process: live events arrive through the room (Redis).
+                await self.sio.enter_room(conn.sid, room(req.session_id))
+                return {"success": True, "runtime": None, "lastSeq": None, "remote": True}
+            raise
+        await self._subscribe(conn, req.session_id, req.after_seq, req.batch)
+        return {
+            "success": True,
+            "sessionId": req.session_id,
+            "runtime": summary.runtime.wire(),
+            "lastSeq": summary.last_seq,
+        }
+
+    async def _leave(self, conn: Connection, req: SessionRef) -> Ack:
+        conn.leave(req.session_id)
+        await self.sio.leave_room(conn.sid, room(req.session_id))
+        return {"success": True}
+
+    async def _interrupt(self, conn: Connection, req: SessionRef) -> Ack:
+        return {"success": True, "interrupted": await self.runtime.interrupt(req.session_id)}
+
+    async def _list(self, conn: Connection, req: EmptyRequest) -> Ack:
+        return {"success": True, "sessions": [s.wire() for s in await self.runtime.list_sessions()]}
+
+    async def _permission(self, conn: Connection, req: SocketPermissionRequest) -> Ack:
+        await self.runtime.resolve_permission(
+            req.session_id, req.request_id, req.decision, req.message, by="socket.io client"
+        )
+        return {"success": True}
+
+    async def _get(self, conn: Connection, req: SessionRef) -> Ack:
+        detail = await self.runtime.get_session(req.session_id)
+        return {"success": True, "session": detail.wire()}
+
+    async def _delete(self, conn: Connection, req: SessionRef) -> Ack:
+        await self.runtime.delete_session(req.session_id)
+        return {"success": True, "sessionId": req.session_id}
+
+    async def _rename(self, conn: Connection, req: SocketRenameRequest) -> Ack:
+        summary = await self.runtime.rename_session(req.session_id, req.name)
+        return {"success": True, "session": summary.wire()}
+
+    async def _terminate(self, conn: Connection, req: SessionRef) -> Ack:
+        runtime_state = await self.runtime.terminate_environment(req.session_id)
+        return {"success": True, "sessionId": req.session_id, "runtime": runtime_state.wire()}
+
+    async def _options(self, conn: Connection, req: SocketOptionsRequest) -> Ack:
+        options = await self.runtime.update_options(req.session_id, req.session_options)
+        return {"success": True, "sessionId": req.session_id, "sessionOptions": options}
+
+    async def _profiles(self, conn: Connection, req: EmptyRequest) -> Ack:
+        return {"success": True, "profiles": [p.wire() for p in await self.runtime.list_profiles()]}
+
+    async def _architectures(self, conn: Connection, req: EmptyRequest) -> Ack:
+        return {"success": True, "architectures": [a.wire() for a in await self.runtime.list_architectures()]}
