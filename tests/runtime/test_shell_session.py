@@ -29,7 +29,7 @@ async def test_echo_streams_a_tool_pair_and_exit_3_is_a_failed_tool_not_a_failed
     session = await runtime.create_session(CreateSessionArgs(architecture="shell", name="demo"))
     assert session.name == "demo" and session.runtime.execution_environment is None
 
-    message_id, events = await _run(runtime, session.session_id, "echo hello")
+    _, events = await _run(runtime, session.session_id, "echo hello")
     types = [e.type for e in events]
     assert types[:2] == ["block:upsert", "query:started"]
     assert "ee:creating" in types and "ee:ready" in types
