@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,8 +54,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SEND_BUDGET = 16 * 1024 * 1024
 #: Most events a forwarder takes from its subscription at once.
 _FORWARD_LIMIT = 5_000
-#: Encoded events kept for re-use by other sockets (per server).
-_ENCODE_CACHE = 20_000
+#: Bytes of encoded events kept for re-use by the other sockets on the same session (per server).
+_ENCODE_CACHE_BYTES = 4 * 1024 * 1024
 #: Seconds a server-side disconnect may take before the client is simply dropped.
 _DISCONNECT_TIMEOUT = 5.0
 
@@ -273,7 +274,8 @@ class SocketHub:
         self.redis = redis
         self.bridge = EngineBridge(sio)
         self.connections: dict[str, Connection] = {}
-        self._encoded: dict[tuple[str, int], str] = {}
+        self._encoded: OrderedDict[tuple[str, int], str] = OrderedDict()
+        self._encoded_bytes = 0
         self._notices: asyncio.Queue[RuntimeNotice | None] = asyncio.Queue()
         self._notifier: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -332,6 +334,7 @@ class SocketHub:
     # ------------------------------------------------------------------ encoding
 
     def encode_events(self, session_id: str, events: list[SessionEvent]) -> list[str]:
+        """Each event's JSON, encoded once for all the sockets that receive it."""
         cache = self._encoded
         out = []
         for event in events:
@@ -339,13 +342,18 @@ class SocketHub:
             text = cache.get(key)
             if text is None:
                 text = _dumps(event.wire())
-                if len(cache) >= _ENCODE_CACHE:
-                    # Oldest first (dicts keep insertion order): a cheap FIFO.
-                    for old in list(cache)[: _ENCODE_CACHE // 4]:
-                        del cache[old]
                 cache[key] = text
+                self._encoded_bytes += len(text)
+                if self._encoded_bytes > _ENCODE_CACHE_BYTES:
+                    self._trim_cache()
             out.append(text)
         return out
+
+    def _trim_cache(self) -> None:
+        # Oldest first: a FIFO down to half the budget.
+        cache = self._encoded
+        while cache and self._encoded_bytes > _ENCODE_CACHE_BYTES // 2:
+            self._encoded_bytes -= len(cache.popitem(last=False)[1])
 
     # ------------------------------------------------------------------ runtime notices
 
@@ -368,7 +376,8 @@ class SocketHub:
                         "sessions:changed", {"action": notice.action, "session": notice.session.wire()}
                     )
                     if notice.action == "deleted":
-                        self._encoded = {k: v for k, v in self._encoded.items() if k[0] != session_id}
+                        for key in [k for k in self._encoded if k[0] == session_id]:
+                            self._encoded_bytes -= len(self._encoded.pop(key))
                         mirror = self._mirrors.pop(session_id, None)
                         if mirror is not None:
                             mirror.close()
