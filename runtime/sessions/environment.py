@@ -102,6 +102,11 @@ class ExecutionEnvironment:
 
         await status(f"Creating {self.primitive_name} sandbox")
         primitive = self._make_primitive()
+        configure = getattr(primitive, "configure", None)
+        if configure is not None:
+            # Primitives with a slow, multi-step start (Modal: image, scheduling) report each step
+            # as an ``ee:creating`` status, and take the profile (its ``env`` becomes secrets).
+            configure(status=status, profile=self.profile)
         try:
             await primitive.start()
             await status("Installing the runner")
