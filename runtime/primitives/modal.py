@@ -91,13 +91,13 @@ _LIST = (
     'if [ -n "$3" ]; then set -- -maxdepth "$3"; else set --; fi; '
     'exec find "$b" -mindepth 1 "$@" -type f -printf \'%P\\0%s\\0%T@\\0\''
 )
-#: ``$1`` root, then relative paths: refuse (exit 3) any that resolves outside the root, then
-#: extract the tar on stdin into the root.
+#: ``$1`` session folder, then (confinement folder, relative path) pairs: refuse (exit 3) any path
+#: that resolves outside its confinement folder, then extract the tar on stdin into the session folder.
 _UNTAR = (
-    'root=$(realpath -m -- "$1") || exit 4; shift; '
-    'for p in "$@"; do t=$(realpath -m -- "$root/$p") || exit 4; '
-    'case "$t/" in "$root"/*) ;; *) printf "%s\\n" "$p" >&2; exit 3 ;; esac; done; '
-    'exec tar -x -f - -C "$root" --no-same-owner'
+    'top=$(realpath -m -- "$1") || exit 4; shift; '
+    'while [ "$#" -gt 1 ]; do root=$(realpath -m -- "$top/$1") && t=$(realpath -m -- "$top/$2") || exit 4; '
+    'case "$t/" in "$root"/*) ;; *) printf "%s\\n" "$2" >&2; exit 3 ;; esac; shift 2; done; '
+    'exec tar -x -f - -C "$top" --no-same-owner'
 )
 _OUTSIDE = 3
 _STDIN_CHUNK = 8 << 20  # the SDK buffers at most 16 MiB between drains
@@ -611,7 +611,14 @@ class ModalPrimitive:
     async def _confine(self, relative: str) -> str:
         """The real path of ``session_dir/relative`` in the sandbox; InvalidPath if a symlink leads out."""
         code, out, err = await self._run(
-            ["bash", "-c", _CONFINE, "confine", self.session_dir, f"{self.session_dir}/{relative}"]
+            [
+                "bash",
+                "-c",
+                _CONFINE,
+                "confine",
+                f"{self.session_dir}/{_confinement(relative)}",
+                f"{self.session_dir}/{relative}",
+            ]
         )
         if code == _OUTSIDE:
             raise InvalidPath(f"path escapes the workspace: {relative!r}")
@@ -652,7 +659,7 @@ class ModalPrimitive:
             return
         archive = await asyncio.to_thread(_tar, cleaned)
         code, _, err = await self._run(
-            ["bash", "-c", _UNTAR, "untar", self.session_dir, *cleaned], stdin=archive
+            ["bash", "-c", _UNTAR, "untar", self.session_dir, *_pairs(cleaned)], stdin=archive
         )
         if code == _OUTSIDE:
             raise InvalidPath(f"path escapes the workspace: {err.decode(errors='replace').strip()!r}")
@@ -670,7 +677,7 @@ class ModalPrimitive:
                 "-c",
                 _LIST,
                 "list",
-                self.session_dir,
+                f"{self.session_dir}/{_confinement(relative)}",
                 f"{self.session_dir}/{relative}",
                 "" if recursive else "1",
             ]
@@ -690,6 +697,18 @@ class ModalPrimitive:
         ]
         files.sort(key=lambda f: f.path)
         return files
+
+
+def _confinement(relative: str) -> str:
+    """The folder a path must stay in: ``app/``, ``workspace/`` or ``home/`` for paths inside one
+    of them (as the local primitive does: a symlink in the workspace must not reach the agent's
+    home), else the session folder itself."""
+    top, _, rest = relative.partition("/")
+    return top if top in ("app", "workspace", "home") and rest else "."
+
+
+def _pairs(relatives: Mapping[str, bytes]) -> list[str]:
+    return [item for relative in relatives for item in (_confinement(relative), relative)]
 
 
 def _tar(files: Mapping[str, bytes]) -> bytes:

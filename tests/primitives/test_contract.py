@@ -246,6 +246,18 @@ async def test_symlinks_out_of_the_session_folder_are_refused(primitive: Environ
     ):
         with pytest.raises(InvalidPath):
             await attempt
+    # Nor may a path under workspace/ reach the rest of the session folder (the agent's home).
+    await primitive.write_file("home/private", b"p")
+    _, _, code = await sh(primitive, "ln -s ../home workspace/h")
+    assert code == 0
+    for attempt in (
+        primitive.read_file("workspace/h/private"),
+        primitive.write_file("workspace/h/planted", b"x"),
+        primitive.write_files({"workspace/h/planted": b"x"}),
+        primitive.list_files("workspace/h"),
+    ):
+        with pytest.raises(InvalidPath):
+            await attempt
     out, _, _ = await sh(primitive, "ls ../outside; cat ../outside/secret")
     assert out == [b"secret", b"secret"], "something was written outside the session folder"
     # A symlink that stays inside is fine.
