@@ -1,0 +1,1 @@
+"""Fakes at the model-API boundary: local servers that speak a vendor's wire format from a script."""
