@@ -242,6 +242,15 @@ class AgentSession:
                 return
             outcome = await self._execute(message_id, content)
             duration_ms = int((time.monotonic() - started) * 1000)
+            # Saved before the end of the query is announced: a client reacting to that end (by
+            # terminating the sandbox, say) must not race the save and lose this query's turns.
+            if env.is_active and self.architecture.has_transcript:
+                try:
+                    await env.save_transcript()
+                except SandboxError as exc:
+                    await self.publish(
+                        "log", {"level": "warn", "message": f"transcript not saved: {exc.message}"}
+                    )
             if self._interrupt_reason:
                 await self.publish(
                     "query:interrupted", {"messageId": message_id, "reason": self._interrupt_reason}
@@ -259,13 +268,6 @@ class AgentSession:
                 )
                 if outcome.get("crashed"):
                     await env.terminate("unhealthy")
-            if env.is_active and self.architecture.has_transcript:
-                try:
-                    await env.save_transcript()
-                except SandboxError as exc:
-                    await self.publish(
-                        "log", {"level": "warn", "message": f"transcript not saved: {exc.message}"}
-                    )
         finally:
             env.query_ended()
 
