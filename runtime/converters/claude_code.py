@@ -258,12 +258,12 @@ class ClaudeCodeConverter(Converter):
             return []
         content = message.get("content")
         if api_error or message.get("model") == "<synthetic>":
-            # The CLI's own stand-in for a failed API call: said by the result (or finish), not
-            # shown as if the model had said it.
+            # The CLI's own stand-in for a failed API call: an error, not something the model said.
             text = tool_output_text(content).strip()
-            if text:
-                self.api_error = text
-            return []
+            if not text or text == self.api_error:
+                return []
+            self.api_error = text
+            return [make_event("error", {"message": text, "code": "API_ERROR"}, conversation)]
         message_id = message.get("id") or self._anonymous_id()
         model = message.get("model") if isinstance(message.get("model"), str) else None
         if model:
@@ -543,8 +543,10 @@ class ClaudeCodeConverter(Converter):
             payload["usage"] = counts
         total_cost = message.get("total_cost_usd")
         if isinstance(total_cost, int | float):
-            # Cumulative over the resumed conversation; our events carry this query's share.
+            # Cumulative over the conversation (resumed runs and earlier results of this run
+            # included); our events carry increments.
             payload["costUsd"] = round(max(0.0, float(total_cost) - self.cost_baseline), 10)
+            self.cost_baseline = max(self.cost_baseline, float(total_cost))
         model = self.model or _main_model(message.get("modelUsage"))
         if model:
             payload["model"] = model
@@ -573,7 +575,8 @@ class ClaudeCodeConverter(Converter):
                 for k in ("subtype", "api_error_status", "api_error_type", "terminal_reason")
                 if message.get(k) is not None
             }
-            events.append(make_event("error", {"message": text, "code": code, "data": data}))
+            if text != self.api_error:  # already reported when the CLI printed it
+                events.append(make_event("error", {"message": text, "code": code, "data": data}))
             self.failure = {"error": text, "code": code}
         return events
 
