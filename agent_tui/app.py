@@ -1,0 +1,641 @@
+"""AgentTuiApp: sessions on the left, the focused conversation on the right, a composer below.
+
+The app talks to a *client*: the in-process ``AgentRuntime`` or a ``RemoteRuntime`` with the same
+interface. A ``SessionsController`` keeps a model per session; the app turns model changes into
+redraws, coalesced to at most one per frame (``FRAME_S``): many events, one draw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from runtime.errors import AgentTuiError
+
+from .commands import ActionsProvider, SessionsProvider
+from .controller import SessionsController
+from .keymap import app_bindings, load_keymap
+from .search import Match, find
+from .session_model import BatchChanges, SessionModel
+from .widgets.app_header import AppHeader
+from .widgets.block import BlockWidget
+from .widgets.composer import Composer
+from .widgets.conversation import ConversationView
+from .widgets.foldable import FoldableBlock
+from .widgets.permission_bar import PermissionBar
+from .widgets.search_bar import SearchBar
+from .widgets.session_list import SessionList
+from .widgets.status_line import StatusLine
+
+log = logging.getLogger(__name__)
+
+#: Redraws are coalesced to one per this many seconds (a frame at 60 Hz).
+FRAME_S = 1 / 60
+#: Largest message accepted (the runtime's limit; bigger ones are refused with a notification).
+MAX_MESSAGE_BYTES = 1024 * 1024
+THEMES = ("textual-dark", "textual-light", "nord", "gruvbox", "tokyo-night", "dracula", "catppuccin-mocha")
+
+
+class AgentTuiApp(App[int]):
+    """The agent-tui terminal app."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "agent-tui"
+    BINDINGS: ClassVar[list[Any]] = [*app_bindings(), Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
+    COMMANDS = App.COMMANDS | {ActionsProvider, SessionsProvider}
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        owns_client: bool = True,
+        clock: Callable[[], float] = time.time,
+        mode: str = "local",
+        location: str = "",
+        window: int = 80,
+        max_mounted: int = 160,
+        config_dir: Path | None = None,
+        bell: bool = True,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.owns_client = owns_client
+        self.clock = clock
+        self.mode = mode
+        self.location = location
+        self.ring_bell = bell
+        self.controller: SessionsController | None = None
+        self.selected: str | None = None
+        self.ready = False
+        self.connected = True
+        self._keymap = load_keymap(config_dir)
+        self._window = window
+        self._max_mounted = max_mounted
+        self._dirty_rows: set[str] = set()
+        self._status_dirty = False
+        self._frame_pending = False
+        self._frame_running = False
+        self._select_next_created: str | None = None
+        self._matches: list[Match] = []
+        self._match_index = 0
+        self._query = ""
+        self._closed = False
+        self._unobserve: Callable[[], None] | None = None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader(id="header")
+        with Horizontal(id="body"):
+            yield SessionList(self.clock, id="sessions")
+            with Vertical(id="main"):
+                yield ConversationView(window=self._window, max_mounted=self._max_mounted, id="conversation")
+                yield SearchBar(id="search")
+                yield PermissionBar(id="permission")
+                yield StatusLine(self.clock, id="status")
+                yield Composer(id="composer")
+        yield Footer()
+
+    @property
+    def session_list(self) -> SessionList:
+        return self.query_one("#sessions", SessionList)
+
+    @property
+    def conversation(self) -> ConversationView:
+        return self.query_one("#conversation", ConversationView)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one("#composer", Composer)
+
+    @property
+    def status_line(self) -> StatusLine:
+        return self.query_one("#status", StatusLine)
+
+    @property
+    def permission_bar(self) -> PermissionBar:
+        return self.query_one("#permission", PermissionBar)
+
+    @property
+    def search_bar(self) -> SearchBar:
+        return self.query_one("#search", SearchBar)
+
+    @property
+    def models(self) -> dict[str, SessionModel]:
+        return self.controller.models if self.controller else {}
+
+    @property
+    def current(self) -> SessionModel | None:
+        return self.models.get(self.selected or "")
+
+    # ------------------------------------------------------------------ start and stop
+
+    async def on_mount(self) -> None:
+        if self._keymap:
+            self.set_keymap(self._keymap)
+        self.composer.focus()
+        self._update_header()
+        await self.conversation.show(None)
+        self.set_interval(1.0, self._tick)
+        self._start()
+
+    @work(group="start", exclusive=True)
+    async def _start(self) -> None:
+        delay = 1.0
+        while not self._closed:
+            try:
+                if self.owns_client:
+                    await self.client.start()
+                break
+            except Exception as exc:  # noqa: BLE001 - any failure to start is shown, then retried
+                message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+                self.notify(f"{message}\nRetrying in {delay:.0f}s…", title="Cannot start", severity="error")
+                if self.mode != "remote":
+                    return
+                await _sleep(delay)
+                delay = min(delay * 2, 10.0)
+        self._unobserve = self.client.add_observer(self._client_notice)
+        self.controller = SessionsController(self.client, self._model_changed, self._list_changed)
+        await self.controller.load()
+        self.ready = True
+        if self.selected is None and self.controller.models:
+            await self.select_session(next(iter(self.controller.models)))
+        self._update_header()
+        self.refresh_bindings()
+
+    async def _shutdown_client(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._unobserve is not None:
+            self._unobserve()
+        if self.controller is not None:
+            await self.controller.close()
+        if self.owns_client:
+            with contextlib.suppress(Exception):
+                await self.client.shutdown()
+
+    async def action_quit(self) -> None:
+        await self._shutdown_client()
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        await self._shutdown_client()
+
+    # ------------------------------------------------------------------ model and list changes
+
+    def _client_notice(self, notice: Any) -> None:
+        # Remote clients also report their connection; local runtimes never do.
+        if type(notice).__name__ != "ConnectionChanged":
+            return
+        self.connected = notice.connected
+        if notice.connected:
+            self.notify(notice.message, title="Reconnected")
+            self._resync()
+        else:
+            self.notify(notice.message, title="Connection lost", severity="error", timeout=8)
+            self._bell()
+        self._update_header()
+
+    @work(group="resync", exclusive=True, exit_on_error=False)
+    async def _resync(self) -> None:
+        if self.controller is None:
+            return
+        try:
+            summaries = await self.client.list_sessions()
+        except AgentTuiError as exc:
+            self.notify(exc.message, title="Resync failed", severity="error")
+            return
+        self.controller.resync(summaries)
+
+    def _list_changed(self, action: str, model: SessionModel) -> None:
+        session_list = self.session_list
+        if action == "created":
+            session_list.add(model)
+            if self.ready and (self.selected is None or self._select_next_created == model.session_id):
+                self.call_later(self.select_session, model.session_id)
+        elif action == "deleted":
+            session_list.remove(model.session_id)
+            if self.selected == model.session_id:
+                remaining = list(self.models)
+                self.selected = None
+                self.call_later(self.select_session, remaining[0] if remaining else None)
+        else:
+            self._dirty_rows.add(model.session_id)
+        self._schedule_frame()
+
+    def _model_changed(self, model: SessionModel, changes: BatchChanges | None) -> None:
+        self._dirty_rows.add(model.session_id)
+        if changes is not None:
+            if model.session_id == self.selected:
+                self.conversation.mark_dirty(changes.dirty, changes.dirty_threads)
+                self._status_dirty = self._status_dirty or changes.status_changed or bool(changes.dirty)
+            elif model.loaded:
+                model.unread += changes.new_blocks
+            if model.session_id != self.selected:
+                for notice in changes.notices:
+                    severity = notice.severity
+                    self.notify(notice.message, title=notice.title, severity=severity,
+                                timeout=10 if severity == "error" else 5)
+                    self._bell()
+        self._schedule_frame()
+
+    def _bell(self) -> None:
+        if self.ring_bell:
+            self.bell()
+
+    # ------------------------------------------------------------------ drawing
+
+    def _schedule_frame(self) -> None:
+        if not self._frame_pending:
+            self._frame_pending = True
+            self.set_timer(FRAME_S, self._frame)
+
+    async def _frame(self) -> None:
+        self._frame_pending = False
+        if self._frame_running:
+            self._schedule_frame()  # the running draw takes what is new on its next turn
+            return
+        self._frame_running = True
+        try:
+            rows, self._dirty_rows = self._dirty_rows, set()
+            self.session_list.refresh_rows(rows)
+            if self.selected in rows or self._status_dirty:
+                self._status_dirty = False
+                self.status_line.sync()
+                self.permission_bar.sync()
+                self.refresh_bindings()
+            if self.conversation.is_dirty:
+                await self.conversation.sync()
+            if self._query and self.search_bar.is_open:
+                self._refresh_matches(keep_position=True)
+            self._update_header()
+        finally:
+            self._frame_running = False
+
+    def _tick(self) -> None:
+        """Once a second: elapsed times of running queries, attached client count."""
+        busy = {m.session_id for m in self.models.values() if m.running_since_ms() is not None}
+        if busy:
+            self.session_list.refresh_rows(busy)
+        if self.selected in busy:
+            self.status_line.refresh()
+        self._update_header()
+
+    def _update_header(self) -> None:
+        models = list(self.models.values())
+        statuses = [m.status() for m in models]
+        middle = [f"{len(models)} session{'s' if len(models) != 1 else ''}"]
+        for status, label in (("busy", "busy"), ("starting", "starting"), ("needs-input", "need input"),
+                              ("error", "failed")):
+            count = statuses.count(status)
+            if count:
+                middle.append(f"{count} {label}")
+        right = ""
+        server = getattr(self.client, "server", None)
+        if server is not None and self.mode != "remote":
+            right = f"serving {getattr(server, 'url', '?')}"
+            token = getattr(server, "token", None)
+            if token:
+                right += f" · token {token}"
+            count = getattr(server, "client_count", 0)
+            right += f" · {count} client{'s' if count != 1 else ''}"
+        if self.mode == "remote":
+            left = f"remote · {self.location}" + ("" if self.connected else " · DISCONNECTED, reconnecting…")
+        else:
+            left = f"{self.mode} · {self.location}" if self.location else self.mode
+        if not self.ready:
+            middle = ["connecting…" if self.mode == "remote" else "loading…"]
+        header = self.query_one("#header", AppHeader)
+        header.set_class(not self.connected, "-disconnected")
+        header.set_parts(left, " · ".join(middle), right)
+
+    # ------------------------------------------------------------------ selection
+
+    async def select_session(self, session_id: str | None) -> None:
+        if session_id is not None and session_id not in self.models:
+            return
+        self.selected = session_id
+        self._select_next_created = None
+        model = self.current
+        if model is not None:
+            model.unread = 0
+        self.session_list.select(session_id)
+        self._close_search()
+        await self.conversation.show(model)
+        self.status_line.set_model(model)
+        self.permission_bar.set_model(model)
+        self._dirty_rows.add(session_id or "")
+        self._schedule_frame()
+        self.refresh_bindings()
+
+    def _step_session(self, step: int) -> None:
+        ids = list(self.models)
+        if not ids:
+            return
+        index = ids.index(self.selected) + step if self.selected in ids else 0
+        self.call_later(self.select_session, ids[index % len(ids)])
+
+    def action_next_session(self) -> None:
+        self._step_session(1)
+
+    def action_previous_session(self) -> None:
+        self._step_session(-1)
+
+    def on_session_row_clicked(self, event: Any) -> None:
+        self.call_later(self.select_session, event.session_id)
+
+    # ------------------------------------------------------------------ actions on the session
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        model = self.current
+        if action == "interrupt":
+            return model is not None and (model.state.active_query is not None or bool(model.state.queued))
+        if action in ("terminate", "delete_session", "search", "toggle_logs"):
+            return model is not None
+        return True
+
+    async def on_composer_submitted(self, event: Composer.Submitted) -> None:
+        text = event.text
+        model = self.current
+        if not text.strip():
+            self.notify("Nothing to send: the message is empty.", severity="warning")
+            return
+        if model is None:
+            self.notify("No session yet: press ctrl+n to start one.", severity="warning")
+            return
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_MESSAGE_BYTES:
+            self.notify(f"The message is {size:,} bytes; the limit is {MAX_MESSAGE_BYTES:,}. Nothing was sent.",
+                        title="Message too large", severity="error")
+            return
+        event.composer.clear_message()
+        self._send(model.session_id, text)
+
+    @work(group="send", exit_on_error=False)
+    async def _send(self, session_id: str, text: str) -> None:
+        try:
+            _, queued = await self.client.send_message(session_id, text)
+        except Exception as exc:  # noqa: BLE001 - shown, and the text goes back into the composer
+            self.notify(_message(exc), title="Not sent", severity="error")
+            composer = self.composer
+            if not composer.text:
+                composer.load_text(text if len(text) < 4000 else "")
+            return
+        if queued:
+            self.notify("Queued: it runs when the current query ends.", timeout=2)
+
+    @work(group="interrupt", exit_on_error=False)
+    async def action_interrupt(self) -> None:
+        model = self.current
+        if model is None:
+            return
+        try:
+            interrupted = await self.client.interrupt(model.session_id)
+        except Exception as exc:  # noqa: BLE001
+            self.notify(_message(exc), title="Interrupt failed", severity="error")
+            return
+        if not interrupted:
+            self.notify("Nothing is running.", timeout=2)
+
+    @work(group="terminate", exit_on_error=False)
+    async def action_terminate(self) -> None:
+        model = self.current
+        if model is None:
+            return
+        try:
+            await self.client.terminate_environment(model.session_id)
+        except Exception as exc:  # noqa: BLE001
+            self.notify(_message(exc), title="Terminate failed", severity="error")
+            return
+        self.notify(f"Sandbox of {model.name} terminated; the next message starts a new one.", timeout=3)
+
+    def action_delete_session(self) -> None:
+        from .screens.confirm import ConfirmScreen
+
+        model = self.current
+        if model is None:
+            return
+        session_id = model.session_id
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(session_id)
+
+        self.push_screen(ConfirmScreen(f"Delete session “{model.name}”?\nIts sandbox and its whole history "
+                                       "are removed."), answered)
+
+    @work(group="delete", exit_on_error=False)
+    async def _delete(self, session_id: str) -> None:
+        try:
+            await self.client.delete_session(session_id)
+        except Exception as exc:  # noqa: BLE001
+            self.notify(_message(exc), title="Delete failed", severity="error")
+
+    @work(group="new-session", exclusive=True, exit_on_error=False)
+    async def action_new_session(self) -> None:
+        from .screens.new_session import NewSessionScreen
+
+        try:
+            architectures = await self.client.list_architectures()
+            profiles = await self.client.list_profiles()
+        except Exception as exc:  # noqa: BLE001
+            self.notify(_message(exc), title="Cannot list architectures", severity="error")
+            return
+        primitive = getattr(getattr(self.client, "config", None), "primitive", "local")
+        args = await self.push_screen_wait(NewSessionScreen(architectures, profiles, primitive=primitive))
+        if args is None:
+            return
+        await self.create_session(args)
+
+    async def create_session(self, args: dict[str, Any]) -> None:
+        try:
+            summary = await self.client.create_session(args)
+        except Exception as exc:  # noqa: BLE001
+            self.notify(_message(exc), title="Cannot create the session", severity="error")
+            return
+        self._select_next_created = summary.session_id
+        if self.controller is not None and summary.session_id not in self.models:
+            self.controller.resync([*[m.summary for m in self.models.values()], summary])
+        await self.select_session(summary.session_id)
+        self.composer.focus()
+
+    async def on_permission_bar_answered(self, event: PermissionBar.Answered) -> None:
+        try:
+            await self.client.resolve_permission(event.session_id, event.request_id, event.decision, by="agent-tui")
+        except Exception as exc:  # noqa: BLE001
+            self.notify(_message(exc), title="Answer not taken", severity="error")
+
+    # ------------------------------------------------------------------ view actions
+
+    def action_focus_composer(self) -> None:
+        self.composer.focus()
+
+    def action_focus_conversation(self) -> None:
+        blocks = [w for w in self.conversation.block_widgets() if w.focusable]
+        if blocks:
+            blocks[-1].focus()
+            blocks[-1].scroll_visible()
+        else:
+            self.conversation.focus()
+
+    def action_focus_sessions(self) -> None:
+        self.session_list.focus()
+
+    def action_toggle_card(self) -> None:
+        focused = self.focused
+        if isinstance(focused, FoldableBlock):
+            focused.user_toggle()
+
+    def action_copy_block(self) -> None:
+        focused = self.focused
+        if not isinstance(focused, BlockWidget):
+            self.notify("Focus a block first (up from an empty composer).", severity="warning")
+            return
+        text = focused.copy_text()
+        self.copy_text(text)
+        self.notify(f"Copied {len(text):,} characters.", timeout=2)
+
+    def copy_text(self, text: str) -> None:
+        """OSC 52, wrapped for tmux as well when inside it (tmux drops bare OSC 52 unless configured)."""
+        self.copy_to_clipboard(text)
+        if os.environ.get("TMUX") and self._driver is not None:
+            import base64
+
+            payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
+            self._driver.write(f"\x1bPtmux;\x1b\x1b]52;c;{payload}\a\x1b\\")
+
+    async def action_toggle_logs(self) -> None:
+        conversation = self.conversation
+        await conversation.set_show_logs(not conversation.show_logs)
+        self.notify("Log events shown." if conversation.show_logs else "Log events hidden.", timeout=2)
+
+    def action_cycle_theme(self) -> None:
+        themes = [t for t in THEMES if t in self.available_themes]
+        index = themes.index(self.theme) + 1 if self.theme in themes else 0
+        self.theme = themes[index % len(themes)]
+        self.notify(f"Theme: {self.theme}", timeout=2)
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        focused = self.focused
+        widget_help = None
+        for node in (focused, *(focused.ancestors if focused else ())):
+            help_text = getattr(node, "HELP", None)
+            if help_text:
+                widget_help = help_text
+                break
+        self.push_screen(HelpScreen(widget_help))
+
+    # ------------------------------------------------------------------ search
+
+    def action_search(self) -> None:
+        if self.current is None:
+            return
+        self.search_bar.open()
+
+    def on_search_bar_changed(self, event: SearchBar.Changed) -> None:
+        self._query = event.query
+        self._refresh_matches(keep_position=False)
+        if self._matches:
+            self.call_later(self._goto_match)
+
+    def on_search_bar_accepted(self, event: SearchBar.Accepted) -> None:
+        if self._matches:
+            self.call_later(self._goto_match, True)
+
+    def on_search_bar_closed(self, event: SearchBar.Closed) -> None:
+        self._close_search()
+        self.composer.focus()
+
+    def _close_search(self) -> None:
+        self._query = ""
+        self._matches = []
+        self._apply_match_classes()
+        with contextlib.suppress(Exception):
+            self.search_bar.close()
+
+    def _refresh_matches(self, keep_position: bool) -> None:
+        model = self.current
+        previous = self._matches[self._match_index] if self._matches and keep_position else None
+        self._matches = find(model.state, self._query) if model is not None else []
+        if previous is not None and previous in self._matches:
+            self._match_index = self._matches.index(previous)
+        else:
+            self._match_index = max(0, len(self._matches) - 1)  # start nearest to the bottom
+        self.search_bar.set_count(self._match_index, len(self._matches), self._query)
+        self._apply_match_classes()
+
+    def _apply_match_classes(self) -> None:
+        ids = {m.block_id for m in self._matches}
+        thread_ids = {m.thread_id for m in self._matches if m.thread_id}
+        current = self._matches[self._match_index] if self._matches else None
+        for widget in self.conversation.block_widgets():
+            card_thread = getattr(widget, "tool_use_id", None)
+            result = getattr(widget, "result", None) or {}
+            hit = widget.block_id in ids or result.get("id") in ids
+            widget.set_class(hit, "-search-match")
+            is_current = current is not None and (
+                widget.block_id == current.block_id or result.get("id") == current.block_id
+                or (current.thread_id is not None and card_thread == current.thread_id))
+            widget.set_class(is_current, "-search-current")
+            if card_thread in thread_ids:
+                widget.add_class("-search-match")
+
+    async def _goto_match(self, focus: bool = False) -> None:
+        if not self._matches:
+            return
+        match = self._matches[self._match_index]
+        widget = await self.conversation.reveal(match.block_id, match.thread_id)
+        self.search_bar.set_count(self._match_index, len(self._matches), self._query)
+        self._apply_match_classes()
+        if widget is not None:
+            self.conversation.scroll_to_widget(widget, animate=False, center=True)
+            if focus:
+                widget.focus(scroll_visible=False)
+
+    def _step_match(self, step: int) -> None:
+        if not self._query:
+            self.action_search()
+            return
+        if not self._matches:
+            self.notify(f"No matches for “{self._query}”.", timeout=2)
+            return
+        self._match_index = (self._match_index + step) % len(self._matches)
+        self.call_later(self._goto_match, not isinstance(self.focused, type(self.search_bar.input)))
+
+    def action_search_next(self) -> None:
+        self._step_match(1)
+
+    def action_search_previous(self) -> None:
+        self._step_match(-1)
+
+    # ------------------------------------------------------------------ palette
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+
+
+def _message(exc: BaseException) -> str:
+    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)

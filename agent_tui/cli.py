@@ -1,0 +1,132 @@
+"""``agent-tui``: the terminal app, embedded runtime by default; ``agent-tui serve`` runs the server only.
+
+Imports are lazy on purpose: ``agent-tui serve`` never imports Textual, and the app imports the
+server (aiohttp, python-socketio) only with ``--serve`` or ``--connect``, so the first frame is not
+paying for what is not used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def parse_hostport(value: str) -> tuple[str, int]:
+    """``PORT``, ``HOST:PORT`` or ``[IPv6]:PORT``."""
+    host = "127.0.0.1"
+    port_text = value
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port_text = rest.lstrip(":")
+    elif ":" in value:
+        host, _, port_text = value.rpartition(":")
+        host = host or "127.0.0.1"
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port: {value!r} (expected PORT or HOST:PORT)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {port}")
+    return host, port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agent-tui",
+        description="Run AI coding agents in sandboxes and watch many sessions from one terminal.",
+        epilog="`agent-tui serve --help` for the headless server.",
+    )
+    parser.add_argument("--db", metavar="PATH", help="SQLite file (default: agent-tui.db in the user data dir, "
+                                                     "or $AGENT_TUI_DB)")
+    parser.add_argument("--primitive", choices=("local", "modal"), default=None,
+                        help="where new sessions' sandboxes run (default: local)")
+    parser.add_argument("--serve", metavar="[HOST:]PORT", type=parse_hostport,
+                        help="also serve HTTP + Socket.IO from this process (port 0: any free port)")
+    parser.add_argument("--token", help="auth token: required from clients with --serve (default: generated "
+                                        "when HOST is not loopback), sent to the server with --connect "
+                                        "(default: $AGENT_TUI_TOKEN)")
+    parser.add_argument("--connect", metavar="URL", help="attach to a remote agent-tui (agent-tui serve / --serve)")
+    parser.add_argument("--data-dir", metavar="PATH", help="where local sandboxes live (default: beside the db)")
+    parser.add_argument("--no-bell", action="store_true", help="no terminal bell on notifications")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "serve":
+        from runtime.server.serve import main as serve_main  # no Textual on this path
+
+        result = serve_main(argv[1:])
+        return int(result or 0)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from runtime.agent_runtime import VERSION
+
+        print(f"agent-tui {VERSION}")
+        return 0
+    if args.connect and (args.serve or args.db or args.primitive or args.data_dir):
+        parser.error("--connect attaches to a remote runtime: --db, --primitive, --data-dir and --serve do not apply")
+    app = build_app(args)
+    code = app.run()
+    return int(code or 0)
+
+
+def build_app(args: argparse.Namespace) -> Any:
+    from .app import AgentTuiApp
+
+    config_dir = _config_dir()
+    bell = not args.no_bell
+    if args.connect:
+        from .client import RemoteRuntime
+
+        token = args.token or os.environ.get("AGENT_TUI_TOKEN") or None
+        client = RemoteRuntime(args.connect, token=token)
+        return AgentTuiApp(client, mode="remote", location=args.connect, config_dir=config_dir, bell=bell)
+    from runtime.config import RuntimeConfig
+
+    config = RuntimeConfig()
+    if args.db:
+        config.db_path = Path(args.db)
+    if args.data_dir:
+        config.data_dir = Path(args.data_dir)
+    if args.primitive:
+        config.primitive = args.primitive
+    if args.serve:
+        host, port = args.serve
+        config.websocket_host = host
+        config.websocket_port = port
+        token = args.token or os.environ.get("AGENT_TUI_TOKEN")
+        if not token and host not in LOOPBACK:
+            token = secrets.token_urlsafe(18)  # never serve beyond this machine without auth
+        config.token = token or None
+    from runtime.agent_runtime import AgentRuntime
+
+    runtime = AgentRuntime(config)
+    location = _short_path(config.resolved_db_path())
+    return AgentTuiApp(runtime, mode=config.primitive, location=location, config_dir=config_dir, bell=bell)
+
+
+def _config_dir() -> Path:
+    import platformdirs
+
+    from runtime.config import APP_NAME
+
+    return Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def _short_path(path: Path) -> str:
+    home = str(Path.home())
+    text = str(path)
+    return "~" + text[len(home):] if home != "/" and text.startswith(home + os.sep) else text
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

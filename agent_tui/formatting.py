@@ -1,0 +1,100 @@
+"""Small text helpers shared by widgets: one-line summaries of tool input, truncation, sizes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: The input field that best says what a tool call does, by tool name (Claude Code, OpenCode, Gemini).
+_SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
+    "shell": ("command",),
+    "bash": ("command",),
+    "read": ("file_path", "filePath", "path"),
+    "write": ("file_path", "filePath", "path"),
+    "edit": ("file_path", "filePath", "path"),
+    "multiedit": ("file_path", "filePath"),
+    "notebookedit": ("notebook_path",),
+    "glob": ("pattern",),
+    "grep": ("pattern",),
+    "ls": ("path",),
+    "webfetch": ("url",),
+    "websearch": ("query",),
+    "task": ("description", "prompt"),
+    "agent": ("description", "prompt"),
+    "run_shell_command": ("command",),
+    "read_file": ("absolute_path", "path", "file_path"),
+    "write_file": ("file_path", "path"),
+    "replace": ("file_path",),
+    "search_file_content": ("pattern",),
+    "list_directory": ("path",),
+}
+_GENERIC_FIELDS = ("command", "file_path", "filePath", "path", "pattern", "url", "query", "description", "prompt")
+
+
+def one_line(text: str, limit: int = 120) -> str:
+    """The first line of ``text``, cut to ``limit`` characters, with a marker when anything was cut."""
+    text = text.strip()
+    first, _, rest = text.partition("\n")
+    cut = len(first) > limit
+    first = first[:limit]
+    if cut or rest:
+        first = first.rstrip() + " …"
+    return first
+
+
+def tool_summary(tool_name: str, tool_input: Any, limit: int = 120) -> str:
+    """A one-line summary of a tool call's input: the command, the path, the pattern…"""
+    if not isinstance(tool_input, dict) or not tool_input:
+        return ""
+    name = tool_name.lower()
+    fields = _SUMMARY_FIELDS.get(name, ()) + _GENERIC_FIELDS
+    for key in fields:
+        value = tool_input.get(key)
+        if isinstance(value, str) and value.strip():
+            prefix = "$ " if key == "command" else ""
+            return one_line(prefix + value, limit)
+    if name == "todowrite" and isinstance(tool_input.get("todos"), list):
+        return f"{len(tool_input['todos'])} todos"
+    try:
+        compact = json.dumps(tool_input, ensure_ascii=False, separators=(", ", ": "))
+    except (TypeError, ValueError):
+        compact = str(tool_input)
+    return one_line(compact, limit)
+
+
+def as_text(value: Any) -> str:
+    """Tool output as text: strings as they are, lists of content parts joined, the rest as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        parts = []
+        for item in value:
+            if isinstance(item, dict) and isinstance(item.get("text"), str):
+                parts.append(item["text"])
+            else:
+                parts.append(as_text(item))
+        return "\n".join(parts)
+    try:
+        return json.dumps(value, ensure_ascii=False, indent=2)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def clip(text: str, max_chars: int = 4000, max_lines: int = 40) -> tuple[str, int]:
+    """``text`` cut for display; returns the shown part and how many characters were left out."""
+    lines = text.split("\n", max_lines)
+    shown = "\n".join(lines[:max_lines])
+    if len(shown) > max_chars:
+        shown = shown[:max_chars]
+    return shown, len(text) - len(shown)
+
+
+def human_size(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{count} B"

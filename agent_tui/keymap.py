@@ -1,0 +1,71 @@
+"""Every app action with its key, in one place: the App's bindings, the F1 help and the command
+palette are built from this table. Users override keys in ``<config dir>/keymap.toml``
+(``action_id = "key[,key]"``), applied through Textual's keymap support."""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.binding import Binding
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    id: str  # binding id (what keymap.toml names) and App action name
+    key: str  # Textual key string(s); "" for actions bound on a widget
+    description: str
+    display: str  # how help shows the key
+    show: bool = True  # in the footer
+    in_palette: bool = True
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("new_session", "ctrl+n", "New session", "ctrl+n"),
+    ActionSpec("send", "", "Send the message (queued while a query runs)", "enter", show=False, in_palette=False),
+    ActionSpec("interrupt", "escape", "Interrupt the running query", "esc"),
+    ActionSpec("terminate", "ctrl+t", "Terminate the session's sandbox", "ctrl+t", show=False),
+    ActionSpec("delete_session", "f8", "Delete the session (asks first)", "f8", show=False),
+    ActionSpec("next_session", "ctrl+down,alt+down", "Next session", "ctrl+↓", show=False),
+    ActionSpec("previous_session", "ctrl+up,alt+up", "Previous session", "ctrl+↑", show=False),
+    ActionSpec("search", "ctrl+f", "Search in the conversation", "/ or ctrl+f"),
+    ActionSpec("search_next", "f3", "Next match", "n or f3", show=False),
+    ActionSpec("search_previous", "shift+f3", "Previous match", "N or shift+f3", show=False),
+    ActionSpec("toggle_card", "", "Expand/collapse the focused tool card", "enter/space", show=False),
+    ActionSpec("copy_block", "", "Copy the focused block (OSC 52)", "c", show=False),
+    ActionSpec("toggle_logs", "ctrl+l", "Show/hide log events", "ctrl+l", show=False),
+    ActionSpec("cycle_theme", "f2", "Switch theme", "f2", show=False),
+    ActionSpec("focus_conversation", "", "Move to the conversation", "up (empty composer), shift+tab",
+               show=False),
+    ActionSpec("focus_composer", "", "Move to the composer", "i", show=False),
+    ActionSpec("focus_sessions", "", "Move to the session list", "tab", show=False),
+    ActionSpec("help", "f1", "Help (this screen)", "f1"),
+    ActionSpec("command_palette", "", "All commands", "ctrl+p", show=False, in_palette=False),
+    ActionSpec("quit", "", "Quit", "ctrl+q", show=False, in_palette=False),
+)
+
+
+def app_bindings() -> list[Binding]:
+    return [Binding(a.key, a.id, a.description.split(" (")[0], key_display=a.display.split(" or ")[0],
+                    show=a.show, id=a.id)
+            for a in ACTIONS if a.key]
+
+
+def load_keymap(config_dir: Path | None) -> dict[str, str]:
+    """``keymap.toml`` overrides, or ``{}``; a broken file is logged, never fatal."""
+    if config_dir is None:
+        return {}
+    path = config_dir / "keymap.toml"
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        log.warning("keymap %s ignored: %s", path, exc)
+        return {}
+    known = {a.id for a in ACTIONS}
+    return {k: v for k, v in data.items() if k in known and isinstance(v, str)}

@@ -1,0 +1,163 @@
+"""ToolCard: one tool call: name, one-line input summary, status, duration; output in a ``Log``.
+
+Collapsed by default and unfolded automatically when the tool fails. A ``tool_result`` is drawn
+inside the card of its ``tool_use``. A call that started a subagent (Claude's Task tool, or a
+``subagent`` block) shows the subagent's own thread nested in the body.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from textual.content import Content
+from textual.widgets import Log, Static
+
+from ..formatting import as_text, clip, tool_summary
+from ..session_model import format_duration
+from .foldable import FoldableBlock
+from .thread_view import ThreadView
+
+
+class ToolCard(FoldableBlock):
+    DEFAULT_CSS = """
+    ToolCard {
+        & > .fold-body > .tool-input { height: auto; color: $text-muted; }
+        & > .fold-body > Log { height: auto; max-height: 20; background: $surface; margin: 0 0 0 0; }
+        & > .fold-body > ThreadView { border-left: solid $secondary; padding: 0 0 0 1; }
+        &.-error > FoldHeader { color: $text-error; }
+        &.-subagent > FoldHeader { text-style: bold; }
+    }
+    """
+
+    def __init__(self, block: dict[str, Any], model: Any, **kwargs: Any) -> None:
+        super().__init__(block, model, **kwargs)
+        self.tool_use_id = str(block.get("toolUseId") or block["id"])
+        self.use: dict[str, Any] = block if block.get("type") != "tool_result" else {}
+        self.result: dict[str, Any] | None = block if block.get("type") == "tool_result" else None
+        self._input = Static("", classes="tool-input")
+        self._log: Log | None = None
+        self._written = 0
+        self._output_text: str | None = None
+        self._thread: ThreadView | None = None
+
+    def on_mount(self) -> None:
+        self.body.mount(self._input)
+
+    # ------------------------------------------------------------------ data
+
+    def attach_result(self, block: dict[str, Any]) -> None:
+        self.result = block
+
+    async def update_block(self, block: dict[str, Any]) -> None:
+        if block.get("type") == "tool_result" and block.get("id") != self.block_id:
+            self.result = block
+        elif block.get("type") == "tool_result":
+            self.result = block
+            self.block = block
+        else:
+            self.use = block
+            self.block = block
+        failed = self.failed
+        self.set_class(failed, "-error")
+        self.set_class(self.subagent is not None, "-subagent")
+        if failed and not self.user_toggled and not self.expanded:
+            self.expanded = True  # failures unfold themselves
+        self.header.update(self.header_content())
+        if self.expanded:
+            await self.fill_body()
+
+    @property
+    def subagent(self) -> Any:
+        return self.model.state.subagents.get(self.tool_use_id)
+
+    @property
+    def failed(self) -> bool:
+        if self.result is not None and (self.result.get("isError") or self.result.get("status") == "error"):
+            return True
+        thread = self.subagent
+        return bool(thread is not None and thread.status == "failed") or self.use.get("status") == "error"
+
+    @property
+    def pending(self) -> bool:
+        thread = self.subagent
+        if thread is not None and thread.status == "running":
+            return True
+        if self.result is not None:
+            return self.result.get("status") == "pending"
+        return self.use.get("status", "complete") == "pending"
+
+    def tool_name(self) -> str:
+        use = self.use
+        if use.get("type") == "subagent":
+            return str(use.get("name") or "Subagent")
+        return str(use.get("displayName") or use.get("toolName") or "tool")
+
+    def header_content(self) -> Content:
+        if self.pending:
+            icon = "[$warning]◌[/]"
+        elif self.failed:
+            icon = "[$text-error]✗[/]"
+        else:
+            icon = "[$text-success]✓[/]"
+        summary = tool_summary(str(self.use.get("toolName") or ""), self.use.get("input"))
+        duration = None
+        if self.result is not None:
+            duration = self.result.get("durationMs")
+        thread = self.subagent
+        if duration is None and thread is not None:
+            duration = thread.duration_ms
+        extra = f" · {format_duration(duration)}" if isinstance(duration, int | float) else ""
+        if thread is not None:
+            extra += f" · {len(thread.blocks)} blocks"
+        exit_code = (self.result or {}).get("exitCode")
+        if isinstance(exit_code, int) and exit_code:
+            extra += f" · exit {exit_code}"
+        return Content.from_markup(
+            f"$fold {icon} [b]$name[/] $summary[dim]$extra[/]",
+            fold=self.fold_symbol(), name=self.tool_name(), summary=summary, extra=extra)
+
+    # ------------------------------------------------------------------ body
+
+    async def fill_body(self) -> None:
+        tool_input = self.use.get("input")
+        if isinstance(tool_input, dict) and tool_input:
+            pretty = json.dumps(tool_input, indent=2, ensure_ascii=False)
+            shown, cut = clip(pretty, 4000, 30)
+            if cut:
+                shown += f"\n… {cut:,} more characters"
+            self._input.update(Content(shown))
+        thread = self.subagent
+        if thread is not None:
+            if self._thread is None:
+                self._thread = ThreadView(self.model)
+                await self.body.mount(self._thread)
+            await self._thread.sync_all(thread.blocks, thread.index, None)
+        if self.result is not None:
+            output = self.result.get("output")
+            if self._log is None:
+                self._log = Log(auto_scroll=False)
+                await self.body.mount(self._log)
+            if isinstance(output, str):
+                if self._output_text is not None or len(output) < self._written:
+                    self._log.clear()
+                    self._written = 0
+                    self._output_text = None
+                if len(output) > self._written:
+                    self._log.write(output[self._written:])
+                    self._written = len(output)
+            else:
+                text = as_text(output)
+                if text != self._output_text:
+                    self._log.clear()
+                    self._log.write(text)
+                    self._output_text = text
+                    self._written = 0
+
+    def copy_text(self) -> str:
+        summary = tool_summary(str(self.use.get("toolName") or ""), self.use.get("input"), 10_000)
+        output = as_text((self.result or {}).get("output"))
+        return f"{summary}\n{output}" if output else summary
+
+    def search_text(self) -> str:
+        return self.copy_text()
