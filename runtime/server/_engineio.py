@@ -82,6 +82,18 @@ class EngineBridge:
             return
         await queue.join()
 
+    def release_poll(self, eio_sid: str) -> None:
+        """End a pending long-poll GET of a client that is going away.
+
+        python-engineio leaves it waiting for its full ping timeout (tens of seconds) after a
+        disconnect, which holds the client's ``disconnect()`` and the server's shutdown; an empty
+        packet list answers it at once (engine.io's own end-of-queue marker).
+        """
+        socket = self.sio.eio.sockets.get(eio_sid)
+        queue = self._queue(eio_sid)
+        if socket is not None and queue is not None and not getattr(socket, "upgraded", True):
+            queue.put_nowait(None)
+
     # ------------------------------------------------------------------ transports
 
     def transport(self, eio_sid: str | None, environ: dict[str, Any] | None) -> asyncio.BaseTransport | None:

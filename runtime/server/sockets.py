@@ -302,8 +302,11 @@ class SocketHub:
         for conn in list(self.connections.values()):
             conn.close()
             transport = self.bridge.transport(conn.eio_sid, conn.environ)
-            if transport is not None and not transport.is_closing():
-                transport.close()
+            if transport is not None:
+                if not transport.is_closing():
+                    transport.close()
+            else:
+                self.bridge.release_poll(conn.eio_sid)
         self.connections.clear()
         if self._notifier is not None:
             self._notifier.cancel()
@@ -496,6 +499,7 @@ class SocketHub:
         conn = self.connections.pop(sid, None)
         if conn is not None:
             conn.close()
+            self.bridge.release_poll(conn.eio_sid)
 
     # ------------------------------------------------------------------ client events
 
