@@ -121,8 +121,10 @@ class Recorded:
     #: Index of the scripted step that answered it (None: a side request or unscripted).
     step: int | None = None
     side: bool = False
-    #: ``time.monotonic()`` when the first content delta was written (streamed turns only).
+    #: ``time.monotonic()`` / ``time.time()`` when the first content delta was written
+    #: (streamed turns only).
     first_delta_at: float | None = None
+    first_delta_wall: float | None = None
 
     @property
     def agent_id(self) -> str | None:
@@ -340,7 +342,7 @@ class FakeAnthropic:
                                                "content_block": start})
             for delta in deltas:
                 if record.first_delta_at is None:
-                    record.first_delta_at = time.monotonic()
+                    record.first_delta_at, record.first_delta_wall = time.monotonic(), time.time()
                 await send("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
             await send("content_block_stop", {"type": "content_block_stop", "index": index})
         await send("message_delta", {"type": "message_delta",
