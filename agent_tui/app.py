@@ -68,6 +68,7 @@ class AgentTuiApp(App[int]):
         max_mounted: int = 160,
         config_dir: Path | None = None,
         bell: bool = True,
+        cursor_blink: bool = True,
     ) -> None:
         super().__init__()
         self.client = client
@@ -76,6 +77,7 @@ class AgentTuiApp(App[int]):
         self.mode = mode
         self.location = location
         self.ring_bell = bell
+        self._cursor_blink = cursor_blink
         self.controller: SessionsController | None = None
         self.selected: str | None = None
         self.ready = False
@@ -145,6 +147,7 @@ class AgentTuiApp(App[int]):
     async def on_mount(self) -> None:
         if self._keymap:
             self.set_keymap(self._keymap)
+        self.composer.cursor_blink = self._cursor_blink
         self.composer.focus()
         self._update_header()
         await self.conversation.show(None)

@@ -8,6 +8,7 @@ bottom while the user is there, and stops following once they scroll up.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from textual.binding import Binding, BindingType
@@ -75,12 +76,17 @@ class ConversationView(VerticalScroll):
         self._load_earlier: LoadEarlier | None = None
         self._dirty: set[str] = set()
         self._dirty_threads: set[str] = set()
-        self._full = False
+        self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ what to show
 
     async def show(self, model: SessionModel | None, start: int | None = None) -> None:
         """Replace what is shown by ``model``'s conversation (its last ``window`` blocks)."""
+        # Serialised with sync(): a redraw must not run on widgets a switch is removing.
+        async with self._lock:
+            await self._show(model, start)
+
+    async def _show(self, model: SessionModel | None, start: int | None = None) -> None:
         self.model = model
         await self.remove_children()
         self.thread = None
@@ -98,7 +104,7 @@ class ConversationView(VerticalScroll):
         self._logs_rendered = max(0, model.log_count - len(model.logs))
         await self.mount_all([self._load_earlier, self.thread])
         self._update_load_earlier()
-        await self.sync()
+        await self._sync()
         self.anchor()
 
     def mark_dirty(self, dirty: set[str], threads: set[str] | None = None) -> None:
@@ -116,6 +122,10 @@ class ConversationView(VerticalScroll):
 
     async def sync(self) -> None:
         """Mount new blocks, redraw changed ones, prune the top. At most once per frame."""
+        async with self._lock:
+            await self._sync()
+
+    async def _sync(self) -> None:
         model, thread = self.model, self.thread
         if model is None or thread is None:
             return
@@ -173,7 +183,8 @@ class ConversationView(VerticalScroll):
     async def load_earlier(self, count: int | None = None) -> None:
         if self.model is None:
             return
-        await self.show(self.model, self.window_start - (count or self.window))
+        async with self._lock:
+            await self._show(self.model, self.window_start - (count or self.window))
         self.scroll_home(animate=False)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -183,7 +194,8 @@ class ConversationView(VerticalScroll):
 
     async def set_show_logs(self, show: bool) -> None:
         self.show_logs = show
-        await self.show(self.model, self.window_start)
+        async with self._lock:
+            await self._show(self.model, self.window_start)
 
     # ------------------------------------------------------------------ search support
 
@@ -203,7 +215,8 @@ class ConversationView(VerticalScroll):
         if position is None:
             return None
         if position < self.window_start:
-            await self.show(model, max(0, position - 5))
+            async with self._lock:
+                await self._show(model, max(0, position - 5))
         return self.thread.widgets.get(block_id) if self.thread else None
 
     def block_widgets(self) -> list[BlockWidget]:

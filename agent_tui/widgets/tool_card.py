@@ -113,9 +113,25 @@ class ToolCard(FoldableBlock):
         exit_code = (self.result or {}).get("exitCode")
         if isinstance(exit_code, int) and exit_code:
             extra += f" · exit {exit_code}"
-        return Content.from_markup(
+        header = Content.from_markup(
             f"$fold {icon} [b]$name[/] $summary[dim]$extra[/]",
             fold=self.fold_symbol(), name=self.tool_name(), summary=summary, extra=extra)
+        preview = self.output_preview() if not self.expanded else ""
+        if preview:
+            header = header + Content.from_markup("\n  [dim]└ $preview[/]", preview=preview)
+        return header
+
+    def output_preview(self) -> str:
+        """The output's last non-empty line, so a folded card still shows how it ended."""
+        if self.result is None:
+            return ""
+        output = self.result.get("output")
+        text = output if isinstance(output, str) else as_text(output)
+        tail = text[-2000:].rstrip()
+        if not tail:
+            return ""
+        last = tail.rsplit("\n", 1)[-1].strip()
+        return last[:117] + "…" if len(last) > 118 else last
 
     # ------------------------------------------------------------------ body
 
