@@ -6,6 +6,8 @@ everything queued in one loop turn and it is written with one ``executemany`` an
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import logging
 import sqlite3
@@ -68,6 +70,9 @@ class SQLiteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._db: aiosqlite.Connection | None = None
+        # One connection is shared by every coroutine: writes must not interleave, or one's BEGIN
+        # lands inside another's transaction ("cannot start a transaction within a transaction").
+        self._write_lock = asyncio.Lock()
         #: Set when a corrupt database was found at open and moved here (shown to the user).
         self.moved_aside: Path | None = None
 
@@ -165,14 +170,15 @@ class SQLiteStore:
         await self._write("UPDATE sessions SET data = ? WHERE session_id = ?", (_dumps(record), session_id))
 
     async def delete_session(self, session_id: str) -> None:
-        try:
-            await self.db.execute("BEGIN IMMEDIATE")
-            for table in ("events", "transcripts", "workspace_files", "sessions"):
-                await self.db.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
-            await self.db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            await self._rollback()
-            raise StoreError(f"could not delete session {session_id}: {exc}") from exc
+        async with self._write_lock:
+            try:
+                await self.db.execute("BEGIN IMMEDIATE")
+                for table in ("events", "transcripts", "workspace_files", "sessions"):
+                    await self.db.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
+                await self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await self._rollback()
+                raise StoreError(f"could not delete session {session_id}: {exc}") from exc
 
     # ------------------------------------------------------------------ events
 
@@ -184,13 +190,14 @@ class SQLiteStore:
             (sid, e.seq, e.type, _dumps(e.payload), e.timestamp, e.conversation_id, e.source)
             for sid, e in batch
         ]
-        try:
-            await self.db.execute("BEGIN")
-            await self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            await self.db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            await self._rollback()
-            raise StoreError(f"could not persist {len(rows)} events: {exc}") from exc
+        async with self._write_lock:
+            try:
+                await self.db.execute("BEGIN")
+                await self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                await self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await self._rollback()
+                raise StoreError(f"could not persist {len(rows)} events: {exc}") from exc
 
     async def load_events(
         self, session_id: str, after_seq: int = 0, limit: int | None = None
@@ -288,10 +295,11 @@ class SQLiteStore:
         return str(row[0]) if row else "no result"
 
     async def _write(self, sql: str, params: Sequence[Any]) -> None:
-        try:
-            await self.db.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise StoreError(f"database write failed: {exc}") from exc
+        async with self._write_lock:
+            try:
+                await self.db.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise StoreError(f"database write failed: {exc}") from exc
 
     async def _rollback(self) -> None:
         try:
