@@ -628,6 +628,11 @@ class AgentTuiApp(App[int]):
     def action_search_previous(self) -> None:
         self._step_match(-1)
 
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """As ``App.notify``, but plain text by default: messages quote agent output and paths."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     # ------------------------------------------------------------------ palette
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

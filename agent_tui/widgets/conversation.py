@@ -104,7 +104,7 @@ class ConversationView(VerticalScroll):
         self._logs_rendered = max(0, model.log_count - len(model.logs))
         await self.mount_all([self._load_earlier, self.thread])
         self._update_load_earlier()
-        await self._sync()
+        await self._sync(prune=False)  # an explicit window (load earlier, search) stays as asked
         self.anchor()
 
     def mark_dirty(self, dirty: set[str], threads: set[str] | None = None) -> None:
@@ -125,7 +125,7 @@ class ConversationView(VerticalScroll):
         async with self._lock:
             await self._sync()
 
-    async def _sync(self) -> None:
+    async def _sync(self, prune: bool = True) -> None:
         model, thread = self.model, self.thread
         if model is None or thread is None:
             return
@@ -154,12 +154,15 @@ class ConversationView(VerticalScroll):
                     position = state.index.get(widget.block_id)
                     if position is not None:
                         await widget.update_block(state.blocks[position])
-            self._prune()
+            if prune:
+                self._prune()
 
     def _prune(self) -> None:
         thread, model = self.thread, self.model
         if thread is None or model is None or len(thread.children) <= self.max_mounted:
             return
+        if self.max_scroll_y and self.scroll_y < self.max_scroll_y - 1:
+            return  # the reader is up in the history: do not pull it from under them
         drop = list(thread.children)[: len(thread.children) - self.window]
         last = self.window_start - 1
         for widget in drop:

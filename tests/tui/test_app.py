@@ -1,0 +1,268 @@
+"""The app driven with Pilot over a real runtime: local primitive, shell architecture, real processes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import events
+from textual.widgets import Log, OptionList
+
+from agent_tui.screens.confirm import ConfirmScreen
+from agent_tui.screens.new_session import NewSessionScreen
+from agent_tui.widgets.composer import Composer
+from agent_tui.widgets.error_block import ErrorBlock
+from agent_tui.widgets.tool_card import ToolCard
+from agent_tui.widgets.user_message import UserMessage
+from tests.tui.conftest import SIZE, idle, ready, wait_until
+
+
+def notifications(app: Any) -> list[Any]:
+    return list(app._notifications)
+
+
+async def type_text(pilot: Any, text: str) -> None:
+    await pilot.press(*["space" if ch == " " else ch for ch in text])
+
+
+async def send(pilot: Any, text: str) -> None:
+    app = pilot.app
+    app.composer.focus()
+    app.composer.load_text(text)
+    await pilot.press("enter")
+
+
+def cards(app: Any) -> list[ToolCard]:
+    return list(app.conversation.query(ToolCard))
+
+
+async def test_create_session_from_dialog_send_echo_and_see_the_tool_card(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+n")
+        screen = await wait_until(pilot, lambda: isinstance(app.screen, NewSessionScreen) and app.screen)
+        options = screen.query_one("#architecture", OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert "shell" in ids
+        while options.get_option_at_index(options.highlighted).id != "shell":
+            await pilot.press("down")
+        await pilot.press("enter")  # on to the name field
+        await type_text(pilot, "demo")
+        await pilot.press("enter")  # creates
+        model = await wait_until(pilot, lambda: app.current, what="the new session to be selected")
+        assert (model.name, model.summary.architecture) == ("demo", "shell")
+        assert app.session_list.rows[model.session_id].has_class("-selected")
+        assert isinstance(app.focused, Composer)
+
+        await type_text(pilot, "echo hi")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: cards(app) and not cards(app)[0].pending and idle(app), what="echo hi")
+        card = cards(app)[0]
+        assert not card.failed
+        assert not card.expanded  # folded by default, its last output line still shown
+        assert "hi" in card.header_content().plain.splitlines()[-1]
+        assert app.composer.text == ""
+
+        await pilot.press("up")  # from the empty composer to the last block: the card
+        assert app.focused is card
+        await pilot.press("enter")
+        log = await wait_until(pilot, lambda: card.expanded and card.query(Log) and card.query_one(Log))
+        assert log.lines[0] == "hi"
+        await pilot.press("space")
+        assert not card.expanded
+
+
+async def test_messages_sent_while_a_query_runs_are_queued_and_run_in_order(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "q"})
+        model = await wait_until(pilot, lambda: app.current)
+        await send(pilot, "sleep 1.5; echo first")
+        await wait_until(pilot, lambda: model.state.active_query is not None, what="the first query to start")
+        await send(pilot, "echo second")
+        await send(pilot, "echo third")
+        await wait_until(pilot, lambda: len(model.state.queued) == 2, what="two queued messages")
+        queued = await wait_until(pilot, lambda: [w for w in app.conversation.query(UserMessage)
+                                                  if w.has_class("-queued")])
+        assert [w.block["content"] for w in queued] == ["echo second", "echo third"]
+        assert "2 queued" in app.status_line.render().plain
+        await wait_until(pilot, lambda: idle(app) and len(cards(app)) == 3, timeout=30, what="all three to run")
+        outputs = [c.result["output"].strip() for c in cards(app) if c.result]
+        assert outputs == ["first", "second", "third"]
+        assert not app.conversation.query(".-queued")
+
+
+async def test_escape_interrupts_the_running_query(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "long"})
+        model = await wait_until(pilot, lambda: app.current)
+        await send(pilot, "echo started; sleep 60")
+        await wait_until(pilot, lambda: cards(app) and "started" in (cards(app)[0].result or {}).get("output", ""),
+                         what="the command to run")
+        assert app.check_action("interrupt", ()) is True
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: model.state.active_query is None, timeout=10, what="the interrupt")
+        events_, _ = await app.client.get_events(model.session_id)
+        ends = [e for e in events_ if e.type.startswith("query:") and e.type != "query:started"]
+        assert [(e.type, e.payload.get("reason")) for e in ends] == [("query:interrupted", "user")]
+        assert app.check_action("interrupt", ()) is False
+        assert model.status() != "busy"
+
+
+async def test_delete_asks_first_then_removes_the_session(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "keep"})
+        await app.create_session({"architecture": "shell", "name": "drop"})
+        dropped = await wait_until(pilot, lambda: app.current and app.current.name == "drop" and app.current)
+        await pilot.press("f8")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("escape")  # cancel keeps it
+        await pilot.pause()
+        assert dropped.session_id in app.models
+        await pilot.press("f8")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: dropped.session_id not in app.models, what="the delete")
+        assert [m.name for m in await app.client.list_sessions()] == ["keep"]
+        assert list(app.session_list.rows) == [m.session_id for m in app.models.values()]
+        await wait_until(pilot, lambda: app.current and app.current.name == "keep", what="selection to move")
+
+
+async def test_switching_sessions_and_hidden_sessions_report_unread_and_notify(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "a"})
+        await app.create_session({"architecture": "shell", "name": "b"})
+        a, b = list(app.models.values())
+        await app.select_session(a.session_id)
+        await app.client.send_message(b.session_id, "echo from-b")
+        await wait_until(pilot, lambda: b.loaded and b.state.active_query is None and b.state.blocks
+                         and b.unread > 0, what="b to finish while hidden")
+        assert b.unread == 2  # the tool call and its result
+        assert any(n.title == "b finished" for n in notifications(app))
+        assert "(2)" in app.session_list.rows[b.session_id].render().plain
+        assert not cards(app)  # a is on screen: b's blocks are not mounted
+
+        await pilot.press("ctrl+down")
+        await wait_until(pilot, lambda: app.selected == b.session_id and cards(app))
+        assert b.unread == 0
+        assert "from-b" in cards(app)[0].header_content().plain
+        await pilot.press("ctrl+up")
+        await wait_until(pilot, lambda: app.selected == a.session_id and not cards(app))
+
+
+async def test_search_finds_text_in_a_block_pruned_from_the_screen(app_factory: Any) -> None:
+    app = app_factory(window=3, max_mounted=4)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "s"})
+        model = await wait_until(pilot, lambda: app.current)
+        for word in ("alpha", "bravo", "charlie", "delta"):
+            await send(pilot, f"echo marker-{word}")
+            await wait_until(pilot, lambda: idle(app) and model.state.blocks[-1].get("status") != "pending")
+        await wait_until(pilot, lambda: app.conversation.window_start > 0, what="pruning")
+        first_block = model.state.blocks[0]["id"]
+        assert first_block not in app.conversation.thread.widgets
+
+        await pilot.press("ctrl+f")
+        assert app.search_bar.is_open
+        await type_text(pilot, "marker-alpha")
+        await wait_until(pilot, lambda: app.conversation.query(".-search-current"), what="a match on screen")
+        assert str(app.search_bar.count.render()) == "3/3"  # the message, the command, its output
+        await pilot.press("enter")  # to the conversation, where n / N step between matches
+        current = app.conversation.query_one(".-search-current")
+        assert app.focused is current
+        await pilot.press("N")
+        await wait_until(pilot, lambda: str(app.search_bar.count.render()) == "2/3")
+        await pilot.press("N")
+        await wait_until(pilot, lambda: str(app.search_bar.count.render()) == "1/3")
+        user = app.conversation.query_one(".-search-current")
+        assert isinstance(user, UserMessage) and user.block_id == first_block
+        await pilot.press("n")
+        await wait_until(pilot, lambda: str(app.search_bar.count.render()) == "2/3")
+        assert len(app.conversation.query(".-search-match")) == 2  # the message and the card (command + output)
+
+
+async def test_empty_and_oversized_messages_are_refused_with_a_notification(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        await send(pilot, "hello")
+        assert any("No session" in n.message for n in notifications(app))
+        await app.create_session({"architecture": "shell", "name": "x"})
+        model = await wait_until(pilot, lambda: app.current)
+        await send(pilot, "   \n ")
+        assert any("empty" in n.message for n in notifications(app))
+        app.composer.clear_message()
+        app.composer.post_message(events.Paste("y" * (1024 * 1024 + 10)))
+        await wait_until(pilot, lambda: "[paste #1: 1,048,586 chars]" in app.composer.text)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any(n.title == "Message too large" for n in notifications(app)))
+        assert app.composer.text  # kept, nothing lost
+        assert model.state.blocks == []
+
+
+async def test_a_one_megabyte_paste_is_sent_and_shown_cut(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "big"})
+        model = await wait_until(pilot, lambda: app.current)
+        paste = "echo " + "z" * (1_000_000 - 5)
+        app.composer.focus()
+        app.composer.post_message(events.Paste(paste))
+        await wait_until(pilot, lambda: "[paste #1: 1,000,000 chars]" in app.composer.text)
+        await pilot.press("enter")
+        message = await wait_until(pilot, lambda: app.conversation.query(UserMessage)
+                                   and app.conversation.query_one(UserMessage))
+        assert message.block["content"] == paste
+        shown = message.render().plain
+        assert len(shown) < 5000 and "more characters" in shown
+        # A 1 MB argument is more than bash can be given: the query fails, visibly, and nothing crashes.
+        await wait_until(pilot, lambda: idle(app) and model.status() in ("idle", "error"), timeout=30)
+        assert app.is_running
+
+
+async def test_a_sandbox_that_fails_to_start_shows_an_error(app_factory: Any, tmp_path: Any) -> None:
+    app = app_factory(config={"runner_python": str(tmp_path / "no-such-python")})
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "broken"})
+        model = await wait_until(pilot, lambda: app.current)
+        await send(pilot, "echo hi")
+        error = await wait_until(pilot, lambda: app.conversation.query(ErrorBlock)
+                                 and app.conversation.query_one(ErrorBlock), what="the error block")
+        assert "sandbox failed to start" in error.render().plain
+        await wait_until(pilot, lambda: model.status() == "error")
+        assert "✗" in app.status_line.render().plain
+        assert app.session_list.rows[model.session_id].has_class("-error")
+        # The app still works: the next message tries again (and fails the same way, visibly).
+        await send(pilot, "echo again")
+        await wait_until(pilot, lambda: len(app.conversation.query(ErrorBlock)) == 2)
+
+
+async def test_copy_theme_logs_and_help(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "misc"})
+        await wait_until(pilot, lambda: app.current)
+        await send(pilot, "echo copied")
+        await wait_until(pilot, lambda: idle(app) and cards(app))
+        await pilot.press("up", "c")
+        assert app.clipboard == "$ echo copied\ncopied\n"
+        before = app.theme
+        await pilot.press("f2")
+        assert app.theme != before
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: app.conversation.show_logs)
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: type(app.screen).__name__ != "HelpScreen")
