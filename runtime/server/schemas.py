@@ -51,6 +51,13 @@ def check_nesting(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def known_architectures() -> list[str]:
+    """Architecture ids (and aliases) this runtime knows, for the OpenAPI document."""
+    from ..architectures import ALIASES, ARCHITECTURES
+
+    return sorted({*ARCHITECTURES, *ALIASES})
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -70,8 +77,13 @@ class CreateSessionRequest(CreateSessionArgs):
 
     # Bounded, so an error message that names the value stays small.
     agent_profile_ref: StrictStr = Field(default="default", max_length=200)
-    architecture: StrictStr = Field(max_length=100)
-    primitive: StrictStr | None = Field(default=None, max_length=50)
+    architecture: StrictStr = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"\S",
+        json_schema_extra=lambda schema: schema.update(enum=known_architectures()),
+    )
+    primitive: Literal["local", "modal"] | None = None
 
     @field_validator("session_options")
     @classmethod

@@ -23,20 +23,35 @@ def build_parser() -> argparse.ArgumentParser:
         prog="agent-tui serve",
         description="Serve the agent-tui runtime over HTTP + Socket.IO (no terminal UI).",
     )
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default 127.0.0.1; any other address requires a token, "
-                             "one is generated and printed if none is given)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
-    parser.add_argument("--token", default=None,
-                        help="bearer token clients must present (default: $AGENT_TUI_TOKEN)")
-    parser.add_argument("--db", type=Path, default=None, help="SQLite file (default: $AGENT_TUI_DB or the user data dir)")
-    parser.add_argument("--primitive", choices=("local", "modal"), default="local",
-                        help="where sandboxes run (default local)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; any other address requires a token, "
+        "one is generated and printed if none is given)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)"
+    )
+    parser.add_argument(
+        "--token", default=None, help="bearer token clients must present (default: $AGENT_TUI_TOKEN)"
+    )
+    parser.add_argument(
+        "--db", type=Path, default=None, help="SQLite file (default: $AGENT_TUI_DB or the user data dir)"
+    )
+    parser.add_argument(
+        "--primitive", choices=("local", "modal"), default="local", help="where sandboxes run (default local)"
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="where local sandboxes live")
-    parser.add_argument("--redis-url", default=None,
-                        help="fan Socket.IO events out across several serve processes through Redis")
-    parser.add_argument("--cors-origins", default=None,
-                        help="comma-separated browser origins allowed to connect ('*': any); default: same origin")
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="fan Socket.IO events out across several serve processes through Redis",
+    )
+    parser.add_argument(
+        "--cors-origins",
+        default=None,
+        help="comma-separated browser origins allowed to connect ('*': any); default: same origin",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level on stderr (default INFO)")
     return parser
 
@@ -56,20 +71,36 @@ async def serve(args: argparse.Namespace) -> int:
         await runtime.start()
         cors: list[str] | str | None = None
         if args.cors_origins:
-            cors = "*" if args.cors_origins.strip() == "*" else [o.strip() for o in args.cors_origins.split(",") if o.strip()]
+            cors = (
+                "*"
+                if args.cors_origins.strip() == "*"
+                else [o.strip() for o in args.cors_origins.split(",") if o.strip()]
+            )
         try:
-            server = await start_server(runtime, host=args.host, port=args.port, token=args.token,
-                                        redis_url=args.redis_url, cors_origins=cors)
+            server = await start_server(
+                runtime,
+                host=args.host,
+                port=args.port,
+                token=args.token,
+                redis_url=args.redis_url,
+                cors_origins=cors,
+            )
         except OSError as exc:
-            print(f"agent-tui serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+            print(
+                f"agent-tui serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
             return 1
         # shutdown() stops the server first, then closes queries, sandboxes and the store.
         runtime.server = server
         print(f"agent-tui server listening on {server.url}", flush=True)
         if server.token_generated:
             # Printed once, here only: never logged.
-            print(f"token (generated; clients send it as 'Authorization: Bearer <token>' or "
-                  f"Socket.IO auth {{token}}): {server.token}", flush=True)
+            print(
+                f"token (generated; clients send it as 'Authorization: Bearer <token>' or "
+                f"Socket.IO auth {{token}}): {server.token}",
+                flush=True,
+            )
         await stop.wait()
         print("agent-tui server shutting down", flush=True)
     finally:
@@ -81,8 +112,11 @@ async def serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if args.port < 0 or args.port > 65535:
         print("agent-tui serve: --port must be 0..65535", file=sys.stderr)
         return 2

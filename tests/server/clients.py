@@ -68,7 +68,11 @@ class Collector:
         return [e["seq"] for e in self.events.get(session_id, [])]
 
     def count(self, session_id: str) -> int:
-        return len(self._seqs.get(session_id, ())) if not self.keep_payloads else len(self.events.get(session_id, ()))
+        return (
+            len(self._seqs.get(session_id, ()))
+            if not self.keep_payloads
+            else len(self.events.get(session_id, ()))
+        )
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
         async def run() -> None:
@@ -85,15 +89,22 @@ class Collector:
 class RawSocketIO:
     """A minimal Socket.IO-over-WebSocket client on a plain TCP socket."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 response_headers: dict[str, str]) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, response_headers: dict[str, str]
+    ) -> None:
         self.reader = reader
         self.writer = writer
         self.response_headers = response_headers
 
     @classmethod
-    async def open(cls, port: int, *, offer_deflate: bool = True, rcvbuf: int | None = None,
-                   path: str = "/socket.io/?EIO=4&transport=websocket") -> RawSocketIO:
+    async def open(
+        cls,
+        port: int,
+        *,
+        offer_deflate: bool = True,
+        rcvbuf: int | None = None,
+        path: str = "/socket.io/?EIO=4&transport=websocket",
+    ) -> RawSocketIO:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:
             # Set before connect so the TCP window is small from the start.
@@ -103,8 +114,12 @@ class RawSocketIO:
         reader, writer = await asyncio.open_connection(sock=sock, limit=2**24)
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
-            f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket", "Connection: Upgrade",
-            f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13",
+            f"GET {path} HTTP/1.1",
+            f"Host: 127.0.0.1:{port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
         ]
         if offer_deflate:
             lines.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")

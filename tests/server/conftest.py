@@ -25,7 +25,9 @@ async def server(runtime: AgentRuntime) -> AsyncIterator[AgentServer]:
 
 @pytest.fixture
 async def http(server: AgentServer) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}) as session:
+    async with aiohttp.ClientSession(
+        base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as session:
         yield session
 
 
@@ -40,8 +42,12 @@ async def sio_client(server: AgentServer) -> AsyncIterator[ClientFactory]:
     async def make(*, token: str | None = TOKEN, transports: list[str] | None = None) -> socketio.AsyncClient:
         client = socketio.AsyncClient(reconnection=False)
         clients.append(client)
-        await client.connect(server.url, auth={"token": token} if token is not None else None,
-                             transports=transports, wait_timeout=10)
+        await client.connect(
+            server.url,
+            auth={"token": token} if token is not None else None,
+            transports=transports,
+            wait_timeout=10,
+        )
         return client
 
     yield make

@@ -53,8 +53,10 @@ async def test_slow_client_is_dropped_fast_client_keeps_receiving_and_memory_sta
         published = 0
         at_drop = 0
         while published < TOTAL:
-            drafts = [{"type": "log", "payload": {"level": "info", "message": f"{published + i} {filler}"}}
-                      for i in range(CHUNK)]
+            drafts = [
+                {"type": "log", "payload": {"level": "info", "message": f"{published + i} {filler}"}}
+                for i in range(CHUNK)
+            ]
             await runtime.bus.publish(sid, drafts)
             published += CHUNK
             # Pace the producer by the fast client only (it must never be the one that is too slow).
@@ -68,7 +70,9 @@ async def test_slow_client_is_dropped_fast_client_keeps_receiving_and_memory_sta
         await fast_seen.wait_for(lambda: fast_seen.count(sid) == TOTAL, timeout=60)
         assert fast_seen.seqs(sid) == list(range(1, TOTAL + 1))
         assert slow_sid not in server.hub.connections and server.client_count == 1
-        reasons = [r.getMessage() for r in caplog.records if "disconnecting Socket.IO client" in r.getMessage()]
+        reasons = [
+            r.getMessage() for r in caplog.records if "disconnecting Socket.IO client" in r.getMessage()
+        ]
         assert len(reasons) == 1 and slow_sid in reasons[0] and "too slow" in reasons[0]
         assert str(BUDGET) in reasons[0]
 
@@ -83,7 +87,9 @@ async def test_slow_client_is_dropped_fast_client_keeps_receiving_and_memory_sta
         # Unbounded buffering would hold ~160 MB for the slow client; bounded: a few budget-sized buffers.
         assert growth < 100 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB"
         # And it stops growing once the slow client is gone, while ~3/4 of the stream is still to come.
-        assert at_drop and peak - at_drop < 24 * 2**20, f"RSS grew by {(peak - at_drop) / 2**20:.1f} MiB after the drop"
+        assert at_drop and peak - at_drop < 24 * 2**20, (
+            f"RSS grew by {(peak - at_drop) / 2**20:.1f} MiB after the drop"
+        )
     finally:
         if slow is not None:
             slow.close()

@@ -31,8 +31,13 @@ async def test_three_clients_join_at_random_points_of_a_5000_event_stream(
         nonlocal published
         while published < N:
             size = min(rng.randint(1, 60), N - published)
-            await bus.publish(sid, [{"type": "block:delta", "payload": {"blockId": "b", "delta": f"{published + i} "}}
-                                    for i in range(size)])
+            await bus.publish(
+                sid,
+                [
+                    {"type": "block:delta", "payload": {"blockId": "b", "delta": f"{published + i} "}}
+                    for i in range(size)
+                ],
+            )
             published += size
             for threshold, event in reached.items():
                 if published >= threshold:
@@ -48,7 +53,9 @@ async def test_three_clients_join_at_random_points_of_a_5000_event_stream(
         return seen
 
     producer = asyncio.create_task(produce())
-    first, second, third = await asyncio.gather(join(joins[0], False), join(joins[1], True), join(joins[2], False))
+    first, second, third = await asyncio.gather(
+        join(joins[0], False), join(joins[1], True), join(joins[2], False)
+    )
 
     # The third client drops its connection mid-stream and comes back on a new one with its last seq.
     await reached[leave_at].wait()
@@ -56,8 +63,9 @@ async def test_three_clients_join_at_random_points_of_a_5000_event_stream(
     last = third.seqs(sid)[-1] if third.seqs(sid) else 0
     again = await sio_client()
     rejoined = Collector(again)
-    ack = await again.call("session:join", {"sessionId": sid, "afterSeq": last, "batch": rng.random() < 0.5},
-                           timeout=10)
+    ack = await again.call(
+        "session:join", {"sessionId": sid, "afterSeq": last, "batch": rng.random() < 0.5}, timeout=10
+    )
     assert ack["success"]
     await producer
 

@@ -32,7 +32,10 @@ async def test_create_message_and_stream_from_seq_1(sio_client: ClientFactory, r
 
     events = seen.events[sid]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    assert events[0]["type"] == "block:upsert" and events[0]["payload"]["block"]["content"] == "echo hello-socket"
+    assert (
+        events[0]["type"] == "block:upsert"
+        and events[0]["payload"]["block"]["content"] == "echo hello-socket"
+    )
     assert events[-1]["type"] == "query:completed"
     output = "".join(e["payload"].get("delta", "") for e in events if e["type"] == "block:delta")
     assert "hello-socket" in output
@@ -51,7 +54,9 @@ async def test_create_message_and_stream_from_seq_1(sio_client: ClientFactory, r
     assert actions[0] == "created" and "updated" in actions
 
 
-async def test_join_replays_then_goes_live_and_batch_mode(sio_client: ClientFactory, runtime: AgentRuntime) -> None:
+async def test_join_replays_then_goes_live_and_batch_mode(
+    sio_client: ClientFactory, runtime: AgentRuntime
+) -> None:
     session = await runtime.create_session({"architecture": "shell"})
     sid = session.session_id
     await runtime.send_message(sid, "echo one")
@@ -95,22 +100,30 @@ async def test_list_interrupt_and_permission_errors(sio_client: ClientFactory, r
     assert await client.call("sessions:list", timeout=10) == ack  # no payload is fine too
 
     assert await client.call("session:interrupt", {"sessionId": sid}, timeout=10) == {
-        "success": True, "interrupted": False}
+        "success": True,
+        "interrupted": False,
+    }
     seen = Collector(client)
     await client.call("session:join", {"sessionId": sid}, timeout=10)
     await client.call("session:message", {"sessionId": sid, "content": "sleep 30"}, timeout=10)
-    await seen.wait_for(lambda: any(e["type"] == "block:upsert" and e["payload"]["block"]["type"] == "tool_use"
-                                    for e in seen.events.get(sid, [])))
+    await seen.wait_for(
+        lambda: any(
+            e["type"] == "block:upsert" and e["payload"]["block"]["type"] == "tool_use"
+            for e in seen.events.get(sid, [])
+        )
+    )
     ack = await client.call("session:interrupt", {"sessionId": sid}, timeout=10)
     assert ack == {"success": True, "interrupted": True}
     await seen.wait_for(lambda: _ended(seen, sid))
     assert seen.events[sid][-1]["type"] == "query:interrupted"
 
-    ack = await client.call("session:permission", {"sessionId": sid, "requestId": "nope", "decision": "allow"},
-                            timeout=10)
+    ack = await client.call(
+        "session:permission", {"sessionId": sid, "requestId": "nope", "decision": "allow"}, timeout=10
+    )
     assert ack["success"] is False and ack["code"] == "PERMISSION_NOT_FOUND" and ack["error"]
-    ack = await client.call("session:permission", {"sessionId": sid, "requestId": "r", "decision": "maybe"},
-                            timeout=10)
+    ack = await client.call(
+        "session:permission", {"sessionId": sid, "requestId": "r", "decision": "maybe"}, timeout=10
+    )
     assert ack["success"] is False and ack["code"] == "INVALID_REQUEST"
     ack = await client.call("session:message", {"sessionId": "ses-missing", "content": "x"}, timeout=10)
     assert ack == {"success": False, "error": ack["error"], "code": "SESSION_NOT_FOUND"}
@@ -120,17 +133,26 @@ async def test_permission_first_answer_wins(sio_client: ClientFactory, runtime: 
     session = await runtime.create_session({"architecture": "shell"})
     sid = session.session_id
     assert runtime.bus is not None
-    await runtime.bus.publish(sid, [{"type": "permission:requested", "payload": {
-        "requestId": "req-1", "toolName": "Bash", "input": {"command": "ls"}}}])
+    await runtime.bus.publish(
+        sid,
+        [
+            {
+                "type": "permission:requested",
+                "payload": {"requestId": "req-1", "toolName": "Bash", "input": {"command": "ls"}},
+            }
+        ],
+    )
     a, b = await sio_client(), await sio_client()
     seen = Collector(a)
     await a.call("session:join", {"sessionId": sid}, timeout=10)
     await seen.wait_for(lambda: bool(seen.statuses))
     assert seen.statuses[0]["runtime"]["pendingPermissions"][0]["requestId"] == "req-1"
-    first = await a.call("session:permission", {"sessionId": sid, "requestId": "req-1", "decision": "allow"},
-                         timeout=10)
-    second = await b.call("session:permission", {"sessionId": sid, "requestId": "req-1", "decision": "deny"},
-                          timeout=10)
+    first = await a.call(
+        "session:permission", {"sessionId": sid, "requestId": "req-1", "decision": "allow"}, timeout=10
+    )
+    second = await b.call(
+        "session:permission", {"sessionId": sid, "requestId": "req-1", "decision": "deny"}, timeout=10
+    )
     assert first == {"success": True}
     assert second["success"] is False and second["code"] == "ALREADY_RESOLVED"
     await seen.wait_for(lambda: any(e["type"] == "permission:resolved" for e in seen.events.get(sid, [])))
@@ -153,10 +175,16 @@ async def test_sessions_changed_reaches_every_client_and_delete_ends_streams(
     ack = await b.call("session:options", {"sessionId": sid, "sessionOptions": {"model": "m1"}}, timeout=10)
     assert ack == {"success": True, "sessionId": sid, "sessionOptions": {"model": "m1"}}
     detail = await b.call("session:get", {"sessionId": sid}, timeout=10)
-    assert detail["success"] and detail["session"]["blocks"] == [] and detail["session"]["sessionOptions"] == {
-        "model": "m1"}
+    assert (
+        detail["success"]
+        and detail["session"]["blocks"] == []
+        and detail["session"]["sessionOptions"] == {"model": "m1"}
+    )
     await seen_b.wait_for(lambda: seen_b.seqs(sid) == [1])  # options:update
-    assert await a.call("session:delete", {"sessionId": sid}, timeout=10) == {"success": True, "sessionId": sid}
+    assert await a.call("session:delete", {"sessionId": sid}, timeout=10) == {
+        "success": True,
+        "sessionId": sid,
+    }
 
     def actions(seen: Collector) -> list[str]:
         return [c["action"] for c in seen.changes if c["session"]["sessionId"] == sid]
@@ -177,12 +205,18 @@ async def test_malformed_payloads_get_failed_acks(sio_client: ClientFactory, run
     client = await sio_client()
     session = await runtime.create_session({"architecture": "shell"})
     cases: list[tuple[str, Any]] = [
-        ("session:create", None), ("session:create", "shell"), ("session:create", {"architecture": 1}),
-        ("session:message", {"sessionId": session.session_id}), ("session:message", [1, 2]),
+        ("session:create", None),
+        ("session:create", "shell"),
+        ("session:create", {"architecture": 1}),
+        ("session:message", {"sessionId": session.session_id}),
+        ("session:message", [1, 2]),
         ("session:message", {"sessionId": session.session_id, "content": 5}),
-        ("session:join", {"sessionId": session.session_id, "afterSeq": "3"}), ("session:join", 7),
+        ("session:join", {"sessionId": session.session_id, "afterSeq": "3"}),
+        ("session:join", 7),
         ("session:join", {"sessionId": session.session_id, "afterSeq": -1}),
-        ("session:leave", None), ("session:interrupt", {"session": "x"}), ("sessions:list", "x"),
+        ("session:leave", None),
+        ("session:interrupt", {"session": "x"}),
+        ("sessions:list", "x"),
         ("session:permission", {"sessionId": session.session_id}),
     ]
     for event, payload in cases:

@@ -1,0 +1,86 @@
+"""``/openapi.json`` is valid OpenAPI 3.1, covers every route, and schemathesis against the live
+server finds no 5xx (nor any other check failure)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from openapi_spec_validator import validate
+
+from runtime import AgentRuntime
+from runtime.server.app import AgentServer
+from runtime.server.http import ROUTES
+from tests.server.conftest import TOKEN
+
+
+async def test_openapi_document_is_valid_and_complete(server: AgentServer) -> None:
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}/openapi.json") as r:
+        assert r.status == 200
+        doc = await r.json()
+    validate(doc)
+    assert doc["openapi"] == "3.1.0"
+    operations = [(path, method) for path, ops in doc["paths"].items() for method in ops]
+    for route in ROUTES:
+        for prefix in ("", "/api"):
+            assert (prefix + route.path, route.method.lower()) in operations
+    ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
+    create = doc["paths"]["/sessions"]["post"]
+    assert set(create["responses"]) == {"201", "400", "401", "404", "413", "500"}
+    assert doc["paths"]["/health"]["get"]["security"] == []
+    schema = doc["components"]["schemas"]["CreateSessionRequest"]
+    assert "shell" in schema["properties"]["architecture"]["enum"] and schema["required"] == ["architecture"]
+    summary = doc["components"]["schemas"]["SessionSummary"]
+    assert {"sessionId", "lastSeq", "runtime", "metadata", "primitive"} <= set(summary["properties"])
+
+
+def _examples(request: pytest.FixtureRequest) -> int:
+    if os.environ.get("SCHEMATHESIS_EXAMPLES"):
+        return int(os.environ["SCHEMATHESIS_EXAMPLES"])
+    return 100 if request.config.getoption("--long", default=False) else 5
+
+
+async def test_schemathesis_finds_no_server_errors(
+    server: AgentServer, runtime: AgentRuntime, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    await runtime.create_session({"architecture": "shell", "name": "existing"})
+    examples = _examples(request)
+    cli = Path(sys.executable).with_name("schemathesis")
+    process = await asyncio.create_subprocess_exec(
+        str(cli),
+        "run",
+        f"{server.url}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {TOKEN}",
+        "--checks",
+        "all",
+        "--max-examples",
+        str(examples),
+        "--workers",
+        "1",
+        "--generation-database",
+        "none",
+        "--no-color",
+        # Generated message bodies would be run as shell commands in a real sandbox: that route is
+        # fuzzed by tests/server/test_fuzz.py with bodies that never reach a shell.
+        "--exclude-operation-id",
+        "sendMessage",
+        "--exclude-operation-id",
+        "sendMessageApi",
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 600)
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text[-6000:]
+    assert "passed" in text
+    # The server is still up after it all.
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}/health") as r:
+        assert r.status == 200
