@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 from .errors import RuntimeClosed, StoreError, SubscriberLagged
-from .models import EventDraft, SessionEvent, now_iso
+from .models import EventDraft, SessionEvent, make_event, now_iso
 from .store.base import SessionStore
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ class EventBus:
         if session_id not in self._seq:
             await self.open_session(session_id)
         seq = self._seq[session_id]
-        build = SessionEvent.model_construct
+        build = make_event
         events: list[SessionEvent] = []
         default_ts = None
         for draft in drafts:
@@ -189,16 +189,7 @@ class EventBus:
                 default_ts = default_ts or now_iso()
                 timestamp = default_ts
             seq += 1
-            events.append(
-                build(
-                    seq=seq,
-                    type=kind,
-                    payload=payload,
-                    timestamp=timestamp,
-                    conversation_id=conversation_id,
-                    source=source,
-                )
-            )
+            events.append(build(seq, kind, payload, timestamp, conversation_id, source))
         if not events:
             return events
         self._seq[session_id] = seq

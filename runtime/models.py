@@ -83,6 +83,33 @@ class SessionEvent(WireModel):
         }
 
 
+_EVENT_FIELDS = frozenset({"seq", "type", "payload", "timestamp", "conversation_id", "source"})
+
+
+def make_event(
+    seq: int,
+    kind: str,
+    payload: dict[str, Any],
+    timestamp: str,
+    conversation_id: str = "main",
+    source: str = "server",
+    _new: Any = object.__new__,
+    _set: Any = object.__setattr__,
+) -> SessionEvent:
+    """Build a ``SessionEvent`` from already-valid fields without validation.
+
+    The hot path of the event bus and of replays: ``model_construct`` costs ~5 µs per event here,
+    this ~1 µs. It sets exactly the attributes ``model_construct`` would (pydantic v2 layout).
+    """
+    event = _new(SessionEvent)
+    _set(event, "__dict__", {"seq": seq, "type": kind, "payload": payload, "timestamp": timestamp,
+                             "conversation_id": conversation_id, "source": source})
+    _set(event, "__pydantic_fields_set__", _EVENT_FIELDS)
+    _set(event, "__pydantic_extra__", None)
+    _set(event, "__pydantic_private__", None)
+    return event
+
+
 class EventDraft(WireModel):
     """An event before the bus gives it a seq (what the runner prints, one per line)."""
 

@@ -7,7 +7,6 @@ everything queued in one loop turn and it is written with one ``executemany`` an
 from __future__ import annotations
 
 import asyncio
-
 import json
 import logging
 import sqlite3
@@ -17,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import orjson
 
 from ..errors import StoreError
-from ..models import AgentProfile, SessionEvent
+from ..models import AgentProfile, SessionEvent, make_event
 from .base import SessionRecord
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,12 @@ _MIGRATIONS: dict[int, str] = {
     """,
 }
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+def _dumps(value: Any) -> str:
+    # orjson: ~5x faster than json here, and this runs once per persisted event.
+    return orjson.dumps(value).decode()
+
+
+_loads = orjson.loads
 
 
 class SQLiteStore:
@@ -208,18 +213,7 @@ class SQLiteStore:
         )
         async with self.db.execute(sql, (session_id, after_seq, -1 if limit is None else limit)) as cursor:
             rows = await cursor.fetchall()
-        build = SessionEvent.model_construct
-        return [
-            build(
-                seq=r[0],
-                type=r[1],
-                payload=json.loads(r[2]),
-                timestamp=r[3],
-                conversation_id=r[4],
-                source=r[5],
-            )
-            for r in rows
-        ]
+        return [make_event(r[0], r[1], _loads(r[2]), r[3], r[4], r[5]) for r in rows]
 
     async def last_seq(self, session_id: str) -> int:
         async with self.db.execute(
@@ -238,9 +232,7 @@ class SQLiteStore:
             r = await cursor.fetchone()
         if r is None:
             return None
-        return SessionEvent.model_construct(
-            seq=r[0], type=r[1], payload=json.loads(r[2]), timestamp=r[3], conversation_id=r[4], source=r[5]
-        )
+        return make_event(r[0], r[1], _loads(r[2]), r[3], r[4], r[5])
 
     # ------------------------------------------------------------------ transcripts and files
 
