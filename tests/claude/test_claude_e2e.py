@@ -20,6 +20,7 @@ from runtime.models import SessionEvent
 from runtime.reducer import SessionState, apply_event
 from runtime.runner.claude_transcript import claude_session_id
 from tests.claude.conftest import PROFILE_ID, needs_claude
+from tests.claude.netns import internet_reachable
 from tests.fakes.anthropic_server import (
     ErrorReply,
     FakeAnthropic,
@@ -77,6 +78,15 @@ def comparable(blocks: list[Any]) -> list[dict[str, Any]]:
             continue
         out.append(data)
     return out
+
+
+async def test_the_cli_can_reach_the_fake_and_nothing_else(loopback_only: bool, fake: FakeAnthropic) -> None:
+    if not loopback_only:
+        pytest.skip("no network namespace allowed here: tests run with the host's network")
+    assert not internet_reachable()
+    _reader, writer = await asyncio.open_connection("127.0.0.1", fake.port)
+    writer.close()
+    await writer.wait_closed()
 
 
 async def test_text_tool_loop_resume_and_restore(claude_runtime: AgentRuntime, fake: FakeAnthropic,
@@ -205,6 +215,7 @@ async def test_interrupt_during_a_long_tool_ends_the_query_and_leaves_no_process
     elapsed = loop.time() - started
     assert events[-1].type == "query:interrupted" and events[-1].payload["reason"] == "user"
     assert elapsed < 2.0, f"interrupt took {elapsed:.2f}s"
+    print(f"interrupt -> query:interrupted in {elapsed:.2f}s")
     assert session_processes(session_dir, claude_session_id(sid)) == []
 
     # The conversation goes on afterwards.
