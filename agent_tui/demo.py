@@ -169,10 +169,10 @@ async def build_sessions(runtime: Any) -> dict[str, str]:
     return ids
 
 
-async def settle(pilot: Any, app: Any, timeout: float = 10.0) -> None:
+async def settle(pilot: Any, app: Any, within: float = 10.0) -> None:
     """Wait until every session has caught up and the screen has drawn it."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while loop.time() < deadline:
         await pilot.pause(0.02)
         models = list(app.models.values())
@@ -211,6 +211,7 @@ async def scene(pilot: Any, name: str) -> None:
         return
     ids = await build_sessions(app.client)
     await settle(pilot, app)
+    app.clear_notifications()  # hidden sessions finishing notify; a still picture has no use for them
     if name in ("streaming", "search"):
         await app.select_session(ids["flaky-sync-test"])
     else:

@@ -50,9 +50,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 
 def app_bindings() -> list[Binding]:
-    return [Binding(a.key, a.id, a.description.split(" (")[0], key_display=a.display.split(" or ")[0],
+    return [Binding(a.key, a.id, _FOOTER.get(a.id, a.description), key_display=a.display.split(" or ")[0],
                     show=a.show, id=a.id)
             for a in ACTIONS if a.key]
+
+
+#: Short labels for the footer (help and the palette use the full descriptions).
+_FOOTER = {"new_session": "New", "interrupt": "Interrupt", "search": "Search", "help": "Help",
+           "terminate": "Terminate", "delete_session": "Delete", "toggle_logs": "Logs", "cycle_theme": "Theme"}
 
 
 def load_keymap(config_dir: Path | None) -> dict[str, str]:

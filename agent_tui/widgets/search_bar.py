@@ -29,7 +29,8 @@ class SearchBar(Horizontal):
         background: $boost;
         &.-visible { display: block; }
         & > Label { width: auto; padding: 0 1; color: $text-muted; }
-        & > SearchInput { width: 1fr; height: 1; border: none; padding: 0; background: $boost; }
+        & > SearchInput, & > SearchInput:focus { width: 1fr; height: 1; border: none; padding: 0;
+                                                  background: $boost; }
         & > #search-count { min-width: 12; }
     }
     """

@@ -1,0 +1,23 @@
+"""Snapshots of each screenshot state, fed from scripted events (fixed ids, timestamps and clock).
+
+Regenerate after an intended change with ``pytest tests/tui/test_snapshots.py --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_tui.demo import make_app, scene
+
+SIZE = (120, 36)
+
+
+@pytest.mark.parametrize("name", ["empty", "sessions", "streaming", "dialog", "search"])
+def test_screen(name: str, snap_compare: Any, tmp_path: Path) -> None:
+    async def run_before(pilot: Any) -> None:
+        await scene(pilot, name)
+
+    assert snap_compare(make_app(tmp_path), terminal_size=SIZE, run_before=run_before)
