@@ -1,0 +1,160 @@
+"""``opencode``: the OpenCode CLI (``opencode-ai``) in one-shot mode, ``opencode run --format json``.
+
+One query is one ``opencode run``: its JSON lines go through ``converters/opencode.py``. The
+conversation continues across queries with ``--session <id>`` (the runner-side converter finds
+the id in OpenCode's database, see ``OpenCodeConverter.prepare``); that database is saved and
+restored by ``runner/opencode_transcript.py`` so a new sandbox resumes it too.
+
+Configuration: ``opencode.json`` (and the profile's system prompt as ``AGENTS.md``, OpenCode's
+global rules file) written into the session's ``home/.config/opencode/`` just before the CLI
+starts, never the host user's: this module puts them in ``AGENT_TUI_OPENCODE_SETUP`` and the
+runner-side converter's ``prepare`` writes them (the host cannot see into the sandbox). Model and
+provider:
+
+- ``OPENAI_BASE_URL`` among the profile's variables: a custom provider ``agent-tui`` built on
+  ``@ai-sdk/openai-compatible`` (Chat Completions) with that ``baseURL`` and the key read by
+  OpenCode from ``OPENAI_API_KEY`` (``{env:...}``, so no secret lands in a file); the model is
+  the session's or profile's ``model`` (default ``DEFAULT_MODEL``).
+- otherwise OpenCode's own providers: ``model`` as ``provider/name`` (a bare name means
+  ``openai/<name>``), keys from the usual variables (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...).
+
+Permissions (profile ``permissionMode``): ``bypass`` allows every tool (``"*": "allow"`` plus
+``--auto``: the sandbox is the boundary); ``acceptEdits`` allows reading and editing; ``ask`` is
+not interactive yet, so anything outside ``allowedTools`` is asked for, and ``opencode run``
+rejects what it would have to ask in headless mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ..config import RuntimeConfig
+from ..converters.opencode import SETUP_ENV
+from ..models import ArchitectureInfo
+from ..runner.opencode_transcript import DB_NAME, data_dir_for_home
+from .base import Launch, LaunchContext, find_binary
+
+BINARY = "opencode"
+#: Host variable naming a specific ``opencode`` executable (checked before PATH).
+BINARY_ENV = "AGENT_TUI_OPENCODE_PATH"
+INSTALL_HINT = "npm install -g opencode-ai"
+#: The custom OpenAI-compatible provider defined when the profile passes ``OPENAI_BASE_URL``.
+PROVIDER_ID = "agent-tui"
+DEFAULT_MODEL = "gpt-4o"
+
+#: Always set: no self-update, no models.dev download (OpenCode ships a snapshot), no sharing,
+#: no language-server downloads from a sandbox.
+FIXED_ENV = {
+    "OPENCODE_DISABLE_AUTOUPDATE": "1",
+    "OPENCODE_DISABLE_MODELS_FETCH": "1",
+    "OPENCODE_DISABLE_SHARE": "1",
+    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
+}
+
+#: Read-only tools every permission mode allows (nothing to ask about).
+_READ_TOOLS = ("read", "glob", "grep", "list", "todowrite", "todoread")
+
+
+def permissions(mode: str, allowed_tools: list[str]) -> dict[str, Any]:
+    """OpenCode's ``permission`` config for a profile ``permissionMode``."""
+    if mode == "bypass":
+        return {"*": "allow"}
+    rules: dict[str, Any] = {"*": "ask", **dict.fromkeys(_READ_TOOLS, "allow")}
+    if mode == "acceptEdits":
+        rules["edit"] = "allow"
+    for tool in allowed_tools:
+        rules[tool.lower()] = "allow"
+    return rules
+
+
+def model_and_provider(model: str | None, env: dict[str, str]) -> tuple[str | None, dict[str, Any]]:
+    """``--model`` for OpenCode (``provider/name``) and the ``provider`` config it needs."""
+    base_url = env.get("OPENAI_BASE_URL")
+    if base_url:
+        name = model or DEFAULT_MODEL
+        if "/" in name and not name.startswith(f"{PROVIDER_ID}/"):
+            return name, {}  # another OpenCode provider, chosen explicitly
+        name = name.removeprefix(f"{PROVIDER_ID}/")
+        provider = {
+            PROVIDER_ID: {
+                "npm": "@ai-sdk/openai-compatible",
+                "name": "OpenAI-compatible (agent-tui)",
+                "options": {"baseURL": base_url, "apiKey": "{env:OPENAI_API_KEY}"},
+                "models": {name: {"name": name}},
+            }
+        }
+        return f"{PROVIDER_ID}/{name}", provider
+    if not model:
+        return None, {}
+    return (model if "/" in model else f"openai/{model}"), {}
+
+
+def build_config(ctx: LaunchContext, model: str | None, provider: dict[str, Any]) -> dict[str, Any]:
+    allowed = [*ctx.profile.allowed_tools, *ctx.extra_allowed_tools]
+    config: dict[str, Any] = {
+        "$schema": "https://opencode.ai/config.json",
+        "autoupdate": False,
+        "share": "disabled",
+        # Snapshots are OpenCode's undo history (a git repo per project): not needed headless.
+        "snapshot": False,
+        "permission": permissions(ctx.profile.permission_mode, allowed),
+    }
+    if model:
+        config["model"] = model
+    if provider:
+        config["provider"] = provider
+    if ctx.profile.mcp_servers:
+        config["mcp"] = ctx.profile.mcp_servers
+    return config
+
+
+class OpenCodeArchitecture:
+    id = "opencode"
+    display_name = "OpenCode"
+    has_transcript = True
+
+    def binary(self, config: RuntimeConfig, primitive: str = "local") -> str | None:
+        """The ``opencode`` to run: a configured path (``AGENT_TUI_OPENCODE_PATH``), else the first
+        in ``agent_bin_dirs`` or on ``PATH``. In a remote sandbox, the one on the sandbox's PATH."""
+        if primitive != "local":
+            return BINARY
+        host_env = config.host_env if config.host_env is not None else os.environ
+        return find_binary(BINARY, host_env.get(BINARY_ENV) or None, config.agent_bin_dirs)
+
+    def info(self, config: RuntimeConfig, primitive: str) -> ArchitectureInfo:
+        if self.binary(config, primitive) is None:
+            host_env = config.host_env if config.host_env is not None else os.environ
+            configured = host_env.get(BINARY_ENV)
+            where = (f"{BINARY_ENV}={configured} is not executable" if configured
+                     else "the OpenCode CLI (`opencode`) is not on PATH or in agent_bin_dirs")
+            return ArchitectureInfo(id=self.id, display_name=self.display_name, available=False,
+                                    reason=f"{where}; install it with `{INSTALL_HINT}`")
+        return ArchitectureInfo(id=self.id, display_name=self.display_name, available=True)
+
+    def launch(self, ctx: LaunchContext) -> Launch:
+        binary = self.binary(ctx.config, ctx.primitive) or BINARY
+        passthrough = ctx.passthrough_env()
+        model, provider = model_and_provider(ctx.session_options.get("model") or ctx.profile.model, passthrough)
+        argv = [binary, "run", "--format", "json"]
+        if ctx.profile.permission_mode == "bypass":
+            argv.append("--auto")  # approve what a plugin or agent still asks (headless: nobody answers)
+        # The runner swaps this for ``--session <id>`` when the sandbox has the conversation (see
+        # OpenCodeConverter.prepare), or drops it when it has none yet.
+        if ctx.resume:
+            argv.append("--continue")
+        if model:
+            argv += ["--model", model]
+        # The prompt goes to the CLI's stdin (OpenCodeConverter.initial_input): ``opencode run``
+        # wraps a message argument that contains a space in quotes, and argv caps one argument
+        # at 128 KiB.
+        setup = {"config": build_config(ctx, model, provider), "instructions": ctx.profile.system_prompt}
+        env = {
+            **passthrough,
+            **FIXED_ENV,
+            "HOME": ctx.home,
+            "OPENCODE_DB": os.path.join(data_dir_for_home(ctx.home), DB_NAME),
+            SETUP_ENV: json.dumps(setup),
+        }
+        return Launch(argv=argv, env=env)

@@ -1,0 +1,383 @@
+"""OpenCode ``run --format json`` lines -> SessionEvents. Stdlib only.
+
+What ``opencode run --format json`` prints (one JSON object per line, each with ``type``,
+``timestamp`` (ms), ``sessionID`` and, except for errors, the message ``part``), and what becomes
+of it:
+
+- ``step_start``: a model call begins; nothing to show.
+- ``text``: a finished text part (OpenCode prints a part once it is complete, not its deltas)
+  -> an ``assistant_text`` block, complete, id = the part id.
+- ``reasoning`` (only printed with ``--thinking``): a finished reasoning part -> ``thinking``.
+- ``tool_use``: a tool call that finished (``state.status`` ``completed`` or ``error``, with its
+  ``input``, ``output`` or ``error``, ``metadata`` and ``time``) -> a ``tool_use`` block (id = the
+  call id) and its ``tool_result`` (``<call id>:result``); ``isError`` when the tool failed or a
+  shell command exited non-zero. The ``task`` tool runs a subagent: a ``subagent`` block plus
+  ``subagent:spawned``/``subagent:completed`` (OpenCode does not print the subagent's own parts).
+- ``step_finish``: ``tokens`` and ``cost`` of that model call -> ``metadata:update`` (increments).
+- ``error``: the session failed (``error.name``, ``error.data.message``, ``statusCode``) -> an
+  ``error`` event and a failed query.
+
+Block ids are OpenCode's own part and call ids, so the saved database (``transcript_events``)
+gives the same blocks as the live stream.
+
+Before the CLI starts, ``prepare`` (in the sandbox) writes the ``opencode.json`` and
+``AGENTS.md`` the host sent in ``AGENT_TUI_OPENCODE_SETUP``, and turns ``--continue`` into
+``--session <id>`` of the conversation in OpenCode's database, or drops it when there is none
+yet (an earlier query was stopped before OpenCode created it).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import sqlite3
+import tempfile
+import zlib
+from collections import deque
+from typing import Any
+
+from .base import Converter, log_event, make_event
+
+#: Environment variable the host puts the config files in (see ``architectures/opencode.py``).
+SETUP_ENV = "AGENT_TUI_OPENCODE_SETUP"
+DEFAULT_OUTPUT_LIMIT = 1024 * 1024
+SUBAGENT_TOOLS = frozenset({"task"})
+
+
+def make_converter(request: dict[str, Any]) -> OpenCodeConverter:
+    return OpenCodeConverter(request)
+
+
+def _iso(ms: Any) -> str | None:
+    """OpenCode's millisecond timestamps as ISO-8601 (None when absent)."""
+    if not isinstance(ms, int | float):
+        return None
+    from datetime import datetime, timezone
+
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)  # noqa: UP017 - stdlib-only module
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def error_text(error: Any) -> str:
+    """A readable one-liner for an OpenCode error object (``{name, data: {message, statusCode}}``)."""
+    if not isinstance(error, dict):
+        return str(error) if error else "unknown error"
+    data = error.get("data") if isinstance(error.get("data"), dict) else {}
+    name = str(error.get("name") or "Error")
+    message = data.get("message") or error.get("message") or ""
+    status = data.get("statusCode")
+    label = {"APIError": "API error", "ProviderAuthError": "provider authentication error",
+             "UnknownError": "error", "MessageAbortedError": "aborted"}.get(name, name)
+    if status:
+        label = f"{label} {status}"
+    return f"{label}: {message}" if message else label
+
+
+def error_code(error: Any) -> str:
+    name = error.get("name") if isinstance(error, dict) else None
+    if name in ("APIError", "ProviderAuthError"):
+        return "API_ERROR"
+    if name == "MessageAbortedError":
+        return "ABORTED"
+    return "AGENT_ERROR"
+
+
+def _truncate(text: str, limit: int) -> tuple[str, int]:
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text, 0
+    kept = data[:limit].decode("utf-8", "ignore")
+    return f"{kept}\n[output truncated at {limit} bytes]\n", len(data) - limit
+
+
+class OpenCodeConverter(Converter):
+    def __init__(self, request: dict[str, Any]) -> None:
+        super().__init__(request)
+        self.limit = int(request.get("toolOutputLimit") or DEFAULT_OUTPUT_LIMIT)
+        self.model: str | None = None
+        self.session_id: str | None = None
+        self.failure: dict[str, Any] | None = None
+        self.steps_finished = 0
+        self._model_sent = False
+        self._stderr_tail: deque[str] = deque(maxlen=6)
+
+    # ------------------------------------------------------------------ before the CLI starts
+
+    def prepare(self, argv: list[str], env: dict[str, str]) -> list[str]:
+        """Write the config files the host sent, and resume only a conversation that exists."""
+        setup_text = env.pop(SETUP_ENV, None)
+        if setup_text:
+            write_setup(json.loads(setup_text), env)
+        if "--model" in argv[:-1]:
+            self.model = argv[argv.index("--model") + 1]
+        if "--continue" in argv:
+            position = argv.index("--continue")
+            session_id = find_session(env.get("OPENCODE_DB") or "")
+            replacement = ["--session", session_id] if session_id else []
+            argv = [*argv[:position], *replacement, *argv[position + 1:]]
+        return argv
+
+    def initial_input(self) -> list[str]:
+        """The prompt, on stdin (read to EOF by ``opencode run``; the runner then closes it). The
+        runner ends it with a newline, which OpenCode keeps."""
+        return [str(self.request.get("prompt") or "")]
+
+    # ------------------------------------------------------------------ stdout lines
+
+    def convert(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = message.get("type")
+        if isinstance(message.get("sessionID"), str):
+            self.session_id = message["sessionID"]
+        events: list[dict[str, Any]] = []
+        if self.model and not self._model_sent:
+            self._model_sent = True
+            events.append(make_event("metadata:update", {"model": self.model}))
+        if kind == "error":
+            return [*events, *self.error(message.get("error"), _iso(message.get("timestamp")))]
+        part = message.get("part")
+        if not isinstance(part, dict):
+            if kind in ("step_start", "step_finish", "text", "tool_use", "reasoning"):
+                return [*events, log_event("warn", f"OpenCode {kind} line without a part")]
+            return [*events, log_event("debug", f"OpenCode output of an unknown type: {str(kind)[:80]}",
+                                       {"line": json.dumps(message)[:2000]})]
+        if kind == "step_finish":
+            self.steps_finished += 1
+        return [*events, *self.part(part)]
+
+    # -- parts (live lines and saved database rows alike) ------------------------------------
+
+    def part(self, part: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = part.get("type")
+        if kind == "text":
+            return self._text(part, "assistant_text")
+        if kind == "reasoning":
+            return self._text(part, "thinking")
+        if kind == "tool":
+            return self._tool(part)
+        if kind == "step-finish":
+            return self._usage(part)
+        return []  # step-start, snapshot, patch, file, agent, compaction, ...: nothing to show
+
+    def _text(self, part: dict[str, Any], block_type: str) -> list[dict[str, Any]]:
+        text = part.get("text")
+        part_id = part.get("id")
+        if not isinstance(text, str) or not text.strip() or not isinstance(part_id, str):
+            return []
+        # No ``model`` on the block: the live stream does not say which model wrote a part (the
+        # session's model goes out as ``metadata:update``), and live and saved blocks must agree.
+        block: dict[str, Any] = {"id": part_id, "type": block_type, "content": text, "status": "complete"}
+        timestamp = _iso((part.get("time") or {}).get("end")) if isinstance(part.get("time"), dict) else None
+        return [make_event("block:upsert", {"block": block}, timestamp=timestamp)]
+
+    def _tool(self, part: dict[str, Any]) -> list[dict[str, Any]]:
+        state = part.get("state") if isinstance(part.get("state"), dict) else {}
+        status = state.get("status")
+        if status not in ("completed", "error"):
+            return []  # pending/running: OpenCode prints a tool once it has finished
+        call_id = part.get("callID") or part.get("id")
+        if not isinstance(call_id, str):
+            return []
+        tool = str(part.get("tool") or "tool")
+        tool_input = state.get("input") if isinstance(state.get("input"), dict) else {}
+        metadata = state.get("metadata") if isinstance(state.get("metadata"), dict) else {}
+        times = state.get("time") if isinstance(state.get("time"), dict) else {}
+        started, ended = times.get("start"), times.get("end")
+        duration = int(ended - started) if isinstance(started, int | float) and isinstance(ended, int | float) else None
+        exit_code = metadata.get("exit")
+        is_error = status == "error" or (isinstance(exit_code, int) and exit_code != 0)
+        raw_output = state.get("error") if status == "error" else state.get("output")
+        output, dropped = _truncate(raw_output if isinstance(raw_output, str) else json.dumps(raw_output), self.limit)
+        use: dict[str, Any] = {"id": call_id, "type": "tool_use", "toolName": tool, "toolUseId": call_id,
+                               "input": tool_input, "status": "complete"}
+        if isinstance(state.get("title"), str) and state["title"]:
+            use["displayName"] = state["title"]
+        result: dict[str, Any] = {"id": f"{call_id}:result", "type": "tool_result", "toolUseId": call_id,
+                                  "output": output, "isError": is_error,
+                                  "status": "error" if is_error else "complete"}
+        if duration is not None:
+            result["durationMs"] = duration
+        if isinstance(exit_code, int):
+            result["exitCode"] = exit_code
+        if dropped:
+            result["truncatedBytes"] = dropped
+        start_at, end_at = _iso(started), _iso(ended)
+        if tool in SUBAGENT_TOOLS:
+            return self._subagent(call_id, tool_input, output, is_error, duration, start_at, end_at)
+        return [make_event("block:upsert", {"block": use}, timestamp=start_at),
+                make_event("block:upsert", {"block": result}, timestamp=end_at)]
+
+    def _subagent(self, call_id: str, tool_input: dict[str, Any], output: str, is_error: bool,
+                  duration: int | None, start_at: str | None, end_at: str | None) -> list[dict[str, Any]]:
+        prompt = str(tool_input.get("prompt") or "")
+        spawned: dict[str, Any] = {"toolUseId": call_id, "prompt": prompt}
+        block: dict[str, Any] = {"id": call_id, "type": "subagent", "toolUseId": call_id, "input": tool_input,
+                                 "output": output, "status": "error" if is_error else "complete"}
+        for key, field in (("subagent_type", "subagentType"), ("description", "description")):
+            if isinstance(tool_input.get(key), str):
+                spawned[field] = tool_input[key]
+        if isinstance(tool_input.get("subagent_type"), str):
+            block["name"] = tool_input["subagent_type"]
+        completed: dict[str, Any] = {"toolUseId": call_id, "status": "failed" if is_error else "completed",
+                                     "output": output}
+        if duration is not None:
+            block["durationMs"] = completed["durationMs"] = duration
+        return [make_event("subagent:spawned", spawned, timestamp=start_at),
+                make_event("block:upsert", {"block": block}, timestamp=end_at),
+                make_event("subagent:completed", completed, timestamp=end_at)]
+
+    def _usage(self, part: dict[str, Any]) -> list[dict[str, Any]]:
+        tokens = part.get("tokens") if isinstance(part.get("tokens"), dict) else {}
+        cache = tokens.get("cache") if isinstance(tokens.get("cache"), dict) else {}
+
+        def number(value: Any) -> int:
+            return int(value) if isinstance(value, int | float) else 0
+
+        inputs = number(tokens.get("input"))
+        # Reasoning tokens are billed as output; OpenCode counts them apart.
+        outputs = number(tokens.get("output")) + number(tokens.get("reasoning"))
+        usage = {"inputTokens": inputs, "outputTokens": outputs,
+                 "cacheReadTokens": number(cache.get("read")), "cacheWriteTokens": number(cache.get("write")),
+                 "totalTokens": number(tokens.get("total")) or inputs + outputs}
+        payload: dict[str, Any] = {"usage": usage}
+        if isinstance(part.get("cost"), int | float):
+            payload["costUsd"] = float(part["cost"])
+        return [make_event("metadata:update", payload)]
+
+    def error(self, error: Any, timestamp: str | None = None) -> list[dict[str, Any]]:
+        message = error_text(error)
+        code = error_code(error)
+        if self.failure is None:
+            self.failure = {"error": message, "code": code}
+        data = error.get("data") if isinstance(error, dict) and isinstance(error.get("data"), dict) else None
+        payload: dict[str, Any] = {"message": message, "code": code}
+        if data is not None:
+            payload["data"] = {k: data[k] for k in ("statusCode", "isRetryable") if k in data}
+        return [make_event("error", payload, timestamp=timestamp)]
+
+    # ------------------------------------------------------------------ stderr and the end
+
+    def on_stderr(self, line: str) -> list[dict[str, Any]]:
+        if not line.strip():
+            return []
+        self._stderr_tail.append(line.strip())
+        return [log_event("info", line)]
+
+    def finish(self, exit_code: int, *, interrupted: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        if interrupted:
+            return [], None
+        if self.failure is not None:
+            return [], self.failure
+        if exit_code != 0:
+            detail = " | ".join(self._stderr_tail)
+            message = f"opencode exited with code {exit_code}" + (f": {detail}" if detail else "")
+            return [], {"error": message, "code": "AGENT_EXITED"}
+        return [], None
+
+
+# --------------------------------------------------------------------------- in the sandbox
+
+
+def write_setup(setup: dict[str, Any], env: dict[str, str]) -> None:
+    """Write ``opencode.json`` and ``AGENTS.md`` (the profile's system prompt) into OpenCode's
+    global config folder under the session home."""
+    home = env.get("HOME") or os.path.expanduser("~")
+    folder = os.path.join(env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config"), "opencode")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "opencode.json"), "w", encoding="utf-8") as handle:
+        json.dump(setup.get("config") or {}, handle, indent=2)
+    rules = os.path.join(folder, "AGENTS.md")
+    instructions = setup.get("instructions")
+    if isinstance(instructions, str) and instructions.strip():
+        with open(rules, "w", encoding="utf-8") as handle:
+            handle.write(instructions)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(rules)
+
+
+def find_session(db_path: str) -> str | None:
+    """The top-level conversation in OpenCode's database, most recently updated first."""
+    if not db_path or not os.path.isfile(db_path):
+        return None
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT id FROM session WHERE parent_id IS NULL "
+                             "ORDER BY time_updated DESC, id DESC LIMIT 1").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None
+
+
+# --------------------------------------------------------------------------- saved transcripts
+
+
+def transcript_events(transcript: Any, *, include_prompts: bool = True) -> list[dict[str, Any]]:
+    """The events a stored transcript (``runner/opencode_transcript.py``) stands for: the user's
+    prompts (optional) and the same blocks the live stream produced."""
+    if not isinstance(transcript, dict) or not isinstance(transcript.get("db"), str):
+        return []
+    data = zlib.decompress(base64.b64decode(transcript["db"]))
+    handle, path = tempfile.mkstemp(suffix=".db")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        db = sqlite3.connect(path)
+        try:
+            return _database_events(db, transcript.get("sessionId"), include_prompts)
+        finally:
+            db.close()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _database_events(db: sqlite3.Connection, session_id: Any, include_prompts: bool) -> list[dict[str, Any]]:
+    if not isinstance(session_id, str):
+        row = db.execute("SELECT id FROM session WHERE parent_id IS NULL ORDER BY time_updated DESC LIMIT 1").fetchone()
+        if row is None:
+            return []
+        session_id = row[0]
+    parts: dict[str, list[dict[str, Any]]] = {}
+    for part_id, message_id, data in db.execute(
+            "SELECT id, message_id, data FROM part WHERE session_id = ? ORDER BY id", (session_id,)):
+        try:
+            part = json.loads(data)
+        except ValueError:
+            continue
+        if isinstance(part, dict):
+            parts.setdefault(message_id, []).append({**part, "id": part_id, "messageID": message_id,
+                                                     "sessionID": session_id})
+    converter = OpenCodeConverter({})
+    events: list[dict[str, Any]] = []
+    for message_id, created, data in db.execute(
+            "SELECT id, time_created, data FROM message WHERE session_id = ? ORDER BY time_created, id",
+            (session_id,)):
+        try:
+            info = json.loads(data)
+        except ValueError:
+            continue
+        if not isinstance(info, dict):
+            continue
+        if info.get("role") == "user":
+            if include_prompts:
+                text = "".join(p.get("text", "") for p in parts.get(message_id, [])
+                               if p.get("type") == "text" and not p.get("synthetic"))
+                # The prompt came on stdin, where the runner ended it with a newline.
+                text = text[:-1] if text.endswith("\n") else text
+                if text:
+                    block = {"id": message_id, "type": "user_message", "content": text, "status": "complete"}
+                    events.append(make_event("block:upsert", {"block": block}, timestamp=_iso(created)))
+            continue
+        if isinstance(info.get("modelID"), str):
+            provider = info.get("providerID")
+            converter.model = f"{provider}/{info['modelID']}" if isinstance(provider, str) else info["modelID"]
+        for part in parts.get(message_id, []):
+            events.extend(converter.part(part))
+        if info.get("error"):
+            events.extend(converter.error(info["error"], _iso((info.get("time") or {}).get("completed"))))
+    return events

@@ -1,0 +1,170 @@
+"""OpenCode end to end: the real CLI (opencode-ai 1.18.33) run by the runner in a local sandbox,
+talking to the fake OpenAI-compatible server, driven through the public AgentRuntime API.
+
+One session carries several checks in turn (text, tool loop, resume, restore after the sandbox
+is gone) because each CLI start costs seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from runtime import AgentRuntime
+from runtime.converters.opencode import transcript_events
+from runtime.models import SessionEvent
+from tests.fakes.openai_server import ErrorReply, FakeOpenAI, Text, ToolCall, Turn
+from tests.helpers import collect_until, query_end
+from tests.opencode.conftest import MODEL, needs_opencode
+from tests.opencode.e2e_helpers import (
+    block_events,
+    comparable,
+    reduce_drafts,
+    session_processes,
+    wait_for_fifo,
+)
+
+pytestmark = [needs_opencode]
+
+
+async def ask(runtime: AgentRuntime, session_id: str, content: str) -> tuple[str, list[SessionEvent]]:
+    after = (await runtime.get_summary(session_id)).last_seq
+    message_id, _queued = await runtime.send_message(session_id, content)
+    events = await collect_until(runtime, session_id, query_end(message_id), after_seq=after, timeout=120)
+    return message_id, events
+
+
+async def new_session(runtime: AgentRuntime) -> str:
+    session = await runtime.create_session({"architecture": "opencode", "sessionOptions": {"model": MODEL}})
+    return session.session_id
+
+
+async def test_text_tool_loop_resume_and_restore(opencode_runtime: AgentRuntime, fake: FakeOpenAI) -> None:
+    runtime = opencode_runtime
+    sid = await new_session(runtime)
+
+    # 1. One message: the reply arrives as a complete text block whose content is the script's.
+    reply = "Hello there! This reply comes from the fake model server, in several pieces."
+    fake.script(Turn(Text(reply, chunk=10)))
+    _, events = await ask(runtime, sid, "Say hello")
+    assert events[-1].type == "query:completed", events[-1].payload
+    # OpenCode prints a text part once it is complete: one upsert carries the whole text.
+    [text] = [e.payload["block"] for e in events
+              if e.type == "block:upsert" and e.payload["block"]["type"] == "assistant_text"]
+    assert [e.type for e in block_events(events, text["id"])] == ["block:upsert"]
+    assert text["status"] == "complete" and text["content"] == reply
+    detail = await runtime.get_session(sid)
+    assert [b.content for b in detail.blocks if b.type == "assistant_text"] == [reply]
+    assert detail.metadata.usage is not None and detail.metadata.usage.output_tokens == 7
+    assert detail.metadata.usage.input_tokens == 12
+    assert detail.metadata.model == f"agent-tui/{MODEL}"
+    first = fake.conversation_requests()[-1]
+    assert "Say hello" in first.text()
+    assert first.headers.get("Authorization") == "Bearer sk-openai-test-not-a-real-key"
+    assert first.body["model"] == MODEL and first.body["stream"] is True
+    # The config went into the session's home, never the host's; the key is not in it.
+    home = Path(runtime.config.resolved_data_dir()) / sid / "home"
+    config_text = (home / ".config" / "opencode" / "opencode.json").read_text()
+    assert fake.url in config_text and "sk-openai" not in config_text
+
+    # 2. Tool loop in the same conversation: bash runs in the workspace; a failing command is a
+    #    failed tool, not a failed query.
+    command = "echo hi > hello.txt && cat hello.txt"
+    tool = ToolCall("bash", {"command": command, "description": "Write and show hello.txt"})
+    failing = ToolCall("bash", {"command": "echo oops >&2; exit 3", "description": "Fail on purpose"})
+    fake.script(Turn(Text("Running it."), tool), Turn(failing), Turn(Text("Done: the file says hi.")))
+    _, events = await ask(runtime, sid, "Make hello.txt")
+    assert events[-1].type == "query:completed", events[-1].payload
+    upserts = [e.payload["block"] for e in events
+               if e.type == "block:upsert" and e.payload["block"]["type"] != "user_message"]
+    order = [(b["type"], b.get("toolUseId") or b.get("content")) for b in upserts]
+    assert order == [("assistant_text", "Running it."), ("tool_use", tool.id), ("tool_result", tool.id),
+                     ("tool_use", failing.id), ("tool_result", failing.id),
+                     ("assistant_text", "Done: the file says hi.")]
+    detail = await runtime.get_session(sid)
+    results = {b.tool_use_id: b for b in detail.blocks if b.type == "tool_result"}
+    uses = {b.tool_use_id: b for b in detail.blocks if b.type == "tool_use"}
+    assert uses[tool.id].tool_name == "bash" and uses[tool.id].input["command"] == command
+    assert results[tool.id].output.strip() == "hi" and results[tool.id].is_error is False
+    assert results[failing.id].is_error is True and "oops" in results[failing.id].output
+    assert detail.blocks[-1].type == "assistant_text" and detail.blocks[-1].content == "Done: the file says hi."
+    workspace = Path(runtime.config.resolved_data_dir()) / sid / "workspace"
+    assert (workspace / "hello.txt").read_text() == "hi\n"
+    # Resumed: the second message's first request carries the first exchange.
+    second = fake.conversation_requests()[-3]
+    assert "Say hello" in second.text() and reply in second.text() and "Make hello.txt" in second.text()
+
+    # 3. The sandbox goes away (app/ and home/ wiped); the next message restores the database.
+    await runtime.terminate_environment(sid)
+    assert not home.exists()
+    fake.script(Turn(Text("Third answer.")))
+    _, events = await ask(runtime, sid, "And now?")
+    assert events[-1].type == "query:completed", events[-1].payload
+    assert any(e.type == "ee:creating" and "Restoring" in e.payload["statusMessage"] for e in events)
+    history = fake.conversation_requests()[-1].text()
+    for said in ("Say hello", reply, "Make hello.txt", "Running it.", command, "hi", "oops",
+                 "Done: the file says hi.", "And now?"):
+        assert said in history, said
+
+    # 4. Parity: the stored database parses into the blocks the live stream produced.
+    stored = await runtime.store.load_transcript(sid, "opencode")
+    blocks = reduce_drafts(transcript_events(stored))
+    live = await runtime.get_session(sid)
+    assert comparable(blocks) == comparable(live.blocks)
+    prompts = [b["content"] for b in blocks if b["type"] == "user_message"]
+    assert prompts == ["Say hello", "Make hello.txt", "And now?"]
+    assert fake.unscripted == 0
+
+
+async def test_api_error_fails_the_query_readably_and_the_session_stays_usable(
+        opencode_runtime: AgentRuntime, fake: FakeOpenAI) -> None:
+    runtime = opencode_runtime
+    sid = await new_session(runtime)
+    # OpenCode retries a 500 five times, waiting what ``retry-after-ms`` says (here: nothing).
+    fake.script(ErrorReply(500, "the fake model is on fire", times=6, retry_after_ms=0))
+    _, events = await ask(runtime, sid, "Hello?")
+    assert events[-1].type == "query:failed"
+    failure = events[-1].payload
+    assert "500" in failure["error"] and "the fake model is on fire" in failure["error"]
+    assert failure["code"] == "API_ERROR"
+    assert any(e.type == "error" and "the fake model is on fire" in e.payload["message"] for e in events)
+    assert len(fake.conversation_requests()) == 6
+
+    fake.script(Turn(Text("Back on my feet.")))
+    _, events = await ask(runtime, sid, "Try again")
+    assert events[-1].type == "query:completed", events[-1].payload
+    detail = await runtime.get_session(sid)
+    assert detail.blocks[-1].type == "assistant_text" and detail.blocks[-1].content == "Back on my feet."
+
+
+async def test_interrupt_during_a_long_tool_ends_the_query_and_leaves_no_process(
+        opencode_runtime: AgentRuntime, fake: FakeOpenAI) -> None:
+    runtime = opencode_runtime
+    sid = await new_session(runtime)
+    fake.script(Turn(Text("Ready.")))
+    _, events = await ask(runtime, sid, "Get ready")  # creates the sandbox (and its workspace)
+    assert events[-1].type == "query:completed", events[-1].payload
+    session_dir = Path(runtime.config.resolved_data_dir()) / sid
+    fifo = session_dir / "workspace" / "started.fifo"
+    os.mkfifo(fifo)
+
+    # The tool tells the test it runs by writing into the FIFO (no polling), then sleeps.
+    fake.script(Turn(ToolCall("bash", {"command": "echo started > started.fifo; sleep 30",
+                                       "description": "wait"})), Turn(Text("never")))
+    message_id, _ = await runtime.send_message(sid, "Wait a while")
+    assert await wait_for_fifo(fifo, timeout=120) == "started\n"
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await runtime.interrupt(sid) is True
+    events = await collect_until(runtime, sid, query_end(message_id), timeout=10)
+    elapsed = loop.time() - started
+    assert events[-1].type == "query:interrupted" and events[-1].payload["reason"] == "user"
+    assert elapsed < 2.0, f"interrupt took {elapsed:.2f}s"
+    assert session_processes(session_dir) == []
+
+    # The conversation goes on afterwards.
+    fake.script(Turn(Text("Still here.")))
+    _, events = await ask(runtime, sid, "Are you there?")
+    assert events[-1].type == "query:completed", events[-1].payload
+    assert "Get ready" in fake.conversation_requests()[-1].text()
