@@ -32,8 +32,10 @@ import base64
 import contextlib
 import json
 import os
+import signal
 import sqlite3
 import tempfile
+import uuid
 import zlib
 from collections import deque
 from typing import Any
@@ -42,6 +44,8 @@ from .base import Converter, log_event, make_event
 
 #: Environment variable the host puts the config files in (see ``architectures/opencode.py``).
 SETUP_ENV = "AGENT_TUI_OPENCODE_SETUP"
+#: Environment variable marking every process of one agent run (see ``kill_leftovers``).
+RUN_TAG_ENV = "AGENT_TUI_RUN_TAG"
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
 SUBAGENT_TOOLS = frozenset({"task"})
 
@@ -102,6 +106,7 @@ class OpenCodeConverter(Converter):
         self.steps_finished = 0
         self._model_sent = False
         self._stderr_tail: deque[str] = deque(maxlen=6)
+        self.run_tag: str | None = None
 
     # ------------------------------------------------------------------ before the CLI starts
 
@@ -110,6 +115,7 @@ class OpenCodeConverter(Converter):
         setup_text = env.pop(SETUP_ENV, None)
         if setup_text:
             write_setup(json.loads(setup_text), env)
+        self.run_tag = tag_environment(env)
         if "--model" in argv[:-1]:
             self.model = argv[argv.index("--model") + 1]
         if "--continue" in argv:
@@ -265,18 +271,63 @@ class OpenCodeConverter(Converter):
         return [log_event("info", line)]
 
     def finish(self, exit_code: int, *, interrupted: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        events = leftover_events(self.run_tag)
         if interrupted:
-            return [], None
+            return events, None
         if self.failure is not None:
-            return [], self.failure
+            return events, self.failure
         if exit_code != 0:
             detail = " | ".join(self._stderr_tail)
             message = f"opencode exited with code {exit_code}" + (f": {detail}" if detail else "")
-            return [], {"error": message, "code": "AGENT_EXITED"}
-        return [], None
+            return events, {"error": message, "code": "AGENT_EXITED"}
+        return events, None
 
 
 # --------------------------------------------------------------------------- in the sandbox
+
+
+def tag_environment(env: dict[str, str]) -> str:
+    """Mark the agent's environment, so every process it starts (and theirs) can be found."""
+    tag = uuid.uuid4().hex
+    env[RUN_TAG_ENV] = tag
+    return tag
+
+
+def kill_leftovers(tag: str | None) -> list[str]:
+    """SIGKILL every process still carrying this run's tag; returns their command lines.
+
+    OpenCode and Gemini CLI start shell commands in a process group of their own (detached), and
+    OpenCode dies on SIGTERM without stopping them, so ending the runner's process group (an
+    interrupt, the end of a query) would leave e.g. a ``sleep 30`` running in the sandbox.
+    Children inherit the tag with the environment, whichever group they are in; ``/proc`` is
+    Linux's (elsewhere this does nothing).
+    """
+    if not tag or not os.path.isdir("/proc"):
+        return []
+    needle = f"{RUN_TAG_ENV}={tag}".encode()
+    killed: list[str] = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as handle:
+                if needle not in handle.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{name}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+            os.kill(int(name), signal.SIGKILL)
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        killed.append(command)
+    return killed
+
+
+def leftover_events(tag: str | None) -> list[dict[str, Any]]:
+    killed = kill_leftovers(tag)
+    if not killed:
+        return []
+    listing = "; ".join(command[:200] for command in killed[:10])
+    return [log_event("info", f"stopped {len(killed)} process(es) the agent left running: {listing}")]
 
 
 def write_setup(setup: dict[str, Any], env: dict[str, str]) -> None:
