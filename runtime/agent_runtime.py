@@ -292,6 +292,13 @@ class AgentRuntime:
         infos = await asyncio.to_thread(
             lambda: [a.info(self.config, self.config.primitive) for a in ARCHITECTURES.values()]
         )
+        if self.config.primitive == "modal":
+            # Every agent needs the sandbox first: say so now rather than fail at the first message.
+            from .primitives.modal import modal_available  # does not import the modal SDK
+
+            available, reason = modal_available(self.config)
+            if not available:
+                infos = [i.model_copy(update={"available": False, "reason": reason}) for i in infos]
         return infos
 
     def health(self) -> dict[str, Any]:

@@ -36,8 +36,10 @@ from typing import Any
 
 __version__ = "1.6.4"
 
-#: Environment variable marking every process of a fake sandbox (for ``terminate``/``crash``).
+#: Environment variables marking every process of a fake sandbox (for ``terminate``/``crash``)
+#: and of one exec (for its timeout), whatever process group it moved to.
 MARKER = "FAKE_MODAL_SANDBOX_ID"
+EXEC_MARKER = "FAKE_MODAL_EXEC_ID"
 _TASK_ROUTER_MAX_BUFFER = 16 * 1024 * 1024
 
 
@@ -206,6 +208,12 @@ registry = _Registry()
 _ids = itertools.count(1)
 
 
+def _new_id(prefix: str) -> str:
+    # Unique across processes too: ``terminate`` finds a sandbox's processes by this id, and two
+    # test runs on one machine must not end each other's sandboxes.
+    return f"{prefix}-fake{os.getpid()}x{next(_ids):04d}"
+
+
 def _record(call: str, /, *args: Any, **kwargs: Any) -> None:
     registry.calls.append((call, args, kwargs))
 
@@ -214,9 +222,9 @@ def calls(name: str) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
     return [(a, k) for n, a, k in registry.calls if n == name]
 
 
-def _marked_pids(object_id: str) -> list[int]:
-    """Every process (any group, any session) started in the fake sandbox ``object_id``."""
-    needle = f"{MARKER}={object_id}".encode()
+def _marked_pids(object_id: str, marker: str = MARKER) -> list[int]:
+    """Every process (any group, any session) started in the fake sandbox (or exec) ``object_id``."""
+    needle = f"{marker}={object_id}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -302,7 +310,7 @@ class App:
         if name not in registry.apps:
             if not create_if_missing:
                 raise NotFoundError(f"App {name!r} not found")
-            registry.apps[name] = f"ap-fake{next(_ids):06d}"
+            registry.apps[name] = _new_id("ap")
         return App(name, registry.apps[name])
 
 
@@ -368,7 +376,7 @@ class Image:
     @_aio_method
     async def build(self, app: App | None = None) -> Image:
         _record("Image.build", app=app)
-        self.object_id = self.object_id or f"im-fake{next(_ids):06d}"
+        self.object_id = self.object_id or _new_id("im")
         return self
 
 
@@ -445,18 +453,53 @@ class StreamWriter:
 
 
 class ContainerProcess:
-    def __init__(self, proc: asyncio.subprocess.Process, *, text: bool, timeout: int | None) -> None:
+    """An exec'd process. It is a plain ``Popen`` started in a worker thread with its pipes attached
+    to the loop, so (like the real SDK, whose work happens off the loop) the fake itself never
+    holds the event loop: forking a big test process can take a while."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        streams: tuple[asyncio.StreamReader, asyncio.StreamReader, asyncio.StreamWriter],
+        *,
+        text: bool,
+        timeout: int | None,
+        exec_id: str,
+    ) -> None:
         self._proc = proc
+        self._exec_id = exec_id
         self._returncode: int | None = None
         self._timed_out = False
-        self._stdout = StreamReader(proc.stdout, text)
-        self._stderr = StreamReader(proc.stderr, text)
-        self._stdin = StreamWriter(proc.stdin)
+        stdout, stderr, stdin = streams
+        self._stdout = StreamReader(stdout, text)
+        self._stderr = StreamReader(stderr, text)
+        self._stdin = StreamWriter(stdin)
         self._watchdog = asyncio.get_running_loop().call_later(timeout, self._time_out) if timeout else None
 
+    @classmethod
+    async def spawn(cls, argv: list[str], *, cwd: str, env: dict[str, str], text: bool, timeout: int | None,
+                    exec_id: str) -> ContainerProcess:
+        proc = await asyncio.to_thread(
+            subprocess.Popen, argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True)
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        loop = asyncio.get_running_loop()
+        readers = []
+        for pipe in (proc.stdout, proc.stderr):
+            reader = asyncio.StreamReader(limit=1 << 20)
+            await loop.connect_read_pipe(lambda r=reader: asyncio.StreamReaderProtocol(r), pipe)
+            readers.append(reader)
+        transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, proc.stdin)
+        writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        return cls(proc, (readers[0], readers[1], writer), text=text, timeout=timeout, exec_id=exec_id)
+
     def _time_out(self) -> None:
+        # Modal ends the whole exec on its timeout, including children in other process groups.
         self._timed_out = True
         self._kill_group()
+        for pid in _marked_pids(self._exec_id, EXEC_MARKER):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
     def _kill_group(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -487,14 +530,15 @@ class ContainerProcess:
 
     @_aio_method
     async def poll(self) -> int | None:
-        if self._proc.returncode is None:
+        raw = self._proc.poll()
+        if raw is None:
             return None
-        self._returncode = self._code(self._proc.returncode)
+        self._returncode = self._code(raw)
         return self._returncode
 
     @_aio_method
     async def wait(self) -> int:
-        raw = await self._proc.wait()
+        raw = await asyncio.to_thread(self._proc.wait)
         if self._watchdog is not None:
             self._watchdog.cancel()
         self._returncode = self._code(raw)
@@ -691,8 +735,8 @@ class Sandbox:
         if workdir is not None:
             _absolute(workdir, "workdir")
             Path(workdir).mkdir(parents=True, exist_ok=True)
-        object_id = f"sb-fake{next(_ids):06d}"
-        sandbox_env = {k: v for k, v in os.environ.items() if k != MARKER}
+        object_id = _new_id("sb")
+        sandbox_env = {k: v for k, v in os.environ.items() if k not in (MARKER, EXEC_MARKER)}
         for secret in secrets or ():
             sandbox_env.update({k: v for k, v in secret.env.items() if v is not None})
         sandbox_env.update({k: v for k, v in (env or {}).items() if v is not None})
@@ -802,13 +846,13 @@ class Sandbox:
             else:
                 merged[key] = value
         merged[MARKER] = state.object_id
+        exec_id = _new_id("ex")
+        merged[EXEC_MARKER] = exec_id
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *args, cwd=workdir or state.workdir, env=merged, stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            process = await ContainerProcess.spawn(list(args), cwd=workdir or state.workdir, env=merged, text=text,
+                                                   timeout=timeout, exec_id=exec_id)
         except OSError as exc:
             raise InvalidError(f"exec failed: {exc}") from exc
-        process = ContainerProcess(proc, text=text, timeout=timeout)
         state.execs.append(process)
         return process
 

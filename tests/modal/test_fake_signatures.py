@@ -1,0 +1,138 @@
+"""The fake ``modal`` module cannot drift from the installed SDK.
+
+Every SDK callable the adapter uses is listed in ``SURFACE`` with its fake twin; their signatures
+(parameter names, kinds and defaults) must be identical, the remote ones must be async (``.aio``)
+in both, and a scan of the adapter's source makes sure nothing it calls is missing from the list.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import modal
+import pytest
+from modal.container_process import ContainerProcess
+from modal.io_streams import StreamReader, StreamWriter
+from modal.sandbox.sandbox import SandboxFilesystem
+
+from runtime.primitives import modal as adapter
+from tests.fakes import fake_modal as fake
+
+SURFACE: dict[str, tuple[Any, Any]] = {
+    "App.lookup": (modal.App.lookup, fake.App.lookup),
+    "Client.from_credentials": (modal.Client.from_credentials, fake.Client.from_credentials),
+    "Secret.from_dict": (modal.Secret.from_dict, fake.Secret.from_dict),
+    "Image.from_registry": (modal.Image.from_registry, fake.Image.from_registry),
+    "Image.debian_slim": (modal.Image.debian_slim, fake.Image.debian_slim),
+    "Image.apt_install": (modal.Image.apt_install, fake.Image.apt_install),
+    "Image.run_commands": (modal.Image.run_commands, fake.Image.run_commands),
+    "Image.env": (modal.Image.env, fake.Image.env),
+    "Image.build": (modal.Image.build, fake.Image.build),
+    "Sandbox.create": (modal.Sandbox.create, fake.Sandbox.create),
+    "Sandbox.from_id": (modal.Sandbox.from_id, fake.Sandbox.from_id),
+    "Sandbox.from_name": (modal.Sandbox.from_name, fake.Sandbox.from_name),
+    "Sandbox.list": (modal.Sandbox.list, fake.Sandbox.list),
+    "Sandbox.exec": (modal.Sandbox.exec, fake.Sandbox.exec),
+    "Sandbox.poll": (modal.Sandbox.poll, fake.Sandbox.poll),
+    "Sandbox.terminate": (modal.Sandbox.terminate, fake.Sandbox.terminate),
+    "Sandbox.get_tags": (modal.Sandbox.get_tags, fake.Sandbox.get_tags),
+    "Sandbox.detach": (modal.Sandbox.detach, fake.Sandbox.detach),
+    "SandboxFilesystem.read_bytes": (SandboxFilesystem.read_bytes, fake.SandboxFilesystem.read_bytes),
+    "SandboxFilesystem.write_bytes": (SandboxFilesystem.write_bytes, fake.SandboxFilesystem.write_bytes),
+    "SandboxFilesystem.make_directory": (SandboxFilesystem.make_directory, fake.SandboxFilesystem.make_directory),
+    "SandboxFilesystem.remove": (SandboxFilesystem.remove, fake.SandboxFilesystem.remove),
+    "SandboxFilesystem.list_files": (SandboxFilesystem.list_files, fake.SandboxFilesystem.list_files),
+    "ContainerProcess.wait": (ContainerProcess.wait, fake.ContainerProcess.wait),
+    "ContainerProcess.poll": (ContainerProcess.poll, fake.ContainerProcess.poll),
+    "StreamReader.read": (StreamReader.read, fake.StreamReader.read),
+    "StreamReader.__aiter__": (StreamReader.__aiter__, fake.StreamReader.__aiter__),
+    "StreamWriter.write": (StreamWriter.write, fake.StreamWriter.write),
+    "StreamWriter.write_eof": (StreamWriter.write_eof, fake.StreamWriter.write_eof),
+    "StreamWriter.drain": (StreamWriter.drain, fake.StreamWriter.drain),
+}
+
+PROPERTIES = [
+    (modal.Sandbox, fake.Sandbox, ("object_id", "filesystem", "returncode")),
+    (modal.App, fake.App, ("app_id",)),
+    (ContainerProcess, fake.ContainerProcess, ("stdout", "stderr", "stdin", "returncode")),
+]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return (type(value).__name__, value.name, value.value)
+    return value
+
+
+def shape(obj: Any) -> list[tuple[str, Any, Any]]:
+    """Parameters as (name, kind, default); a leading self/cls is dropped (bound or not)."""
+    function = obj.aio if hasattr(obj, "aio") else obj
+    parameters = list(inspect.signature(function).parameters.values())
+    if parameters and parameters[0].name in ("self", "cls"):
+        parameters = parameters[1:]
+    return [(p.name, p.kind, _default(p.default)) for p in parameters]
+
+
+@pytest.mark.parametrize("name", sorted(SURFACE))
+def test_fake_signature_matches_the_installed_sdk(name: str) -> None:
+    real, twin = SURFACE[name]
+    assert shape(twin) == shape(real), f"fake {name} drifted from modal {modal.__version__}"
+
+
+@pytest.mark.parametrize("name", sorted(SURFACE))
+def test_remote_calls_are_async_in_both(name: str) -> None:
+    real, twin = SURFACE[name]
+    assert hasattr(real, "aio") == hasattr(twin, "aio"), name
+    if hasattr(twin, "aio"):
+        assert inspect.iscoroutinefunction(twin.aio) or inspect.isasyncgenfunction(twin.aio), name
+        # The fake's blocking form refuses to run, as a blocking call on the event loop must never happen.
+        assert type(twin).__call__ is fake._WithAio.__call__
+
+
+@pytest.mark.parametrize(("real", "twin", "names"), PROPERTIES)
+def test_properties_exist_in_both(real: type, twin: type, names: tuple[str, ...]) -> None:
+    for name in names:
+        assert isinstance(inspect.getattr_static(real, name), property), f"{real.__name__}.{name}"
+        assert isinstance(inspect.getattr_static(twin, name), property), f"fake {twin.__name__}.{name}"
+
+
+def test_fake_exceptions_exist_with_the_same_hierarchy() -> None:
+    fakes = vars(fake.exception)
+    for name, cls in fakes.items():
+        real = getattr(modal.exception, name, None)
+        assert isinstance(real, type) and issubclass(real, Exception), f"modal.exception.{name} is gone"
+        for other_name, other in fakes.items():
+            if issubclass(cls, other):
+                assert issubclass(real, getattr(modal.exception, other_name)), f"{name} < {other_name}"
+
+
+def test_stream_type_matches() -> None:
+    from modal.stream_type import StreamType
+
+    assert {m.name: m.value for m in StreamType} == {m.name: m.value for m in fake.StreamType}
+
+
+def test_everything_the_adapter_calls_is_covered() -> None:
+    source = Path(adapter.__file__).read_text()
+    # modal.<Class>.<call> on the module ...
+    for cls, attr in re.findall(r"\bmodal\.([A-Z]\w*)\.(\w+)", source):
+        assert f"{cls}.{attr}" in SURFACE, f"adapter calls modal.{cls}.{attr}: add it to SURFACE"
+    for name in re.findall(r"(?:modal|errors)\.exception\.(\w+)|\berrors\.(Sandbox\w+)", source):
+        for part in name:
+            if part:
+                assert part in vars(fake.exception), f"adapter uses exception {part}"
+    # ... and every .aio method it calls on an object (sandbox, filesystem, process, stream).
+    methods = {n.rsplit(".", 1)[1] for n in SURFACE}
+    for method in re.findall(r"\.(\w+)\.aio\(", source):
+        assert method in methods, f"adapter calls .{method}.aio(): add it to SURFACE"
+    for method in re.findall(r"\.stdin\.(\w+)\(", source):
+        assert method in methods, f"adapter calls stdin.{method}()"
+
+
+def test_fake_version_is_the_pinned_sdk() -> None:
+    assert modal.__version__.startswith("1.6.")
+    assert fake.__version__.split(".")[:2] == modal.__version__.split(".")[:2]
