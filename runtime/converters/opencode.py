@@ -34,7 +34,10 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import tempfile
+import threading
 import uuid
 import zlib
 from collections import deque
@@ -123,7 +126,7 @@ class OpenCodeConverter(Converter):
             session_id = find_session(env.get("OPENCODE_DB") or "")
             replacement = ["--session", session_id] if session_id else []
             argv = [*argv[:position], *replacement, *argv[position + 1:]]
-        return argv
+        return reaped(argv, self.run_tag)
 
     def initial_input(self) -> list[str]:
         """The prompt, on stdin (read to EOF by ``opencode run``; the runner then closes it). The
@@ -293,7 +296,7 @@ def tag_environment(env: dict[str, str]) -> str:
     return tag
 
 
-def kill_leftovers(tag: str | None) -> list[str]:
+def kill_leftovers(tag: str | None, spare: int | None = None) -> list[str]:
     """SIGKILL every process still carrying this run's tag; returns their command lines.
 
     OpenCode and Gemini CLI start shell commands in a process group of their own (detached), and
@@ -307,7 +310,7 @@ def kill_leftovers(tag: str | None) -> list[str]:
     needle = f"{RUN_TAG_ENV}={tag}".encode()
     killed: list[str] = []
     for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
+        if not name.isdigit() or int(name) in (os.getpid(), spare):
             continue
         try:
             with open(f"/proc/{name}/environ", "rb") as handle:
@@ -320,6 +323,56 @@ def kill_leftovers(tag: str | None) -> list[str]:
             continue  # gone meanwhile, or not ours to read
         killed.append(command)
     return killed
+
+
+#: Seconds the agent gets to stop after SIGTERM before the reaper kills it (inside the host's
+#: interrupt grace, 1 s by default, after which the whole process group is killed).
+REAP_GRACE_S = 0.5
+
+
+def reaped(argv: list[str], tag: str) -> list[str]:
+    """``argv`` run under ``reap_main``, in the runner's Python. The agent's environment has no
+    ``PYTHONPATH``, so the program puts this package's root on ``sys.path`` itself."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    program = (f"import sys; sys.path.insert(0, {root!r}); from {__name__} import reap_main; "
+               "sys.exit(reap_main(sys.argv[1:]))")
+    return [sys.executable or "python3", "-c", program, tag, "--", *argv]
+
+
+def reap_main(args: list[str]) -> int:
+    """Run the agent and make sure nothing it started outlives it.
+
+    ``reap <tag> -- <argv...>``: the agent inherits our stdin, stdout, stderr and process group.
+    On SIGTERM (the runner's graceful stop reaches the whole group) the processes the agent
+    started in groups of their own are killed at once, and the agent itself after
+    ``REAP_GRACE_S`` if it is still shutting down (Gemini CLI takes about 2 s, past the host's
+    grace, after which the leftovers would never be swept). When the agent exits, whatever still
+    carries the tag is killed. The exit code is the agent's (128 + signal when it was killed).
+    """
+    tag, command = args[0], args[2:]
+    child = subprocess.Popen(command)
+
+    def force() -> None:
+        if child.poll() is None:
+            child.kill()
+
+    def report(killed: list[str]) -> None:
+        if killed:  # on stderr, which the runner shows as a log line
+            listing = "; ".join(command[:200] for command in killed[:10])
+            sys.stderr.write(f"agent-tui: stopped {len(killed)} process(es) the agent left running: {listing}\n")
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        report(kill_leftovers(tag, spare=child.pid))
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+        timer = threading.Timer(REAP_GRACE_S, force)
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, on_term)
+    code = child.wait()
+    report(kill_leftovers(tag))
+    return 128 - code if code < 0 else code
 
 
 def leftover_events(tag: str | None) -> list[dict[str, Any]]:
@@ -432,3 +485,4 @@ def _database_events(db: sqlite3.Connection, session_id: Any, include_prompts: b
         if info.get("error"):
             events.extend(converter.error(info["error"], _iso((info.get("time") or {}).get("completed"))))
     return events
+
