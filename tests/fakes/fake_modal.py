@@ -114,15 +114,28 @@ class SandboxFilesystemFileTooLargeError(SandboxFilesystemError):
     pass
 
 
-exception = _Exceptions(**{
-    cls.__name__: cls for cls in (
-        Error, AlreadyExistsError, InvalidError, NotFoundError, ClientClosed, SandboxTerminatedError,
-        TimeoutError, ExecTimeoutError, SandboxFilesystemError, SandboxFilesystemNotFoundError,
-        SandboxFilesystemIsADirectoryError, SandboxFilesystemNotADirectoryError,
-        SandboxFilesystemPermissionError, SandboxFilesystemDirectoryNotEmptyError,
-        SandboxFilesystemFileTooLargeError,
-    )
-})
+exception = _Exceptions(
+    **{
+        cls.__name__: cls
+        for cls in (
+            Error,
+            AlreadyExistsError,
+            InvalidError,
+            NotFoundError,
+            ClientClosed,
+            SandboxTerminatedError,
+            TimeoutError,
+            ExecTimeoutError,
+            SandboxFilesystemError,
+            SandboxFilesystemNotFoundError,
+            SandboxFilesystemIsADirectoryError,
+            SandboxFilesystemNotADirectoryError,
+            SandboxFilesystemPermissionError,
+            SandboxFilesystemDirectoryNotEmptyError,
+            SandboxFilesystemFileTooLargeError,
+        )
+    }
+)
 
 
 class StreamType(enum.Enum):
@@ -146,7 +159,9 @@ class _WithAio:
         functools.update_wrapper(self, fn)
 
     def __call__(self, *_args: Any, **_kwargs: Any) -> Any:
-        raise BlockingCallError(f"blocking Modal call {self._name}(): use {self._name}.aio(...) on the event loop")
+        raise BlockingCallError(
+            f"blocking Modal call {self._name}(): use {self._name}.aio(...) on the event loop"
+        )
 
 
 class _aio_static:  # noqa: N801 - used like staticmethod
@@ -477,11 +492,19 @@ class ContainerProcess:
         self._watchdog = asyncio.get_running_loop().call_later(timeout, self._time_out) if timeout else None
 
     @classmethod
-    async def spawn(cls, argv: list[str], *, cwd: str, env: dict[str, str], text: bool, timeout: int | None,
-                    exec_id: str) -> ContainerProcess:
+    async def spawn(
+        cls, argv: list[str], *, cwd: str, env: dict[str, str], text: bool, timeout: int | None, exec_id: str
+    ) -> ContainerProcess:
         proc = await asyncio.to_thread(
-            subprocess.Popen, argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True)
+            subprocess.Popen,
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         loop = asyncio.get_running_loop()
         readers = []
@@ -717,8 +740,18 @@ class Sandbox:
         pty_info: Any = None,
         cidr_allowlist: Sequence[str] | None = None,
     ) -> Sandbox:
-        kwargs = {"app": app, "name": name, "tags": tags, "image": image, "env": env, "secrets": secrets,
-                  "timeout": timeout, "idle_timeout": idle_timeout, "workdir": workdir, "client": client}
+        kwargs = {
+            "app": app,
+            "name": name,
+            "tags": tags,
+            "image": image,
+            "env": env,
+            "secrets": secrets,
+            "timeout": timeout,
+            "idle_timeout": idle_timeout,
+            "workdir": workdir,
+            "client": client,
+        }
         _record("Sandbox.create", *args, **kwargs)
         if app is None:
             raise InvalidError("Sandboxes require an App when created outside of a Modal container.")
@@ -742,10 +775,25 @@ class Sandbox:
         sandbox_env.update({k: v for k, v in (env or {}).items() if v is not None})
         sandbox_env[MARKER] = object_id
         main = await asyncio.to_thread(
-            subprocess.Popen, list(args) or ["sleep", "infinity"], cwd=workdir or "/", env=sandbox_env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        state = _SandboxState(object_id=object_id, app_id=app.app_id or "", name=name, tags=dict(tags or {}),
-                              workdir=workdir or "/", env=sandbox_env, main=main, create_kwargs=kwargs)
+            subprocess.Popen,
+            list(args) or ["sleep", "infinity"],
+            cwd=workdir or "/",
+            env=sandbox_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        state = _SandboxState(
+            object_id=object_id,
+            app_id=app.app_id or "",
+            name=name,
+            tags=dict(tags or {}),
+            workdir=workdir or "/",
+            env=sandbox_env,
+            main=main,
+            create_kwargs=kwargs,
+        )
         registry.sandboxes[object_id] = state
         return Sandbox(state)
 
@@ -849,10 +897,15 @@ class Sandbox:
         exec_id = _new_id("ex")
         merged[EXEC_MARKER] = exec_id
         try:
-            process = await ContainerProcess.spawn(list(args), cwd=workdir or state.workdir, env=merged, text=text,
-                                                   timeout=timeout, exec_id=exec_id)
+            process = await ContainerProcess.spawn(
+                list(args),
+                cwd=workdir or state.workdir,
+                env=merged,
+                text=text,
+                timeout=timeout,
+                exec_id=exec_id,
+            )
         except OSError as exc:
             raise InvalidError(f"exec failed: {exc}") from exc
         state.execs.append(process)
         return process
-

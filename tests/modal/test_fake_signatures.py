@@ -43,7 +43,10 @@ SURFACE: dict[str, tuple[Any, Any]] = {
     "Sandbox.detach": (modal.Sandbox.detach, fake.Sandbox.detach),
     "SandboxFilesystem.read_bytes": (SandboxFilesystem.read_bytes, fake.SandboxFilesystem.read_bytes),
     "SandboxFilesystem.write_bytes": (SandboxFilesystem.write_bytes, fake.SandboxFilesystem.write_bytes),
-    "SandboxFilesystem.make_directory": (SandboxFilesystem.make_directory, fake.SandboxFilesystem.make_directory),
+    "SandboxFilesystem.make_directory": (
+        SandboxFilesystem.make_directory,
+        fake.SandboxFilesystem.make_directory,
+    ),
     "SandboxFilesystem.remove": (SandboxFilesystem.remove, fake.SandboxFilesystem.remove),
     "SandboxFilesystem.list_files": (SandboxFilesystem.list_files, fake.SandboxFilesystem.list_files),
     "ContainerProcess.wait": (ContainerProcess.wait, fake.ContainerProcess.wait),

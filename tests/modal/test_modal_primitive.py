@@ -30,10 +30,15 @@ async def started(config, session_id: str = "ses-unit", **configure) -> ModalPri
     return primitive
 
 
-async def test_sandbox_is_created_as_spec_section_6_says(fake_modal: types.ModuleType, tmp_path: Path) -> None:
-    config = modal_config(tmp_path, idle_timeout_ms=5 * 60 * 1000, host_env={"SECRET_A": "s3cret", "OTHER": "x"},
-                          modal=ModalConfig(token_id="ak-1", token_secret="as-1", app_name="my-app",
-                                            timeout_s=10**7))
+async def test_sandbox_is_created_as_spec_section_6_says(
+    fake_modal: types.ModuleType, tmp_path: Path
+) -> None:
+    config = modal_config(
+        tmp_path,
+        idle_timeout_ms=5 * 60 * 1000,
+        host_env={"SECRET_A": "s3cret", "OTHER": "x"},
+        modal=ModalConfig(token_id="ak-1", token_secret="as-1", app_name="my-app", timeout_s=10**7),
+    )
     statuses: list[str] = []
 
     async def status(message: str) -> None:
@@ -126,7 +131,9 @@ def test_credentials_come_from_config_env_or_modal_toml(
     assert modal_available(bare)[0] is False
 
 
-async def test_list_architectures_reports_missing_credentials(tmp_path: Path, fake_modal: types.ModuleType) -> None:
+async def test_list_architectures_reports_missing_credentials(
+    tmp_path: Path, fake_modal: types.ModuleType
+) -> None:
     async with AgentRuntime(make_config(tmp_path, primitive="modal")) as runtime:
         infos = await runtime.list_architectures()
     assert infos and all(not i.available and i.reason == "modal unavailable: no credentials" for i in infos)
@@ -146,7 +153,9 @@ async def test_exec_timeout_is_exit_code_minus_one(fake_modal: types.ModuleType,
         await primitive.terminate()
 
 
-async def test_exec_runs_in_the_session_folder_with_the_image_path(fake_modal: types.ModuleType, tmp_path: Path) -> None:
+async def test_exec_runs_in_the_session_folder_with_the_image_path(
+    fake_modal: types.ModuleType, tmp_path: Path
+) -> None:
     primitive = await started(modal_config(tmp_path))
     try:
         process = await primitive.exec(["sh", "-c", 'pwd; echo "$PATH"'], env={"PATH": "/opt/custom"})
@@ -173,8 +182,11 @@ async def test_runner_bundle_installs_in_one_round_trip(fake_modal: types.Module
         assert len(fake_modal.registry.calls) == before
         for path, data in bundle.items():
             assert (Path(primitive.session_dir) / path).read_bytes() == data
-        process = await primitive.exec(["python3", "-c", "import agent_runner, sys; print('ok')"], cwd="app",
-                                       env={"PYTHONPATH": f"{primitive.session_dir}/app"})
+        process = await primitive.exec(
+            ["python3", "-c", "import agent_runner, sys; print('ok')"],
+            cwd="app",
+            env={"PYTHONPATH": f"{primitive.session_dir}/app"},
+        )
         assert [line async for line in process.stdout_lines()] == [b"ok"]
     finally:
         await primitive.terminate()
@@ -202,7 +214,9 @@ async def test_attach_takes_over_a_live_sandbox_of_the_same_session(
     await again.terminate()
 
 
-async def test_a_leftover_sandbox_with_the_same_name_is_replaced(fake_modal: types.ModuleType, tmp_path: Path) -> None:
+async def test_a_leftover_sandbox_with_the_same_name_is_replaced(
+    fake_modal: types.ModuleType, tmp_path: Path
+) -> None:
     config = modal_config(tmp_path)
     app = await fake_modal.App.lookup.aio("agent-tui", create_if_missing=True)
     leftover = await fake_modal.Sandbox.create.aio("sleep", "infinity", app=app, name="agent-tui-ses-dup")
@@ -212,24 +226,38 @@ async def test_a_leftover_sandbox_with_the_same_name_is_replaced(fake_modal: typ
     await primitive.terminate()
 
 
-async def test_sweep_ends_only_this_stores_unowned_sandboxes(fake_modal: types.ModuleType, tmp_path: Path) -> None:
+async def test_sweep_ends_only_this_stores_unowned_sandboxes(
+    fake_modal: types.ModuleType, tmp_path: Path
+) -> None:
     config = modal_config(tmp_path)
     owned = await started(config, "ses-owned")
     app = await fake_modal.App.lookup.aio("agent-tui", create_if_missing=True)
     mine = {"app": "agent-tui", "owner": owner_tag(config)}
-    orphan = await fake_modal.Sandbox.create.aio("sleep", "infinity", app=app, tags={**mine, "session": "ses-gone"})
+    orphan = await fake_modal.Sandbox.create.aio(
+        "sleep", "infinity", app=app, tags={**mine, "session": "ses-gone"}
+    )
     theirs = await fake_modal.Sandbox.create.aio(
-        "sleep", "infinity", app=app, tags={"app": "agent-tui", "owner": "another-agent-tui", "session": "ses-x"})
-    unrelated = await fake_modal.Sandbox.create.aio("sleep", "infinity", app=app, tags={"app": "something-else"})
+        "sleep",
+        "infinity",
+        app=app,
+        tags={"app": "agent-tui", "owner": "another-agent-tui", "session": "ses-x"},
+    )
+    unrelated = await fake_modal.Sandbox.create.aio(
+        "sleep", "infinity", app=app, tags={"app": "something-else"}
+    )
 
     assert await sweep_orphans(config, {owned.environment_id or ""}) == 1
-    assert sorted(fake_modal.running()) == sorted([owned.environment_id, theirs.object_id, unrelated.object_id])
+    assert sorted(fake_modal.running()) == sorted(
+        [owned.environment_id, theirs.object_id, unrelated.object_id]
+    )
     assert orphan.object_id not in fake_modal.running()
     assert owner_tag(config) != owner_tag(modal_config(tmp_path / "elsewhere"))
     await owned.terminate()
 
 
-async def test_operations_on_a_dead_sandbox_fail_as_sandbox_errors(fake_modal: types.ModuleType, tmp_path: Path) -> None:
+async def test_operations_on_a_dead_sandbox_fail_as_sandbox_errors(
+    fake_modal: types.ModuleType, tmp_path: Path
+) -> None:
     primitive = await started(modal_config(tmp_path))
     running = await primitive.exec(["sleep", "30"])
     fake_modal.crash(primitive.environment_id)

@@ -45,12 +45,15 @@ async def collect(process: SandboxProcess) -> tuple[list[bytes], list[bytes], in
         return [line async for line in iterator]
 
     out, err = await asyncio.wait_for(
-        asyncio.gather(lines(process.stdout_lines()), lines(process.stderr_lines())), STEP_TIMEOUT)
+        asyncio.gather(lines(process.stdout_lines()), lines(process.stderr_lines())), STEP_TIMEOUT
+    )
     code = await asyncio.wait_for(process.wait(), STEP_TIMEOUT)
     return out, err, code
 
 
-async def sh(prim: EnvironmentPrimitive, script: str, cwd: str | None = None) -> tuple[list[bytes], list[bytes], int]:
+async def sh(
+    prim: EnvironmentPrimitive, script: str, cwd: str | None = None
+) -> tuple[list[bytes], list[bytes], int]:
     process = await prim.exec(["sh", "-c", script], cwd=cwd)
     await process.close_stdin()
     return await collect(process)
@@ -78,7 +81,7 @@ async def test_exec_streams_stdout_and_stderr_as_lines(primitive: EnvironmentPri
 
 
 async def test_output_arrives_while_the_process_runs(primitive: EnvironmentPrimitive) -> None:
-    process = await primitive.exec(["sh", "-c", "echo ready; read line; echo \"got $line\"; echo bye >&2"])
+    process = await primitive.exec(["sh", "-c", 'echo ready; read line; echo "got $line"; echo bye >&2'])
     stdout = process.stdout_lines()
     assert await next_line(stdout) == b"ready"  # before it could exit: it waits for our line
     await process.write_stdin(b"ping\n")
@@ -97,8 +100,9 @@ async def test_exit_codes(primitive: EnvironmentPrimitive, code: int) -> None:
 async def test_exec_cwd_and_env(primitive: EnvironmentPrimitive) -> None:
     import os
 
-    process = await primitive.exec(["sh", "-c", 'pwd; echo "$FOO"'], cwd="workspace",
-                                   env={"FOO": "bar baz", "PATH": os.environ["PATH"]})
+    process = await primitive.exec(
+        ["sh", "-c", 'pwd; echo "$FOO"'], cwd="workspace", env={"FOO": "bar baz", "PATH": os.environ["PATH"]}
+    )
     out, _, code = await collect(process)
     assert code == 0
     assert out[0].endswith(b"/workspace") and out[1] == b"bar baz"
@@ -126,7 +130,9 @@ async def test_large_stdin_is_delivered_whole(primitive: EnvironmentPrimitive) -
 
 async def test_huge_line_is_delivered_in_pieces(primitive: EnvironmentPrimitive) -> None:
     length = 3 * MAX_LINE + 10
-    process = await primitive.exec(["python3", "-c", f"import sys; sys.stdout.write('x' * {length} + '\\nend\\n')"])
+    process = await primitive.exec(
+        ["python3", "-c", f"import sys; sys.stdout.write('x' * {length} + '\\nend\\n')"]
+    )
     out, _, code = await collect(process)
     assert code == 0
     assert out[-1] == b"end"
@@ -145,7 +151,8 @@ async def test_stderr_is_drained_even_when_nobody_reads_it_yet(primitive: Enviro
 
 async def test_kill_ends_the_process_and_its_group(primitive: EnvironmentPrimitive) -> None:
     process = await primitive.exec(
-        ["sh", "-c", "sleep 60 & echo $! > child.pid; echo started; wait"], cwd="workspace")
+        ["sh", "-c", "sleep 60 & echo $! > child.pid; echo started; wait"], cwd="workspace"
+    )
     assert await next_line(process.stdout_lines()) == b"started"
     started = time.monotonic()
     await process.kill()
@@ -153,15 +160,18 @@ async def test_kill_ends_the_process_and_its_group(primitive: EnvironmentPrimiti
     assert code != 0 and time.monotonic() - started < 10
     await process.kill()  # idempotent
     # Alive = exists and is not a zombie (an orphan's zombie may linger when pid 1 does not reap).
-    alive_check = ('p=$(cat child.pid); for i in $(seq 50); do s=$(cut -d" " -f3 /proc/$p/stat 2>/dev/null); '
-                   '{ [ -z "$s" ] || [ "$s" = Z ]; } && exit 1; sleep 0.1; done; exit 0')
+    alive_check = (
+        'p=$(cat child.pid); for i in $(seq 50); do s=$(cut -d" " -f3 /proc/$p/stat 2>/dev/null); '
+        '{ [ -z "$s" ] || [ "$s" = Z ]; } && exit 1; sleep 0.1; done; exit 0'
+    )
     _, _, alive = await sh(primitive, alive_check, cwd="workspace")
     assert alive != 0, "the child in the killed process group survived"
 
 
 async def test_signal_group_delivers_sigterm(primitive: EnvironmentPrimitive) -> None:
     process = await primitive.exec(
-        ["bash", "-c", "trap 'echo term; exit 5' TERM; echo ready; while :; do sleep 0.05; done"])
+        ["bash", "-c", "trap 'echo term; exit 5' TERM; echo ready; while :; do sleep 0.05; done"]
+    )
     stdout = process.stdout_lines()
     assert await next_line(stdout) == b"ready"
     await process.signal_group(signal.SIGTERM)
@@ -191,16 +201,22 @@ async def test_reading_what_is_not_a_file_is_file_not_found(primitive: Environme
 
 async def test_bulk_write_and_list(primitive: EnvironmentPrimitive) -> None:
     blob = bytes(range(256)) * 40
-    await primitive.write_files({
-        "workspace/x.txt": b"1",
-        "workspace/d/e/y.bin": blob,
-        "workspace/space name.txt": "ü".encode(),
-        "app/pkg/__init__.py": b"",
-    })
+    await primitive.write_files(
+        {
+            "workspace/x.txt": b"1",
+            "workspace/d/e/y.bin": blob,
+            "workspace/space name.txt": "ü".encode(),
+            "app/pkg/__init__.py": b"",
+        }
+    )
     assert await primitive.read_file("workspace/d/e/y.bin") == blob
     assert await primitive.read_file("app/pkg/__init__.py") == b""
     files = await primitive.list_files("workspace")
-    assert [(f.path, f.size) for f in files] == [("d/e/y.bin", len(blob)), ("space name.txt", 2), ("x.txt", 1)]
+    assert [(f.path, f.size) for f in files] == [
+        ("d/e/y.bin", len(blob)),
+        ("space name.txt", 2),
+        ("x.txt", 1),
+    ]
     assert all(abs(f.modified_at / 1000 - time.time()) < 3600 for f in files)
     shallow = await primitive.list_files("workspace", recursive=False)
     assert [f.path for f in shallow] == ["space name.txt", "x.txt"]
@@ -220,7 +236,9 @@ async def test_listing_does_not_follow_or_show_symlinks(primitive: EnvironmentPr
 
 
 @pytest.mark.parametrize("bad", ["../x", "/etc/passwd", "workspace/../../x", "", "a\x00b", "..", "\\etc"])
-async def test_paths_outside_the_session_folder_are_refused(primitive: EnvironmentPrimitive, bad: str) -> None:
+async def test_paths_outside_the_session_folder_are_refused(
+    primitive: EnvironmentPrimitive, bad: str
+) -> None:
     with pytest.raises(InvalidPath):
         await primitive.read_file(bad)
     with pytest.raises(InvalidPath):
@@ -232,9 +250,12 @@ async def test_paths_outside_the_session_folder_are_refused(primitive: Environme
 
 
 async def test_symlinks_out_of_the_session_folder_are_refused(primitive: EnvironmentPrimitive) -> None:
-    _, _, code = await sh(primitive, "mkdir -p ../outside && printf secret > ../outside/secret "
-                                     "&& ln -s ../../outside workspace/link && ln -s ../../outside/secret workspace/s "
-                                     "&& mkdir -p workspace/in && ln -s in workspace/inner")
+    _, _, code = await sh(
+        primitive,
+        "mkdir -p ../outside && printf secret > ../outside/secret "
+        "&& ln -s ../../outside workspace/link && ln -s ../../outside/secret workspace/s "
+        "&& mkdir -p workspace/in && ln -s in workspace/inner",
+    )
     assert code == 0
     for attempt in (
         primitive.read_file("workspace/link/secret"),
