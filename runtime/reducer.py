@@ -154,6 +154,11 @@ def _close_pending(blocks: list[dict[str, Any]], status: str) -> None:
 
 
 def _add_error_block(state: SessionState, event: SessionEvent, message: str, code: Any) -> None:
+    # An agent that reports its error (``error`` event) and then fails the query with the same
+    # message would show it twice; the conversation needs it once.
+    for previous in reversed(state.blocks[-3:]):
+        if previous.get("type") == "error" and previous.get("message") == message:
+            return
     block = {
         "id": f"error-{event.seq}",
         "type": "error",

@@ -229,7 +229,6 @@ class ExecutionEnvironment:
         return {
             "PYTHONPATH": f"{self.session_dir}/app",
             "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "HOME": f"{self.session_dir}/home",
             "LANG": "C.UTF-8",
@@ -244,7 +243,9 @@ class ExecutionEnvironment:
         env = self.runner_env()
         if extra_env:
             env.update(extra_env)
-        process = await primitive.exec([self.python, "-m", "agent_runner", command], cwd="app", env=env)
+        # -S: the runner is stdlib-only, and skipping site (a venv's site alone is ~50 ms) is most
+        # of its start-up; its bytecode is cached in app/ after the first run.
+        process = await primitive.exec([self.python, "-S", "-m", "agent_runner", command], cwd="app", env=env)
         await process.write_stdin((json.dumps(request) + "\n").encode())
         return process
 

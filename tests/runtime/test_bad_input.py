@@ -63,7 +63,7 @@ async def test_a_runner_printing_10mb_of_garbage_on_one_line_is_logged_and_the_q
     fake_python = tmp_path / "python"
     fake_python.write_text(
         "#!/bin/bash\n"
-        'if [ "$3" = execute-query ]; then\n'
+        'if [[ " $* " == *" execute-query "* ]]; then\n'
         "  head -c 10000000 /dev/zero | tr '\\0' 'x'\n"
         '  printf \'\\n{"type":"log","payload":{"level":"info","message":"still here"}}\\n\'\n'
         '  printf \'{"type":"query:completed","payload":{}}\\n\'\n'

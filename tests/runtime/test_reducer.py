@@ -168,3 +168,14 @@ def test_subagent_blocks_go_to_their_thread() -> None:
     thread = state.subagent_list()[0]
     assert thread["status"] == "completed" and thread["agentId"] == "ag1" and thread["output"] == "done"
     assert thread["blocks"][0]["content"] == "sub!"
+
+
+def test_an_error_reported_then_failing_the_query_shows_once() -> None:
+    state = reduce_events([
+        ev(1, "query:started", {"messageId": "m1", "content": "x"}),
+        ev(2, "error", {"message": "API Error: 500 boom", "code": "API_ERROR"}),
+        ev(3, "query:failed", {"messageId": "m1", "error": "API Error: 500 boom", "code": "API_ERROR"}),
+        ev(4, "query:started", {"messageId": "m2", "content": "x"}),
+        ev(5, "query:failed", {"messageId": "m2", "error": "other", "code": "X"}),
+    ])
+    assert [b["message"] for b in state.blocks if b["type"] == "error"] == ["API Error: 500 boom", "other"]
