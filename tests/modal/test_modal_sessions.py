@@ -211,3 +211,27 @@ async def test_terminate_environment_and_delete_end_the_sandbox(
         assert len(fake_modal.running()) == 1
         await runtime.delete_session(session.session_id)
         assert fake_modal.running() == []
+
+
+async def test_interrupt_stops_the_running_command_in_the_sandbox(
+    fake_modal: types.ModuleType, tmp_path: Path
+) -> None:
+    async with AgentRuntime(modal_config(tmp_path)) as runtime:
+        session = await runtime.create_session({"architecture": "shell"})
+        after = (await runtime.get_summary(session.session_id)).last_seq
+        message_id, _ = await runtime.send_message(session.session_id, "echo started; sleep 60; echo never")
+        await collect_until(
+            runtime,
+            session.session_id,
+            lambda e: e.type == "block:delta" and "started" in e.payload.get("delta", ""),
+            after_seq=after,
+        )
+        assert await runtime.interrupt(session.session_id) is True
+        events = await collect_until(
+            runtime, session.session_id, query_end(message_id), after_seq=after, timeout=30
+        )
+        assert events[-1].type == "query:interrupted" and events[-1].payload["reason"] == "user"
+        # The sandbox survives an interrupt, and takes the next message.
+        events = await run(runtime, session.session_id, "echo after")
+        assert events[-1].type == "query:completed" and "after" in last_output(events)
+        assert not of_type(events, "ee:creating") and len(fake_modal.running()) == 1
