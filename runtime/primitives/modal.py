@@ -277,12 +277,22 @@ class ModalProcess:
                     await queue.put(line)
             if pending:
                 await queue.put(pending)
-        except (self._error, OSError, ConnectionError) as exc:
+        except asyncio.CancelledError:
+            # Abandoned (the sandbox was terminated): the reader still gets its end of stream,
+            # even if that costs a line nobody was reading anyway.
+            while True:
+                try:
+                    queue.put_nowait(None)
+                    break
+                except asyncio.QueueFull:
+                    queue.get_nowait()
+            raise
+        except Exception as exc:  # noqa: BLE001 - a lost stream ends the output; it must not kill the pump
             log.debug("output stream of a Modal exec ended: %r", exc)
         finally:
             if marker and not self._pgid.done():
                 self._pgid.set_result(None)
-            await queue.put(None)
+        await queue.put(None)
 
     def _set_pgid(self, raw: bytes) -> None:
         if not self._pgid.done():
@@ -332,7 +342,7 @@ class ModalProcess:
         if self._returncode is None:
             try:
                 code = await self._handle.wait.aio()
-            except self._error as exc:
+            except Exception as exc:  # noqa: BLE001 - e.g. the sandbox is gone: the process is too
                 log.warning("waiting for a Modal exec: %r", exc)
                 code = -1
             self._returncode = code
