@@ -137,7 +137,8 @@ class OpenCodeArchitecture:
         binary = self.binary(ctx.config, ctx.primitive) or BINARY
         passthrough = ctx.passthrough_env()
         model, provider = model_and_provider(ctx.session_options.get("model") or ctx.profile.model, passthrough)
-        argv = [binary, "run", "--format", "json"]
+        # ``--thinking``: reasoning parts are printed too (as ``reasoning`` lines).
+        argv = [binary, "run", "--format", "json", "--thinking"]
         if ctx.profile.permission_mode == "bypass":
             argv.append("--auto")  # approve what a plugin or agent still asks (headless: nobody answers)
         # The runner swaps this for ``--session <id>`` when the sandbox has the conversation (see

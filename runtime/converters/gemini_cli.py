@@ -281,7 +281,8 @@ class GeminiCliConverter(Converter):
         return [log_event("info", line)]
 
     def finish(self, exit_code: int, *, interrupted: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        events = [*self._close_text(None), *leftover_events(self.run_tag)]
+        # A text block still open stays pending: the runtime closes it with the query's outcome.
+        events = leftover_events(self.run_tag)
         if interrupted:
             return events, None
         if self.failure is not None:
@@ -496,7 +497,10 @@ def transcript_events(transcript: Any, *, include_prompts: bool = True) -> list[
             events.append(_use_event(call["id"], call.get("name"), call.get("args"), timestamp))
             if call.get("status") in ("success", "error"):  # else cancelled or never answered
                 at = call.get("timestamp") if isinstance(call.get("timestamp"), str) else timestamp
-                events.append(_result_event(call["id"], display_text(call.get("resultDisplay")),
+                # Only a text display: for a file edit the chat file keeps a diff object, which the
+                # live stream does not show (its ``tool_result`` has no output), and both must agree.
+                display = call.get("resultDisplay")
+                events.append(_result_event(call["id"], display if isinstance(display, str) else "",
                                             call.get("status") == "error", at))
     return events
 

@@ -32,6 +32,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -91,6 +92,15 @@ def error_code(error: Any) -> str:
     return "AGENT_ERROR"
 
 
+_TASK_RESULT = re.compile(r"<task_result>\n?(.*?)\n?</task_result>", re.DOTALL)
+
+
+def task_result(output: str) -> str:
+    """The subagent's answer inside the ``task`` tool's output (``<task ...><task_result>...``)."""
+    match = _TASK_RESULT.search(output)
+    return match.group(1) if match else output
+
+
 def _truncate(text: str, limit: int) -> tuple[str, int]:
     data = text.encode("utf-8")
     if len(data) <= limit:
@@ -107,6 +117,7 @@ class OpenCodeConverter(Converter):
         self.session_id: str | None = None
         self.failure: dict[str, Any] | None = None
         self.steps_finished = 0
+        self.last_finish_reason: str | None = None
         self._model_sent = False
         self._stderr_tail: deque[str] = deque(maxlen=6)
         self.run_tag: str | None = None
@@ -153,6 +164,7 @@ class OpenCodeConverter(Converter):
                                        {"line": json.dumps(message)[:2000]})]
         if kind == "step_finish":
             self.steps_finished += 1
+            self.last_finish_reason = part.get("reason") if isinstance(part.get("reason"), str) else None
         return [*events, *self.part(part)]
 
     # -- parts (live lines and saved database rows alike) ------------------------------------
@@ -213,12 +225,17 @@ class OpenCodeConverter(Converter):
             result["truncatedBytes"] = dropped
         start_at, end_at = _iso(started), _iso(ended)
         if tool in SUBAGENT_TOOLS:
-            return self._subagent(call_id, tool_input, output, is_error, duration, start_at, end_at)
+            child = metadata.get("sessionId") if isinstance(metadata.get("sessionId"), str) else None
+            return self._subagent(call_id, child, tool_input, task_result(output), is_error, duration,
+                                  start_at, end_at)
         return [make_event("block:upsert", {"block": use}, timestamp=start_at),
                 make_event("block:upsert", {"block": result}, timestamp=end_at)]
 
-    def _subagent(self, call_id: str, tool_input: dict[str, Any], output: str, is_error: bool,
-                  duration: int | None, start_at: str | None, end_at: str | None) -> list[dict[str, Any]]:
+    def _subagent(self, call_id: str, child: str | None, tool_input: dict[str, Any], output: str,
+                  is_error: bool, duration: int | None, start_at: str | None,
+                  end_at: str | None) -> list[dict[str, Any]]:
+        """The ``task`` tool: OpenCode ran a subagent in a child session (``child``) and printed
+        only its final answer, so the subagent's thread has no blocks of its own here."""
         prompt = str(tool_input.get("prompt") or "")
         spawned: dict[str, Any] = {"toolUseId": call_id, "prompt": prompt}
         block: dict[str, Any] = {"id": call_id, "type": "subagent", "toolUseId": call_id, "input": tool_input,
@@ -230,6 +247,8 @@ class OpenCodeConverter(Converter):
             block["name"] = tool_input["subagent_type"]
         completed: dict[str, Any] = {"toolUseId": call_id, "status": "failed" if is_error else "completed",
                                      "output": output}
+        if child:
+            spawned["agentId"] = completed["agentId"] = child
         if duration is not None:
             block["durationMs"] = completed["durationMs"] = duration
         return [make_event("subagent:spawned", spawned, timestamp=start_at),
@@ -283,6 +302,10 @@ class OpenCodeConverter(Converter):
             detail = " | ".join(self._stderr_tail)
             message = f"opencode exited with code {exit_code}" + (f": {detail}" if detail else "")
             return events, {"error": message, "code": "AGENT_EXITED"}
+        if self.steps_finished == 0 or self.last_finish_reason == "tool-calls":
+            # Every run ends with a finished step that is not waiting for tool results.
+            return events, {"error": "OpenCode ended before the model finished (its output was cut short)",
+                            "code": "AGENT_NO_RESULT"}
         return events, None
 
 

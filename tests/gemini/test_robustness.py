@@ -1,0 +1,68 @@
+"""Malformed, unknown and truncated Gemini CLI output through the real runner and session: the
+query fails readably (or goes on), nothing crashes, and the session takes the next message.
+
+A stand-in ``gemini`` (configured with ``AGENT_TUI_GEMINI_PATH``) prints what each prompt
+(``--prompt=...``, as the real CLI gets it) asks for; a valid reply replays a golden capture."""
+
+from __future__ import annotations
+
+import stat
+import sys
+from pathlib import Path
+
+from runtime import AgentRuntime
+from tests.gemini.golden import DATA
+from tests.helpers import collect_until, make_config, query_end
+
+STAND_IN = """#!{python}
+import sys
+prompt = next(a for a in sys.argv if a.startswith("--prompt=")).split("=", 1)[1]
+if prompt == "garbage":
+    print("this is not json at all")
+    print('{{"type": "from_the_future", "payload": 1}}')
+    print("[1, 2, 3]")
+    print('{{"type":"message","role":"assistant","content":"half a rep","delta":true}}')
+    sys.stdout.write('{{"type":"result","status":"succ')
+    sys.stdout.flush()
+    sys.exit(0)
+if prompt == "crash":
+    sys.stderr.write("stand-in: something broke badly\\n")
+    sys.exit(3)
+sys.stdout.write(open({golden!r}).read())
+"""
+
+
+async def test_bad_output_fails_the_query_readably_and_the_session_goes_on(tmp_path: Path) -> None:
+    gemini = tmp_path / "gemini"
+    gemini.write_text(STAND_IN.format(python=sys.executable, golden=str(DATA / "text" / "stream-1.jsonl")))
+    gemini.chmod(gemini.stat().st_mode | stat.S_IXUSR)
+    config = make_config(tmp_path, host_env={"AGENT_TUI_GEMINI_PATH": str(gemini)})
+    async with AgentRuntime(config) as runtime:
+        session = await runtime.create_session({"architecture": "gemini-cli"})
+        sid = session.session_id
+
+        async def ask(prompt: str) -> list:
+            after = (await runtime.get_summary(sid)).last_seq
+            message_id, _ = await runtime.send_message(sid, prompt)
+            return await collect_until(runtime, sid, query_end(message_id), after_seq=after)
+
+        events = await ask("garbage")
+        assert events[-1].type == "query:failed"
+        assert events[-1].payload["code"] == "AGENT_NO_RESULT" and "cut short" in events[-1].payload["error"]
+        warnings = [e.payload["message"] for e in events if e.type == "log" and e.payload["level"] == "warn"]
+        assert any("this is not json" in w for w in warnings)
+        assert any("[1, 2, 3]" in w for w in warnings)
+        detail = await runtime.get_session(sid)
+        partial = next(b for b in detail.blocks if b.type == "assistant_text")
+        assert partial.content == "half a rep" and partial.status == "error"  # closed, not spinning
+
+        events = await ask("crash")
+        assert events[-1].type == "query:failed"
+        assert events[-1].payload["code"] == "AGENT_EXITED"
+        assert "code 3" in events[-1].payload["error"] and "something broke badly" in events[-1].payload["error"]
+
+        events = await ask("a proper question")
+        assert events[-1].type == "query:completed", events[-1].payload
+        detail = await runtime.get_session(sid)
+        assert detail.blocks[-1].type == "assistant_text"
+        assert detail.blocks[-1].content == "Hello! This is the fake model, streaming in pieces."
