@@ -11,9 +11,12 @@ import asyncio
 import os
 from pathlib import Path
 
+import pytest
+
 from runtime import AgentRuntime
 from runtime.converters.gemini_cli import transcript_events
 from runtime.models import SessionEvent
+from tests.claude.netns import internet_reachable
 from tests.fakes.gemini_server import ErrorReply, FakeGemini, FunctionCall, Text, Turn
 from tests.gemini.conftest import API_KEY, MODEL, needs_gemini
 from tests.helpers import collect_until, query_end
@@ -38,6 +41,15 @@ async def ask(runtime: AgentRuntime, session_id: str, content: str) -> tuple[str
 async def new_session(runtime: AgentRuntime) -> str:
     session = await runtime.create_session({"architecture": "gemini-cli", "sessionOptions": {"model": MODEL}})
     return session.session_id
+
+
+async def test_the_cli_can_reach_the_fake_and_nothing_else(loopback_only: bool, fake: FakeGemini) -> None:
+    if not loopback_only:
+        pytest.skip("no network namespace allowed here: tests run with the host's network")
+    assert not internet_reachable()
+    _reader, writer = await asyncio.open_connection("127.0.0.1", fake.port)
+    writer.close()
+    await writer.wait_closed()
 
 
 async def test_text_tool_loop_resume_and_restore(gemini_runtime: AgentRuntime, fake: FakeGemini) -> None:

@@ -1,0 +1,168 @@
+"""How the opencode architecture starts the CLI, what the runner-side converter prepares in the
+sandbox, and how OpenCode's database is saved and restored (no CLI needed)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime import AgentRuntime
+from runtime.architectures.base import LaunchContext
+from runtime.architectures.opencode import OpenCodeArchitecture, model_and_provider, permissions
+from runtime.config import RuntimeConfig
+from runtime.converters.opencode import RUN_TAG_ENV, SETUP_ENV, OpenCodeConverter, transcript_events
+from runtime.models import AgentProfile
+from runtime.runner.execute import _agent_env
+from runtime.runner.opencode_transcript import db_path_for, load_transcript, read_transcript
+from tests.helpers import make_config
+
+HOST = {"OPENAI_API_KEY": "sk-host", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "SECRET_TOKEN": "nope"}
+
+
+def context(tmp_path: Path, **overrides: object) -> LaunchContext:
+    opencode = tmp_path / "bin" / "opencode"
+    opencode.parent.mkdir(parents=True, exist_ok=True)
+    opencode.write_text("#!/bin/sh\n")
+    opencode.chmod(opencode.stat().st_mode | stat.S_IXUSR)
+    values: dict[str, object] = {
+        "session_id": "ses-0123456789abcdef0123", "message_id": "msg-1", "prompt": "-v looks like an option",
+        "session_dir": str(tmp_path / "sandbox"),
+        "profile": AgentProfile(id="p", name="p", env=["OPENAI_API_KEY", "OPENAI_BASE_URL", "NOT_SET"]),
+        "session_options": {"model": "qwen-coder"}, "resume": False, "host_env": HOST,
+        "config": RuntimeConfig(agent_bin_dirs=[str(opencode.parent)], host_env={}),
+    }
+    values.update(overrides)
+    return LaunchContext(**values)  # type: ignore[arg-type]
+
+
+def test_first_query_argv_environment_and_config(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    launch = OpenCodeArchitecture().launch(ctx)
+    argv, env = launch.argv, launch.env
+    assert argv == [str(tmp_path / "bin" / "opencode"), "run", "--format", "json", "--thinking", "--auto",
+                    "--model", "agent-tui/qwen-coder"]
+    assert ctx.prompt not in argv  # it goes to stdin
+    assert env["OPENAI_API_KEY"] == "sk-host" and "SECRET_TOKEN" not in env and "NOT_SET" not in env
+    for name in ("OPENCODE_DISABLE_AUTOUPDATE", "OPENCODE_DISABLE_MODELS_FETCH", "OPENCODE_DISABLE_SHARE",
+                 "OPENCODE_DISABLE_LSP_DOWNLOAD"):
+        assert env[name] == "1"
+    home = tmp_path / "sandbox" / "home"
+    assert env["HOME"] == str(home)
+    assert env["OPENCODE_DB"] == str(home / ".local" / "share" / "opencode" / "opencode.db")
+    setup = json.loads(env[SETUP_ENV])
+    config = setup["config"]
+    assert config["model"] == "agent-tui/qwen-coder" and config["permission"] == {"*": "allow"}
+    provider = config["provider"]["agent-tui"]
+    assert provider["npm"] == "@ai-sdk/openai-compatible"
+    assert provider["options"] == {"baseURL": "http://127.0.0.1:9/v1", "apiKey": "{env:OPENAI_API_KEY}"}
+    assert "sk-host" not in env[SETUP_ENV]  # the key stays in the environment, never in a file
+    assert setup["instructions"] is None
+
+
+def test_models_providers_and_permissions() -> None:
+    base = {"OPENAI_BASE_URL": "http://x/v1"}
+    assert model_and_provider(None, base)[0] == "agent-tui/gpt-4o"
+    assert model_and_provider("anthropic/claude-x", base) == ("anthropic/claude-x", {})
+    assert model_and_provider("agent-tui/m", base)[0] == "agent-tui/m"
+    assert model_and_provider("gpt-5", {}) == ("openai/gpt-5", {})
+    assert model_and_provider("openrouter/x/y", {}) == ("openrouter/x/y", {})
+    assert model_and_provider(None, {}) == (None, {})
+    assert permissions("acceptEdits", [])["edit"] == "allow"
+    ask = permissions("ask", ["Bash"])
+    assert ask["*"] == "ask" and ask["bash"] == "allow" and "edit" not in ask
+
+
+def test_ask_mode_has_no_auto_approval_and_resume_asks_for_the_session(tmp_path: Path) -> None:
+    profile = AgentProfile(id="p", name="p", permission_mode="ask", system_prompt="Be terse.")
+    argv = OpenCodeArchitecture().launch(context(tmp_path, profile=profile, resume=True)).argv
+    assert "--auto" not in argv and "--continue" in argv
+
+
+def test_prepare_writes_the_config_tags_the_run_and_resumes_what_exists(tmp_path: Path) -> None:
+    profile = AgentProfile(id="p", name="p", env=["OPENAI_API_KEY", "OPENAI_BASE_URL"], system_prompt="Be terse.")
+    ctx = context(tmp_path, profile=profile, resume=True)
+    launch = OpenCodeArchitecture().launch(ctx)
+    workspace = tmp_path / "sandbox" / "workspace"
+    request = {"baseWorkspacePath": str(workspace), "launch": launch.wire(), "prompt": ctx.prompt}
+    env = _agent_env(request)
+    converter = OpenCodeConverter(request)
+    argv = converter.prepare(launch.argv, env)
+    # Wrapped in the reaper; no conversation yet, so ``--continue`` is dropped.
+    assert argv[:2] == [sys.executable, "-c"] and argv[3] == env[RUN_TAG_ENV] and argv[4] == "--"
+    assert "--continue" not in argv and "--session" not in argv
+    assert SETUP_ENV not in env
+    folder = tmp_path / "sandbox" / "home" / ".config" / "opencode"
+    assert json.loads((folder / "opencode.json").read_text())["model"] == "agent-tui/qwen-coder"
+    assert (folder / "AGENTS.md").read_text() == "Be terse."
+    assert converter.initial_input() == [ctx.prompt]
+    assert converter.model == "agent-tui/qwen-coder"
+
+    # Once OpenCode's database has a conversation, the run continues that one.
+    make_database(Path(env["OPENCODE_DB"]), "ses_abc")
+    argv = OpenCodeConverter(request).prepare(launch.argv, _agent_env(request))
+    assert argv[argv.index("--session") + 1] == "ses_abc"
+
+
+def make_database(path: Path, session_id: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE session (id TEXT PRIMARY KEY, parent_id TEXT, time_updated INTEGER);
+        CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT, time_created INTEGER, data TEXT);
+        CREATE TABLE part (id TEXT PRIMARY KEY, message_id TEXT, session_id TEXT, data TEXT);
+    """)
+    db.execute("INSERT INTO session VALUES (?, NULL, 2)", (session_id,))
+    db.execute("INSERT INTO session VALUES ('ses_child', ?, 3)", (session_id,))
+    db.execute("INSERT INTO message VALUES ('msg_1', ?, 1, ?)", (session_id, json.dumps({"role": "user"})))
+    db.execute("INSERT INTO part VALUES ('prt_1', 'msg_1', ?, ?)",
+               (session_id, json.dumps({"type": "text", "text": "hello\n"})))
+    db.execute("INSERT INTO message VALUES ('msg_2', ?, 2, ?)",
+               (session_id, json.dumps({"role": "assistant", "modelID": "m", "providerID": "p"})))
+    db.execute("INSERT INTO part VALUES ('prt_2', 'msg_2', ?, ?)",
+               (session_id, json.dumps({"type": "text", "text": "Hi!", "time": {"end": 5}})))
+    db.commit()
+    db.close()
+
+
+def test_database_is_saved_and_restored_into_a_new_sandbox(tmp_path: Path) -> None:
+    workspace = tmp_path / "one" / "workspace"
+    assert read_transcript({"baseWorkspacePath": str(workspace)}) is None
+    make_database(Path(db_path_for(str(workspace))), "ses_abc")
+    transcript = read_transcript({"baseWorkspacePath": str(workspace)})
+    assert transcript is not None and transcript["sessionId"] == "ses_abc"
+    blocks = [e["payload"]["block"] for e in transcript_events(transcript)]
+    assert [(b["type"], b["content"]) for b in blocks] == [("user_message", "hello"), ("assistant_text", "Hi!")]
+
+    fresh = tmp_path / "two" / "workspace"
+    stale = Path(db_path_for(str(fresh)) + "-wal")
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"stale")
+    load_transcript({"baseWorkspacePath": str(fresh)}, json.loads(json.dumps(transcript)))
+    assert not stale.exists()
+    db = sqlite3.connect(db_path_for(str(fresh)))
+    assert db.execute("SELECT id FROM session WHERE parent_id IS NULL").fetchall() == [("ses_abc",)]
+    db.close()
+
+
+async def test_list_architectures_says_whether_opencode_is_installed(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # whatever this machine has installed
+    installed = make_config(tmp_path / "a", host_env={}, agent_bin_dirs=[str(tmp_path / "bin")])
+    context(tmp_path)  # puts an executable ``opencode`` in tmp_path/bin
+    missing = make_config(tmp_path / "b", host_env={}, agent_bin_dirs=[str(tmp_path / "nothing")])
+    broken = make_config(tmp_path / "c", host_env={"AGENT_TUI_OPENCODE_PATH": str(tmp_path / "nope")})
+    found = {}
+    for name, config in (("installed", installed), ("missing", missing), ("broken", broken)):
+        async with AgentRuntime(config) as runtime:
+            found[name] = {i.id: i for i in await runtime.list_architectures()}["opencode"]
+    assert found["installed"].available is True and found["installed"].reason is None
+    assert found["missing"].available is False
+    assert found["missing"].reason == ("the OpenCode CLI (`opencode`) is not on PATH or in agent_bin_dirs; "
+                                       "install it with `npm install -g opencode-ai`")
+    assert found["broken"].available is False
+    assert f"AGENT_TUI_OPENCODE_PATH={tmp_path / 'nope'} is not executable" in (found["broken"].reason or "")
