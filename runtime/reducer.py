@@ -157,6 +157,8 @@ def _add_error_block(state: SessionState, event: SessionEvent, message: str, cod
     # An agent that reports its error (``error`` event) and then fails the query with the same
     # message would show it twice; the conversation needs it once.
     for previous in reversed(state.blocks[-3:]):
+        if previous.get("type") == "user_message" and previous.get("id") not in state.queued:
+            break  # an earlier query's failure: this one is a failure of its own
         if previous.get("type") == "error" and previous.get("message") == message:
             return
     block = {
