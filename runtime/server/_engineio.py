@@ -70,6 +70,11 @@ class EngineBridge:
         queue = getattr(socket, "queue", None)
         return queue if isinstance(queue, asyncio.Queue) else None
 
+    def idle(self, eio_sid: str) -> bool:
+        """True when the client's writer has taken everything queued (nothing waits in engine.io)."""
+        queue = self._queue(eio_sid)
+        return queue is not None and queue.qsize() == 0 and self.connected(eio_sid)
+
     def connected(self, eio_sid: str) -> bool:
         socket = self.sio.eio.sockets.get(eio_sid)
         return socket is not None and not getattr(socket, "closed", False)

@@ -123,6 +123,7 @@ class Connection:
         self._in_engine = 0
         self._wakeup = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
+        self._send_lock = asyncio.Lock()
         self.closed = False
 
     # ------------------------------------------------------------------ subscriptions
@@ -171,7 +172,7 @@ class Connection:
                         f"session {fw.session_id} delivered up to seq {fw.sent_seq}"
                     )
                     return
-                self._wakeup.set()
+                await self._push()
         except StopAsyncIteration:
             pass  # the session was deleted or the subscription closed
         except SubscriberLagged as exc:
@@ -185,44 +186,58 @@ class Connection:
             self.drop("internal error while forwarding events")
 
     async def _flush_loop(self) -> None:
-        hub = self.hub
-        bridge = hub.bridge
+        bridge = self.hub.bridge
         try:
             while not self.closed:
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 # Flow control: the next send waits until the writer took the previous one.
                 await bridge.wait_taken(self.eio_sid)
-                self.unsent -= self._in_engine
-                self._in_engine = 0
-                if self.closed:
+                if self.closed or not bridge.connected(self.eio_sid):
                     return
-                if not bridge.connected(self.eio_sid):
-                    return
-                handed = 0
-                for fw in list(self.forwarders.values()):
-                    if not fw.pending:
-                        continue
-                    chunks, fw.pending = fw.pending, []
-                    handed += fw.pending_bytes
-                    fw.pending_bytes = 0
-                    fw.sent_seq = fw.queued_seq
-                    sid_json = _dumps(fw.session_id)
-                    if fw.batch:
-                        await bridge.send_text(
-                            self.eio_sid,
-                            f'2["stream:events",{{"sessionId":{sid_json},"events":[{",".join(chunks)}]}}]',
-                        )
-                    else:
-                        prefix = f'2["stream:event",{{"sessionId":{sid_json},"event":'
-                        for chunk in chunks:
-                            await bridge.send_text(self.eio_sid, f"{prefix}{chunk}}}]")
-                self._in_engine = handed
+                await self._send_pending()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("sending to Socket.IO client %s failed", self.sid)
             self.drop("internal error while sending events")
+
+    async def _push(self) -> None:
+        """Send now if the client's writer is idle (the common, keeping-up case: no task switch),
+        else leave it to the flusher, which waits until the writer took what is queued."""
+        if not self._send_lock.locked() and self.hub.bridge.idle(self.eio_sid):
+            await self._send_pending()
+        else:
+            self._wakeup.set()
+
+    async def _send_pending(self) -> None:
+        """Hand every pending event to engine.io. Only called when the writer took what came before."""
+        async with self._send_lock:
+            await self._hand_over()
+
+    async def _hand_over(self) -> None:
+        bridge = self.hub.bridge
+        self.unsent -= self._in_engine
+        self._in_engine = 0
+        handed = 0
+        for fw in list(self.forwarders.values()):
+            if not fw.pending:
+                continue
+            chunks, fw.pending = fw.pending, []
+            handed += fw.pending_bytes
+            fw.pending_bytes = 0
+            fw.sent_seq = fw.queued_seq
+            sid_json = _dumps(fw.session_id)
+            if fw.batch:
+                await bridge.send_text(
+                    self.eio_sid,
+                    f'2["stream:events",{{"sessionId":{sid_json},"events":[{",".join(chunks)}]}}]',
+                )
+            else:
+                prefix = f'2["stream:event",{{"sessionId":{sid_json},"event":'
+                for chunk in chunks:
+                    await bridge.send_text(self.eio_sid, f"{prefix}{chunk}}}]")
+        self._in_engine = handed
 
     # ------------------------------------------------------------------ teardown
 

@@ -34,8 +34,19 @@ def _free_port() -> int:
 async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
     port = _free_port()
     process = await asyncio.create_subprocess_exec(
-        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-        "--dir", str(tmp_path), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         async with asyncio.timeout(15):
@@ -59,8 +70,10 @@ async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
 async def test_two_processes_fan_events_out_through_redis(tmp_path: Path, redis_url: str) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    async with serve(tmp_path / "a", "--redis-url", redis_url) as (proc_a, url_a, _), \
-            serve(tmp_path / "b", "--redis-url", redis_url) as (proc_b, url_b, _):
+    async with (
+        serve(tmp_path / "a", "--redis-url", redis_url) as (proc_a, url_a, _),
+        serve(tmp_path / "b", "--redis-url", redis_url) as (proc_b, url_b, _),
+    ):
         owner = socketio.AsyncClient(reconnection=False)
         remote = socketio.AsyncClient(reconnection=False)
         await owner.connect(url_a, transports=["websocket"])
@@ -70,10 +83,14 @@ async def test_two_processes_fan_events_out_through_redis(tmp_path: Path, redis_
             created = await owner.call("session:create", {"architecture": "shell"}, timeout=10)
             sid = created["session"]["sessionId"]
             # sessions:changed reaches the client of the other process.
-            await remote_seen.wait_for(lambda: any(c["session"]["sessionId"] == sid for c in remote_seen.changes))
+            await remote_seen.wait_for(
+                lambda: any(c["session"]["sessionId"] == sid for c in remote_seen.changes)
+            )
             joined = await remote.call("session:join", {"sessionId": sid}, timeout=10)
             assert joined == {"success": True, "runtime": None, "lastSeq": None, "remote": True}
-            await owner.call("session:message", {"sessionId": sid, "content": "echo across-processes"}, timeout=10)
+            await owner.call(
+                "session:message", {"sessionId": sid, "content": "echo across-processes"}, timeout=10
+            )
 
             def done(seen: Collector) -> bool:
                 return any(e["type"] == "query:completed" for e in seen.events.get(sid, []))

@@ -23,12 +23,23 @@ from tests.server.clients import Collector
 
 
 @asynccontextmanager
-async def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None
-                ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str, list[str]]]:
+async def serve(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str, list[str]]]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "runtime.server", "--port", "0", "--db", str(tmp_path / "serve.db"),
-        "--data-dir", str(tmp_path / "sandboxes"), *args,
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "runtime.server",
+        "--port",
+        "0",
+        "--db",
+        str(tmp_path / "serve.db"),
+        "--data-dir",
+        str(tmp_path / "sandboxes"),
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "HOME": str(tmp_path / "home"), **(env or {})},
     )
     assert process.stdout is not None
@@ -81,8 +92,12 @@ async def test_sigterm_closes_the_running_query_and_the_sandbox_then_exits_0(tmp
         created = await client.call("session:create", {"architecture": "shell"}, timeout=10)
         sid = created["session"]["sessionId"]
         await client.call("session:message", {"sessionId": sid, "content": f"sleep {marker}"}, timeout=10)
-        await seen.wait_for(lambda: any(e["type"] == "block:upsert" and e["payload"]["block"]["type"] == "tool_use"
-                                        for e in seen.events.get(sid, [])))
+        await seen.wait_for(
+            lambda: any(
+                e["type"] == "block:upsert" and e["payload"]["block"]["type"] == "tool_use"
+                for e in seen.events.get(sid, [])
+            )
+        )
         await _until(lambda: bool(_processes_with(marker)))  # the runner starts bash right after that block
         disconnected = asyncio.Event()
         client.on("disconnect", lambda *_: disconnected.set())
@@ -135,8 +150,16 @@ async def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "runtime.server", "--port", str(port), "--db", str(tmp_path / "x.db"),
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "runtime.server",
+            "--port",
+            str(port),
+            "--db",
+            str(tmp_path / "x.db"),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "HOME": str(tmp_path)},
         )
         _out, err = await asyncio.wait_for(process.communicate(), 30)
@@ -146,9 +169,12 @@ async def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("module", ["runtime.server.serve", "runtime.server.app"])
 async def test_serve_imports_neither_textual_nor_modal(module: str) -> None:
-    code = (f"import sys, {module}; from runtime.server.serve import main; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'modal', 'agent_tui'}))")
-    process = await asyncio.create_subprocess_exec(sys.executable, "-c", code, cwd=ROOT,
-                                                   stdout=asyncio.subprocess.PIPE)
+    code = (
+        f"import sys, {module}; from runtime.server.serve import main; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'modal', 'agent_tui'}))"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
     out, _ = await asyncio.wait_for(process.communicate(), 30)
     assert out.decode().strip() == "[]"
