@@ -1,6 +1,6 @@
 """CodeBlock: a code fence that streams line by line and never re-highlights what it has drawn.
 
-The lines live in fixed-size chunks, each a ``Static``; an append highlights only the new lines
+The lines live in fixed-size chunks (``CodeChunk``); an append highlights only the new lines
 and redraws only the last chunk, so the cost per frame does not grow with the fence. When the
 fence closes it is highlighted once more as a whole (off the event loop), so constructs that span
 lines (docstrings, block comments) come out right.
@@ -15,9 +15,10 @@ from textual.content import Content
 from textual.widgets import Static
 
 from ..highlight import highlight_lines
+from .code_chunk import CodeChunk
 
 #: Lines per chunk: a frame redraws at most this many lines of an open fence.
-CHUNK_LINES = 24
+CHUNK_LINES = 16
 #: Fences longer than this are re-highlighted in a thread when they close.
 _THREAD_THRESHOLD = 40
 
@@ -33,7 +34,6 @@ class CodeBlock(Vertical):
         background: black 15%;
         &:light { background: white 30%; }
         & > .code-language { color: $text-muted; text-style: italic; height: 1; }
-        & > .code-chunk { height: auto; width: 1fr; }
     }
     """
 
@@ -43,7 +43,7 @@ class CodeBlock(Vertical):
         self.lines: list[str] = []
         self._highlighted: list[Content] = []
         self._partial = ""
-        self._chunks: list[Static] = []
+        self._chunks: list[CodeChunk] = []
         self._dirty_from: int | None = None  # first chunk index to redraw
         self.closed = False
 
@@ -82,34 +82,33 @@ class CodeBlock(Vertical):
         if self._partial:
             rows.append(Content(self._partial.expandtabs(4)))
         needed = max(1, (len(rows) + CHUNK_LINES - 1) // CHUNK_LINES)
-        new: list[Static] = []
+        new: list[CodeChunk] = []
         for index in range(start, needed):
-            content = Content("\n").join(rows[index * CHUNK_LINES:(index + 1) * CHUNK_LINES])
+            part = rows[index * CHUNK_LINES:(index + 1) * CHUNK_LINES]
             if index < len(self._chunks):
-                self._chunks[index].update(content)
+                chunk = self._chunks[index]
             else:
-                chunk = Static(content, classes="code-chunk")
+                chunk = CodeChunk()
                 self._chunks.append(chunk)
                 new.append(chunk)
+            chunk.show(Content("\n").join(part), len(part), self.closed)
         if new:
             await self.mount_all(new)
 
     async def close(self) -> None:
-        """The fence ended: highlight it as a whole, once."""
+        """The fence ended: highlight it as a whole, once, and let its lines wrap."""
         if self.closed:
             return
         self.closed = True
         if self._partial:
             self.append_lines([self._partial])
         lines = list(self.lines)
-        if not self.language or not lines:
-            await self.flush()
-            return
-        if len(lines) > _THREAD_THRESHOLD:
-            highlighted = await asyncio.to_thread(highlight_lines, lines, self.language)
-        else:
-            highlighted = highlight_lines(lines, self.language)
-        if len(highlighted) == len(self.lines):
-            self._highlighted = highlighted
-            self._mark(0)
+        if self.language and lines:
+            if len(lines) > _THREAD_THRESHOLD:
+                highlighted = await asyncio.to_thread(highlight_lines, lines, self.language)
+            else:
+                highlighted = highlight_lines(lines, self.language)
+            if len(highlighted) == len(self.lines):
+                self._highlighted = highlighted
+        self._mark(0)
         await self.flush()

@@ -46,19 +46,30 @@ class SessionRow(Widget):
         self.model = model
         self.clock = clock
         self._status = ""
+        self._last: tuple[object, ...] = ()
 
     def on_mount(self) -> None:
         self.sync()
 
     def sync(self) -> None:
-        """Follow the model: the state class (for CSS) and the text."""
+        """Follow the model: the state class (for CSS) and the text (repainted only if it changed)."""
         status = self.model.status()
         if status != self._status:
             if self._status:
                 self.remove_class(f"-{self._status}")
             self.add_class(f"-{status}")
             self._status = status
-        self.refresh()
+        signature = self._signature()
+        if signature != self._last:
+            self._last = signature
+            self.refresh()
+
+    def _signature(self) -> tuple[object, ...]:
+        model = self.model
+        since = model.running_since_ms()
+        elapsed = int(self.clock() - since / 1000) if since is not None else None
+        return (self._status, model.name, model.unread, len(model.state.queued), model.cost_usd, elapsed,
+                model.summary.architecture, model.summary.primitive)
 
     def render(self) -> Content:
         model = self.model

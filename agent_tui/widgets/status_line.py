@@ -31,6 +31,7 @@ class StatusLine(Widget):
         super().__init__(**kwargs)
         self.clock = clock
         self.model: SessionModel | None = None
+        self._last = ""
 
     def set_model(self, model: SessionModel | None) -> None:
         self.model = model
@@ -41,7 +42,10 @@ class StatusLine(Widget):
         status = model.status() if model else ""
         for name in ("starting", "error", "busy"):
             self.set_class(status == name, f"-{name}")
-        self.refresh()
+        text = self.render().plain
+        if text != self._last:
+            self._last = text
+            self.refresh()
 
     def render(self) -> Content:
         model = self.model
