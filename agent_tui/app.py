@@ -468,6 +468,10 @@ class AgentTuiApp(App[int]):
     async def action_new_session(self) -> None:
         from .screens.new_session import NewSessionScreen
 
+        for _ in range(200):  # pressed during start-up: wait for the runtime (up to 10 s)
+            if self.ready:
+                break
+            await _sleep(0.05)
         try:
             architectures = await self.client.list_architectures()
             profiles = await self.client.list_profiles()

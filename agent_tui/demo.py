@@ -44,8 +44,8 @@ def ev(kind: str, at: float, conversation: str = "main", **payload: Any) -> dict
             "source": "runner"}
 
 
-def block(at: float, **fields: Any) -> dict[str, Any]:
-    return ev("block:upsert", at, block=fields)
+def block(at: float, conversation: str = "main", **fields: Any) -> dict[str, Any]:
+    return ev("block:upsert", at, conversation, block=fields)
 
 
 REPLY_PROSE = """\

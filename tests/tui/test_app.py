@@ -266,3 +266,73 @@ async def test_copy_theme_logs_and_help(app_factory: Any) -> None:
         await wait_until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
         await pilot.press("escape")
         await wait_until(pilot, lambda: type(app.screen).__name__ != "HelpScreen")
+
+
+async def test_subagent_threads_nest_in_their_card_and_permissions_are_answered(app_factory: Any) -> None:
+    from textual.widgets import Button
+
+    from agent_tui.demo import block, ev
+    from agent_tui.widgets.thread_view import ThreadView
+
+    app = app_factory()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "agent"})
+        model = await wait_until(pilot, lambda: app.current)
+        runtime = app.client
+        await runtime.bus.publish(model.session_id, [
+            block(0, id="u", type="user_message", content="review the diff", status="complete"),
+            ev("query:started", 0, messageId="u", content="review the diff"),
+            block(1, id="task", type="tool_use", toolName="Task", toolUseId="toolu_1", status="pending",
+                  input={"description": "Check the tests", "prompt": "Run the tests"}),
+            ev("subagent:spawned", 1, toolUseId="toolu_1", prompt="Run the tests"),
+            block(2, "toolu_1", id="sub-a", type="assistant_text", status="complete", content="Running them now."),
+            block(3, "toolu_1", id="sub-t", type="tool_use", toolName="Bash", toolUseId="toolu_2",
+                  status="complete", input={"command": "pytest -q"}),
+            ev("permission:requested", 4, requestId="perm-1", toolName="Bash", input={"command": "rm -rf build"},
+               title="Run rm -rf build?"),
+        ])
+        card = await wait_until(pilot, lambda: next((c for c in cards(app) if c.tool_use_id == "toolu_1"), None))
+        assert card.subagent is not None and "2 blocks" in card.header_content().plain
+        card.focus()
+        await pilot.press("enter")
+        thread = await wait_until(pilot, lambda: card.query(ThreadView) and card.query_one(ThreadView))
+        await wait_until(pilot, lambda: len(thread.widgets) == 2)
+        # A subagent block arriving later appears in the open thread.
+        await runtime.bus.publish(model.session_id, [
+            block(5, "toolu_1", id="sub-b", type="assistant_text", status="complete", content="All green."),
+        ])
+        await wait_until(pilot, lambda: "sub-b" in thread.widgets)
+
+        assert model.status() == "needs-input"
+        bar = app.permission_bar
+        await wait_until(pilot, lambda: bar.has_class("-visible"))
+        await pilot.click(bar.query_one("#perm-allow", Button))
+        await wait_until(pilot, lambda: not model.state.pending_permissions, what="the answer to be recorded")
+        events_, _ = await runtime.get_events(model.session_id)
+        resolved = [e.payload for e in events_ if e.type == "permission:resolved"]
+        assert resolved == [{"requestId": "perm-1", "decision": "allow", "by": "agent-tui"}]
+        await wait_until(pilot, lambda: not bar.has_class("-visible"))
+
+
+async def test_command_palette_lists_the_actions_and_sessions(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "alpha-session"})
+        await app.create_session({"architecture": "shell", "name": "beta-session"})
+        await wait_until(pilot, lambda: app.current and app.current.name == "beta-session")
+        await pilot.press("ctrl+p")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
+        await type_text(pilot, "alpha-session")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.current and app.current.name == "alpha-session")
+        await pilot.press("ctrl+p")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
+        await type_text(pilot, "New session")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewSessionScreen))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, NewSessionScreen))
