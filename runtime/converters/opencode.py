@@ -331,9 +331,11 @@ def kill_leftovers(tag: str | None, spare: int | None = None) -> list[str]:
     if not tag or not os.path.isdir("/proc"):
         return []
     needle = f"{RUN_TAG_ENV}={tag}".encode()
+    # Never ourselves or whatever started us (a wrapper such as strace may carry the tag too).
+    keep = {os.getpid(), spare, *_ancestors()}
     killed: list[str] = []
     for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) in (os.getpid(), spare):
+        if not name.isdigit() or int(name) in keep:
             continue
         try:
             with open(f"/proc/{name}/environ", "rb") as handle:
@@ -398,6 +400,19 @@ def reap_main(args: list[str]) -> int:
     return 128 - code if code < 0 else code
 
 
+def _ancestors() -> list[int]:
+    found: list[int] = []
+    pid = os.getppid()
+    while pid > 1 and len(found) < 64:
+        found.append(pid)
+        try:
+            with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
+                pid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return found
+
+
 def leftover_events(tag: str | None) -> list[dict[str, Any]]:
     killed = kill_leftovers(tag)
     if not killed:
@@ -414,6 +429,7 @@ def write_setup(setup: dict[str, Any], env: dict[str, str]) -> None:
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "opencode.json"), "w", encoding="utf-8") as handle:
         json.dump(setup.get("config") or {}, handle, indent=2)
+    _skip_plugin_install(folder)
     rules = os.path.join(folder, "AGENTS.md")
     instructions = setup.get("instructions")
     if isinstance(instructions, str) and instructions.strip():
@@ -422,6 +438,27 @@ def write_setup(setup: dict[str, Any], env: dict[str, str]) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(rules)
+
+
+#: What OpenCode installs into every config folder it reads (for custom tools and plugins).
+PLUGIN_PACKAGE = "@opencode-ai/plugin"
+
+
+def _skip_plugin_install(folder: str) -> None:
+    """Keep OpenCode from installing ``@opencode-ai/plugin`` from the npm registry into its config
+    folder at every start of a new sandbox (a download per sandbox, or a failed DNS lookup
+    offline). It installs only when ``node_modules`` is missing or ``package-lock.json`` lacks a
+    dependency ``package.json`` names, so an empty ``node_modules`` and a lock that lists the
+    package make it skip. Only custom tools written against that package (none in a fresh
+    sandbox) would need the real thing; an existing ``node_modules`` is left alone."""
+    if os.path.exists(os.path.join(folder, "node_modules")):
+        return
+    os.makedirs(os.path.join(folder, "node_modules"))
+    manifest = {"dependencies": {PLUGIN_PACKAGE: "*"}}
+    with open(os.path.join(folder, "package.json"), "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle)
+    with open(os.path.join(folder, "package-lock.json"), "w", encoding="utf-8") as handle:
+        json.dump({"lockfileVersion": 3, "packages": {"": manifest}}, handle)
 
 
 def find_session(db_path: str) -> str | None:

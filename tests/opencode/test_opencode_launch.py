@@ -99,6 +99,10 @@ def test_prepare_writes_the_config_tags_the_run_and_resumes_what_exists(tmp_path
     folder = tmp_path / "sandbox" / "home" / ".config" / "opencode"
     assert json.loads((folder / "opencode.json").read_text())["model"] == "agent-tui/qwen-coder"
     assert (folder / "AGENTS.md").read_text() == "Be terse."
+    # OpenCode would otherwise fetch @opencode-ai/plugin from npm into its config folder.
+    assert (folder / "node_modules").is_dir()
+    lock = json.loads((folder / "package-lock.json").read_text())
+    assert lock["packages"][""]["dependencies"] == json.loads((folder / "package.json").read_text())["dependencies"]
     assert converter.initial_input() == [ctx.prompt]
     assert converter.model == "agent-tui/qwen-coder"
 
