@@ -137,6 +137,7 @@ class EventBus:
         self.store = store
         self.subscriber_buffer = subscriber_buffer
         self._seq: dict[str, int] = {}
+        self._opening: dict[str, asyncio.Future[int]] = {}
         self._pending: list[tuple[str, SessionEvent]] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._wakeup = asyncio.Event()
@@ -151,7 +152,16 @@ class EventBus:
     async def open_session(self, session_id: str) -> int:
         """Load the session's high-water mark; must run before its first publish."""
         if session_id not in self._seq:
-            self._seq[session_id] = await self.store.last_seq(session_id)
+            # Concurrent first publishers share one read of the high-water mark.
+            opening = self._opening.get(session_id)
+            if opening is None:
+                opening = self._opening[session_id] = asyncio.ensure_future(self.store.last_seq(session_id))
+            try:
+                last = await asyncio.shield(opening)
+            finally:
+                if opening.done():
+                    self._opening.pop(session_id, None)
+            self._seq.setdefault(session_id, last)
         return self._seq[session_id]
 
     def last_seq(self, session_id: str) -> int:

@@ -153,3 +153,14 @@ async def test_runtime_subscribe_unknown_session_is_a_clear_error(runtime: Agent
 
     with pytest.raises(SessionNotFound):
         runtime.subscribe("nope")
+
+
+async def test_concurrent_first_publishers_of_a_session_get_distinct_gapless_seqs(tmp_path) -> None:
+    store = SQLiteStore(tmp_path / "c.db")
+    await store.open()
+    bus = EventBus(store)
+    published = await asyncio.gather(*(bus.publish("fresh", _deltas(1, i)) for i in range(300)))
+    assert sorted(e.seq for batch in published for e in batch) == list(range(1, 301))
+    assert [e.seq for e in await store.load_events("fresh")] == list(range(1, 301))
+    await bus.close()
+    await store.close()
