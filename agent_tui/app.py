@@ -167,9 +167,10 @@ class AgentTuiApp(App[int]):
                 break
             except Exception as exc:  # noqa: BLE001 - any failure to start is shown, then retried
                 message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+                if self.mode != "remote" or getattr(exc, "code", "") == "UNAUTHORIZED":
+                    self.notify(message, title="Cannot start", severity="error", timeout=30)
+                    return  # retrying cannot help
                 self.notify(f"{message}\nRetrying in {delay:.0f}s…", title="Cannot start", severity="error")
-                if self.mode != "remote":
-                    return
                 await _sleep(delay)
                 delay = min(delay * 2, 10.0)
         self._unobserve = self.client.add_observer(self._client_notice)

@@ -63,6 +63,11 @@ class ServerUnreachable(AgentTuiError):
     status = 503
 
 
+class Unauthorized(AgentTuiError):
+    code = "UNAUTHORIZED"
+    status = 401
+
+
 @dataclass(frozen=True)
 class ConnectionChanged:
     """A remote client lost or regained its server."""
@@ -196,6 +201,15 @@ class RemoteRuntime:
             sio.on("session:status", self._on_status)
             sio.on("sessions:changed", self._on_sessions_changed)
             self._sio = sio
+        # HTTP first: a wrong or missing token gets a clear answer here (Socket.IO only says that
+        # the namespace refused the connection).
+        try:
+            await self._request("GET", "/sessions")
+        except AgentTuiError as exc:
+            if exc.status == 401:
+                raise Unauthorized(f"{self.url} refused the token: {exc.message} "
+                                   "(pass --token or set AGENT_TUI_TOKEN)") from exc
+            raise
         try:
             await self._sio.connect(self.url, auth={"token": self.token} if self.token else None,
                                     transports=["websocket"], socketio_path="socket.io", wait_timeout=10)

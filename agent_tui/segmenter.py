@@ -57,7 +57,7 @@ def _may_open_fence(partial: str) -> bool:
     stripped = partial.lstrip(" ")
     if len(partial) - len(stripped) > 3:
         return False
-    return stripped[:1] in ("`", "~")
+    return stripped[:1] in ("`", "~", "")
 
 
 class FenceSegmenter:
@@ -68,6 +68,7 @@ class FenceSegmenter:
         self._fence: tuple[str, int] | None = None  # (marker char, marker length) of the open fence
         self._indent = 0
         self._partial_shown = ""
+        self._continuing = False  # part of the current line already went out as prose
 
     @property
     def in_fence(self) -> bool:
@@ -90,6 +91,11 @@ class FenceSegmenter:
                 code.clear()
 
         for line in lines:
+            if self._continuing:
+                # The rest of a line whose start was already prose: never a fence marker.
+                self._continuing = False
+                prose.append(line + "\n")
+                continue
             if self._fence is None:
                 match = _OPEN.match(line)
                 if match and not (match.group(2)[0] == "`" and "`" in match.group(3)):
@@ -114,11 +120,12 @@ class FenceSegmenter:
                     self._partial_shown = ""
         flush()
         tail = self._pending
-        if self._fence is None:
-            if tail and not _may_open_fence(tail):
+        if self._fence is None or self._continuing:
+            if tail and (self._continuing or not _may_open_fence(tail)):
                 # Prose tails stream as they come: nothing they can turn into changes the split.
                 ops.append(Prose(tail))
                 self._pending = ""
+                self._continuing = True
         elif tail != self._partial_shown:
             # A closing marker must not flash as code: hold a tail that may still become one.
             if not _may_open_fence(tail):
@@ -133,6 +140,7 @@ class FenceSegmenter:
         """The reply is complete: release what was held back and close an open fence."""
         ops: list[Op] = []
         tail, self._pending = self._pending, ""
+        self._continuing = False
         if self._fence is None:
             if tail:
                 ops.append(Prose(tail))

@@ -23,8 +23,9 @@ def child_env(home: Path) -> dict[str, str]:
 class ServeProcess:
     """``agent-tui serve`` on 127.0.0.1; ``start()`` again after ``stop()`` reuses the port and db."""
 
-    def __init__(self, tmp: Path, port: int = 0) -> None:
+    def __init__(self, tmp: Path, port: int = 0, extra: tuple[str, ...] = ()) -> None:
         self.tmp = tmp
+        self.extra = extra
         self.port = port
         self.url = ""
         self.process: asyncio.subprocess.Process | None = None
@@ -34,7 +35,7 @@ class ServeProcess:
         (self.tmp / "home").mkdir(exist_ok=True)
         self.process = await asyncio.create_subprocess_exec(
             str(AGENT_TUI), "serve", "--port", str(self.port), "--db", str(self.tmp / "server.db"),
-            "--log-level", "WARNING",
+            "--log-level", "WARNING", *self.extra,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=child_env(self.tmp / "home"),
         )
         assert self.process.stdout is not None

@@ -147,3 +147,22 @@ async def test_connect_survives_the_server_going_away_and_resumes_from_its_last_
             assert model.state.last_seq > seen
     finally:
         await server.stop()
+
+
+async def test_connect_with_a_wrong_token_says_so_and_the_right_one_works(tmp_path: Path) -> None:
+    server = ServeProcess(tmp_path, extra=("--token", "s3cret"))
+    url = await server.start()
+    try:
+        app = build_app(build_parser().parse_args(["--connect", url, "--token", "wrong", "--no-bell"]))
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await wait_until(pilot, lambda: any(n.title == "Cannot start" for n in app._notifications))
+            message = next(n.message for n in app._notifications if n.title == "Cannot start")
+            assert "refused the token" in message and "--token" in message
+            assert app.is_running and not app.ready
+        app = build_app(build_parser().parse_args(["--connect", url, "--token", "s3cret", "--no-bell"]))
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot)
+            await app.create_session({"architecture": "shell", "name": "authed"})
+            await wait_until(pilot, lambda: app.current and app.current.name == "authed")
+    finally:
+        await server.stop()
