@@ -217,14 +217,14 @@ class Connection:
 
     async def _hand_over(self) -> None:
         bridge = self.hub.bridge
+        # What was handed over before has been taken by the writer: it no longer counts.
         self.unsent -= self._in_engine
         self._in_engine = 0
-        handed = 0
         for fw in list(self.forwarders.values()):
             if not fw.pending:
                 continue
             chunks, fw.pending = fw.pending, []
-            handed += fw.pending_bytes
+            self._in_engine += fw.pending_bytes
             fw.pending_bytes = 0
             fw.sent_seq = fw.queued_seq
             sid_json = _dumps(fw.session_id)
@@ -237,7 +237,6 @@ class Connection:
                 prefix = f'2["stream:event",{{"sessionId":{sid_json},"event":'
                 for chunk in chunks:
                     await bridge.send_text(self.eio_sid, f"{prefix}{chunk}}}]")
-        self._in_engine = handed
 
     # ------------------------------------------------------------------ teardown
 
