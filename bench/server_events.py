@@ -296,6 +296,26 @@ class AgentBench:
         await self.runtime.shutdown()
         self.tmp.cleanup()
 
+    async def ceiling(self, n: int, chunk: int = 100) -> Result:
+        """The runtime's own publish path (EventBus + SQLite + reducer), no server, no client: what
+        any delivery through the server is bounded by."""
+        session = await self.runtime.create_session({"architecture": "shell"})
+        bus = self.runtime.bus
+        assert bus is not None
+        start = time.perf_counter()
+        in_flight: set[asyncio.Task[Any]] = set()
+        for published in range(0, n, chunk):
+            drafts = [{"type": "block:delta", "source": "runner",
+                       "payload": {"blockId": f"{BLOCK}-{published // 100}", "delta": FILLER, "t": 0.0}}
+                      for _ in range(chunk)]
+            in_flight.add(asyncio.ensure_future(bus.publish(session.session_id, drafts)))
+            if len(in_flight) >= 4:
+                _done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.gather(*in_flight)
+        rate = n / (time.perf_counter() - start)
+        await self.runtime.delete_session(session.session_id)
+        return Result(f"runtime publish path alone, {chunk} per publish (ceiling)", 0, n, rate, rate, 0, 0, 0)
+
     async def run(self, specs: list[ClientSpec], n: int, rate: float, name: str, chunk: int = 100) -> Result:
         session = await self.runtime.create_session({"architecture": "shell"})
         sid = session.session_id
@@ -396,6 +416,7 @@ async def bench(args: argparse.Namespace) -> None:
             )
         if want("agent"):
             async with AgentBench() as agent:
+                show("ceiling", await agent.ceiling(n))
                 show(
                     "agent_js_batch",
                     await agent.run([ClientSpec("js", True)], n, 0, "agent-tui -> 1 JS, batch"),
@@ -442,6 +463,7 @@ async def bench(args: argparse.Namespace) -> None:
             print(f"{label:<72} {results[a].rate / results[b].rate:6.2f}")
 
     ratio("agent_js_batch", "node", "agent-tui batch -> 1 JS  /  bare Node socket.io -> 1 JS  (aim > 1)")
+    ratio("agent_js_batch", "ceiling", "agent-tui batch -> 1 JS  /  runtime publish path alone")
     ratio("agent_js_batch_1000", "node", "agent-tui batch, 1000 per publish -> 1 JS  /  bare Node -> 1 JS")
     ratio("agent_py", "sio_py", "agent-tui unbatched -> 1 Py  /  bare python-socketio -> 1 Py  (aim >= 0.8)")
     ratio("agent_js", "sio_js", "agent-tui unbatched -> 1 JS  /  bare python-socketio -> 1 JS, no deflate")

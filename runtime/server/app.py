@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import socketio
 from aiohttp import web
@@ -127,7 +126,6 @@ async def start_server(
     send_budget: int = DEFAULT_SEND_BUDGET,
     redis_url: str | None = None,
     cors_origins: list[str] | str | None = None,
-    **_ignored: Any,
 ) -> AgentServer:
     """Serve ``runtime`` over HTTP + Socket.IO on the running loop. ``port=0`` picks a free port."""
     effective, generated = auth.resolve_token(host, token)

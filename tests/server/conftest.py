@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
@@ -12,6 +13,12 @@ from runtime import AgentRuntime
 from runtime.server.app import AgentServer, start_server
 
 TOKEN = "test-token-\u00e9-123"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Hypothesis settings are fixed at import time: pass --long on to them through the environment.
+    if config.getoption("--long", default=False):
+        os.environ["AGENT_TUI_LONG"] = "1"
 
 
 @pytest.fixture
