@@ -65,6 +65,11 @@ def error_text(message: str) -> tuple[str, str]:
     return message or "Gemini CLI failed", "AGENT_ERROR"
 
 
+
+def _dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (agent output is never trusted)."""
+    return value if isinstance(value, dict) else {}
+
 def _truncate(text: str, limit: int) -> tuple[str, int]:
     data = text.encode("utf-8")
     if len(data) <= limit:
@@ -207,7 +212,7 @@ class GeminiCliConverter(Converter):
             return [log_event("warn", "Gemini CLI tool_use without a tool_id")]
         events = self._close_text(timestamp)
         self._open_turn()
-        parameters = message.get("parameters") if isinstance(message.get("parameters"), dict) else {}
+        parameters = _dict(message.get("parameters"))
         name = str(message.get("tool_name") or "tool")
         self._tools[tool_id] = {"name": name, "input": parameters}
         block = {"id": tool_id, "type": "tool_use", "toolName": name, "toolUseId": tool_id,
@@ -221,7 +226,7 @@ class GeminiCliConverter(Converter):
         events = self._close_text(timestamp)
         self._turn_open = False  # what the model says next is a new turn
         is_error = message.get("status") == "error"
-        error = message.get("error") if isinstance(message.get("error"), dict) else {}
+        error = _dict(message.get("error"))
         raw = message.get("output")
         text = display_text(raw) if raw not in (None, "") else str(error.get("message") or "")
         output, dropped = _truncate(text, self.limit)
@@ -245,7 +250,7 @@ class GeminiCliConverter(Converter):
     def _result(self, message: dict[str, Any], timestamp: str | None) -> list[dict[str, Any]]:
         self.result_seen = True
         events = self._close_text(timestamp)
-        stats = message.get("stats") if isinstance(message.get("stats"), dict) else {}
+        stats = _dict(message.get("stats"))
 
         def number(value: Any) -> int:
             return int(value) if isinstance(value, int | float) else 0
@@ -256,7 +261,7 @@ class GeminiCliConverter(Converter):
             payload["usage"] = {"inputTokens": inputs, "outputTokens": outputs,
                                 "cacheReadTokens": number(stats.get("cached")),
                                 "totalTokens": number(stats.get("total_tokens")) or inputs + outputs}
-            models = stats.get("models") if isinstance(stats.get("models"), dict) else {}
+            models = _dict(stats.get("models"))
             busiest = max(models.items(), key=lambda item: number((item[1] or {}).get("total_tokens")),
                           default=None)
             if busiest is not None and number((busiest[1] or {}).get("total_tokens")) > 0:
@@ -264,7 +269,7 @@ class GeminiCliConverter(Converter):
         if payload:
             events.append(make_event("metadata:update", payload, timestamp=timestamp))
         if message.get("status") == "error":
-            error = message.get("error") if isinstance(message.get("error"), dict) else {}
+            error = _dict(message.get("error"))
             text = str(error.get("message") or self._last_error or "Gemini CLI failed")
             readable, code = error_text(text)
             self.failure = {"error": readable, "code": code}

@@ -72,7 +72,7 @@ def error_text(error: Any) -> str:
     """A readable one-liner for an OpenCode error object (``{name, data: {message, statusCode}}``)."""
     if not isinstance(error, dict):
         return str(error) if error else "unknown error"
-    data = error.get("data") if isinstance(error.get("data"), dict) else {}
+    data = _dict(error.get("data"))
     name = str(error.get("name") or "Error")
     message = data.get("message") or error.get("message") or ""
     status = data.get("statusCode")
@@ -100,6 +100,11 @@ def task_result(output: str) -> str:
     match = _TASK_RESULT.search(output)
     return match.group(1) if match else output
 
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (agent output is never trusted)."""
+    return value if isinstance(value, dict) else {}
 
 def _truncate(text: str, limit: int) -> tuple[str, int]:
     data = text.encode("utf-8")
@@ -193,7 +198,7 @@ class OpenCodeConverter(Converter):
         return [make_event("block:upsert", {"block": block}, timestamp=timestamp)]
 
     def _tool(self, part: dict[str, Any]) -> list[dict[str, Any]]:
-        state = part.get("state") if isinstance(part.get("state"), dict) else {}
+        state = _dict(part.get("state"))
         status = state.get("status")
         if status not in ("completed", "error"):
             return []  # pending/running: OpenCode prints a tool once it has finished
@@ -201,9 +206,9 @@ class OpenCodeConverter(Converter):
         if not isinstance(call_id, str):
             return []
         tool = str(part.get("tool") or "tool")
-        tool_input = state.get("input") if isinstance(state.get("input"), dict) else {}
-        metadata = state.get("metadata") if isinstance(state.get("metadata"), dict) else {}
-        times = state.get("time") if isinstance(state.get("time"), dict) else {}
+        tool_input = _dict(state.get("input"))
+        metadata = _dict(state.get("metadata"))
+        times = _dict(state.get("time"))
         started, ended = times.get("start"), times.get("end")
         duration = int(ended - started) if isinstance(started, int | float) and isinstance(ended, int | float) else None
         exit_code = metadata.get("exit")
@@ -256,8 +261,8 @@ class OpenCodeConverter(Converter):
                 make_event("subagent:completed", completed, timestamp=end_at)]
 
     def _usage(self, part: dict[str, Any]) -> list[dict[str, Any]]:
-        tokens = part.get("tokens") if isinstance(part.get("tokens"), dict) else {}
-        cache = tokens.get("cache") if isinstance(tokens.get("cache"), dict) else {}
+        tokens = _dict(part.get("tokens"))
+        cache = _dict(tokens.get("cache"))
 
         def number(value: Any) -> int:
             return int(value) if isinstance(value, int | float) else 0
