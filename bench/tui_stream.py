@@ -190,6 +190,16 @@ def summarize(marks: dict[str, float], monitor: LagMonitor, nominal: float) -> d
     }
 
 
+async def noise_floor(seconds: float = 3.0) -> list[float]:
+    """Loop lag of an idle asyncio loop: what the machine alone adds (other processes, timer slack)."""
+    monitor = LagMonitor()
+    monitor.start()
+    start = time.perf_counter()
+    await asyncio.sleep(seconds)
+    monitor.stop()
+    return monitor.between(start, time.perf_counter())
+
+
 def startup_times(runs: int = 3) -> list[float]:
     """Seconds from spawning ``agent-tui`` to its first frame (the session list title on screen)."""
     import pexpect
@@ -225,6 +235,10 @@ def main() -> int:
     print(f"reply: {len(text):,} chars (~{len(text) // 4:,} tokens), code fence of "
           f"{text[fence_start:fence_end].count(chr(10)) - 1} lines; {events:,} block:delta events of 2 chars "
           f"at {args.rate:.0f}/s = {events / args.rate:.1f} s nominal")
+    floor = asyncio.run(noise_floor())
+    print(f"noise floor (idle loop, same machine, now): lag p50 {pct(floor, 50) * 1000:.1f} ms, "
+          f"p95 {pct(floor, 95) * 1000:.1f} ms, max {floor[-1] * 1000:.0f} ms; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     results = {"agent-tui": asyncio.run(bench_agent_tui(text, (fence_start, fence_end), args.rate))}
     if not args.skip_stock:
         results["stock Markdown.get_stream"] = asyncio.run(bench_stock(text, (fence_start, fence_end), args.rate))

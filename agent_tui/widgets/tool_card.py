@@ -152,7 +152,7 @@ class ToolCard(FoldableBlock):
         if self.result is not None:
             output = self.result.get("output")
             if self._log is None:
-                self._log = Log(auto_scroll=False)
+                self._log = Log(auto_scroll=True)  # the end of an output says how it went
                 await self.body.mount(self._log)
             if isinstance(output, str):
                 if self._output_text is not None or len(output) < self._written:

@@ -336,3 +336,14 @@ async def test_command_palette_lists_the_actions_and_sessions(app_factory: Any) 
         await wait_until(pilot, lambda: isinstance(app.screen, NewSessionScreen))
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, NewSessionScreen))
+
+
+async def test_keymap_toml_overrides_a_key(app_factory: Any, tmp_path: Any) -> None:
+    config = tmp_path / "keys"
+    config.mkdir()
+    (config / "keymap.toml").write_text('new_session = "ctrl+o"\nnot_an_action = "x"\n')
+    app = app_factory(config_dir=config)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewSessionScreen))
