@@ -63,7 +63,7 @@ class AgentServer:
         self.hub = SocketHub(runtime, self.sio, token=token, send_budget=send_budget, redis=bool(redis_url))
         self.app = web.Application(
             client_max_size=MAX_BODY,
-            middlewares=[self.hub.bridge.middleware, *make_middlewares(SOCKETIO_PATH)],
+            middlewares=[self.hub.bridge.middleware, *make_middlewares(SOCKETIO_PATH, cors_origins)],
         )
         self.app[RUNTIME_KEY] = runtime
         self.app[TOKEN_KEY] = token

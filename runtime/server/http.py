@@ -439,7 +439,38 @@ _HTTP_CODES = {
 }
 
 
-def make_middlewares(socketio_path: str) -> list[Any]:
+def make_middlewares(socketio_path: str, cors_origins: list[str] | str | None = None) -> list[Any]:
+    @web.middleware
+    async def cors(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Browser apps on the origins given with --cors-origins may call the HTTP API (Socket.IO
+        has its own check). Preflights are answered before auth: browsers never send credentials
+        with them."""
+        origin = request.headers.get("Origin")
+        allowed = origin is not None and (
+            cors_origins == "*" or (isinstance(cors_origins, list) and origin in cors_origins)
+        )
+        if not allowed or request.path.startswith(socketio_path):
+            return await handler(request)
+        headers = {"Access-Control-Allow-Origin": origin or "*", "Vary": "Origin"}
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            headers.update(
+                {
+                    "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS",
+                    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                    "Access-Control-Max-Age": "600",
+                }
+            )
+            return web.Response(status=204, headers=headers)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            exc.headers.update(headers)
+            raise
+        response.headers.update(headers)
+        return response
+
     @web.middleware
     async def errors(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -486,4 +517,4 @@ def make_middlewares(socketio_path: str) -> list[Any]:
             )
         return await handler(request)
 
-    return [errors, authenticate]
+    return [cors, errors, authenticate] if cors_origins else [errors, authenticate]

@@ -133,3 +133,40 @@ async def test_the_token_is_never_logged(runtime: AgentRuntime, caplog: pytest.L
     finally:
         await server.stop()
     assert "sekrit-value" not in caplog.text
+
+
+async def test_cors_is_off_by_default_and_opens_to_the_configured_origins(runtime: AgentRuntime) -> None:
+    closed = await start_server(runtime, port=0, token=TOKEN)
+    opened = await start_server(runtime, port=0, token=TOKEN, cors_origins=["https://app.example"])
+    try:
+        async with aiohttp.ClientSession() as http:
+            headers = {"Origin": "https://app.example", "Authorization": f"Bearer {TOKEN}"}
+            async with http.get(f"{closed.url}/sessions", headers=headers) as r:
+                assert r.status == 200 and "Access-Control-Allow-Origin" not in r.headers
+            async with http.get(f"{opened.url}/sessions", headers=headers) as r:
+                assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == "https://app.example"
+            async with http.options(
+                f"{opened.url}/api/sessions",
+                headers={
+                    "Origin": "https://app.example",
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "authorization, content-type",
+                },
+            ) as r:
+                assert r.status == 204 and "Authorization" in r.headers["Access-Control-Allow-Headers"]
+            async with http.get(f"{opened.url}/sessions", headers={"Origin": "https://app.example"}) as r:
+                assert r.status == 401 and r.headers["Access-Control-Allow-Origin"] == "https://app.example"
+            async with http.get(
+                f"{opened.url}/sessions", headers={**headers, "Origin": "https://evil.example"}
+            ) as r:
+                assert "Access-Control-Allow-Origin" not in r.headers
+            # Socket.IO: a browser on another origin is refused unless configured.
+            for server, ok in ((closed, False), (opened, True)):
+                async with http.get(
+                    f"{server.url}/socket.io/?EIO=4&transport=polling",
+                    headers={"Origin": "https://app.example"},
+                ) as r:
+                    assert (r.status == 200) is ok
+    finally:
+        await closed.stop()
+        await opened.stop()
