@@ -369,10 +369,10 @@ def fmt(result: Result) -> str:
 
 async def bench(args: argparse.Namespace) -> None:
     n, rn = args.events, args.rate_events
-    results: dict[str, Result] = {}
+    rounds: dict[str, list[Result]] = {}
 
     def show(key: str, result: Result) -> None:
-        results[key] = result
+        rounds.setdefault(key, []).append(result)
         print(fmt(result), flush=True)
 
     def want(key: str) -> bool:
@@ -457,6 +457,15 @@ async def bench(args: argparse.Namespace) -> None:
             )
 
     print()
+    results: dict[str, Result] = {}
+    for key, runs in rounds.items():
+        # The median round of each scenario (by rate; its p99 with it).
+        results[key] = sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
+    if args.rounds > 1:
+        print(f"medians of {args.rounds} rounds:")
+        for result in results.values():
+            print(fmt(result))
+        print()
 
     def ratio(a: str, b: str, label: str) -> None:
         if a in results and b in results:
