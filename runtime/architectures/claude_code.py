@@ -9,8 +9,11 @@ Permissions (profile ``permissionMode``):
   the CLI refuses that flag unless ``IS_SANDBOX=1`` is set, so it always is.
 - ``acceptEdits``: file edits are allowed, anything else outside ``allowedTools`` is denied
   (``--permission-prompts none``: nobody is there to answer in print mode).
-- ``ask``: the interactive flow of SPEC §5 (``--permission-prompt-tool stdio``) is not wired yet;
-  until it is, tools outside ``allowedTools`` are denied rather than silently allowed.
+- ``ask``: SPEC §5's relay. The CLI reads the prompt as a stream-json ``user`` line on its stdin
+  (``--input-format stream-json``) and asks before each tool use outside ``allowedTools`` (and
+  the tools allowed always in this session) with a ``control_request`` ``can_use_tool`` on its
+  stdout (``--permission-prompt-tool stdio``); the converter relays it as
+  ``permission:requested`` and answers with the user's decision (docs/permissions.md).
 """
 
 from __future__ import annotations
@@ -101,8 +104,10 @@ class ClaudeCodeArchitecture:
         if ctx.profile.mcp_servers:
             argv += ["--mcp-config", json.dumps({"mcpServers": ctx.profile.mcp_servers})]
         argv += self._permission_args(ctx.profile.permission_mode)
-        # ``--`` so a prompt that starts with "-" is a prompt, not an option.
-        argv += ["--", ctx.prompt]
+        if ctx.profile.permission_mode != "ask":
+            # ``--`` so a prompt that starts with "-" is a prompt, not an option. With ``ask`` the
+            # prompt goes to the CLI's stdin instead (ClaudeCodeConverter.initial_input).
+            argv += ["--", ctx.prompt]
         env = {
             **ctx.passthrough_env(),
             **FIXED_ENV,
@@ -116,7 +121,15 @@ class ClaudeCodeArchitecture:
         if mode == "acceptEdits":
             return ["--permission-mode", "acceptEdits", "--permission-prompts", "none"]
         if mode == "ask":
-            # Until the permission relay lands (SPEC §5), deny what would need an answer
-            # (``dontAsk``: only pre-approved tools run).
-            return ["--permission-mode", "dontAsk", "--permission-prompts", "none"]
+            # Questions go through the CLI's control protocol on stdin/stdout, which needs
+            # stream-json input too. ``default`` explicitly, so nothing in the sandbox's settings
+            # can turn the questions off.
+            return [
+                "--input-format",
+                "stream-json",
+                "--permission-prompt-tool",
+                "stdio",
+                "--permission-mode",
+                "default",
+            ]
         return ["--dangerously-skip-permissions"]

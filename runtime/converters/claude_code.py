@@ -17,6 +17,11 @@ What the CLI prints (``-p --verbose --include-partial-messages``), and what beco
 - ``result`` -> ``metadata:update`` (usage of this run, cost of this run, model); ``is_error``
   -> an ``error`` event and a failed query.
 - ``system/api_retry`` -> a ``log`` warning; ``system/init`` -> ``metadata:update {model}``.
+- With profile ``permissionMode: "ask"`` (``--input-format stream-json --permission-prompt-tool
+  stdio``) the prompt goes to the CLI's stdin and the CLI asks before using a tool:
+  ``control_request`` ``can_use_tool`` -> ``permission:requested``; the runner hands the user's
+  ``permission_response`` to ``on_control``, which answers with a ``control_response``. Other
+  control requests get an error answer, so the CLI never waits for something nobody will send.
 
 Block ids are stable and the same whether the conversation is read live or from Claude Code's
 session files (``claude_transcript.py``): ``<message id>:<content index>`` for text and
@@ -66,6 +71,10 @@ _QUIET_SYSTEM = frozenset(
 )
 #: The tail of the session file read for the last ``cost-state`` (the CLI reports cumulative cost).
 _COST_TAIL_BYTES = 256 * 1024
+#: What the model is told when a tool use is denied without a message of the user's.
+DEFAULT_DENY_MESSAGE = "The user denied permission to use this tool."
+#: ``by`` of a ``permission:resolved`` the CLI caused (it withdrew its own question).
+CLI_NAME = "claude-code"
 
 
 def make_converter(request: dict[str, Any]) -> ClaudeCodeConverter:
@@ -147,6 +156,12 @@ class ClaudeCodeConverter(Converter):
         self.api_error: str | None = None
         self.cost_baseline = 0.0
         self._stderr_tail: deque[str] = deque(maxlen=6)
+        #: True when the CLI reads stream-json on stdin (``ask`` mode): prompt and answers go there.
+        self.stream_input = False
+        #: Questions the CLI is waiting on: its request id -> {toolName, input}.
+        self.permission_requests: dict[str, dict[str, Any]] = {}
+        #: Tools answered ``allow_always`` during this run (later runs get them as --allowedTools).
+        self.always_allowed: set[str] = set()
 
     # ------------------------------------------------------------------ before the CLI starts
 
@@ -158,6 +173,8 @@ class ClaudeCodeConverter(Converter):
         config_dir = env.get("CLAUDE_CONFIG_DIR") or os.path.join(env.get("HOME", ""), ".claude")
         # Only options count: the prompt after ``--`` may say anything.
         options_end = argv.index("--") if "--" in argv else len(argv)
+        if "--input-format" in argv[: options_end - 1]:
+            self.stream_input = argv[argv.index("--input-format") + 1] == "stream-json"
         for flag, other in (("--resume", "--session-id"), ("--session-id", "--resume")):
             if flag not in argv[: options_end - 1]:
                 continue
@@ -169,6 +186,19 @@ class ClaudeCodeConverter(Converter):
                 self.cost_baseline = _last_cost(session_file)
             break
         return argv
+
+    # ------------------------------------------------------------------ stdin (ask mode)
+
+    def initial_input(self) -> list[str]:
+        if not self.stream_input:
+            return []
+        prompt = str(self.request.get("prompt") or "")
+        message = {"type": "user", "message": {"role": "user", "content": prompt}}
+        return [json.dumps(message, separators=(",", ":"))]
+
+    def keeps_stdin_open(self) -> bool:
+        # The CLI's questions are answered on its stdin; ``done()`` closes it after the result.
+        return self.stream_input
 
     # ------------------------------------------------------------------ stdout lines
 
@@ -195,6 +225,10 @@ class ClaudeCodeConverter(Converter):
             return self._result(message)
         if kind == "system":
             return self._system(message)
+        if kind == "control_request":
+            return self._control_request(message)
+        if kind == "control_cancel_request":
+            return self._control_cancel(message)
         if kind in _QUIET_TYPES:
             return []
         return [
@@ -579,6 +613,74 @@ class ClaudeCodeConverter(Converter):
                 events.append(make_event("error", {"message": text, "code": code, "data": data}))
             self.failure = {"error": text, "code": code}
         return events
+
+    # -- control protocol (permissionMode "ask") ----------------------------------------------
+
+    def _control_request(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        request_id = message.get("request_id")
+        request = message.get("request") if isinstance(message.get("request"), dict) else {}
+        subtype = request.get("subtype")
+        if not isinstance(request_id, str) or not request_id:
+            return [log_event("warn", "Claude Code sent a control request without an id", message)]
+        if subtype != "can_use_tool":
+            # Hooks, SDK MCP servers and dialogs are never registered by us; an error answer lets
+            # the CLI carry on (it treats it as "cancelled") instead of waiting forever.
+            self._respond(request_id, error=f"agent-tui does not handle {str(subtype)[:80]!r} requests")
+            return [log_event("debug", f"Claude Code control request {str(subtype)[:80]!r} declined")]
+        tool = str(request.get("tool_name") or "")
+        tool_input = request.get("input") if isinstance(request.get("input"), dict) else {}
+        if tool and tool in self.always_allowed:
+            # Allowed always earlier in this run: the CLI's own allow list was fixed at start.
+            self._respond(request_id, {"behavior": "allow", "updatedInput": tool_input})
+            return [log_event("info", f"{tool} allowed without asking (allowed always in this session)")]
+        self.permission_requests[request_id] = {"toolName": tool, "input": tool_input}
+        payload: dict[str, Any] = {"requestId": request_id, "toolName": tool, "input": tool_input}
+        if isinstance(request.get("tool_use_id"), str):
+            payload["toolUseId"] = request["tool_use_id"]
+        title = request.get("title") or request.get("description")
+        if isinstance(title, str) and title.strip():
+            payload["title"] = title.strip()
+        return [make_event("permission:requested", payload)]
+
+    def _control_cancel(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        request_id = message.get("request_id")
+        if not isinstance(request_id, str) or self.permission_requests.pop(request_id, None) is None:
+            return []
+        # The CLI stopped waiting (its turn was torn down): close the question for every client.
+        payload = {
+            "requestId": request_id,
+            "decision": "deny",
+            "by": CLI_NAME,
+            "message": "Claude Code withdrew the request",
+        }
+        return [make_event("permission:resolved", payload)]
+
+    def on_control(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        if message.get("type") != "permission_response":
+            return super().on_control(message)
+        request_id = message.get("requestId")
+        pending = self.permission_requests.pop(request_id, None) if isinstance(request_id, str) else None
+        if pending is None or not isinstance(request_id, str):
+            return [log_event("debug", f"answer to a question Claude Code is not waiting on: {request_id!r}")]
+        decision = message.get("decision")
+        if decision in ("allow", "allow_always"):
+            if decision == "allow_always" and pending["toolName"]:
+                self.always_allowed.add(pending["toolName"])
+            self._respond(request_id, {"behavior": "allow", "updatedInput": pending["input"]})
+        else:
+            text = message.get("message")
+            reason = text.strip() if isinstance(text, str) and text.strip() else DEFAULT_DENY_MESSAGE
+            self._respond(request_id, {"behavior": "deny", "message": reason})
+        return []
+
+    def _respond(
+        self, request_id: str, response: dict[str, Any] | None = None, *, error: str | None = None
+    ) -> None:
+        if error is not None:
+            body: dict[str, Any] = {"subtype": "error", "request_id": request_id, "error": error}
+        else:
+            body = {"subtype": "success", "request_id": request_id, "response": response or {}}
+        self.send_to_agent({"type": "control_response", "response": body})
 
     # ------------------------------------------------------------------ the rest of the interface
 

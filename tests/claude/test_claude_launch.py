@@ -80,8 +80,9 @@ def test_resume_model_prompt_tools_and_permission_modes(tmp_path: Path) -> None:
         id="p", name="p", model="profile-model"))).argv, "--model") == "profile-model"
     ask = ClaudeCodeArchitecture().launch(context(tmp_path, profile=AgentProfile(
         id="p", name="p", permission_mode="ask"))).argv
-    # Not wired to permission prompts yet: anything that would ask is denied, never bypassed.
-    assert option(ask, "--permission-mode") == "dontAsk" and option(ask, "--permission-prompts") == "none"
+    # The CLI asks over its control protocol; the prompt goes to its stdin (docs/permissions.md).
+    assert option(ask, "--permission-prompt-tool") == "stdio" and option(ask, "--input-format") == "stream-json"
+    assert option(ask, "--permission-mode") == "default" and "--" not in ask and ask[-1] != "-v looks like an option"
     assert "--dangerously-skip-permissions" not in ask
 
 
