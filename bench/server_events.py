@@ -305,9 +305,14 @@ class AgentBench:
         start = time.perf_counter()
         in_flight: set[asyncio.Task[Any]] = set()
         for published in range(0, n, chunk):
-            drafts = [{"type": "block:delta", "source": "runner",
-                       "payload": {"blockId": f"{BLOCK}-{published // 100}", "delta": FILLER, "t": 0.0}}
-                      for _ in range(chunk)]
+            drafts = [
+                {
+                    "type": "block:delta",
+                    "source": "runner",
+                    "payload": {"blockId": f"{BLOCK}-{published // 100}", "delta": FILLER, "t": 0.0},
+                }
+                for _ in range(chunk)
+            ]
             in_flight.add(asyncio.ensure_future(bus.publish(session.session_id, drafts)))
             if len(in_flight) >= 4:
                 _done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
@@ -468,8 +473,12 @@ async def bench(args: argparse.Namespace) -> None:
         print()
 
     def ratio(a: str, b: str, label: str) -> None:
-        if a in results and b in results:
-            print(f"{label:<72} {results[a].rate / results[b].rate:6.2f}")
+        # Per round (both measured minutes apart at most), then the median over rounds: on a shared
+        # machine the load drifts between rounds far more than within one.
+        if a in rounds and b in rounds:
+            ratios = sorted(x.rate / y.rate for x, y in zip(rounds[a], rounds[b], strict=False))
+            spread = f"   (rounds: {', '.join(f'{r:.2f}' for r in ratios)})" if len(ratios) > 1 else ""
+            print(f"{label:<72} {ratios[len(ratios) // 2]:6.2f}{spread}")
 
     ratio("agent_js_batch", "node", "agent-tui batch -> 1 JS  /  bare Node socket.io -> 1 JS  (aim > 1)")
     ratio("agent_js_batch", "ceiling", "agent-tui batch -> 1 JS  /  runtime publish path alone")
@@ -478,10 +487,15 @@ async def bench(args: argparse.Namespace) -> None:
     ratio("agent_js", "sio_js", "agent-tui unbatched -> 1 JS  /  bare python-socketio -> 1 JS, no deflate")
     ratio("sio_js", "sio_js_deflate", "bare python-socketio -> 1 JS: no deflate / deflate")
     ratio("agent_10", "sio_10", "agent-tui -> 10  /  bare python-socketio -> 10")
-    if "agent_10_rate" in results:
-        print(
-            f"{'agent-tui p99 at 1,000 events/s, 10 clients (aim < 5 ms)':<72} {results['agent_10_rate'].p99:6.2f} ms"
-        )
+    for key, label in (
+        ("agent_10_rate", "agent-tui p99 at 1,000 events/s, 10 clients (aim < 5 ms)"),
+        ("node_10_rate", "bare Node socket.io p99 at 1,000 events/s, 10 clients"),
+    ):
+        if key in rounds:
+            p99s = sorted(r.p99 for r in rounds[key])
+            print(
+                f"{label:<72} {p99s[len(p99s) // 2]:6.2f} ms   (rounds: {', '.join(f'{p:.1f}' for p in p99s)})"
+            )
 
 
 def main() -> None:
