@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
+import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,8 +19,10 @@ import pytest
 import socketio
 
 from runtime import AgentRuntime
+from runtime.errors import AlreadyResolved
 from tests.claude.conftest import needs_claude
 from tests.fakes.anthropic_server import FakeAnthropic, Text, Turn
+from tests.helpers import ROOT
 from tests.permissions.conftest import ASK_BASH_ALLOWED_PROFILE, ASK_PROFILE, ClientFactory, RuntimeFactory
 from tests.permissions.support import (
     Watcher,
@@ -223,9 +228,8 @@ async def test_interrupt_while_pending_denies_and_interrupts_the_query(
     assert session_processes(runtime, sid) == []
     assert (await runtime.get_summary(sid)).runtime.pending_permissions == []
     # A late answer finds the request closed.
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(AlreadyResolved):
         await runtime.resolve_permission(sid, request_id, "allow")
-    assert getattr(caught.value, "code", None) == "ALREADY_RESOLVED"
 
     fake.script(Turn(Text("Still here.")))
     message_id, _ = await runtime.send_message(sid, "Are you there?")
@@ -380,3 +384,89 @@ def _write(path: str, content: str) -> Any:
     from tests.fakes.anthropic_server import ToolUse
 
     return ToolUse("Write", {"file_path": path, "content": content})
+
+
+async def test_restart_while_pending_closes_the_request_and_the_session_goes_on(
+    tmp_path: Path, make_runtime: RuntimeFactory, fake: FakeAnthropic
+) -> None:
+    # agent-tui itself dies (SIGKILL) while the agent waits for an answer.
+    fake.script(*tool_then_text(bash("echo hi > never.txt", "Write never.txt"), "unreachable"))
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.permissions.child_runtime",
+        str(tmp_path),
+        fake.url,
+        "Make never.txt",
+        cwd=str(ROOT),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    sid = request_id = None
+    try:
+        async with asyncio.timeout(60):
+            async for line in child.stdout:
+                data = json.loads(line)
+                if data["event"]["type"] == "permission:requested":
+                    sid, request_id = data["sessionId"], data["event"]["payload"]["requestId"]
+                    break
+    finally:
+        child.kill()
+        await child.wait()
+    assert sid is not None and request_id is not None
+
+    runtime = await make_runtime()
+    summary = await runtime.get_summary(sid)
+    assert summary.runtime.pending_permissions == [] and summary.runtime.active_query is None
+    events, _ = await runtime.get_events(sid)
+    answer = next(e for e in events if e.type == "permission:resolved")
+    assert answer.payload == {
+        "requestId": request_id,
+        "decision": "deny",
+        "by": "agent-tui",
+        "message": "agent-tui restarted while this request was pending",
+    }
+    failed = next(e for e in events if e.type == "query:failed")
+    assert failed.payload["code"] == "INTERRUPTED_BY_RESTART" and answer.seq < failed.seq
+    # The orphaned runner and CLI were swept; nothing ran.
+    assert session_processes(runtime, sid) == []
+    assert not (workspace(runtime, sid) / "never.txt").exists()
+    with pytest.raises(AlreadyResolved):
+        await runtime.resolve_permission(sid, request_id, "allow")
+
+    fake.script(Turn(Text("Back after the restart.")))
+    watcher = Watcher(runtime, sid, summary.last_seq)
+    message_id, queued = await runtime.send_message(sid, "Are you back?")
+    assert queued is False
+    end = await watcher.wait_for(query_end(message_id))
+    assert end.type == "query:completed", end.payload
+    assert (await runtime.get_session(sid)).blocks[-1].content == "Back after the restart."
+    watcher.close()
+
+
+async def test_shutdown_while_pending_closes_the_request(
+    make_runtime: RuntimeFactory, fake: FakeAnthropic
+) -> None:
+    runtime = await make_runtime()
+    sid = await new_session(runtime)
+    fake.script(*tool_then_text(bash("echo hi > never.txt", "Write never.txt"), "unreachable"))
+    watcher = Watcher(runtime, sid)
+    message_id, _ = await runtime.send_message(sid, "Make never.txt")
+    requested = await watcher.wait_for(is_type("permission:requested"))
+    watcher.close()
+    await runtime.shutdown()
+
+    runtime = await make_runtime()
+    events, _ = await runtime.get_events(sid)
+    answers = [e for e in events if e.type == "permission:resolved"]
+    assert [a.payload for a in answers] == [
+        {
+            "requestId": requested.payload["requestId"],
+            "decision": "deny",
+            "by": "agent-tui",
+            "message": "agent-tui shut down while this request was pending",
+        }
+    ]
+    end = next(e for e in events if query_end(message_id)(e))
+    assert end.type == "query:interrupted" and end.payload["reason"] == "shutdown"
+    assert (await runtime.get_summary(sid)).runtime.pending_permissions == []
