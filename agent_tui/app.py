@@ -97,6 +97,7 @@ class AgentTuiApp(App[int]):
         self._query = ""
         self._closed = False
         self._bindings_signature: tuple[Any, ...] = ()
+        self._widgets: dict[str, Any] = {}
         self._unobserve: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ layout
@@ -115,27 +116,34 @@ class AgentTuiApp(App[int]):
 
     @property
     def session_list(self) -> SessionList:
-        return self.query_one("#sessions", SessionList)
+        return self._widget("#sessions", SessionList)
 
     @property
     def conversation(self) -> ConversationView:
-        return self.query_one("#conversation", ConversationView)
+        return self._widget("#conversation", ConversationView)
 
     @property
     def composer(self) -> Composer:
-        return self.query_one("#composer", Composer)
+        return self._widget("#composer", Composer)
 
     @property
     def status_line(self) -> StatusLine:
-        return self.query_one("#status", StatusLine)
+        return self._widget("#status", StatusLine)
 
     @property
     def permission_bar(self) -> PermissionBar:
-        return self.query_one("#permission", PermissionBar)
+        return self._widget("#permission", PermissionBar)
 
     @property
     def search_bar(self) -> SearchBar:
-        return self.query_one("#search", SearchBar)
+        return self._widget("#search", SearchBar)
+
+    def _widget(self, selector: str, kind: type[Any]) -> Any:
+        # Looked up on the main screen (not the current one, which may be a dialog) and kept.
+        widget = self._widgets.get(selector)
+        if widget is None:
+            widget = self._widgets[selector] = self.screen_stack[0].query_one(selector, kind)
+        return widget
 
     @property
     def models(self) -> dict[str, SessionModel]:
@@ -273,6 +281,8 @@ class AgentTuiApp(App[int]):
 
     async def _frame(self) -> None:
         self._frame_pending = False
+        if self._closed or not self.session_list.is_attached:
+            return  # quitting
         if self._frame_running:
             self._schedule_frame()  # the running draw takes what is new on its next turn
             return
@@ -302,8 +312,7 @@ class AgentTuiApp(App[int]):
 
     def _tick(self) -> None:
         """Once a second: elapsed times of running queries, attached client count."""
-        if self._closed or not self.screen_stack or not isinstance(self.screen, Screen) or \
-                not self.screen.query("#header"):
+        if self._closed or not self.session_list.is_attached:
             return
         busy = {m.session_id for m in self.models.values() if m.running_since_ms() is not None}
         if busy:
@@ -336,10 +345,9 @@ class AgentTuiApp(App[int]):
             left = f"{self.mode} · {self.location}" if self.location else self.mode
         if not self.ready:
             middle = ["connecting…" if self.mode == "remote" else "loading…"]
-        headers = self.query("#header")
-        if not headers:
-            return  # torn down, or a modal screen is up
-        header = headers.first(AppHeader)
+        header = self._widget("#header", AppHeader)
+        if not header.is_attached:
+            return
         header.set_class(not self.connected, "-disconnected")
         header.set_parts(left, " · ".join(middle), right)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.widget import MountError
 from textual.widgets import Markdown
 
 from ..segmenter import FenceClose, FenceLines, FenceOpen, FencePartial, FenceSegmenter, Op, Prose
@@ -61,6 +62,12 @@ class AssistantText(BlockWidget):
         await self._apply(ops)
 
     async def _apply(self, ops: list[Op]) -> None:
+        try:
+            await self._apply_ops(ops)
+        except MountError:
+            pass  # torn down mid-update (a switch, a prune, the app quitting): nothing left to draw into
+
+    async def _apply_ops(self, ops: list[Op]) -> None:
         touched: list[CodeBlock] = []
         for op in ops:
             if isinstance(op, Prose):

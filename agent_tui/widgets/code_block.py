@@ -92,7 +92,7 @@ class CodeBlock(Vertical):
                 self._chunks.append(chunk)
                 new.append(chunk)
             chunk.show(Content("\n").join(part), len(part), self.closed)
-        if new:
+        if new and self.is_attached:
             await self.mount_all(new)
 
     async def close(self) -> None:

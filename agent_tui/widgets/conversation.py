@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.widget import MountError
 from textual.widgets import Button, Static
 
 from ..session_model import SessionModel
@@ -21,6 +22,10 @@ from .block import BlockWidget
 from .log_line import LogLine
 from .thread_view import ThreadView
 from .tool_card import ToolCard
+
+#: Blocks mounted before a switch paints; the rest of the window follows above them, in steps.
+FIRST_PAINT = 6
+BACKFILL_STEP = 8
 
 WELCOME = """\
 [b]agent-tui[/b]
@@ -77,6 +82,7 @@ class ConversationView(VerticalScroll):
         self._dirty: set[str] = set()
         self._dirty_threads: set[str] = set()
         self._lock = asyncio.Lock()
+        self._generation = 0
 
     # ------------------------------------------------------------------ what to show
 
@@ -84,11 +90,18 @@ class ConversationView(VerticalScroll):
         """Replace what is shown by ``model``'s conversation (its last ``window`` blocks)."""
         # Serialised with sync(): a redraw must not run on widgets a switch is removing.
         async with self._lock:
-            await self._show(model, start)
+            try:
+                await self._show(model, start)
+            except MountError:
+                pass  # the app is quitting under us
 
     async def _show(self, model: SessionModel | None, start: int | None = None) -> None:
         self.model = model
-        await self.remove_children()
+        # The old session's widgets are hidden now and removed in the background: tearing down
+        # dozens of Markdown widgets should not delay the next session's first paint.
+        for child in list(self.children):
+            child.display = False
+        self.remove_children()
         self.thread = None
         self._load_earlier = None
         self._dirty.clear()
@@ -97,8 +110,15 @@ class ConversationView(VerticalScroll):
             await self.mount(Static(WELCOME, classes="welcome"))
             return
         blocks = model.state.blocks
-        self.window_start = max(0, len(blocks) - self.window) if start is None else max(0, start)
-        self._load_earlier = LoadEarlier("", id="load-earlier")
+        target = max(0, len(blocks) - self.window) if start is None else max(0, start)
+        # First paint: the last few blocks, so a switch shows the screen at once; the rest of the
+        # window is mounted above them in the background (``_backfill``).
+        first = target if self.show_logs else max(target, len(blocks) - FIRST_PAINT)
+        while first > target and blocks[first].get("type") == "tool_result":
+            first -= 1  # keep a call and its result together
+        self.window_start = first
+        self._generation += 1
+        self._load_earlier = LoadEarlier("", classes="load-earlier")
         self.thread = ThreadView(model)
         self.thread.reset(self.window_start)
         self._logs_rendered = max(0, model.log_count - len(model.logs))
@@ -106,6 +126,36 @@ class ConversationView(VerticalScroll):
         self._update_load_earlier()
         await self._sync(prune=False)  # an explicit window (load earlier, search) stays as asked
         self.anchor()
+        if first > target:
+            self.run_worker(self._backfill(self._generation, target), group="backfill", exclusive=True)
+
+    async def _backfill(self, generation: int, target: int) -> None:
+        while True:
+            async with self._lock:
+                model, thread = self.model, self.thread
+                if generation != self._generation or model is None or thread is None \
+                        or self.window_start <= target:
+                    return
+                lo, hi = max(target, self.window_start - BACKFILL_STEP), self.window_start
+                widgets, adopted = thread.earlier_widgets(model.state.blocks, lo, hi)
+                try:
+                    if widgets:
+                        children = list(thread.children)
+                        if children:
+                            await thread.mount_all(widgets, before=children[0])
+                        else:
+                            await thread.mount_all(widgets)
+                    index = model.state.index
+                    for widget in widgets:
+                        if isinstance(widget, BlockWidget) and widget.block_id in index:
+                            await widget.update_block(model.state.blocks[index[widget.block_id]])
+                    for card, block in adopted:
+                        await card.update_block(block)
+                except MountError:
+                    return  # the app is quitting
+                self.window_start = lo
+                self._update_load_earlier()
+            await asyncio.sleep(0)  # frames and keys get their turn between steps
 
     def mark_dirty(self, dirty: set[str], threads: set[str] | None = None) -> None:
         self._dirty |= dirty
@@ -123,13 +173,20 @@ class ConversationView(VerticalScroll):
     async def sync(self) -> None:
         """Mount new blocks, redraw changed ones, prune the top. At most once per frame."""
         async with self._lock:
-            await self._sync()
+            try:
+                await self._sync()
+            except MountError:
+                pass  # the app is quitting under us
 
     async def _sync(self, prune: bool = True) -> None:
         model, thread = self.model, self.thread
         if model is None or thread is None:
             return
         state = model.state
+        if len(state.blocks) - thread.rendered_upto > self.window:
+            # More new blocks than fit the window (a replay, a burst): draw only the window.
+            await self._show(model)
+            return
         dirty, self._dirty = self._dirty, set()
         threads, self._dirty_threads = self._dirty_threads, set()
         fresh: list[Any] = []

@@ -88,6 +88,36 @@ class ThreadView(Vertical):
         self.rendered_upto = max(self.rendered_upto, stop)
         return out
 
+    def earlier_widgets(self, blocks: list[dict[str, Any]], lo: int,
+                        hi: int) -> tuple[list[Widget], list[tuple[BlockWidget, dict[str, Any]]]]:
+        """Widgets for blocks[lo:hi], to go *above* what is mounted (a backfill). A call whose
+        result is already on screen (as a card of its own) is handed to that card instead:
+        returns the new widgets and the ``(card, tool_use block)`` pairs to update."""
+        from .tool_card import ToolCard
+
+        out: list[Widget] = []
+        adopted: list[tuple[BlockWidget, dict[str, Any]]] = []
+        for index in range(lo, hi):
+            block = blocks[index]
+            kind = block.get("type")
+            tool_use_id = block.get("toolUseId")
+            existing = self.cards.get(tool_use_id) if isinstance(tool_use_id, str) else None
+            if existing is not None and isinstance(existing, ToolCard):
+                if kind == "tool_result":
+                    existing.attach_result(block)
+                else:
+                    adopted.append((existing, block))
+                self.widgets[block["id"]] = existing
+                continue
+            widget = make_block_widget(block, self.model)
+            self.widgets[block["id"]] = widget
+            if isinstance(widget, ToolCard) and isinstance(tool_use_id, str):
+                self.cards[tool_use_id] = widget
+                if kind == "tool_result":
+                    widget.attach_result(block)
+            out.append(widget)
+        return out, adopted
+
     async def update_blocks(self, blocks: list[dict[str, Any]], index: dict[str, int], dirty: set[str]) -> None:
         """Redraw changed blocks that already have widgets (new ones are drawn when mounted)."""
         for block_id in dirty:

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from textual.content import Content
+from textual.widget import MountError
 from textual.widgets import Log, Static
 
 from ..formatting import as_text, clip, tool_summary
@@ -136,6 +137,12 @@ class ToolCard(FoldableBlock):
     # ------------------------------------------------------------------ body
 
     async def fill_body(self) -> None:
+        try:
+            await self._fill_body()
+        except MountError:
+            pass  # torn down mid-update
+
+    async def _fill_body(self) -> None:
         tool_input = self.use.get("input")
         if isinstance(tool_input, dict) and tool_input:
             pretty = json.dumps(tool_input, indent=2, ensure_ascii=False)
