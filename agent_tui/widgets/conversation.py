@@ -83,6 +83,8 @@ class ConversationView(VerticalScroll):
         self._dirty_threads: set[str] = set()
         self._lock = asyncio.Lock()
         self._generation = 0
+        #: The window above the first paint is still being mounted.
+        self.backfilling = False
 
     # ------------------------------------------------------------------ what to show
 
@@ -127,9 +129,17 @@ class ConversationView(VerticalScroll):
         await self._sync(prune=False)  # an explicit window (load earlier, search) stays as asked
         self.anchor()
         if first > target:
+            self.backfilling = True
             self.run_worker(self._backfill(self._generation, target), group="backfill", exclusive=True)
 
     async def _backfill(self, generation: int, target: int) -> None:
+        try:
+            await self._backfill_steps(generation, target)
+        finally:
+            if generation == self._generation:
+                self.backfilling = False
+
+    async def _backfill_steps(self, generation: int, target: int) -> None:
         while True:
             async with self._lock:
                 model, thread = self.model, self.thread
@@ -167,7 +177,8 @@ class ConversationView(VerticalScroll):
         model = self.model
         if model is None or self.thread is None:
             return False
-        return bool(self._dirty or self._dirty_threads or self.thread.rendered_upto < len(model.state.blocks)
+        return bool(self.backfilling or self._dirty or self._dirty_threads
+                    or self.thread.rendered_upto < len(model.state.blocks)
                     or (self.show_logs and self._logs_rendered < model.log_count))
 
     async def sync(self) -> None:
