@@ -162,6 +162,11 @@ class ClaudeCodeConverter(Converter):
         self.permission_requests: dict[str, dict[str, Any]] = {}
         #: Tools answered ``allow_always`` during this run (later runs get them as --allowedTools).
         self.always_allowed: set[str] = set()
+        #: Background tasks (subagents) the CLI says are running. While any runs, the CLI's stdin
+        #: stays open after a ``result``: with it closed, their questions fail ("Stream closed").
+        self._background: set[str] = set()
+        #: Whether the latest ``result`` came with nothing left running in the background.
+        self._settled = False
 
     # ------------------------------------------------------------------ before the CLI starts
 
@@ -506,6 +511,16 @@ class ClaudeCodeConverter(Converter):
 
     def _system(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         subtype = message.get("subtype")
+        if subtype == "background_tasks_changed" and isinstance(message.get("tasks"), list):
+            self._background = {
+                str(t.get("task_id")) for t in message["tasks"] if isinstance(t, dict) and t.get("task_id")
+            }
+            if self._background:
+                self._settled = False
+            return []
+        if subtype == "task_notification":
+            # Also ends the task here, in case the CLI never prints the emptied task list.
+            self._background.discard(str(message.get("task_id")))
         if subtype == "init":
             if isinstance(message.get("model"), str):
                 self.model = message["model"]
@@ -560,6 +575,7 @@ class ClaudeCodeConverter(Converter):
 
     def _result(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         self.result = message
+        self._settled = not self._background
         events: list[dict[str, Any]] = []
         usage = message.get("usage") if isinstance(message.get("usage"), dict) else {}
         payload: dict[str, Any] = {}
@@ -690,7 +706,9 @@ class ClaudeCodeConverter(Converter):
         return super().on_stderr(line)
 
     def done(self) -> bool:
-        return self.result is not None
+        # In ask mode the CLI's stdin is closed only when nothing may still ask: a background
+        # subagent runs on after the first result, and a question may still wait for its answer.
+        return self.result is not None and self._settled and not self.permission_requests
 
     def finish(
         self, exit_code: int, *, interrupted: bool = False

@@ -21,7 +21,7 @@ import socketio
 from runtime import AgentRuntime
 from runtime.errors import AlreadyResolved
 from tests.claude.conftest import needs_claude
-from tests.fakes.anthropic_server import FakeAnthropic, Text, Turn
+from tests.fakes.anthropic_server import FakeAnthropic, Text, ToolUse, Turn, for_main, for_subagent
 from tests.helpers import ROOT
 from tests.permissions.conftest import ASK_BASH_ALLOWED_PROFILE, ASK_PROFILE, ClientFactory, RuntimeFactory
 from tests.permissions.support import (
@@ -470,3 +470,34 @@ async def test_shutdown_while_pending_closes_the_request(
     end = next(e for e in events if query_end(message_id)(e))
     assert end.type == "query:interrupted" and end.payload["reason"] == "shutdown"
     assert (await runtime.get_summary(sid)).runtime.pending_permissions == []
+
+
+async def test_a_background_subagent_asks_after_the_main_agents_result(
+    ask_runtime: AgentRuntime, fake: FakeAnthropic
+) -> None:
+    runtime = ask_runtime
+    sid = await new_session(runtime)
+    agent = ToolUse(
+        "Agent", {"description": "Write", "prompt": "Write sub.txt", "subagent_type": "general-purpose"}
+    )
+    fake.script(
+        Turn(Text("Delegating."), agent, match=for_main),
+        # Slow, so that its question comes after the main agent's first result (the CLI's stdin
+        # must still be open then, or the question fails with "Stream closed").
+        Turn(Text("Writing."), bash("echo x > sub.txt", "Write sub.txt"), match=for_subagent, delay_s=0.1),
+        Turn(Text("Written."), match=for_subagent),
+        Turn(Text("Waiting for the subagent."), match=for_main),
+        Turn(Text("The subagent wrote it."), match=for_main),
+    )
+    watcher = Watcher(runtime, sid)
+    message_id, _ = await runtime.send_message(sid, "Delegate the file")
+    requested = await watcher.wait_for(is_type("permission:requested"))
+    assert requested.payload["input"]["command"] == "echo x > sub.txt"
+    await runtime.resolve_permission(sid, requested.payload["requestId"], "allow")
+    end = await watcher.wait_for(query_end(message_id))
+    assert end.type == "query:completed", end.payload
+    assert (workspace(runtime, sid) / "sub.txt").read_text() == "x\n"
+    [thread] = (await runtime.get_session(sid)).subagents
+    result = next(b for b in thread.blocks if b.type == "tool_result")
+    assert result.is_error is False and thread.status == "completed"
+    watcher.close()

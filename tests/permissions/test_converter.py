@@ -155,8 +155,38 @@ def test_a_withdrawn_question_is_closed_as_denied_by_the_cli() -> None:
     assert sent(conv) == []
 
 
+RESULT = json.dumps({"type": "result", "subtype": "success", "is_error": False, "result": "ok"})
+
+
+def tasks(*task_ids: str) -> str:
+    running = [{"task_id": t, "task_type": "local_agent"} for t in task_ids]
+    return json.dumps({"type": "system", "subtype": "background_tasks_changed", "tasks": running})
+
+
 def test_the_cli_is_released_once_its_result_arrives() -> None:
     conv = converter()
     assert not conv.done()
-    conv.feed(json.dumps({"type": "result", "subtype": "success", "is_error": False, "result": "ok"}))
+    conv.feed(RESULT)
+    assert conv.done()
+
+
+def test_the_cli_is_not_released_while_a_background_agent_may_still_ask() -> None:
+    conv = converter()
+    conv.feed(tasks("t1"))
+    conv.feed(RESULT)  # the main agent's turn ended; its background subagent runs on
+    assert not conv.done()
+    conv.feed(can_use_tool("r1", "Bash", {"command": "make"}))
+    conv.feed(tasks())
+    conv.feed(RESULT)
+    assert not conv.done()  # the question still waits for its answer
+    conv.on_control({"type": "permission_response", "requestId": "r1", "decision": "allow"})
+    assert conv.done()
+    # The end of a task is also taken from its notification alone.
+    conv = converter()
+    conv.feed(tasks("t2"))
+    conv.feed(RESULT)
+    notification = {"type": "system", "subtype": "task_notification", "task_id": "t2", "status": "completed"}
+    conv.feed(json.dumps(notification))
+    assert not conv.done()  # the main agent answers the notification: a result follows
+    conv.feed(RESULT)
     assert conv.done()
