@@ -634,7 +634,8 @@ class ClaudeCodeConverter(Converter):
 
     def _control_request(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         request_id = message.get("request_id")
-        request = message.get("request") if isinstance(message.get("request"), dict) else {}
+        raw = message.get("request")
+        request: dict[str, Any] = raw if isinstance(raw, dict) else {}
         subtype = request.get("subtype")
         if not isinstance(request_id, str) or not request_id:
             return [log_event("warn", "Claude Code sent a control request without an id", message)]
