@@ -110,10 +110,15 @@ async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     if not raw.strip():
         raise InvalidRequest("a JSON request body is required")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         raise InvalidRequest(f"request body is not valid JSON: {str(exc)[:200]}") from exc
     return model.model_validate(data)
+
+
+def _no_constant(name: str) -> Any:
+    # Python's json accepts NaN / Infinity; JSON does not, and no client could read them back.
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def path_param(request: web.Request, name: str) -> str:

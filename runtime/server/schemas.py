@@ -7,6 +7,7 @@ from them, so the document and the behaviour cannot drift. Core types (``Session
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
@@ -40,15 +41,36 @@ MAX_NESTING = 32
 
 
 def check_nesting(value: Any, depth: int = 0) -> Any:
+    """Free-form JSON a client may store: bounded depth, only text UTF-8 can carry (JSON's
+    ``"\\ud800"`` escapes decode to lone surrogates, which the store cannot write), 64-bit integers
+    and finite numbers (what every JSON reader and the store accept)."""
     if depth > MAX_NESTING:
         raise ValueError(f"nested deeper than {MAX_NESTING} levels")
-    if isinstance(value, dict):
-        for item in value.values():
+    if isinstance(value, str):
+        _check_text(value)
+    elif isinstance(value, bool):
+        pass
+    elif isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ValueError("integer outside the 64-bit range")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("NaN and infinite numbers are not JSON")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
             check_nesting(item, depth + 1)
     elif isinstance(value, list):
         for item in value:
             check_nesting(item, depth + 1)
     return value
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("contains a lone surrogate (not valid Unicode text)") from exc
 
 
 def known_architectures() -> list[str]:
