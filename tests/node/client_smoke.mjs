@@ -12,7 +12,8 @@ const fail = (message) => {
   print({ kind: "error", message: String(message) });
   process.exit(1);
 };
-setTimeout(() => fail("timed out"), 30000).unref();
+const progress = { stage: "connect", events: 0, batched: 0 };
+setTimeout(() => fail(`timed out at ${JSON.stringify(progress)}`), 30000).unref();
 
 function connect(options = {}) {
   return new Promise((resolve, reject) => {
@@ -33,18 +34,22 @@ let finished;
 const completed = new Promise((resolve) => (finished = resolve));
 
 socket.on("stream:event", (data) => {
+  progress.events += 1;
   print({ kind: "stream:event", ...data });
   if (data.event.type === "query:completed" || data.event.type === "query:failed") finished(data.event.seq);
 });
 socket.on("session:status", (data) => print({ kind: "session:status", ...data }));
 socket.on("sessions:changed", (data) => print({ kind: "sessions:changed", action: data.action, sessionId: data.session.sessionId }));
 
+progress.stage = "create";
 const created = await socket.emitWithAck("session:create", { architecture: "shell", name: "from-js" });
 print({ kind: "ack", event: "session:create", ack: created });
 if (!created.success) fail("create failed");
 sessionId = created.session.sessionId;
 
+progress.stage = "message";
 const sent = await socket.emitWithAck("session:message", { sessionId, content: command });
+progress.stage = "stream";
 print({ kind: "ack", event: "session:message", ack: sent });
 const lastSeq = await completed;
 
@@ -52,12 +57,14 @@ const bad = await socket.emitWithAck("session:message", { sessionId, content: 42
 print({ kind: "ack", event: "session:message(bad)", ack: bad });
 
 // A second socket (WebSocket only) replays the whole log as batches.
+progress.stage = "batched";
 const batched = await connect({ transports: ["websocket"] });
 const seen = [];
 const replayed = new Promise((resolve) => {
   batched.on("stream:events", (data) => {
     print({ kind: "stream:events", sessionId: data.sessionId, seqs: data.events.map((e) => e.seq) });
     seen.push(...data.events.map((e) => e.seq));
+    progress.batched = seen.length;
     if (seen.length >= lastSeq) resolve();
   });
 });
