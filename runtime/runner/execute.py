@@ -31,6 +31,13 @@ FLUSH_BYTES = 64 * 1024
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
 
 _STDOUT, _STDERR, _CONTROL, _EXIT = "stdout", "stderr", "control", "exit"
+#: After the agent exits, how long its output pipes may stay open (held by a background child)
+#: before the runner kills its leftover descendants so the query can end.
+EXIT_DRAIN_S = 0.3
+
+
+def _exit_watcher(proc: subprocess.Popen[bytes], inbox: queue.Queue[tuple[str, Any]]) -> None:
+    inbox.put((_EXIT, proc.wait()))
 
 
 def _reader(stream: Any, tag: str, inbox: queue.Queue[tuple[str, Any]], raw: bool) -> None:
@@ -116,6 +123,80 @@ def _agent_env(request: dict[str, Any]) -> dict[str, str]:
     return env
 
 
+# --------------------------------------------------------------------------- process hygiene
+
+
+def become_subreaper() -> None:
+    """Make orphans of our descendants our children (Linux), so none can slip away.
+
+    Agent CLIs start tools in process groups (or sessions) of their own; when such a tool's
+    parent dies it would be reparented to init and outlive the query. As a child subreaper we
+    inherit it, and ``kill_descendants`` ends it when the agent is done.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] in (b"Z", b"X"):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found: list[int] = []
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def kill_descendants() -> int:
+    """SIGKILL every process below the runner and reap them. Returns how many were killed."""
+    killed = 0
+    for _ in range(20):
+        pids = _descendants(os.getpid())
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            try:
+                pid, _status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                time.sleep(0.005)
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+    return killed
+
+
 # --------------------------------------------------------------------------- shell
 
 
@@ -191,15 +272,26 @@ def run_shell(request: dict[str, Any]) -> int:
             pending.append(decoder.decode(b"", final=True))
             pending.append(f"\n[output truncated at {limit} bytes]\n")
 
+    threading.Thread(target=_exit_watcher, args=(proc, inbox), daemon=True).start()
     eof = False
+    drain_until: float | None = None
     while not eof:
-        timeout = max(0.0, FLUSH_INTERVAL_S - (time.monotonic() - last_flush)) if pending else None
+        now = time.monotonic()
+        timeout = max(0.0, FLUSH_INTERVAL_S - (now - last_flush)) if pending else None
+        if drain_until is not None:
+            timeout = max(0.0, min(timeout if timeout is not None else 1.0, drain_until - now))
         try:
             tag, item = inbox.get(timeout=timeout)
         except queue.Empty:
             flush()
+            if drain_until is not None and time.monotonic() >= drain_until:
+                # bash is gone but something it started still holds our pipe (`sleep 60 &`).
+                drain_until = None
+                kill_descendants()
             continue
-        if tag == _STDOUT:
+        if tag == _EXIT:
+            drain_until = time.monotonic() + EXIT_DRAIN_S
+        elif tag == _STDOUT:
             if item is None:
                 eof = True
             else:
@@ -280,9 +372,21 @@ def run_agent(request: dict[str, Any]) -> int:
     if not converter.keeps_stdin_open() and proc.stdin is not None:
         proc.stdin.close()
 
+    threading.Thread(target=_exit_watcher, args=(proc, inbox), daemon=True).start()
     open_streams = 2
+    drain_until: float | None = None
     while open_streams:
-        tag, item = inbox.get()
+        try:
+            timeout = None if drain_until is None else max(0.0, drain_until - time.monotonic())
+            tag, item = inbox.get(timeout=timeout)
+        except queue.Empty:
+            # The agent exited but a process it left behind keeps its stdout/stderr open.
+            drain_until = None
+            kill_descendants()
+            continue
+        if tag == _EXIT:
+            drain_until = time.monotonic() + EXIT_DRAIN_S
+            continue
         if tag in (_STDOUT, _STDERR) and item is None:
             open_streams -= 1
             continue
@@ -322,6 +426,11 @@ def run_agent(request: dict[str, Any]) -> int:
 
 
 def execute_query(request: dict[str, Any]) -> int:
-    if request.get("architecture") == "shell":
-        return run_shell(request)
-    return run_agent(request)
+    become_subreaper()
+    try:
+        if request.get("architecture") == "shell":
+            return run_shell(request)
+        return run_agent(request)
+    finally:
+        # Whatever the agent started and left behind (even in its own session) ends with the query.
+        kill_descendants()

@@ -111,3 +111,21 @@ async def test_agent_killed_from_outside_fails_the_query_and_the_next_message_ge
     detail = await runtime.get_session(sid)
     assert [b.output for b in detail.blocks if b.type == "tool_result"][-1] == "recovered\n"
     assert any(b.type == "error" and b.code == "AGENT_CRASHED" for b in detail.blocks)
+
+
+async def test_background_processes_end_with_the_query_even_in_their_own_session(runtime: AgentRuntime) -> None:
+    session = await runtime.create_session({"architecture": "shell"})
+    sid = session.session_id
+    started = time.monotonic()
+    # Both hold the output pipe open; one even escapes the process group with setsid.
+    message_id, _ = await runtime.send_message(
+        sid, "sleep 60 & echo $! > bg.pid; setsid sleep 61 & echo $! > setsid.pid; echo done")
+    events = await collect_until(runtime, sid, query_end(message_id))
+    assert events[-1].type == "query:completed"
+    assert time.monotonic() - started < 10
+    workspace = runtime.config.resolved_data_dir() / sid / "workspace"
+    for name in ("bg.pid", "setsid.pid"):
+        pid = int((workspace / name).read_text())
+        await _wait_for(lambda pid=pid: not process_alive(pid), timeout=5)
+    detail = await runtime.get_session(sid)
+    assert [b.output for b in detail.blocks if b.type == "tool_result"][-1] == "done\n"
