@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import socketio
 from pydantic import BaseModel, ValidationError
 
@@ -60,6 +61,16 @@ _ENCODE_CACHE_BYTES = 4 * 1024 * 1024
 _DISCONNECT_TIMEOUT = 5.0
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def encode_event(event: SessionEvent) -> str:
+    """One event's JSON. orjson is ~5x faster than json here (it is the hot path of delivery), and
+    whatever the store persisted (with orjson) it can encode; json is the fallback all the same."""
+    wire = event.wire()
+    try:
+        return orjson.dumps(wire).decode()
+    except TypeError:
+        return _dumps(wire)
 
 Ack = dict[str, Any]
 
@@ -358,7 +369,7 @@ class SocketHub:
             key = (session_id, event.seq)
             text = cache.get(key)
             if text is None:
-                text = _dumps(event.wire())
+                text = encode_event(event)
                 cache[key] = text
                 self._encoded_bytes += len(text)
                 if self._encoded_bytes > _ENCODE_CACHE_BYTES:
