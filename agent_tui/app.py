@@ -175,7 +175,12 @@ class AgentTuiApp(App[int]):
                 break
             except Exception as exc:  # noqa: BLE001 - any failure to start is shown, then retried
                 message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-                if self.mode != "remote" or getattr(exc, "code", "") == "UNAUTHORIZED":
+                if self.mode != "remote":
+                    # The embedded runtime did not start (database unreadable, --serve port taken):
+                    # nothing here can work, so say why and leave with an error code.
+                    self.exit(1, return_code=1, message=f"agent-tui: cannot start: {message}")
+                    return
+                if getattr(exc, "code", "") == "UNAUTHORIZED":
                     self.notify(message, title="Cannot start", severity="error", timeout=30)
                     return  # retrying cannot help
                 self.notify(f"{message}\nRetrying in {delay:.0f}s…", title="Cannot start", severity="error")

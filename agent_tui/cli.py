@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.connect and (args.serve or args.db or args.primitive or args.data_dir):
         parser.error("--connect attaches to a remote runtime: --db, --primitive, --data-dir and --serve do not apply")
     app = build_app(args)
-    code = app.run()
-    return int(code or 0)
+    app.run()
+    return int(app.return_code or 0)
 
 
 def build_app(args: argparse.Namespace) -> Any:

@@ -166,3 +166,21 @@ async def test_connect_with_a_wrong_token_says_so_and_the_right_one_works(tmp_pa
             await wait_until(pilot, lambda: app.current and app.current.name == "authed")
     finally:
         await server.stop()
+
+
+async def test_serve_on_a_taken_port_exits_1_with_the_reason(tmp_path: Path,
+                                                             capfd: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        app = build_app(build_parser().parse_args(["--serve", f"127.0.0.1:{port}", "--db", str(tmp_path / "a.db")]))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.return_code == 1, what="the app to give up")
+        assert app.return_code == 1
+        assert "agent-tui: cannot start:" in capfd.readouterr().err
+    finally:
+        taken.close()
