@@ -57,7 +57,7 @@ async def test_js_client_creates_a_shell_session_and_streams_it(
     assert [e["seq"] for e in events] == list(range(1, last_seq + 1))
     assert events[-1]["type"] == "query:completed"
     output = "".join(e["payload"].get("delta", "") for e in events if e["type"] == "block:delta")
-    assert output == "hello-from-js\nsecond\n"
+    assert output == "hello-from-js\nsécond 😀\n"
 
     statuses = [line for line in lines if line["kind"] == "session:status" and line["sessionId"] == sid]
     assert statuses and statuses[-1]["runtime"]["activeQuery"] is None

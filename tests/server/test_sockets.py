@@ -26,7 +26,7 @@ async def test_create_message_and_stream_from_seq_1(sio_client: ClientFactory, r
     assert session["name"] == "demo" and session["architecture"] == "shell" and session["lastSeq"] == 0
     assert session["runtime"]["activeQuery"] is None  # explicit nulls, not missing keys
 
-    ack = await client.call("session:message", {"sessionId": sid, "content": "echo hello-socket"}, timeout=10)
+    ack = await client.call("session:message", {"sessionId": sid, "content": "echo hello-socket ünï 😀"}, timeout=10)
     assert ack["success"] is True and ack["messageId"].startswith("msg-") and ack["queued"] is False
     await seen.wait_for(lambda: _ended(seen, sid))
 
@@ -34,11 +34,11 @@ async def test_create_message_and_stream_from_seq_1(sio_client: ClientFactory, r
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert (
         events[0]["type"] == "block:upsert"
-        and events[0]["payload"]["block"]["content"] == "echo hello-socket"
+        and events[0]["payload"]["block"]["content"] == "echo hello-socket ünï 😀"
     )
     assert events[-1]["type"] == "query:completed"
     output = "".join(e["payload"].get("delta", "") for e in events if e["type"] == "block:delta")
-    assert "hello-socket" in output
+    assert "hello-socket ünï 😀" in output
     assert set(events[0]) == {"seq", "type", "payload", "timestamp", "conversationId", "source"}
     # The stored log is exactly what was streamed.
     stored, last_seq = await runtime.get_events(sid)
