@@ -40,7 +40,7 @@ async def test_js_client_creates_a_shell_session_and_streams_it(
     server: AgentServer, runtime: AgentRuntime
 ) -> None:
     code, lines, err = await run_node(
-        "client_smoke.mjs", server.url, TOKEN, "echo hello-from-js; echo second"
+        "client_smoke.mjs", server.url, TOKEN, "echo hello-from-js; echo sécond 😀"
     )
     assert code == 0, (lines[-5:], err)
     acks = {line["event"]: line["ack"] for line in lines if line["kind"] == "ack"}
