@@ -11,6 +11,7 @@ from agent_tui.screens.confirm import ConfirmScreen
 from agent_tui.screens.new_session import NewSessionScreen
 from agent_tui.widgets.composer import Composer
 from agent_tui.widgets.error_block import ErrorBlock
+from agent_tui.widgets.log_line import LogLine
 from agent_tui.widgets.tool_card import ToolCard
 from agent_tui.widgets.user_message import UserMessage
 from tests.tui.conftest import SIZE, idle, ready, wait_until
@@ -260,8 +261,13 @@ async def test_copy_theme_logs_and_help(app_factory: Any) -> None:
         before = app.theme
         await pilot.press("f2")
         assert app.theme != before
+        await app.client.bus.publish(app.current.session_id, [
+            {"type": "log", "payload": {"level": "warn", "message": "disk almost full"}}])
         await pilot.press("ctrl+l")
-        await wait_until(pilot, lambda: app.conversation.show_logs)
+        await wait_until(pilot, lambda: any("disk almost full" in str(w.render())
+                                            for w in app.conversation.query(LogLine)))
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: not app.conversation.query(LogLine))
         await pilot.press("f1")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
         await pilot.press("escape")

@@ -48,6 +48,16 @@ def test_bad_arguments_exit_2_with_a_message(argv: list[str], capsys: pytest.Cap
     assert "agent-tui: error:" in capsys.readouterr().err
 
 
+def test_serving_beyond_loopback_generates_a_token(tmp_path: Path) -> None:
+    app = build_app(build_parser().parse_args(["--serve", "0.0.0.0:0", "--db", str(tmp_path / "a.db")]))
+    assert len(app.client.config.token or "") >= 20
+    app = build_app(build_parser().parse_args(["--serve", "127.0.0.1:0", "--db", str(tmp_path / "a.db")]))
+    assert app.client.config.token is None
+    app = build_app(build_parser().parse_args(["--serve", "[::1]:9000", "--token", "t", "--db", str(tmp_path / "a.db")]))
+    assert (app.client.config.websocket_host, app.client.config.websocket_port, app.client.config.token) == \
+        ("::1", 9000, "t")
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("agent-tui ")
