@@ -124,9 +124,13 @@ class ToolCard(FoldableBlock):
 
     def output_preview(self) -> str:
         """The output's last non-empty line, so a folded card still shows how it ended."""
-        if self.result is None:
+        thread = self.subagent
+        if self.result is not None:
+            output = self.result.get("output")
+        elif thread is not None and thread.output is not None:
+            output = thread.output
+        else:
             return ""
-        output = self.result.get("output")
         text = output if isinstance(output, str) else as_text(output)
         tail = text[-2000:].rstrip()
         if not tail:
@@ -156,8 +160,11 @@ class ToolCard(FoldableBlock):
                 self._thread = ThreadView(self.model)
                 await self.body.mount(self._thread)
             await self._thread.sync_all(thread.blocks, thread.index, None)
-        if self.result is not None:
-            output = self.result.get("output")
+        result = self.result
+        if result is None and thread is not None and thread.output is not None:
+            result = {"output": thread.output}  # a subagent's final answer
+        if result is not None:
+            output = result.get("output")
             if self._log is None:
                 self._log = Log(auto_scroll=True)  # the end of an output says how it went
                 await self.body.mount(self._log)
