@@ -13,6 +13,9 @@ Decisions the spec leaves open (also in docs/protocol.md):
   when the query failed), so no view shows an eternal spinner.
 - A ``user_message`` upserted with ``queued: true`` counts in ``queuedMessages`` until its
   ``query:started`` (or a ``query:failed`` for it) arrives.
+- A ``user_message`` upserted without ``queued`` (sent while idle) is ``unstarted`` until its
+  ``query:started`` (or an end for it) arrives: not shown as queued, but start-up recovery closes it
+  when agent-tui died in between, so an accepted message never just vanishes.
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class SessionState:
     environment: dict[str, Any] | None = None
     active_query: dict[str, Any] | None = None
     queued: list[str] = field(default_factory=list)
+    #: Messages accepted while idle whose query has not started yet (normally for a few ms).
+    unstarted: list[str] = field(default_factory=list)
     pending_permissions: dict[str, dict[str, Any]] = field(default_factory=dict)
     resolved_permissions: set[str] = field(default_factory=set)
     usage: dict[str, int] | None = None
@@ -185,12 +190,16 @@ def apply_event(state: SessionState, event: SessionEvent) -> SessionState:  # no
             if not isinstance(block, dict) or not isinstance(block.get("id"), str):
                 return state
             blocks, index = _container(state, event.conversation_id)
-            if block["id"] not in index:
+            new = block["id"] not in index
+            if new:
                 block = {"status": "complete", "timestamp": event.timestamp, **block}
             stored = _upsert(blocks, index, block)
             if stored.get("type") == "user_message" and event.conversation_id == "main":
-                if stored.pop("queued", False) and stored["id"] not in state.queued:
-                    state.queued.append(stored["id"])
+                if stored.pop("queued", False):
+                    if stored["id"] not in state.queued:
+                        state.queued.append(stored["id"])
+                elif new and stored.get("status") == "pending":
+                    state.unstarted.append(stored["id"])
         case "block:delta":
             block_id, delta = payload.get("blockId"), payload.get("delta")
             if not isinstance(block_id, str) or not isinstance(delta, str):
@@ -221,6 +230,8 @@ def apply_event(state: SessionState, event: SessionEvent) -> SessionState:  # no
             state.active_query = {"message_id": message_id, "started_at": _ms(event.timestamp)}
             if message_id in state.queued:
                 state.queued.remove(message_id)
+            if message_id in state.unstarted:
+                state.unstarted.remove(message_id)
             position = state.index.get(message_id) if isinstance(message_id, str) else None
             if position is not None:
                 state.blocks[position]["status"] = "complete"
@@ -234,8 +245,8 @@ def apply_event(state: SessionState, event: SessionEvent) -> SessionState:  # no
                     if thread.status == "running":
                         thread.status = "failed" if failed else "completed"
                         _close_pending(thread.blocks, "error" if failed else "complete")
-            elif message_id in state.queued:
-                state.queued.remove(message_id)
+            elif message_id in state.queued or message_id in state.unstarted:
+                (state.queued if message_id in state.queued else state.unstarted).remove(message_id)
                 position = state.index.get(message_id)
                 if position is not None:
                     state.blocks[position]["status"] = "error" if failed else "complete"

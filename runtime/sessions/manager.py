@@ -147,14 +147,17 @@ class SessionManager:
                     },
                 }
             )
-        for message_id in list(state.queued):
+        # A message accepted while idle whose query had not started yet, and queued messages.
+        for message_id in [*state.unstarted, *state.queued]:
             drafts.append(
                 {
                     "type": "query:failed",
                     "payload": {
                         "messageId": message_id,
                         "code": "INTERRUPTED_BY_RESTART",
-                        "error": "agent-tui stopped before this queued message ran",
+                        "error": "agent-tui stopped before this "
+                        + ("queued message" if message_id in state.queued else "message")
+                        + " ran",
                     },
                 }
             )

@@ -1,0 +1,49 @@
+"""Focused tests of the runtime fixes the reliability suite led to (each names the suite test that
+found the problem), on real SQLite files and the real runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runtime import AgentRuntime
+from runtime.models import make_event
+from runtime.reducer import SessionState, apply_event
+from tests.helpers import make_config
+
+
+def _event(seq: int, kind: str, payload: dict) -> object:
+    return make_event(seq, kind, payload, "2026-01-01T00:00:00.000Z")
+
+
+def test_a_message_sent_while_idle_is_unstarted_until_its_query_starts() -> None:
+    state = SessionState()
+    block = {"id": "m1", "type": "user_message", "content": "x", "status": "pending"}
+    apply_event(state, _event(1, "block:upsert", {"block": block}))  # type: ignore[arg-type]
+    assert state.unstarted == ["m1"] and state.queued == []
+    assert state.runtime().queued_messages == 0  # not shown as queued
+    apply_event(state, _event(2, "query:started", {"messageId": "m1", "content": "x"}))  # type: ignore[arg-type]
+    assert state.unstarted == [] and state.active_query is not None
+
+
+async def test_a_message_accepted_just_before_a_crash_is_closed_at_restart(tmp_path: Path) -> None:
+    """Found by test_crash_consistency: SIGKILL between a message's ``user_message`` event and its
+    ``query:started`` left the message pending forever (neither queued nor running, so recovery
+    did not see it)."""
+    config = make_config(tmp_path)
+    async with AgentRuntime(config) as runtime:
+        sid = (await runtime.create_session({"architecture": "shell"})).session_id
+        assert runtime.bus is not None
+        # The state a crash at that moment leaves in the store: the message, and nothing after it.
+        block = {"id": "msg-crashed", "type": "user_message", "content": "echo hi", "status": "pending"}
+        await runtime.bus.publish(sid, [{"type": "block:upsert", "payload": {"block": block}}])
+    async with AgentRuntime(config) as runtime:
+        events, _ = await runtime.get_events(sid)
+        failed = [e for e in events if e.type == "query:failed"]
+        assert [(e.payload["messageId"], e.payload["code"]) for e in failed] == [
+            ("msg-crashed", "INTERRUPTED_BY_RESTART")
+        ]
+        assert "before this message ran" in failed[0].payload["error"]
+        detail = await runtime.get_session(sid)
+        message = next(b for b in detail.blocks if b.id == "msg-crashed")
+        assert message.status == "error"
+        assert runtime.sessions is not None and runtime.sessions.get(sid).state.unstarted == []
