@@ -113,7 +113,20 @@ async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         data = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         raise InvalidRequest(f"request body is not valid JSON: {str(exc)[:200]}") from exc
-    return model.model_validate(data)
+    return validate(model, data)
+
+
+class RequestInvalid(InvalidRequest):
+    """The client's body or query failed validation (``details``: pydantic's errors, JSON-safe)."""
+
+
+def validate(model: type[BaseModel], data: Any) -> BaseModel:
+    # Only validation of what the client sent is a 400; a ValidationError from anywhere else is a
+    # server bug and must surface as a 500.
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestInvalid("request validation failed", details=validation_details(exc)) from exc
 
 
 def _no_constant(name: str) -> Any:
@@ -408,7 +421,7 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
         if route.body is not None:
             arg = await read_body(request, route.body)
         elif route.query is not None:
-            arg = route.query.model_validate(dict(request.query))
+            arg = validate(route.query, dict(request.query))
         result = await route.handler(runtime, request, arg)
         if isinstance(result, web.StreamResponse):
             return result
@@ -491,10 +504,6 @@ def make_middlewares(socketio_path: str, cors_origins: list[str] | str | None = 
             raise
         except AgentTuiError as exc:
             return web.json_response(exc.to_wire(), status=exc.status)
-        except ValidationError as exc:
-            return error_response(
-                400, "INVALID_REQUEST", "request validation failed", validation_details(exc)
-            )
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

@@ -72,6 +72,7 @@ def encode_event(event: SessionEvent) -> str:
     except TypeError:
         return _dumps(wire)
 
+
 Ack = dict[str, Any]
 
 
@@ -498,9 +499,10 @@ class SocketHub:
                 payload = {"sessionId": payload}
             try:
                 request = model.model_validate(payload)
-                return await fn(conn, request)
             except ValidationError as exc:
                 return _fail(f"invalid {name} payload", "INVALID_REQUEST", validation_details(exc))
+            try:
+                return await fn(conn, request)
             except AgentTuiError as exc:
                 return {"success": False, **exc.to_wire()}
             except asyncio.CancelledError:

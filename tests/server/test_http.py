@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from runtime import AgentRuntime
+from runtime import AgentRuntime, SessionDetail
 from runtime.server.app import AgentServer
 from tests.helpers import collect_until, query_end
 
@@ -244,11 +244,19 @@ async def test_internal_errors_are_500_without_traceback(
     async def broken() -> list[Any]:
         raise RuntimeError("secret internals /home/x/.ssh")
 
+    async def invalid_state(session_id: str) -> Any:
+        # A ValidationError raised by the server's own data (not by the request) is a 500, not a 400.
+        return SessionDetail.model_validate(
+            {"sessionId": session_id, "blocks": [{"id": "b", "type": "alien"}]}
+        )
+
     monkeypatch.setattr(runtime, "list_sessions", broken)
-    async with http.get("/sessions") as r:
-        assert r.status == 500
-        body = await r.json()
-    assert body == {"error": "internal server error", "code": "INTERNAL_ERROR"}
+    monkeypatch.setattr(runtime, "get_session", invalid_state)
+    for path in ("/sessions", "/api/sessions/ses-x"):
+        async with http.get(path) as r:
+            assert r.status == 500
+            body = await r.json()
+        assert body == {"error": "internal server error", "code": "INTERNAL_ERROR"}
 
 
 async def test_file_types_that_a_browser_would_run_are_served_as_text(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime import AgentRuntime
+import pytest
+
+from runtime import AgentRuntime, SessionDetail
 from runtime.server.app import AgentServer
 from tests.server.clients import Collector
 from tests.server.conftest import ClientFactory
@@ -26,7 +28,9 @@ async def test_create_message_and_stream_from_seq_1(sio_client: ClientFactory, r
     assert session["name"] == "demo" and session["architecture"] == "shell" and session["lastSeq"] == 0
     assert session["runtime"]["activeQuery"] is None  # explicit nulls, not missing keys
 
-    ack = await client.call("session:message", {"sessionId": sid, "content": "echo hello-socket ünï 😀"}, timeout=10)
+    ack = await client.call(
+        "session:message", {"sessionId": sid, "content": "echo hello-socket ünï 😀"}, timeout=10
+    )
     assert ack["success"] is True and ack["messageId"].startswith("msg-") and ack["queued"] is False
     await seen.wait_for(lambda: _ended(seen, sid))
 
@@ -229,3 +233,17 @@ async def test_malformed_payloads_get_failed_acks(sio_client: ClientFactory, run
     ack = await client.call("session:message", timeout=10)
     assert ack["code"] == "INVALID_REQUEST"
     assert (await runtime.get_summary(session.session_id)).last_seq == 0
+
+
+async def test_a_server_side_failure_is_an_internal_error_ack(
+    sio_client: ClientFactory, runtime: AgentRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def invalid_state(session_id: str) -> Any:
+        return SessionDetail.model_validate(
+            {"sessionId": session_id, "blocks": [{"id": "b", "type": "alien"}]}
+        )
+
+    monkeypatch.setattr(runtime, "get_session", invalid_state)
+    client = await sio_client()
+    ack = await client.call("session:get", {"sessionId": "ses-x"}, timeout=10)
+    assert ack == {"success": False, "error": "internal error", "code": "INTERNAL_ERROR"}
