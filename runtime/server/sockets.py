@@ -4,8 +4,9 @@ batched delivery and per-connection backpressure.
 Delivery path of a session's events to one socket (one ``Forwarder`` per (socket, session)):
 
     runtime.subscribe(session, afterSeq) ── forwarder task ──► connection outbox (bytes counted)
-                                                                     │ flusher: waits until engine.io's
-                                                                     ▼ writer took the previous send
+                                                                     │ sent at once if engine.io's writer
+                                                                     │ is idle, else by the flusher once
+                                                                     ▼ the writer took the previous send
                                          engine.io queue ──► WebSocket / polling ──► client
 
 The subscription replays the store and goes live with no gap and no duplicate; the forwarder
