@@ -14,6 +14,7 @@ from .architectures import ARCHITECTURES
 from .config import RuntimeConfig
 from .errors import FileNotFound, InvalidRequest, RuntimeClosed
 from .events import EventBus, Subscription
+from .jsonsafe import require_storable
 from .models import (
     ArchitectureInfo,
     CreateSessionArgs,
@@ -187,7 +188,8 @@ class AgentRuntime:
 
     async def rename_session(self, session_id: str, name: str) -> SessionSummary:
         session = self._manager().get(session_id)
-        name = name.strip()
+        name = name.strip() if isinstance(name, str) else ""
+        require_storable(name, "name")
         if not name or len(name) > 200:
             raise InvalidRequest("name must be 1 to 200 characters")
         session.record["name"] = name
@@ -213,6 +215,7 @@ class AgentRuntime:
     async def update_options(self, session_id: str, options: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(options, dict):
             raise InvalidRequest("sessionOptions must be an object")
+        require_storable(options, "sessionOptions")
         session = self._manager().get(session_id)
         merged = {**(session.record.get("sessionOptions") or {}), **options}
         merged = {k: v for k, v in merged.items() if v is not None}

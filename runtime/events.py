@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 from .errors import RuntimeClosed, StoreError, SubscriberLagged
+from .jsonsafe import is_storable, repair
 from .models import EventDraft, SessionEvent, make_event, now_iso
 from .store.base import SessionStore
 
@@ -195,6 +196,10 @@ class EventBus:
         default_ts = None
         for draft in drafts:
             kind, payload, timestamp, conversation_id, source = _draft_fields(draft)
+            if not is_storable(payload):
+                # e.g. a runner line with a lone surrogate (json.loads accepts "\ud800", orjson
+                # does not): repaired here, so it cannot fail the whole group commit.
+                payload = repair(payload)
             if timestamp is None:
                 default_ts = default_ts or now_iso()
                 timestamp = default_ts

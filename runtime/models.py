@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -186,17 +186,47 @@ class ErrorBlock(BlockBase):
     code: str | None = None
 
 
+class UnknownBlock(BlockBase):
+    """A block whose type this version does not know (or whose fields do not validate): kept
+    with its fields as they are, so one odd block never makes a session unreadable."""
+
+    type: str = "unknown"
+
+
+def _block_tag(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in BLOCK_MODELS and not isinstance(value, UnknownBlock) else "unknown"
+
+
 Block = Annotated[
-    UserMessageBlock
-    | AssistantTextBlock
-    | ThinkingBlock
-    | ToolUseBlock
-    | ToolResultBlock
-    | SubagentBlock
-    | SystemBlock
-    | ErrorBlock,
-    Field(discriminator="type"),
+    Annotated[UserMessageBlock, Tag("user_message")]
+    | Annotated[AssistantTextBlock, Tag("assistant_text")]
+    | Annotated[ThinkingBlock, Tag("thinking")]
+    | Annotated[ToolUseBlock, Tag("tool_use")]
+    | Annotated[ToolResultBlock, Tag("tool_result")]
+    | Annotated[SubagentBlock, Tag("subagent")]
+    | Annotated[SystemBlock, Tag("system")]
+    | Annotated[ErrorBlock, Tag("error")]
+    | Annotated[UnknownBlock, Tag("unknown")],
+    Discriminator(_block_tag),
 ]
+
+
+def lenient_block(raw: dict[str, Any]) -> BlockBase:
+    """Validate one reducer block; anything that does not validate is kept as an ``UnknownBlock``."""
+    model = BLOCK_MODELS.get(raw.get("type"))  # type: ignore[arg-type]
+    if model is not None:
+        try:
+            return model.model_validate(raw)
+        except ValidationError:
+            pass
+    fields = dict(raw)
+    fields["id"] = str(fields.get("id"))
+    fields["type"] = str(fields.get("type"))
+    if fields.get("status") not in ("pending", "complete", "error"):
+        fields["status"] = "complete"
+    return UnknownBlock.model_construct(**fields)
+
 
 BLOCK_MODELS: dict[str, type[BlockBase]] = {
     "user_message": UserMessageBlock,

@@ -12,6 +12,7 @@ from ..architectures import canonical_id, get_architecture
 from ..config import RuntimeConfig
 from ..errors import InvalidRequest, SessionNotFound
 from ..events import EventBus
+from ..jsonsafe import require_storable
 from ..models import CreateSessionArgs, now_ms
 from ..primitives.base import EnvironmentPrimitive
 from ..profiles import ProfileRegistry
@@ -195,6 +196,8 @@ class SessionManager:
         primitive = args.primitive or self.config.primitive
         if primitive not in PRIMITIVES:
             raise InvalidRequest(f"unknown primitive {primitive!r} (known: {', '.join(PRIMITIVES)})")
+        require_storable(args.session_options, "sessionOptions")
+        require_storable(args.name, "name")
         session_id = f"ses-{uuid.uuid4().hex[:20]}"
         created = now_ms()
         record: SessionRecord = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from pathlib import Path
@@ -106,3 +107,31 @@ async def test_a_sandbox_that_fails_to_start_fails_the_query_with_a_clear_error(
         assert summary.runtime.execution_environment is not None
         assert summary.runtime.execution_environment.status == "error"
         assert summary.runtime.active_query is None
+
+
+async def test_unstorable_json_is_refused_from_callers_and_repaired_from_runners(runtime: AgentRuntime) -> None:
+    for bad in ({"model": "\ud800"}, {"n": 2**70}):
+        with pytest.raises(InvalidRequest, match="plain JSON"):
+            await runtime.create_session({"architecture": "shell", "sessionOptions": bad})
+    session = await runtime.create_session({"architecture": "shell"})
+    sid = session.session_id
+    with pytest.raises(InvalidRequest, match="plain JSON"):
+        await runtime.update_options(sid, {"x": "\udfff"})
+    with pytest.raises(InvalidRequest, match="plain JSON"):
+        await runtime.send_message(sid, "echo \ud800")
+    with pytest.raises(InvalidRequest):
+        await runtime.rename_session(sid, "bad \ud800 name")
+    # An event that json.loads accepts but orjson cannot store (as a runner line may carry) is
+    # repaired by the bus, never fatal to the group commit it shares with other sessions.
+    other = await runtime.create_session({"architecture": "shell"})
+    bus = runtime.bus
+    assert bus is not None
+    bad = {"type": "log", "payload": {"level": "info", "message": "lone \ud800", "n": 2**70}}
+    good = {"type": "log", "payload": {"level": "info", "message": "fine"}}
+    await asyncio.gather(bus.publish(sid, [bad]), bus.publish(other.session_id, [good]))
+    stored = (await runtime.get_events(sid))[0][-1].payload
+    assert stored == {"level": "info", "message": "lone \ufffd", "n": str(2**70)}
+    assert (await runtime.get_events(other.session_id))[0][-1].payload == good["payload"]
+    message_id, _ = await runtime.send_message(sid, "echo fine")
+    events = await collect_until(runtime, sid, query_end(message_id))
+    assert events[-1].type == "query:completed"

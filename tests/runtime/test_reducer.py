@@ -179,3 +179,23 @@ def test_an_error_reported_then_failing_the_query_shows_once() -> None:
         ev(5, "query:failed", {"messageId": "m2", "error": "other", "code": "X"}),
     ])
     assert [b["message"] for b in state.blocks if b["type"] == "error"] == ["API Error: 500 boom", "other"]
+
+
+def test_odd_blocks_from_a_converter_never_make_a_session_unreadable() -> None:
+    from runtime.models import SessionDetail, UnknownBlock, lenient_block
+
+    state = reduce_events([
+        ev(1, "block:upsert", {"block": {"id": "a", "type": "assistant_text", "content": "ok"}}),
+        ev(2, "block:upsert", {"block": {"id": "b", "type": "hologram", "beams": 3}}),
+        ev(3, "block:upsert", {"block": {"id": "c", "type": "tool_use", "toolName": ["not", "a", "str"],
+                                         "status": "weird"}}),
+    ])
+    blocks = [lenient_block(b) for b in state.blocks]
+    detail = SessionDetail.model_validate({"sessionId": "s", "name": "n", "architecture": "shell",
+                                           "createdAt": 0, "lastActivity": 0, "blocks": blocks})
+    assert [type(b).__name__ for b in detail.blocks] == ["AssistantTextBlock", "UnknownBlock", "UnknownBlock"]
+    wire = detail.model_dump(mode="json", by_alias=True)
+    assert wire["blocks"][1] == {"id": "b", "status": "complete", "timestamp": "2026-11-27T10:00:02.000Z",
+                                 "type": "hologram", "beams": 3}
+    assert wire["blocks"][2]["toolName"] == ["not", "a", "str"] and wire["blocks"][2]["status"] == "complete"
+    assert isinstance(detail.blocks[1], UnknownBlock)
