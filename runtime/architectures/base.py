@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -72,3 +73,45 @@ def find_binary(name: str, configured: str | None = None, extra_dirs: list[str] 
         return configured if os.access(configured, os.X_OK) else None
     path = os.pathsep.join([*(extra_dirs or []), os.environ.get("PATH", "")])
     return shutil.which(name, path=path)
+
+
+def host_env_of(config: RuntimeConfig) -> Mapping[str, str]:
+    """The host's environment as the runtime sees it: ``config.host_env``, else ``os.environ``."""
+    return config.host_env if config.host_env is not None else os.environ
+
+
+def locate_cli(binary: str, binary_env: str, config: RuntimeConfig, primitive: str = "local") -> str | None:
+    """The CLI to run: a configured path (the host variable ``binary_env``), else the first
+    ``binary`` in ``agent_bin_dirs`` or on ``PATH``. In a remote sandbox it is the one on the
+    sandbox's PATH (plain ``binary``)."""
+    if primitive != "local":
+        return binary
+    return find_binary(binary, host_env_of(config).get(binary_env) or None, config.agent_bin_dirs)
+
+
+def cli_info(
+    arch: Architecture,
+    path: str | None,
+    config: RuntimeConfig,
+    *,
+    binary_env: str,
+    missing: str,
+    install_hint: str,
+) -> ArchitectureInfo:
+    """``ArchitectureInfo`` for a CLI-based architecture whose CLI was looked up as ``path``:
+    unavailable with the reason (the configured path is not executable, or ``missing`` is not on
+    PATH) and how to install it (``install_hint``) when ``path`` is None."""
+    if path is None:
+        configured = host_env_of(config).get(binary_env)
+        where = (
+            f"{binary_env}={configured} is not executable"
+            if configured
+            else f"{missing} is not on PATH or in agent_bin_dirs"
+        )
+        return ArchitectureInfo(
+            id=arch.id,
+            display_name=arch.display_name,
+            available=False,
+            reason=f"{where}; install it with `{install_hint}`",
+        )
+    return ArchitectureInfo(id=arch.id, display_name=arch.display_name, available=True)

@@ -24,7 +24,7 @@ import os
 from ..config import RuntimeConfig
 from ..models import ArchitectureInfo
 from ..runner.claude_transcript import CONFIG_DIR_NAME, claude_session_id
-from .base import Launch, LaunchContext, find_binary
+from .base import Launch, LaunchContext, cli_info, locate_cli
 
 BINARY = "claude"
 #: Host variable naming a specific ``claude`` executable (checked before PATH).
@@ -51,27 +51,11 @@ class ClaudeCodeArchitecture:
     def binary(self, config: RuntimeConfig, primitive: str = "local") -> str | None:
         """The ``claude`` to run: a configured path (``AGENT_TUI_CLAUDE_PATH``), else the first in
         ``agent_bin_dirs`` or on ``PATH``. In a remote sandbox it is the one on the sandbox's PATH."""
-        if primitive != "local":
-            return BINARY
-        host_env = config.host_env if config.host_env is not None else os.environ
-        return find_binary(BINARY, host_env.get(BINARY_ENV) or None, config.agent_bin_dirs)
+        return locate_cli(BINARY, BINARY_ENV, config, primitive)
 
     def info(self, config: RuntimeConfig, primitive: str) -> ArchitectureInfo:
-        if self.binary(config, primitive) is None:
-            host_env = config.host_env if config.host_env is not None else os.environ
-            configured = host_env.get(BINARY_ENV)
-            where = (
-                f"{BINARY_ENV}={configured} is not executable"
-                if configured
-                else ("the Claude Code CLI (`claude`) is not on PATH or in agent_bin_dirs")
-            )
-            return ArchitectureInfo(
-                id=self.id,
-                display_name=self.display_name,
-                available=False,
-                reason=f"{where}; install it with `{INSTALL_HINT}`",
-            )
-        return ArchitectureInfo(id=self.id, display_name=self.display_name, available=True)
+        return cli_info(self, self.binary(config, primitive), config, binary_env=BINARY_ENV,
+                        missing="the Claude Code CLI (`claude`)", install_hint=INSTALL_HINT)
 
     def launch(self, ctx: LaunchContext) -> Launch:
         binary = self.binary(ctx.config, ctx.primitive) or BINARY
