@@ -19,6 +19,8 @@ import re
 import uuid
 from typing import Any
 
+from .transcript_files import home_for, read_text, request_workspace, stable_uuid, target_inside, write_text
+
 TRANSCRIPT_FORMAT = "claude-code/1"
 #: Claude Code's folder under the session's ``home/`` (the architecture sets ``CLAUDE_CONFIG_DIR`` to it).
 CONFIG_DIR_NAME = ".claude"
@@ -31,10 +33,7 @@ _NAMESPACE = uuid.UUID("6f3b8f0e-5d2a-4c1e-9b7a-2f4e8d9c0a11")
 
 def claude_session_id(session_id: str) -> str:
     """Claude Code wants a UUID for ``--session-id``; ours (``ses-…``) is mapped to a stable one."""
-    try:
-        return str(uuid.UUID(session_id))
-    except (ValueError, TypeError, AttributeError):
-        return str(uuid.uuid5(_NAMESPACE, str(session_id)))
+    return stable_uuid(session_id, _NAMESPACE)
 
 
 def mangle(path: str) -> str:
@@ -43,8 +42,7 @@ def mangle(path: str) -> str:
 
 
 def config_dir_for(workspace: str) -> str:
-    home = os.path.join(os.path.dirname(workspace.rstrip("/")), "home")
-    return os.path.join(home, CONFIG_DIR_NAME)
+    return os.path.join(home_for(workspace), CONFIG_DIR_NAME)
 
 
 def find_session_file(config_dir: str, claude_id: str, workspace: str | None = None) -> str | None:
@@ -66,19 +64,14 @@ def find_session_file(config_dir: str, claude_id: str, workspace: str | None = N
     return None
 
 
-def _read_text(path: str) -> str:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return handle.read()
-
-
 def read_transcript(request: dict[str, Any]) -> dict[str, Any] | None:
-    workspace = str(request.get("baseWorkspacePath") or os.getcwd())
+    workspace = request_workspace(request)
     claude_id = claude_session_id(str(request.get("sessionId")))
     main = find_session_file(config_dir_for(workspace), claude_id, workspace)
     if main is None:
         return None
     project = os.path.dirname(main)
-    files: dict[str, str] = {f"{claude_id}.jsonl": _read_text(main)}
+    files: dict[str, str] = {f"{claude_id}.jsonl": read_text(main)}
     skipped: list[str] = []
     side = os.path.join(project, claude_id)
     for root, _dirs, names in os.walk(side):
@@ -89,7 +82,7 @@ def read_transcript(request: dict[str, Any]) -> dict[str, Any] | None:
                 if os.path.getsize(path) > MAX_SIDE_FILE:
                     skipped.append(relative)
                     continue
-                files[relative] = _read_text(path)
+                files[relative] = read_text(path)
             except OSError:
                 skipped.append(relative)
     transcript: dict[str, Any] = {
@@ -107,16 +100,13 @@ def read_transcript(request: dict[str, Any]) -> dict[str, Any] | None:
 def load_transcript(request: dict[str, Any], transcript: Any) -> None:
     if not isinstance(transcript, dict) or not isinstance(transcript.get("files"), dict):
         return
-    workspace = str(request.get("baseWorkspacePath") or os.getcwd())
+    workspace = request_workspace(request)
     # Same workspace path as when it was recorded: reuse the CLI's own folder name (it may have
     # shortened a long path); otherwise the folder of this workspace.
     project_name = transcript.get("projectDir") if transcript.get("workspace") == workspace else None
     project = os.path.join(config_dir_for(workspace), "projects", str(project_name or mangle(workspace)))
-    root = os.path.realpath(project)
     for relative, text in transcript["files"].items():
-        target = os.path.realpath(os.path.join(project, str(relative)))
-        if not target.startswith(root + os.sep) or not isinstance(text, str):
+        target = target_inside(project, relative)
+        if target is None or not isinstance(text, str):
             continue  # never write outside the project folder, whatever the stored data says
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        write_text(target, text)

@@ -20,6 +20,8 @@ import os
 import uuid
 from typing import Any
 
+from .transcript_files import home_for, read_text, request_workspace, stable_uuid, target_inside, write_text
+
 TRANSCRIPT_FORMAT = "gemini-cli/1"
 #: Gemini CLI's folder under the session's ``home/``.
 GEMINI_DIR = ".gemini"
@@ -32,15 +34,11 @@ _NAMESPACE = uuid.UUID("0b7e4f52-3c1d-4a8e-9f60-5d2e7a1c9b34")
 
 def gemini_session_id(session_id: str) -> str:
     """Gemini CLI wants a UUID for ``--session-id``; ours (``ses-…``) is mapped to a stable one."""
-    try:
-        return str(uuid.UUID(session_id))
-    except (ValueError, TypeError, AttributeError):
-        return str(uuid.uuid5(_NAMESPACE, str(session_id)))
+    return stable_uuid(session_id, _NAMESPACE)
 
 
 def gemini_dir_for(workspace: str) -> str:
-    home = os.path.join(os.path.dirname(workspace.rstrip("/")), "home")
-    return os.path.join(home, GEMINI_DIR)
+    return os.path.join(home_for(workspace), GEMINI_DIR)
 
 
 def chat_files(gemini_dir: str, session_uuid: str) -> list[str]:
@@ -52,13 +50,8 @@ def chat_files(gemini_dir: str, session_uuid: str) -> list[str]:
     return sorted(found)
 
 
-def _read_text(path: str) -> str:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return handle.read()
-
-
 def read_transcript(request: dict[str, Any]) -> dict[str, Any] | None:
-    workspace = str(request.get("baseWorkspacePath") or os.getcwd())
+    workspace = request_workspace(request)
     session_uuid = gemini_session_id(str(request.get("sessionId")))
     root = gemini_dir_for(workspace)
     own = set(chat_files(root, session_uuid))
@@ -74,7 +67,7 @@ def read_transcript(request: dict[str, Any]) -> dict[str, Any] | None:
             continue
         if path not in own and os.path.getsize(path) > MAX_SIDE_FILE:
             continue
-        files[os.path.relpath(path, root)] = _read_text(path)
+        files[os.path.relpath(path, root)] = read_text(path)
     return {"format": TRANSCRIPT_FORMAT, "sessionId": session_uuid, "workspace": workspace, "files": files}
 
 
@@ -84,18 +77,16 @@ def load_transcript(request: dict[str, Any], transcript: Any) -> None:
     files = transcript.get("files")
     if not isinstance(files, dict):
         return
-    workspace = str(request.get("baseWorkspacePath") or os.getcwd())
+    workspace = request_workspace(request)
     recorded = transcript.get("workspace")
     moved = isinstance(recorded, str) and recorded.rstrip("/") != workspace.rstrip("/")
-    root = os.path.realpath(gemini_dir_for(workspace))
+    root = gemini_dir_for(workspace)
     for relative, text in files.items():
-        target = os.path.realpath(os.path.join(root, str(relative)))
-        if not target.startswith(root + os.sep) or not isinstance(text, str):
+        target = target_inside(root, relative)
+        if target is None or not isinstance(text, str):
             continue  # never write outside ~/.gemini
         name = os.path.basename(target)
         if moved and (name in ("projects.json", ".project_root")):
             # The project registry and markers name the workspace path; point them at the new one.
             text = text.replace(str(recorded).rstrip("/"), workspace.rstrip("/"))
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        write_text(target, text)

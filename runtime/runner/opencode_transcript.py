@@ -23,6 +23,8 @@ import tempfile
 import zlib
 from typing import Any
 
+from .transcript_files import home_for, request_workspace
+
 TRANSCRIPT_FORMAT = "opencode/1"
 DB_NAME = "opencode.db"
 
@@ -34,8 +36,7 @@ def data_dir_for_home(home: str) -> str:
 
 
 def db_path_for(workspace: str) -> str:
-    home = os.path.join(os.path.dirname(workspace.rstrip("/")), "home")
-    return os.path.join(data_dir_for_home(home), DB_NAME)
+    return os.path.join(data_dir_for_home(home_for(workspace)), DB_NAME)
 
 
 def latest_session(db: sqlite3.Connection) -> str | None:
@@ -47,7 +48,7 @@ def latest_session(db: sqlite3.Connection) -> str | None:
 
 
 def read_transcript(request: dict[str, Any]) -> dict[str, Any] | None:
-    workspace = str(request.get("baseWorkspacePath") or os.getcwd())
+    workspace = request_workspace(request)
     path = db_path_for(workspace)
     if not os.path.isfile(path):
         return None
@@ -86,7 +87,7 @@ def load_transcript(request: dict[str, Any], transcript: Any) -> None:
     if not isinstance(encoded, str):
         return
     data = zlib.decompress(base64.b64decode(encoded))
-    path = db_path_for(str(request.get("baseWorkspacePath") or os.getcwd()))
+    path = db_path_for(request_workspace(request))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # A stale write-ahead log beside the restored file would be replayed into it.
     for suffix in ("-wal", "-shm"):
