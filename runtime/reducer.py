@@ -194,11 +194,12 @@ def apply_event(state: SessionState, event: SessionEvent) -> SessionState:  # no
             if new:
                 block = {"status": "complete", "timestamp": event.timestamp, **block}
             stored = _upsert(blocks, index, block)
+            # Only the runtime's own user messages (source "server") are queued or awaited.
             if stored.get("type") == "user_message" and event.conversation_id == "main":
                 if stored.pop("queued", False):
-                    if stored["id"] not in state.queued:
+                    if stored["id"] not in state.queued and event.source == "server":
                         state.queued.append(stored["id"])
-                elif new and stored.get("status") == "pending":
+                elif new and stored.get("status") == "pending" and event.source == "server":
                     state.unstarted.append(stored["id"])
         case "block:delta":
             block_id, delta = payload.get("blockId"), payload.get("delta")

@@ -106,5 +106,19 @@ class Converter:
         self, exit_code: int, *, interrupted: bool = False
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         if exit_code != 0 and not interrupted:
-            return [], {"error": f"agent exited with code {exit_code}", "code": "AGENT_EXITED"}
+            return [], {"error": f"agent {exit_description(exit_code)}", "code": "AGENT_EXITED"}
         return [], None
+
+
+def exit_description(exit_code: int) -> str:
+    """``exited with code 3``, or for a negative code (subprocess's "killed by a signal")
+    ``was killed by signal 9 (SIGKILL)``: what a user can act on."""
+    if exit_code >= 0:
+        return f"exited with code {exit_code}"
+    import signal
+
+    try:
+        name = f" ({signal.Signals(-exit_code).name})"
+    except ValueError:
+        name = ""
+    return f"was killed by signal {-exit_code}{name}"

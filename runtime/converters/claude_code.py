@@ -36,7 +36,7 @@ from collections import deque
 from datetime import datetime
 from typing import Any
 
-from .base import Converter, log_event, make_event
+from .base import Converter, exit_description, log_event, make_event
 
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
@@ -724,7 +724,7 @@ class ClaudeCodeConverter(Converter):
             detail = f": {' | '.join(self._stderr_tail)}" if self._stderr_tail else ""
             if exit_code != 0:
                 return [], {
-                    "error": f"Claude Code exited with code {exit_code}{detail}",
+                    "error": f"Claude Code {exit_description(exit_code)}{detail}",
                     "code": "AGENT_EXITED",
                 }
             return [], {
@@ -732,7 +732,7 @@ class ClaudeCodeConverter(Converter):
                 "code": "AGENT_NO_RESULT",
             }
         if exit_code != 0:
-            return [], {"error": f"Claude Code exited with code {exit_code}", "code": "AGENT_EXITED"}
+            return [], {"error": f"Claude Code {exit_description(exit_code)}", "code": "AGENT_EXITED"}
         return [], None
 
     def _anonymous_id(self) -> str:

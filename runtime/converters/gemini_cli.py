@@ -33,7 +33,7 @@ import re
 from collections import deque
 from typing import Any
 
-from .base import Converter, log_event, make_event
+from .base import Converter, exit_description, log_event, make_event
 from .opencode import leftover_events, reaped, tag_environment
 
 #: Environment variable the host puts the settings in (see ``architectures/gemini_cli.py``).
@@ -294,7 +294,7 @@ class GeminiCliConverter(Converter):
             return events, self.failure
         if exit_code != 0:
             detail = " | ".join(self._stderr_tail)
-            message = f"gemini exited with code {exit_code}" + (f": {detail}" if detail else "")
+            message = f"gemini {exit_description(exit_code)}" + (f": {detail}" if detail else "")
             return events, {"error": message, "code": "AGENT_EXITED"}
         if not self.result_seen:
             return events, {"error": "Gemini CLI ended without a result (its output was cut short)",

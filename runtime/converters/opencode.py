@@ -44,7 +44,7 @@ import zlib
 from collections import deque
 from typing import Any
 
-from .base import Converter, log_event, make_event
+from .base import Converter, exit_description, log_event, make_event
 
 #: Environment variable the host puts the config files in (see ``architectures/opencode.py``).
 SETUP_ENV = "AGENT_TUI_OPENCODE_SETUP"
@@ -305,7 +305,7 @@ class OpenCodeConverter(Converter):
             return events, self.failure
         if exit_code != 0:
             detail = " | ".join(self._stderr_tail)
-            message = f"opencode exited with code {exit_code}" + (f": {detail}" if detail else "")
+            message = f"opencode {exit_description(exit_code)}" + (f": {detail}" if detail else "")
             return events, {"error": message, "code": "AGENT_EXITED"}
         if self.steps_finished == 0 or self.last_finish_reason == "tool-calls":
             # Every run ends with a finished step that is not waiting for tool results.

@@ -8,7 +8,7 @@ import os
 import shutil
 import signal
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
 from ..errors import FileNotFound, SandboxError
@@ -47,8 +47,11 @@ async def _pump(stream: asyncio.StreamReader, queue: asyncio.Queue[bytes | None]
 
 
 class LocalProcess:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(
+        self, proc: asyncio.subprocess.Process, sweep: Callable[[], Awaitable[int]] | None = None
+    ) -> None:
         self._proc = proc
+        self._sweep = sweep
         self.pid: int | None = proc.pid
         self._stdout: asyncio.Queue[bytes | None] = asyncio.Queue(_STREAM_QUEUE)
         self._stderr: asyncio.Queue[bytes | None] = asyncio.Queue(_STREAM_QUEUE)
@@ -102,12 +105,18 @@ class LocalProcess:
         # The leader may already be gone while its group lives on: the killpg above covers that.
         with contextlib.suppress(ProcessLookupError):
             self._proc.kill()
+        if self._sweep is not None:
+            # What left the group (setsid, a daemonizing tool) while the runner, which would have
+            # reaped it as a subreaper, was killed before it could.
+            await self._sweep()
 
 
 class LocalPrimitive:
     """A sandbox that is a folder under the data dir; isolation is by process group and ``HOME``."""
 
     name = "local"
+    #: Seconds between checks, while a query runs, that the folder still exists (a stat: cheap).
+    liveness_check_s = 1.0
 
     def __init__(self, root: Path, session_id: str) -> None:
         self.root = Path(root) / session_id
@@ -145,7 +154,7 @@ class LocalPrimitive:
             )
         except OSError as exc:
             raise SandboxError(f"could not start {argv[0]!r}: {exc}", code="EXEC_FAILED") from exc
-        process = LocalProcess(proc)
+        process = LocalProcess(proc, sweep=self._sweep_escaped)
         self._processes.add(process)
         proc_wait = asyncio.ensure_future(proc.wait())
         proc_wait.add_done_callback(lambda _f: self._processes.discard(process))
@@ -202,6 +211,12 @@ class LocalPrimitive:
     async def is_running(self) -> bool:
         return self._id is not None and self.root.is_dir()
 
+    async def _sweep_escaped(self) -> int:
+        # By environment only (HOME in this sandbox): never by working directory, which a user's
+        # own shell open in the workspace may share.
+        pids = await asyncio.to_thread(_sandbox_processes, os.path.realpath(self.root), False)
+        return await _kill_and_wait(pids)
+
     async def terminate(self) -> None:
         """Kill every process and forget the sandbox's ``app/`` and ``home/`` (as a new Modal sandbox
         would), so a recreated sandbox really starts empty and must restore the agent's transcript.
@@ -225,27 +240,41 @@ async def sweep_orphans(root: Path, session_id: str) -> int:
 
     A SIGKILLed agent-tui cannot kill its sandboxes' process groups, which outlive it (they are
     their own sessions); at the next start any process whose working directory is inside the
-    session folder is one of them.
+    session folder, or whose ``HOME`` is the sandbox's, is one of them.
     """
     folder = os.path.realpath(Path(root) / session_id)
+    return await _kill_and_wait(await asyncio.to_thread(_sandbox_processes, folder, True))
 
-    def scan() -> list[int]:
-        found: list[int] = []
-        proc = Path("/proc")
-        if not proc.is_dir():
-            return found
-        for entry in proc.iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
+
+def _sandbox_processes(folder: str, by_cwd: bool) -> list[int]:
+    """Processes started in the sandbox at ``folder``: ``HOME`` is its ``home/`` (the runner and
+    every agent process get that), or (``by_cwd``) the working directory is inside it."""
+    found: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    home = f"HOME={folder}{os.sep}home".encode()
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        if by_cwd:
             try:
                 cwd = os.readlink(entry / "cwd")
             except OSError:
-                continue
+                cwd = ""
             if cwd == folder or cwd.startswith(folder + os.sep):
                 found.append(int(entry.name))
-        return found
+                continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if home in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
 
-    pids = await asyncio.to_thread(scan)
+
+async def _kill_and_wait(pids: list[int]) -> int:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)

@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 async def serve(args: argparse.Namespace) -> int:
     from ..agent_runtime import AgentRuntime
     from ..config import RuntimeConfig
+    from ..errors import AgentTuiError
     from .app import start_server
 
     config = RuntimeConfig(db_path=args.db, primitive=args.primitive, data_dir=args.data_dir)
@@ -68,7 +69,14 @@ async def serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await runtime.start()
+        try:
+            await runtime.start()
+        except AgentTuiError as exc:
+            # A database that cannot be used (read-only, newer than this version, disk full at
+            # recovery): say so and exit 1, no traceback. A corrupt file is not this case: it is
+            # moved aside and a new database started.
+            print(f"agent-tui serve: {exc.message}", file=sys.stderr)
+            return 1
         cors: list[str] | str | None = None
         if args.cors_origins:
             cors = (

@@ -19,33 +19,18 @@ from ..events import EventBus
 from ..models import (
     AgentProfile,
     SessionDetail,
+    lenient_block,
     SessionEvent,
     SessionSummary,
 )
+from ..jsonsafe import require_storable
 from ..reducer import SessionState, apply_event
 from ..store.base import SessionRecord
 from .environment import ExecutionEnvironment
+from .runner_events import parse_runner_line
 
 log = logging.getLogger(__name__)
 
-#: Event types a runner may emit; anything else (e.g. a forged ``query:completed``) becomes a warning.
-RUNNER_EVENT_TYPES = frozenset(
-    {
-        "block:upsert",
-        "block:delta",
-        "metadata:update",
-        "subagent:spawned",
-        "subagent:completed",
-        "file:created",
-        "file:modified",
-        "file:deleted",
-        "permission:requested",
-        # Only as a withdrawal (a deny) of a question still open: see _runner_withdrawal.
-        "permission:resolved",
-        "log",
-        "error",
-    }
-)
 #: ``by`` of the requests the runtime itself closes (interrupt, sandbox end, timeout, restart).
 RUNTIME_NAME = "agent-tui"
 #: Event types that can change ``SessionRuntime`` (so observers get ``session:status``).
@@ -106,6 +91,12 @@ class AgentSession:
         self._resolving: set[str] = set()
         self._permission_timers: dict[str, asyncio.TimerHandle] = {}
         self._background: set[asyncio.Task[None]] = set()
+        #: Ends of queries the store could not record (it failed mid-query): published, in order,
+        #: before anything else once the store works again (see ``_store_failed``).
+        self._unrecorded: list[dict[str, Any]] = []
+        self._unrecorded_task: asyncio.Task[None] | None = None
+        #: Set by the liveness watchdog when the sandbox went away under a running query.
+        self._sandbox_lost = False
         self._runtime_signature: tuple[Any, ...] = self._signature()
         self._remove_listener = bus.add_listener(self.id, self._on_events)
 
@@ -165,11 +156,16 @@ class AgentSession:
 
     def detail(self) -> SessionDetail:
         summary = self.summary()
+        # Blocks are validated one by one, leniently: a block a converter got wrong shows as an
+        # UnknownBlock instead of making the whole session unreadable.
+        subagents = []
+        for thread in self.state.subagent_list():
+            subagents.append({**thread, "blocks": [lenient_block(b) for b in thread["blocks"]]})
         return SessionDetail.model_validate(
             {
                 **summary.model_dump(by_alias=True),
-                "blocks": self.state.blocks,
-                "subagents": self.state.subagent_list(),
+                "blocks": [lenient_block(b) for b in self.state.blocks],
+                "subagents": subagents,
             }
         )
 
@@ -190,8 +186,13 @@ class AgentSession:
             raise InvalidRequest("session is being deleted")
         if not isinstance(content, str) or not content.strip():
             raise InvalidRequest("message content must be a non-empty string")
+        require_storable(content, "message content")
         if len(content.encode("utf-8", "surrogatepass")) > MAX_CONTENT:
             raise InvalidRequest(f"message content is larger than {MAX_CONTENT} bytes")
+        if self._unrecorded:
+            # The end of a query the store failed during comes first in the log; while it cannot
+            # be written the store is still failing, and this message could not be either.
+            await self._record_store_failure()
         message_id = f"msg-{uuid.uuid4().hex[:16]}"
         queued = self.busy
         block: dict[str, Any] = {
@@ -221,8 +222,8 @@ class AgentSession:
             message_id, content = self._queue.popleft()
             try:
                 await self._run_query(message_id, content)
-            except StoreError:
-                log.exception("session %s: store failed during a query", self.id)
+            except StoreError as exc:
+                self._store_failed(message_id, exc)
             except Exception:
                 log.exception("session %s: query %s crashed", self.id, message_id)
                 with contextlib.suppress(Exception):
@@ -232,6 +233,91 @@ class AgentSession:
                     )
             finally:
                 self._on_query_end(self)
+
+    # -- the store failed mid-query ----------------------------------------------------------------
+
+    def _store_failed(self, message_id: str, exc: StoreError) -> None:
+        """A write of this session's events failed during a query (disk full, read-only file...).
+
+        By now the agent is stopped (``_execute`` kills its process group on the way out) and
+        nothing unpersisted was delivered. The query, and the messages queued behind it, end as
+        ``query:failed {code: STORE_ERROR}``: subscribers learn it from the log itself, as soon as
+        the store takes writes again (retried in the background, and first thing on the next
+        ``send``). Until then nothing else of this session is written or delivered.
+        """
+        log.error("session %s: the store failed during query %s; the agent was stopped: %s", self.id, message_id, exc)
+        reason = (
+            f"the session's events could not be saved ({exc.message}); the agent was stopped. "
+            "Free some disk space (or fix the database file) and send the message again"
+        )
+        ids = [message_id, *(queued_id for queued_id, _content in self._queue)]
+        self._queue.clear()
+        # Only what the log still shows open (the failure may have come after an end was written).
+        state = self.state
+        active = (state.active_query or {}).get("message_id")
+        ids = [m for m in ids if m == active or m in state.unstarted or m in state.queued]
+        if not ids:
+            return
+        self._unrecorded.extend(
+            {"type": "query:failed", "payload": {"messageId": m, "error": reason, "code": "STORE_ERROR"}} for m in ids
+        )
+        if (self._unrecorded_task is None or self._unrecorded_task.done()) and not self._closed:
+            self._unrecorded_task = asyncio.get_running_loop().create_task(
+                self._retry_store_failure(), name=f"session-{self.id}-store-retry"
+            )
+
+    async def _record_store_failure(self) -> None:
+        """Publish the recorded ends (raises ``StoreError`` while the store still fails)."""
+        # Taken before the await, so a concurrent caller (a send racing the retry) finds nothing
+        # left to record and its own events are ordered after these.
+        ended, self._unrecorded = self._unrecorded, []
+        if not ended:
+            return
+        drafts: list[dict[str, Any]] = []
+        # Questions the stopped agent asked can no longer be answered.
+        for request_id in self.state.pending_permissions:
+            if request_id not in self._resolving:
+                drafts.append(
+                    {
+                        "type": "permission:resolved",
+                        "payload": _resolution(
+                            request_id, "deny", "the session's events could not be saved", RUNTIME_NAME
+                        ),
+                    }
+                )
+        drafts.extend(ended)
+        # Sandbox events may have been lost with the failed writes: say where it really is.
+        status = (self.state.environment or {}).get("status")
+        primitive = self.environment.primitive
+        if primitive is not None and status != "ready":
+            drafts.append(
+                {
+                    "type": "ee:ready",
+                    "payload": {"eeId": primitive.environment_id, "primitive": self.environment.primitive_name},
+                }
+            )
+        elif primitive is None and status in ("starting", "ready"):
+            drafts.append({"type": "ee:terminated", "payload": {"reason": "unhealthy"}})
+        try:
+            await self.bus.publish(self.id, drafts)
+        except BaseException:
+            self._unrecorded[:0] = ended
+            raise
+        self._on_query_end(self)
+
+    async def _retry_store_failure(self) -> None:
+        delay = 0.25
+        while self._unrecorded and not self._closed:
+            try:
+                await self._record_store_failure()
+            except StoreError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception:
+                log.exception("session %s: recording a store failure", self.id)
+                return
+        if not self._unrecorded:
+            log.info("session %s: the store works again; the failed query is recorded", self.id)
 
     async def _run_query(self, message_id: str, content: str) -> None:
         started = time.monotonic()
@@ -269,10 +355,12 @@ class AgentSession:
                     await self.publish(
                         "log", {"level": "warn", "message": f"transcript not saved: {exc.message}"}
                     )
-            if self._interrupt_reason:
+            if self._interrupt_reason and not self._sandbox_lost:
                 await self.publish(
                     "query:interrupted", {"messageId": message_id, "reason": self._interrupt_reason}
                 )
+                if outcome.get("crashed") and self._interrupt_reason != "shutdown":
+                    await env.terminate("unhealthy")
             elif outcome.get("success"):
                 await self.publish("query:completed", {"messageId": message_id, "durationMs": duration_ms})
             else:
@@ -331,9 +419,13 @@ class AgentSession:
         except SandboxError as exc:
             return {"success": False, "error": exc.message, "code": exc.code, "crashed": True}
         self._process = process
+        self._sandbox_lost = False
         result: dict[str, Any] | None = None
+        helpers: list[asyncio.Task[None]] = []
         try:
             stderr_task = asyncio.create_task(self._drain_stderr(process))
+            helpers.append(stderr_task)
+            helpers.append(asyncio.create_task(self._watch_sandbox(process)))
             lines: asyncio.Queue[bytes | None] = asyncio.Queue(4 * _MAX_BATCH)
 
             async def pump() -> None:
@@ -344,6 +436,7 @@ class AgentSession:
                     await lines.put(None)
 
             pump_task = asyncio.create_task(pump())
+            helpers.append(pump_task)
             eof = False
             while not eof:
                 batch = [await lines.get()]
@@ -351,11 +444,12 @@ class AgentSession:
                     batch.append(lines.get_nowait())
                 drafts: list[dict[str, Any]] = []
                 claimed: list[str] = []
+                seen: dict[tuple[str, str], dict[str, Any]] = {}
                 for line in batch:
                     if line is None:
                         eof = True
                         break
-                    draft = self._parse_runner_line(line)
+                    draft = self._parse_runner_line(line, seen)
                     if draft is None:
                         continue
                     if draft.get("type") == "query_result":
@@ -377,10 +471,25 @@ class AgentSession:
         finally:
             # Anything the agent left behind in its process group ends with the query.
             await process.kill()
+            # On the way out after a failure (the store's, say) the helpers are still running:
+            # stop them, and let no error of theirs go unretrieved.
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             self._process = None
             self._process_done.set()
+        if self._sandbox_lost:
+            return {
+                "success": False,
+                "error": "the sandbox went away during the query (deleted or stopped from outside); "
+                "the agent was stopped, and the next message starts a new sandbox",
+                "code": "SANDBOX_LOST",
+                "crashed": True,
+            }
         if self._interrupt_reason:
-            return {"success": False}
+            # A runner that had to be killed (it never answered the interrupt) leaves a suspect
+            # sandbox: the next message gets a new one.
+            return {"success": False, "crashed": result is None and code < 0}
         if result is not None and result.get("success") and code == 0:
             return {"success": True}
         if result is None or code < 0:
@@ -397,41 +506,46 @@ class AgentSession:
             "code": result.get("code") or "AGENT_FAILED",
         }
 
-    def _parse_runner_line(self, line: bytes) -> dict[str, Any] | None:
-        try:
-            doc = json.loads(line)
-        except ValueError:
-            doc = None
-        if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
-            text = line[:2000].decode("utf-8", "replace")
-            more = f" … ({len(line)} bytes)" if len(line) > 2000 else ""
-            return {
-                "type": "log",
-                "payload": {"level": "warn", "message": f"unparseable runner output: {text}{more}"},
-                "source": "runner",
-            }
-        kind = doc["type"]
-        if kind == "query_result":
-            return doc
-        if kind not in RUNNER_EVENT_TYPES or not isinstance(doc.get("payload", {}), dict):
-            return {
-                "type": "log",
-                "payload": {
-                    "level": "warn",
-                    "message": f"runner emitted an event this runtime does not accept from it: {kind[:100]}",
-                },
-                "source": "runner",
-            }
-        conversation_id = doc.get("conversationId")
-        return {
-            "type": kind,
-            "payload": doc.get("payload") or {},
-            "timestamp": doc.get("timestamp") if isinstance(doc.get("timestamp"), str) else None,
-            "conversationId": conversation_id
-            if isinstance(conversation_id, str) and conversation_id
-            else "main",
-            "source": "runner",
-        }
+    async def _watch_sandbox(self, process: Any) -> None:
+        """Stop the agent when its sandbox goes away under it (a local sandbox's folder deleted):
+        the agent would otherwise run on in a sandbox that no longer exists. Only for primitives
+        whose liveness check is cheap (``liveness_check_s``)."""
+        primitive = self.environment.primitive
+        interval = getattr(primitive, "liveness_check_s", None)
+        if primitive is None or not interval:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                alive = await primitive.is_running()
+            except Exception:  # noqa: BLE001 - unknown is not gone
+                log.debug("session %s: sandbox liveness check failed", self.id, exc_info=True)
+                continue
+            if not alive:
+                log.warning("session %s: the sandbox went away during a query; stopping the agent", self.id)
+                self._sandbox_lost = True
+                await process.kill()
+                return
+
+    def _parse_runner_line(
+        self, line: bytes, seen: dict[tuple[str, str], dict[str, Any]] | None = None
+    ) -> dict[str, Any] | None:
+        return parse_runner_line(line, self._known_block, {} if seen is None else seen)
+
+    def _known_block(self, conversation_id: str, block_id: str) -> dict[str, Any] | None:
+        """The block as the log has it so far (what a runner's upsert would merge into)."""
+        state = self.state
+        if conversation_id == "main":
+            blocks, index = state.blocks, state.index
+        else:
+            thread = state.subagents.get(conversation_id) or next(
+                (t for t in state.subagents.values() if t.agent_id == conversation_id), None
+            )
+            if thread is None:
+                return None
+            blocks, index = thread.blocks, thread.index
+        position = index.get(block_id)
+        return blocks[position] if position is not None else None
 
     async def _drain_stderr(self, process: Any) -> None:
         pending: list[str] = []
@@ -624,6 +738,9 @@ class AgentSession:
         """Stop the worker and the running query (shutdown or delete)."""
         self._closed = True
         self._queue.clear()
+        if self._unrecorded_task is not None:
+            # Not recorded by now: start-up recovery closes the query (INTERRUPTED_BY_RESTART).
+            self._unrecorded_task.cancel()
         if self._process is not None or self.state.active_query is not None:
             await self.interrupt(reason)
         if self._worker is not None:

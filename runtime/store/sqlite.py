@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -63,6 +64,7 @@ _MIGRATIONS: dict[int, str] = {
     """,
 }
 
+
 def _dumps(value: Any) -> str:
     # orjson: ~5x faster than json here, and this runs once per persisted event.
     return orjson.dumps(value).decode()
@@ -89,6 +91,11 @@ class SQLiteStore:
             self._db = await self._connect()
         except sqlite3.DatabaseError as exc:
             if not _is_corruption(exc):
+                if _is_read_only(exc, self.path):
+                    raise StoreError(
+                        f"database {self.path} is read-only ({exc}): agent-tui writes to it and to "
+                        "its folder (the -wal and -shm files beside it)"
+                    ) from exc
                 raise StoreError(f"cannot open database {self.path}: {exc}") from exc
             # Never overwrite a damaged file: move it (and its WAL) aside and start a new one.
             moved = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
@@ -110,6 +117,10 @@ class SQLiteStore:
             await db.execute("PRAGMA busy_timeout=5000")
             await db.execute("PRAGMA foreign_keys=ON")
             await self._migrate(db)
+            # A database that opens but cannot be written (a read-only file) is refused now,
+            # with a clear error, not at the first event of the first query.
+            await db.execute("BEGIN IMMEDIATE")
+            await db.execute("ROLLBACK")
             async with db.execute("PRAGMA quick_check") as cursor:
                 row = await cursor.fetchone()
             if row is None or row[0] != "ok":
@@ -153,8 +164,25 @@ class SQLiteStore:
     # ------------------------------------------------------------------ sessions
 
     async def list_sessions(self) -> list[SessionRecord]:
-        async with self.db.execute("SELECT data FROM sessions ORDER BY created_at, session_id") as cursor:
-            return [json.loads(row[0]) for row in await cursor.fetchall()]
+        async with self.db.execute(
+            "SELECT session_id, data FROM sessions ORDER BY created_at, session_id"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        records: list[SessionRecord] = []
+        for session_id, data in rows:
+            # One damaged row must not stop every start (a crash loop): it is left in the file.
+            try:
+                record = json.loads(data)
+            except ValueError:
+                record = None
+            if not isinstance(record, dict) or record.get("sessionId") != session_id:
+                log.error(
+                    "session %s could not be loaded (its record is damaged); it is kept in the store untouched",
+                    session_id,
+                )
+                continue
+            records.append(record)  # type: ignore[arg-type]
+        return records
 
     async def load_session(self, session_id: str) -> SessionRecord | None:
         async with self.db.execute("SELECT data FROM sessions WHERE session_id = ?", (session_id,)) as cursor:
@@ -181,7 +209,7 @@ class SQLiteStore:
                 for table in ("events", "transcripts", "workspace_files", "sessions"):
                     await self.db.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
                 await self.db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except Exception as exc:  # as in append_batch: never leave the transaction open
                 await self._rollback()
                 raise StoreError(f"could not delete session {session_id}: {exc}") from exc
 
@@ -200,7 +228,10 @@ class SQLiteStore:
                 await self.db.execute("BEGIN")
                 await self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
                 await self.db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except Exception as exc:
+                # Not only sqlite3.Error: binding a string with a lone surrogate raises
+                # UnicodeEncodeError inside the transaction, which must not stay open (every later
+                # BEGIN would fail: "cannot start a transaction within a transaction").
                 await self._rollback()
                 raise StoreError(f"could not persist {len(rows)} events: {exc}") from exc
 
@@ -265,8 +296,15 @@ class SQLiteStore:
     # ------------------------------------------------------------------ profiles
 
     async def list_agent_profiles(self) -> list[AgentProfile]:
-        async with self.db.execute("SELECT data FROM agent_profiles ORDER BY id") as cursor:
-            return [AgentProfile.model_validate_json(row[0]) for row in await cursor.fetchall()]
+        async with self.db.execute("SELECT id, data FROM agent_profiles ORDER BY id") as cursor:
+            rows = await cursor.fetchall()
+        profiles: list[AgentProfile] = []
+        for profile_id, data in rows:
+            try:
+                profiles.append(AgentProfile.model_validate_json(data))
+            except ValueError:  # pydantic's ValidationError is a ValueError
+                log.error("agent profile %s in the store is damaged; skipped", profile_id)
+        return profiles
 
     async def load_agent_profile(self, profile_id: str) -> AgentProfile | None:
         async with self.db.execute("SELECT data FROM agent_profiles WHERE id = ?", (profile_id,)) as cursor:
@@ -302,6 +340,17 @@ class SQLiteStore:
 
 def _split_sql(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _is_read_only(exc: sqlite3.DatabaseError, path: Path) -> bool:
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text:
+        return True
+    # "unable to open database file": often the folder cannot take the -wal/-shm files.
+    folder = path.parent
+    return "unable to open" in text and (
+        not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+    )
 
 
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:

@@ -8,6 +8,7 @@ recorded with ``record_property`` and collected by ``scripts/reliability_report.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,13 @@ from tests.claude.netns import LoopbackOnly
 #: Per-test timeout in long mode (pyproject's default of 120 s is for the CI mode).
 LONG_TIMEOUT_S = 3 * 60 * 60
 _HERE = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Hypothesis settings are fixed at import time: pass --long on to them through the environment
+    # (as tests/server/conftest.py does).
+    if config.getoption("--long", default=False):
+        os.environ["AGENT_TUI_LONG"] = "1"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runtime import AgentRuntime
+import pytest
+
+from runtime import AgentRuntime, SQLiteStore, StoreError
 from runtime.models import make_event
 from runtime.reducer import SessionState, apply_event
 from tests.helpers import make_config
@@ -47,3 +49,20 @@ async def test_a_message_accepted_just_before_a_crash_is_closed_at_restart(tmp_p
         message = next(b for b in detail.blocks if b.id == "msg-crashed")
         assert message.status == "error"
         assert runtime.sessions is not None and runtime.sessions.get(sid).state.unstarted == []
+
+
+async def test_a_write_that_fails_inside_its_transaction_does_not_wedge_the_store(tmp_path: Path) -> None:
+    """Found by test_hostile_runner: a lone surrogate in an event's text column made sqlite3 raise
+    UnicodeEncodeError (not sqlite3.Error) between BEGIN and COMMIT; the transaction stayed open
+    and every later write failed with "cannot start a transaction within a transaction"."""
+    store = SQLiteStore(tmp_path / "a.db")
+    await store.open()
+    try:
+        bad = make_event(1, "log", {"level": "info", "message": "x"}, "2026-01-01T00:00:00Z", "\ud800")
+        with pytest.raises(StoreError, match="surrogates not allowed"):
+            await store.append_events("s", [bad])
+        good = make_event(1, "log", {"level": "info", "message": "y"}, "2026-01-01T00:00:00Z")
+        await store.append_events("s", [good])
+        assert [e.payload["message"] for e in await store.load_events("s")] == ["y"]
+    finally:
+        await store.close()
