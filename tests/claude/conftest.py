@@ -9,13 +9,14 @@ loop thread inside a loopback-only network namespace where the machine allows it
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from runtime import AgentRuntime
-from tests.claude.netns import LoopbackOnly
+from tests import agent_support
+from tests.agent_support import cli_available, needs_cli, require_cli, started_runtime
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.helpers import NODE_BIN, make_config
 
@@ -30,22 +31,13 @@ PROFILE_ID = "claude-test"
 
 
 def claude_available() -> bool:
-    return os.access(CLAUDE_BIN, os.X_OK)
+    return cli_available(CLAUDE_BIN)
 
 
-needs_claude = pytest.mark.skipif(not claude_available(),
-                                  reason=f"Claude Code CLI not installed at {CLAUDE_BIN} (run scripts/test)")
+needs_claude = needs_cli(CLAUDE_BIN, "Claude Code CLI")
 
-
-@pytest.fixture(scope="module")
-def loopback_only() -> Iterator[bool]:
-    """Module-wide: the main (event loop) thread in a loopback-only network namespace."""
-    namespace = LoopbackOnly()
-    entered = namespace.enter()
-    try:
-        yield entered
-    finally:
-        namespace.leave()
+#: The loopback-only network namespace (module-wide), for this folder.
+loopback_only = agent_support.loopback_only
 
 
 @pytest.fixture
@@ -73,13 +65,8 @@ def write_test_profile(config_dir: Path) -> None:
 @pytest.fixture
 async def claude_runtime(tmp_path: Path, fake: FakeAnthropic) -> AsyncIterator[AgentRuntime]:
     """A started runtime (real SQLite, local primitive) whose sessions reach the fake server."""
-    if not claude_available():
-        pytest.skip(f"Claude Code CLI not installed at {CLAUDE_BIN} (run scripts/test)")
+    require_cli(CLAUDE_BIN, "Claude Code CLI")
     config = make_config(tmp_path, agent_bin_dirs=[str(NODE_BIN)], host_env=claude_host_env(fake))
     write_test_profile(Path(config.config_dir))  # type: ignore[arg-type]
-    runtime = AgentRuntime(config)
-    await runtime.start()
-    try:
+    async with started_runtime(config) as runtime:
         yield runtime
-    finally:
-        await runtime.shutdown()

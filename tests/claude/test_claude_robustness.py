@@ -6,13 +6,14 @@ for; a valid reply replays a golden capture of the real CLI."""
 
 from __future__ import annotations
 
-import stat
 import sys
 from pathlib import Path
 
 from runtime import AgentRuntime
+from tests import agent_support
+from tests.agent_support import write_executable
 from tests.claude.golden import DATA
-from tests.helpers import collect_until, make_config, query_end
+from tests.helpers import make_config
 
 STAND_IN = """#!{python}
 import sys
@@ -35,18 +36,15 @@ sys.stdout.write(open({golden!r}).read())
 
 
 async def test_bad_output_fails_the_query_readably_and_the_session_goes_on(tmp_path: Path) -> None:
-    claude = tmp_path / "claude"
-    claude.write_text(STAND_IN.format(python=sys.executable, golden=str(DATA / "text" / "stream-1.jsonl")))
-    claude.chmod(claude.stat().st_mode | stat.S_IXUSR)
+    stand_in = STAND_IN.format(python=sys.executable, golden=str(DATA / "text" / "stream-1.jsonl"))
+    claude = write_executable(tmp_path / "claude", stand_in)
     config = make_config(tmp_path, host_env={"AGENT_TUI_CLAUDE_PATH": str(claude)})
     async with AgentRuntime(config) as runtime:
         session = await runtime.create_session({"architecture": "claude-code"})
         sid = session.session_id
 
         async def ask(prompt: str) -> list:
-            after = (await runtime.get_summary(sid)).last_seq
-            message_id, _ = await runtime.send_message(sid, prompt)
-            return await collect_until(runtime, sid, query_end(message_id), after_seq=after)
+            return (await agent_support.ask(runtime, sid, prompt, timeout=30.0))[1]
 
         events = await ask("garbage")
         assert events[-1].type == "query:failed"

@@ -24,7 +24,6 @@ poking at the CLI by hand.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
 from collections.abc import Callable
@@ -33,12 +32,11 @@ from typing import Any
 
 from aiohttp import web
 
+from .scripted_server import ScriptedServer, id_maker
+from .scripted_server import chunks as _chunks
+
 DEFAULT_MODEL = "claude-sonnet-4-5-20250929"
-_ids = itertools.count(1)
-
-
-def _next_id(prefix: str) -> str:
-    return f"{prefix}_fake{next(_ids):06d}"
+_next_id = id_maker()
 
 
 # --------------------------------------------------------------------------- script
@@ -186,106 +184,24 @@ def is_side_request(body: Any) -> bool:
 # --------------------------------------------------------------------------- server
 
 
-class FakeAnthropic:
+class FakeAnthropic(ScriptedServer):
+    #: ``side`` is only known once a request is answered.
+    notify_when_answered = True
+    steps: list[Step]
+    requests: list[Recorded]
+
     def __init__(self, *steps: Step, host: str = "127.0.0.1", port: int = 0,
                  side_text: str = "Fake side answer") -> None:
-        self.host = host
-        self.port = port
-        self.steps: list[Step] = list(steps)
-        self._cursor = 0
-        self._used: dict[int, int] = {}
-        self._done: set[int] = set()
+        super().__init__(*steps, host=host, port=port)
         self.side_text = side_text
-        self.requests: list[Recorded] = []
-        self.unscripted = 0
-        self._runner: web.AppRunner | None = None
-        self._changed = asyncio.Condition()
-
-    # -- script ------------------------------------------------------------------------------
-    def script(self, *steps: Step) -> None:
-        """Replace what is left of the script (earlier requests stay recorded)."""
-        self.steps = list(steps)
-        self._cursor = 0
-        self._used = {}
-        self._done = set()
-
-    def add(self, *steps: Step) -> None:
-        self.steps.extend(steps)
-
-    @property
-    def remaining(self) -> int:
-        return len(self.steps) - len(self._done)
 
     def conversation_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.startswith("/v1/messages") and not r.side
                 and not r.path.endswith("count_tokens")]
 
-    async def wait_for_requests(self, count: int) -> list[Recorded]:
-        """Wait until at least ``count`` conversation requests arrived (no polling)."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: len(self.conversation_requests()) >= count)
-        return self.conversation_requests()
-
-    def _take(self, record: Recorded) -> tuple[int | None, Step | None]:
-        """The first step left that accepts this request (steps without ``match`` accept any)."""
-        for index in range(self._cursor, len(self.steps)):
-            step = self.steps[index]
-            if index in self._done or (step.match is not None and not step.match(record)):
-                continue
-            if index not in self._used:
-                self._used[index] = 0
-            self._used[index] += 1
-            times = step.times if isinstance(step, ErrorReply) else 1
-            if self._used[index] >= times:
-                self._done.add(index)
-                while self._cursor in self._done:
-                    self._cursor += 1
-            return index, step
-        return None, None
-
-    # -- lifecycle ---------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    async def start(self) -> FakeAnthropic:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = getattr(site, "_server", None)
-        if self.port == 0 and server is not None and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeAnthropic:
-        return await self.start()
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.stop()
-
     # -- handlers ----------------------------------------------------------------------------
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        at, wall = time.monotonic(), time.time()
-        raw = await request.read()
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
-        record = Recorded(request.method, request.path, dict(request.headers), body, at, wall)
-        self.requests.append(record)
-        try:
-            return await self._answer(request, record, body)
-        finally:
-            async with self._changed:
-                self._changed.notify_all()
+    def _record(self, request: web.Request, body: Any, at: float, wall: float) -> Recorded:
+        return Recorded(request.method, request.path, dict(request.headers), body, at, wall)
 
     async def _answer(self, request: web.Request, record: Recorded, body: Any) -> web.StreamResponse:
         if request.method != "POST" or not request.path.startswith("/v1/messages"):
@@ -351,11 +267,6 @@ class FakeAnthropic:
         await send("message_stop", {"type": "message_stop"})
         await response.write_eof()
         return response
-
-
-def _chunks(text: str, size: int) -> list[str]:
-    size = max(1, size)
-    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
 
 
 def _final_block(block: Block) -> dict[str, Any]:

@@ -30,21 +30,18 @@ at the CLI by hand.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from .scripted_server import ScriptedServer, id_maker
+from .scripted_server import chunks as _chunks
+
 DEFAULT_MODEL = "gemini-2.5-flash"
-_ids = itertools.count(1)
-
-
-def _next_id(prefix: str) -> str:
-    return f"{prefix}_fake{next(_ids):06d}"
+_next_id = id_maker()
 
 
 # --------------------------------------------------------------------------- script
@@ -181,97 +178,16 @@ def _schema_answer(schema: Any) -> Any:
 # --------------------------------------------------------------------------- server
 
 
-class FakeGemini:
-    def __init__(self, *steps: Step, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self.port = port
-        self.steps: list[Step] = list(steps)
-        self._used: dict[int, int] = {}
-        self._done: set[int] = set()
-        self.requests: list[Recorded] = []
-        self.unscripted = 0
-        self._runner: web.AppRunner | None = None
-        self._changed = asyncio.Condition()
-        self._open: set[asyncio.Future[None]] = set()
-
-    # -- script ------------------------------------------------------------------------------
-    def script(self, *steps: Step) -> None:
-        """Replace what is left of the script (earlier requests stay recorded)."""
-        self.steps = list(steps)
-        self._used = {}
-        self._done = set()
-
-    def add(self, *steps: Step) -> None:
-        self.steps.extend(steps)
-
-    @property
-    def remaining(self) -> int:
-        return len(self.steps) - len(self._done)
+class FakeGemini(ScriptedServer):
+    steps: list[Step]
+    requests: list[Recorded]
 
     def conversation_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith(":streamGenerateContent") and not r.side]
 
-    async def wait_for_requests(self, count: int) -> list[Recorded]:
-        """Wait until at least ``count`` conversation requests arrived (no polling)."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: len(self.conversation_requests()) >= count)
-        return self.conversation_requests()
-
-    def _take(self, record: Recorded) -> tuple[int | None, Step | None]:
-        for index, step in enumerate(self.steps):
-            if index in self._done or (step.match is not None and not step.match(record)):
-                continue
-            self._used[index] = self._used.get(index, 0) + 1
-            times = step.times if isinstance(step, ErrorReply) else 1
-            if self._used[index] >= times:
-                self._done.add(index)
-            return index, step
-        return None, None
-
-    # -- lifecycle ---------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    async def start(self) -> FakeGemini:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = getattr(site, "_server", None)
-        if self.port == 0 and server is not None and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        for waiter in list(self._open):
-            if not waiter.done():
-                waiter.set_result(None)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeGemini:
-        return await self.start()
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.stop()
-
     # -- handlers ----------------------------------------------------------------------------
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
-        record = Recorded(request.method, request.path, dict(request.query), dict(request.headers), body,
-                          time.monotonic())
-        self.requests.append(record)
-        async with self._changed:
-            self._changed.notify_all()
-        return await self._answer(request, record, body)
+    def _record(self, request: web.Request, body: Any, at: float, wall: float) -> Recorded:
+        return Recorded(request.method, request.path, dict(request.query), dict(request.headers), body, at)
 
     async def _answer(self, request: web.Request, record: Recorded, body: Any) -> web.StreamResponse:
         path = request.path
@@ -337,23 +253,13 @@ class FakeGemini:
         if turn.hang:
             for piece in pieces:
                 await send([piece])
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._open.add(waiter)
-            try:
-                await waiter
-            finally:
-                self._open.discard(waiter)
+            await self.hold_open()  # ended by stop(), or cancelled when the client disconnects
             return response
         for piece in pieces[:-1]:
             await send([piece])
         await send(pieces[-1:] if pieces else [{"text": ""}], finish=True)
         await response.write_eof()
         return response
-
-
-def _chunks(text: str, size: int) -> list[str]:
-    size = max(1, size)
-    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
 
 
 # --------------------------------------------------------------------------- by hand

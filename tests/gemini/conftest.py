@@ -9,13 +9,14 @@ so the CLI reaches the fake server and nothing else (update checks, telemetry: r
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from runtime import AgentRuntime
-from tests.claude.netns import LoopbackOnly
+from tests import agent_support
+from tests.agent_support import cli_available, needs_cli, require_cli, started_runtime
 from tests.fakes.gemini_server import FakeGemini
 from tests.helpers import NODE_BIN, make_config
 
@@ -26,22 +27,13 @@ API_KEY = "fake-gemini-key-not-a-real-one"
 
 
 def gemini_available() -> bool:
-    return os.access(GEMINI_BIN, os.X_OK)
+    return cli_available(GEMINI_BIN)
 
 
-needs_gemini = pytest.mark.skipif(not gemini_available(),
-                                  reason=f"Gemini CLI not installed at {GEMINI_BIN} (run scripts/test)")
+needs_gemini = needs_cli(GEMINI_BIN, "Gemini CLI")
 
-
-@pytest.fixture(scope="module")
-def loopback_only() -> Iterator[bool]:
-    """Module-wide: the main (event loop) thread in a loopback-only network namespace."""
-    namespace = LoopbackOnly()
-    entered = namespace.enter()
-    try:
-        yield entered
-    finally:
-        namespace.leave()
+#: The loopback-only network namespace (module-wide), for this folder.
+loopback_only = agent_support.loopback_only
 
 
 @pytest.fixture
@@ -63,12 +55,7 @@ def gemini_host_env(fake: FakeGemini, **extra: str) -> dict[str, str]:
 @pytest.fixture
 async def gemini_runtime(tmp_path: Path, fake: FakeGemini) -> AsyncIterator[AgentRuntime]:
     """A started runtime (real SQLite, local primitive) whose Gemini CLI sessions reach the fake."""
-    if not gemini_available():
-        pytest.skip(f"Gemini CLI not installed at {GEMINI_BIN} (run scripts/test)")
+    require_cli(GEMINI_BIN, "Gemini CLI")
     config = make_config(tmp_path, agent_bin_dirs=[str(NODE_BIN)], host_env=gemini_host_env(fake))
-    runtime = AgentRuntime(config)
-    await runtime.start()
-    try:
+    async with started_runtime(config) as runtime:
         yield runtime
-    finally:
-        await runtime.shutdown()

@@ -11,13 +11,14 @@ so the CLI reaches the fake server and nothing else: a download OpenCode might s
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from runtime import AgentRuntime
-from tests.claude.netns import LoopbackOnly
+from tests import agent_support
+from tests.agent_support import cli_available, needs_cli, require_cli, started_runtime
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import NODE_BIN, make_config
 
@@ -27,22 +28,13 @@ API_KEY = "sk-openai-test-not-a-real-key"
 
 
 def opencode_available() -> bool:
-    return os.access(OPENCODE_BIN, os.X_OK)
+    return cli_available(OPENCODE_BIN)
 
 
-needs_opencode = pytest.mark.skipif(not opencode_available(),
-                                    reason=f"OpenCode CLI not installed at {OPENCODE_BIN} (run scripts/test)")
+needs_opencode = needs_cli(OPENCODE_BIN, "OpenCode CLI")
 
-
-@pytest.fixture(scope="module")
-def loopback_only() -> Iterator[bool]:
-    """Module-wide: the main (event loop) thread in a loopback-only network namespace."""
-    namespace = LoopbackOnly()
-    entered = namespace.enter()
-    try:
-        yield entered
-    finally:
-        namespace.leave()
+#: The loopback-only network namespace (module-wide), for this folder.
+loopback_only = agent_support.loopback_only
 
 
 @pytest.fixture
@@ -64,12 +56,7 @@ def opencode_host_env(fake: FakeOpenAI, **extra: str) -> dict[str, str]:
 @pytest.fixture
 async def opencode_runtime(tmp_path: Path, fake: FakeOpenAI) -> AsyncIterator[AgentRuntime]:
     """A started runtime (real SQLite, local primitive) whose OpenCode sessions reach the fake."""
-    if not opencode_available():
-        pytest.skip(f"OpenCode CLI not installed at {OPENCODE_BIN} (run scripts/test)")
+    require_cli(OPENCODE_BIN, "OpenCode CLI")
     config = make_config(tmp_path, agent_bin_dirs=[str(NODE_BIN)], host_env=opencode_host_env(fake))
-    runtime = AgentRuntime(config)
-    await runtime.start()
-    try:
+    async with started_runtime(config) as runtime:
         yield runtime
-    finally:
-        await runtime.shutdown()

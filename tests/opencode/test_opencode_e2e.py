@@ -15,7 +15,7 @@ import pytest
 
 from runtime import AgentRuntime
 from runtime.converters.opencode import transcript_events
-from runtime.models import SessionEvent
+from tests.agent_support import ask
 from tests.claude.netns import internet_reachable
 from tests.fakes.openai_server import ErrorReply, FakeOpenAI, Text, ToolCall, Turn
 from tests.helpers import collect_until, query_end
@@ -29,13 +29,6 @@ from tests.opencode.e2e_helpers import (
 )
 
 pytestmark = [needs_opencode]
-
-
-async def ask(runtime: AgentRuntime, session_id: str, content: str) -> tuple[str, list[SessionEvent]]:
-    after = (await runtime.get_summary(session_id)).last_seq
-    message_id, _queued = await runtime.send_message(session_id, content)
-    events = await collect_until(runtime, session_id, query_end(message_id), after_seq=after, timeout=120)
-    return message_id, events
 
 
 async def new_session(runtime: AgentRuntime) -> str:

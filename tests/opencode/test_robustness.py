@@ -6,12 +6,13 @@ its stdin, as the real CLI gets it) asks for; a valid reply replays a golden cap
 
 from __future__ import annotations
 
-import stat
 import sys
 from pathlib import Path
 
 from runtime import AgentRuntime
-from tests.helpers import collect_until, make_config, query_end
+from tests import agent_support
+from tests.agent_support import write_executable
+from tests.helpers import make_config
 from tests.opencode.golden import DATA
 
 STAND_IN = """#!{python}
@@ -33,18 +34,15 @@ sys.stdout.write(open({golden!r}).read())
 
 
 async def test_bad_output_fails_the_query_readably_and_the_session_goes_on(tmp_path: Path) -> None:
-    opencode = tmp_path / "opencode"
-    opencode.write_text(STAND_IN.format(python=sys.executable, golden=str(DATA / "text" / "stream-1.jsonl")))
-    opencode.chmod(opencode.stat().st_mode | stat.S_IXUSR)
+    stand_in = STAND_IN.format(python=sys.executable, golden=str(DATA / "text" / "stream-1.jsonl"))
+    opencode = write_executable(tmp_path / "opencode", stand_in)
     config = make_config(tmp_path, host_env={"AGENT_TUI_OPENCODE_PATH": str(opencode)})
     async with AgentRuntime(config) as runtime:
         session = await runtime.create_session({"architecture": "opencode"})
         sid = session.session_id
 
         async def ask(prompt: str) -> list:
-            after = (await runtime.get_summary(sid)).last_seq
-            message_id, _ = await runtime.send_message(sid, prompt)
-            return await collect_until(runtime, sid, query_end(message_id), after_seq=after)
+            return (await agent_support.ask(runtime, sid, prompt, timeout=30.0))[1]
 
         events = await ask("garbage")
         assert events[-1].type == "query:failed"

@@ -1,0 +1,79 @@
+"""What the agent test folders (``claude``, ``gemini``, ``opencode``) share: whether the pinned
+real CLI is installed under ``tests/node``, the loopback-only network namespace their event loop
+thread runs in, a started runtime for a test, stand-in CLIs, and asking a session something.
+
+The fixture here (``loopback_only``) is imported by each folder's ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from runtime import AgentRuntime
+from runtime.config import RuntimeConfig
+from runtime.models import SessionEvent
+from tests.claude.netns import LoopbackOnly
+from tests.helpers import collect_until, query_end
+
+
+def cli_available(binary: Path) -> bool:
+    return os.access(binary, os.X_OK)
+
+
+def missing_cli_reason(binary: Path, name: str) -> str:
+    return f"{name} not installed at {binary} (run scripts/test)"
+
+
+def needs_cli(binary: Path, name: str) -> pytest.MarkDecorator:
+    """Skips a test, with a clear reason, when the CLI ``name`` is not installed at ``binary``."""
+    return pytest.mark.skipif(not cli_available(binary), reason=missing_cli_reason(binary, name))
+
+
+@pytest.fixture(scope="module")
+def loopback_only() -> Iterator[bool]:
+    """Module-wide: the main (event loop) thread in a loopback-only network namespace."""
+    namespace = LoopbackOnly()
+    entered = namespace.enter()
+    try:
+        yield entered
+    finally:
+        namespace.leave()
+
+
+def require_cli(binary: Path, name: str) -> None:
+    """Skips the running test when the CLI ``name`` is not installed at ``binary``."""
+    if not cli_available(binary):
+        pytest.skip(missing_cli_reason(binary, name))
+
+
+@asynccontextmanager
+async def started_runtime(config: RuntimeConfig) -> AsyncIterator[AgentRuntime]:
+    """A started runtime (real SQLite, local primitive) on ``config``, shut down afterwards."""
+    runtime = AgentRuntime(config)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.shutdown()
+
+
+def write_executable(path: Path, text: str) -> Path:
+    """Write a script (a stand-in CLI) and make it executable."""
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+async def ask(runtime: AgentRuntime, session_id: str, content: str,
+              *, timeout: float = 120.0) -> tuple[str, list[SessionEvent]]:
+    """Send ``content`` to the session and collect its events until that query ends."""
+    after = (await runtime.get_summary(session_id)).last_seq
+    message_id, _queued = await runtime.send_message(session_id, content)
+    events = await collect_until(runtime, session_id, query_end(message_id), after_seq=after, timeout=timeout)
+    return message_id, events
