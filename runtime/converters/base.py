@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections import deque
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -122,3 +124,19 @@ def exit_description(exit_code: int) -> str:
     except ValueError:
         name = ""
     return f"was killed by signal {-exit_code}{name}"
+
+
+def stderr_line(tail: deque[str], line: str) -> list[dict[str, Any]]:
+    """A line of the agent's stderr: logged, and kept (stripped) in ``tail`` when not blank, so
+    the exit message can quote the last ones."""
+    if not line.strip():
+        return []
+    tail.append(line.strip())
+    return [log_event("info", line)]
+
+
+def exited_failure(agent: str, exit_code: int, tail: Iterable[str]) -> dict[str, Any]:
+    """The query's failure when ``agent`` exited non-zero, quoting its last stderr lines."""
+    detail = " | ".join(tail)
+    message = f"{agent} {exit_description(exit_code)}" + (f": {detail}" if detail else "")
+    return {"error": message, "code": "AGENT_EXITED"}

@@ -33,7 +33,7 @@ import re
 from collections import deque
 from typing import Any
 
-from .base import Converter, exit_description, log_event, make_event
+from .base import Converter, exited_failure, log_event, make_event, stderr_line
 from .opencode import leftover_events, reaped, tag_environment
 
 #: Environment variable the host puts the settings in (see ``architectures/gemini_cli.py``).
@@ -280,10 +280,7 @@ class GeminiCliConverter(Converter):
     # ------------------------------------------------------------------ stderr and the end
 
     def on_stderr(self, line: str) -> list[dict[str, Any]]:
-        if not line.strip():
-            return []
-        self._stderr_tail.append(line.strip())
-        return [log_event("info", line)]
+        return stderr_line(self._stderr_tail, line)
 
     def finish(self, exit_code: int, *, interrupted: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         # A text block still open stays pending: the runtime closes it with the query's outcome.
@@ -293,9 +290,7 @@ class GeminiCliConverter(Converter):
         if self.failure is not None:
             return events, self.failure
         if exit_code != 0:
-            detail = " | ".join(self._stderr_tail)
-            message = f"gemini {exit_description(exit_code)}" + (f": {detail}" if detail else "")
-            return events, {"error": message, "code": "AGENT_EXITED"}
+            return events, exited_failure("gemini", exit_code, self._stderr_tail)
         if not self.result_seen:
             return events, {"error": "Gemini CLI ended without a result (its output was cut short)",
                             "code": "AGENT_NO_RESULT"}

@@ -44,7 +44,7 @@ import zlib
 from collections import deque
 from typing import Any
 
-from .base import Converter, exit_description, log_event, make_event
+from .base import Converter, exited_failure, log_event, make_event, stderr_line
 
 #: Environment variable the host puts the config files in (see ``architectures/opencode.py``).
 SETUP_ENV = "AGENT_TUI_OPENCODE_SETUP"
@@ -292,10 +292,7 @@ class OpenCodeConverter(Converter):
     # ------------------------------------------------------------------ stderr and the end
 
     def on_stderr(self, line: str) -> list[dict[str, Any]]:
-        if not line.strip():
-            return []
-        self._stderr_tail.append(line.strip())
-        return [log_event("info", line)]
+        return stderr_line(self._stderr_tail, line)
 
     def finish(self, exit_code: int, *, interrupted: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         events = leftover_events(self.run_tag)
@@ -304,9 +301,7 @@ class OpenCodeConverter(Converter):
         if self.failure is not None:
             return events, self.failure
         if exit_code != 0:
-            detail = " | ".join(self._stderr_tail)
-            message = f"opencode {exit_description(exit_code)}" + (f": {detail}" if detail else "")
-            return events, {"error": message, "code": "AGENT_EXITED"}
+            return events, exited_failure("opencode", exit_code, self._stderr_tail)
         if self.steps_finished == 0 or self.last_finish_reason == "tool-calls":
             # Every run ends with a finished step that is not waiting for tool results.
             return events, {"error": "OpenCode ended before the model finished (its output was cut short)",
