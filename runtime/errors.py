@@ -55,6 +55,13 @@ class FileNotFound(NotFound):
     code = "FILE_NOT_FOUND"
 
 
+class FileTooLarge(AgentTuiError):
+    """A workspace file too big to hand over in one response."""
+
+    code = "FILE_TOO_LARGE"
+    status = 413
+
+
 class PermissionNotFound(NotFound):
     code = "PERMISSION_NOT_FOUND"
 

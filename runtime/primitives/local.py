@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import shutil
 import signal
+import stat
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
-from ..errors import FileNotFound, SandboxError
+from ..errors import FileNotFound, FileTooLarge, InvalidPath, SandboxError
 from .base import RemoteFile
 from .paths import clean_relative, confine
 
@@ -171,10 +173,9 @@ class LocalPrimitive:
 
     async def read_file(self, path: str) -> bytes:
         target = self._confine(path)
-        try:
-            return await asyncio.to_thread(target.read_bytes)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-            raise FileNotFound(f"no such file: {path}") from exc
+        top = clean_relative(path).partition("/")[0]
+        root = self.root / top if top in ("app", "workspace", "home") else self.root
+        return await asyncio.to_thread(_read_confined, root, target, path)
 
     async def write_file(self, path: str, data: bytes) -> None:
         await self.write_files({path: data})
@@ -233,6 +234,57 @@ class LocalPrimitive:
         """Terminate and remove the session folder (the session was deleted)."""
         await self.terminate()
         await asyncio.to_thread(shutil.rmtree, self.root, True)
+
+
+#: Largest file ``read_file`` hands over (it is read into memory whole).
+MAX_READ_BYTES = 256 * 1024 * 1024
+
+
+def _read_confined(root: Path, target: Path, shown: str) -> bytes:
+    """Read ``target`` (already confined to ``root`` by its real path) without following anything
+    swapped in since that check: an agent can replace the file, or a folder on the way, with a
+    symlink to outside between the check and the read. The final component is opened with
+    ``O_NOFOLLOW`` and the file actually opened is checked again by its descriptor. Only regular
+    files are read (a FIFO would block a thread forever), and only up to ``MAX_READ_BYTES``."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(target, flags)
+    except FileNotFoundError as exc:
+        raise FileNotFound(f"no such file: {shown}") from exc
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # the last component became a symlink
+            raise InvalidPath(f"path escapes the workspace: {shown!r}") from exc
+        if exc.errno in (errno.ENOTDIR, errno.EISDIR):
+            raise FileNotFound(f"no such file: {shown}") from exc
+        raise
+    try:
+        opened = f"/proc/self/fd/{fd}"
+        if os.path.exists(opened):
+            real = os.readlink(opened)
+            root_real = os.path.realpath(root)
+            if real != root_real and not real.startswith(root_real + os.sep):
+                raise InvalidPath(f"path escapes the workspace: {shown!r}")
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise FileNotFound(f"no such file: {shown} (not a regular file)")
+        if info.st_size > MAX_READ_BYTES:
+            raise FileTooLarge(
+                f"{shown} is {info.st_size} bytes; files over {MAX_READ_BYTES} bytes are not served"
+            )
+        os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        remaining = MAX_READ_BYTES + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        if remaining <= 0:  # it grew past the limit while being read
+            raise FileTooLarge(f"{shown} is over {MAX_READ_BYTES} bytes; not served")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 async def sweep_orphans(root: Path, session_id: str) -> int:

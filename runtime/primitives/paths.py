@@ -25,7 +25,12 @@ def confine(root: Path, path: str) -> Path:
     """The real path of ``root/path``, refusing anything (symlinks included) that resolves outside ``root``."""
     relative = clean_relative(path)
     root_real = Path(os.path.realpath(root))
-    target = Path(os.path.realpath(root_real / relative))
+    try:
+        target = Path(os.path.realpath(root_real / relative))
+    except OSError as exc:
+        # A symlink on the way changed while it was being resolved (EINVAL from readlink), or a
+        # loop: the sandbox is moving things under us; refuse rather than guess.
+        raise InvalidPath(f"path could not be resolved: {path!r} ({exc.strerror})") from exc
     if target != root_real and root_real not in target.parents:
         raise InvalidPath(f"path escapes the workspace: {path!r}")
     return target

@@ -287,6 +287,8 @@ class Watcher:
         #: session id -> events as received (full dicts when keep_payloads, else only seqs).
         self.events: dict[str, list[dict[str, Any]]] = {}
         self.seqs: dict[str, list[int]] = {}
+        #: session id -> message id -> the event that ended that query (kept even without payloads).
+        self.ended: dict[str, dict[str, dict[str, Any]]] = {}
         self.statuses: list[dict[str, Any]] = []
         self.disconnected = asyncio.Event()
         self._changed = asyncio.Event()
@@ -297,13 +299,13 @@ class Watcher:
 
     def _record(self, session_id: str, events: Iterable[dict[str, Any]]) -> None:
         seqs = self.seqs.setdefault(session_id, [])
-        if self.keep_payloads:
-            kept = self.events.setdefault(session_id, [])
-            for event in events:
+        kept = self.events.setdefault(session_id, []) if self.keep_payloads else None
+        for event in events:
+            seqs.append(event["seq"])
+            if kept is not None:
                 kept.append(event)
-                seqs.append(event["seq"])
-        else:
-            seqs.extend(e["seq"] for e in events)
+            if event["type"] in QUERY_ENDS:
+                self.ended.setdefault(session_id, {})[event["payload"].get("messageId")] = event
         self._changed.set()
 
     def _on_event(self, data: dict[str, Any]) -> None:

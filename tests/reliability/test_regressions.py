@@ -3,6 +3,7 @@ found the problem), on real SQLite files and the real runner."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,39 @@ async def test_a_write_that_fails_inside_its_transaction_does_not_wedge_the_stor
         assert [e.payload["message"] for e in await store.load_events("s")] == ["y"]
     finally:
         await store.close()
+
+
+async def test_reading_a_file_never_follows_what_was_swapped_in_after_the_check(tmp_path: Path) -> None:
+    """Found by test_hostile_input (a symlink raced against the check leaked 65 of 2,000 reads):
+    the path was confined by its real path, then read by name, following whatever was there by
+    then. Also: a FIFO blocked a thread forever, and a sparse 3 GB file was read into memory."""
+    from runtime.errors import FileNotFound, FileTooLarge, InvalidPath
+    from runtime.primitives import local
+    from runtime.primitives.paths import confine
+
+    root = tmp_path / "workspace"
+    root.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret")
+    (root / "f.txt").write_text("harmless")
+    checked = confine(root, "f.txt")  # the check sees a regular file ...
+    (root / "f.txt").unlink()
+    (root / "f.txt").symlink_to(secret)  # ... which is a symlink to outside by the time of the read
+    with pytest.raises(InvalidPath):
+        local._read_confined(root, checked, "f.txt")
+    # A folder on the way swapped for a symlink: the descriptor's real path is checked.
+    (root / "d").mkdir()
+    (root / "d" / "secret.txt").write_text("inside")
+    checked = confine(root, "d/secret.txt")
+    (root / "d" / "secret.txt").unlink()
+    (root / "d").rmdir()
+    (root / "d").symlink_to(tmp_path)
+    with pytest.raises(InvalidPath):
+        local._read_confined(root, checked, "d/secret.txt")
+    os.mkfifo(root / "fifo")
+    with pytest.raises(FileNotFound, match="not a regular file"):
+        local._read_confined(root, confine(root, "fifo"), "fifo")
+    with open(root / "huge.bin", "wb") as handle:
+        handle.truncate(local.MAX_READ_BYTES + 1)
+    with pytest.raises(FileTooLarge):
+        local._read_confined(root, confine(root, "huge.bin"), "huge.bin")
