@@ -268,8 +268,3 @@ async def test_fixed_hostile_lines_are_refused_or_repaired_never_stored_differen
 @given(docs=st.lists(events, min_size=1, max_size=8))
 async def test_generated_runner_output_never_breaks_a_session(rig: Rig, docs: list[dict[str, Any]]) -> None:
     await _run(rig, [_encode(d) for d in docs])
-
-
-async def test_zz_examples_figure(record_property: Any) -> None:
-    """Records how many generated examples the test above runs (for docs/reliability.md)."""
-    record_property("examples", EXAMPLES)

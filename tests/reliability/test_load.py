@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.reliability.harness import (
     Http,
     ServeProcess,
@@ -204,3 +206,75 @@ async def test_many_sessions_streaming_to_many_clients_lose_and_duplicate_nothin
     assert (rss_peak - rss_start) * 1024 <= content_after_warmup * 2.5 + 32 * MB, report
     # A stall this long would be a bug (a blocking call on the loop), whatever the machine's load.
     assert lag_max < 5000, report
+
+
+#: A line of a few bytes every 20 ms, without end: many events, almost no content to keep.
+TICKING_COMMAND = (
+    "python3 -u -c \"import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.02)\""
+)
+
+
+@pytest.mark.slow
+async def test_rss_is_flat_under_an_event_heavy_soak(tmp_path: Path, record_property: Any) -> None:
+    """Long mode only: 50 sessions ticking for 10 minutes to 5 clients. Almost nothing is kept
+    (a few bytes per event), so the server's RSS after the warm-up must stay flat: a leak per
+    event, per delivery or per client would show here on its own."""
+    duration_s, warmup_s, sessions_n = 600.0, 120.0, 50
+    data_dir = tmp_path / "sandboxes"
+    server = ServeProcess(
+        db=tmp_path / "soak.db",
+        data_dir=data_dir,
+        home=tmp_path / "home",
+        module="tests.reliability.serve_probe",
+        env={"AGENT_TUI_LAG_FILE": str(tmp_path / "lag.json")},
+        args=["--log-level", "WARNING"],
+    )
+    url = await server.start()
+    watchers: list[Watcher] = []
+    rss: list[tuple[float, int]] = []
+    try:
+        async with Http(url) as http:
+            sessions = [await http.create("shell") for _ in range(sessions_n)]
+            for index in range(CLIENTS):
+                watcher = Watcher(f"client-{index}", keep_payloads=False)
+                await watcher.connect(url)
+                for sid in sessions:
+                    await watcher.join(sid, 0, batch=index >= 3)
+                watchers.append(watcher)
+            messages = {}
+            for sid in sessions:
+                status, body = await http.send(sid, TICKING_COMMAND)
+                assert status == 202, body
+                messages[sid] = body["messageId"]
+            started = time.monotonic()
+            while time.monotonic() - started < duration_s:
+                rss.append((time.monotonic() - started, server.rss_kib()))
+                await asyncio.sleep(1.0)  # the sampling period of the RSS series
+            for sid in sessions:
+                status, _ = await http.call("POST", f"/sessions/{sid}/interrupt")
+                assert status == 200
+            for sid, message_id in messages.items():
+                await watchers[0].wait_for(
+                    lambda s=sid, m=message_id: m in watchers[0].ended.get(s, {}), 60, "end"
+                )
+            last = {sid: (await http.summary(sid))["lastSeq"] for sid in sessions}
+            for watcher in watchers:
+                await watcher.wait_for(
+                    lambda w=watcher: all(w.last_seq(s) >= last[s] for s in sessions), 120, "catch-up"
+                )
+                for sid in sessions:
+                    assert seq_problems(watcher.seqs.get(sid, []), 1, last[sid]) is None
+            delivered = sum(len(w.seqs.get(s, [])) for w in watchers for s in sessions)
+    finally:
+        for watcher in watchers:
+            await watcher.close()
+        if server.running:
+            assert await server.stop() == 0
+        kill_all(processes_in(data_dir))
+    after = [kib for t, kib in rss if t >= warmup_s]
+    growth_mib = (max(after) - after[0]) / 1024
+    record_property("duration_s", duration_s)
+    record_property("events_delivered", delivered)
+    record_property("rss_after_warmup_mib", round(after[0] / 1024, 1))
+    record_property("rss_growth_after_warmup_mib", round(growth_mib, 1))
+    assert growth_mib < 16, growth_mib

@@ -25,7 +25,10 @@ from tests.server.clients import RawSocketIO
 from tests.server.conftest import TOKEN
 
 LONG = os.environ.get("AGENT_TUI_LONG") == "1"
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 400 if LONG else 60))
+# Long mode (--long): at least 10,000 generated examples per test (docs/reliability.md).
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 10_000 if LONG else 60))
+# pyproject's 120 s per test is for the default mode.
+pytestmark = pytest.mark.timeout(4 * 60 * 60 if LONG else 120)
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -347,7 +350,7 @@ async def test_fixed_garbage_frames_never_crash_the_server(
     assert await _snapshot(runtime, watched.session_id) == watched.snapshot
 
 
-@settings(FUZZ, max_examples=max(10, EXAMPLES // 3))
+@settings(FUZZ, max_examples=EXAMPLES if LONG else max(10, EXAMPLES // 3))
 @given(frames=raw_frames)
 async def test_generated_garbage_frames_never_crash_the_server(
     server: AgentServer, runtime: AgentRuntime, watched: Watched, frames: list[tuple[int, bytes]]

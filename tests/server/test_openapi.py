@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -39,14 +41,25 @@ async def test_openapi_document_is_valid_and_complete(server: AgentServer) -> No
     assert {"sessionId", "lastSeq", "runtime", "metadata", "primitive"} <= set(summary["properties"])
 
 
+LONG = os.environ.get("AGENT_TUI_LONG") == "1"
+#: Per operation, in the fuzzing phase. Long mode: 320 x the 31 operations run, plus the coverage
+#: and stateful phases: over 10,000 generated requests (docs/reliability.md).
+LONG_EXAMPLES = 320
+
+
 def _examples(request: pytest.FixtureRequest) -> int:
     if os.environ.get("SCHEMATHESIS_EXAMPLES"):
         return int(os.environ["SCHEMATHESIS_EXAMPLES"])
-    return 100 if request.config.getoption("--long", default=False) else 5
+    return LONG_EXAMPLES if request.config.getoption("--long", default=False) else 5
 
 
+@pytest.mark.timeout(4 * 60 * 60 if LONG else 120)
 async def test_schemathesis_finds_no_server_errors(
-    server: AgentServer, runtime: AgentRuntime, tmp_path: Path, request: pytest.FixtureRequest
+    server: AgentServer,
+    runtime: AgentRuntime,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    record_property: Any,
 ) -> None:
     await runtime.create_session({"architecture": "shell", "name": "existing"})
     examples = _examples(request)
@@ -77,10 +90,14 @@ async def test_schemathesis_finds_no_server_errors(
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "NO_COLOR": "1"},
     )
-    output, _ = await asyncio.wait_for(process.communicate(), 600)
+    output, _ = await asyncio.wait_for(process.communicate(), 4 * 60 * 60 if LONG else 600)
     text = output.decode(errors="replace")
     assert process.returncode == 0, text[-6000:]
     assert "passed" in text
+    # For docs/reliability.md (scripts/reliability_report.py): how many requests were generated.
+    generated = re.search(r"(\d+) generated", text)
+    record_property("examples", int(generated.group(1)) if generated else -1)
+    record_property("examples_per_operation", examples)
     # The server is still up after it all.
     async with aiohttp.ClientSession() as http, http.get(f"{server.url}/health") as r:
         assert r.status == 200
