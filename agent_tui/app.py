@@ -84,7 +84,7 @@ class AgentTuiApp(App[int]):
         self.selected: str | None = None
         self.ready = False
         self.connected = True
-        self._keymap = load_keymap(config_dir)
+        self._user_keymap = load_keymap(config_dir)
         self._window = window
         self._max_mounted = max_mounted
         self._dirty_rows: set[str] = set()
@@ -95,9 +95,9 @@ class AgentTuiApp(App[int]):
         self._matches: list[Match] = []
         self._match_index = 0
         self._query = ""
-        self._closed = False
+        self._client_closed = False
         self._bindings_signature: tuple[Any, ...] = ()
-        self._widgets: dict[str, Any] = {}
+        self._widget_cache: dict[str, Any] = {}
         self._unobserve: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ layout
@@ -140,9 +140,9 @@ class AgentTuiApp(App[int]):
 
     def _widget(self, selector: str, kind: type[Any]) -> Any:
         # Looked up on the main screen (not the current one, which may be a dialog) and kept.
-        widget = self._widgets.get(selector)
+        widget = self._widget_cache.get(selector)
         if widget is None:
-            widget = self._widgets[selector] = self.screen_stack[0].query_one(selector, kind)
+            widget = self._widget_cache[selector] = self.screen_stack[0].query_one(selector, kind)
         return widget
 
     @property
@@ -156,8 +156,8 @@ class AgentTuiApp(App[int]):
     # ------------------------------------------------------------------ start and stop
 
     async def on_mount(self) -> None:
-        if self._keymap:
-            self.set_keymap(self._keymap)
+        if self._user_keymap:
+            self.set_keymap(self._user_keymap)
         self.composer.cursor_blink = self._cursor_blink
         self.composer.focus()
         self._update_header()
@@ -168,7 +168,7 @@ class AgentTuiApp(App[int]):
     @work(group="start", exclusive=True)
     async def _start(self) -> None:
         delay = 1.0
-        while not self._closed:
+        while not self._client_closed:
             try:
                 if self.owns_client:
                     await self.client.start()
@@ -197,9 +197,9 @@ class AgentTuiApp(App[int]):
         self.refresh_bindings()
 
     async def _shutdown_client(self) -> None:
-        if self._closed:
+        if self._client_closed:
             return
-        self._closed = True
+        self._client_closed = True
         if self._unobserve is not None:
             self._unobserve()
         if self.controller is not None:
@@ -286,7 +286,7 @@ class AgentTuiApp(App[int]):
 
     async def _frame(self) -> None:
         self._frame_pending = False
-        if self._closed or not self.session_list.is_attached:
+        if self._client_closed or not self.session_list.is_attached:
             return  # quitting
         if self._frame_running:
             self._schedule_frame()  # the running draw takes what is new on its next turn
@@ -317,7 +317,7 @@ class AgentTuiApp(App[int]):
 
     def _tick(self) -> None:
         """Once a second: elapsed times of running queries, attached client count."""
-        if self._closed or not self.session_list.is_attached:
+        if self._client_closed or not self.session_list.is_attached:
             return
         busy = {m.session_id for m in self.models.values() if m.running_since_ms() is not None}
         if busy:

@@ -40,8 +40,12 @@ def ts(seconds: float) -> str:
 
 
 def ev(kind: str, at: float, conversation: str = "main", **payload: Any) -> dict[str, Any]:
+    # As the runtime labels them: it publishes queries, sandbox events and the user's messages
+    # itself ("server"); everything else comes from the agent ("runner").
+    server = kind.startswith(("query:", "ee:", "permission:resolved")) or (
+        kind == "block:upsert" and payload.get("block", {}).get("type") == "user_message")
     return {"type": kind, "payload": payload, "timestamp": ts(at), "conversationId": conversation,
-            "source": "runner"}
+            "source": "server" if server else "runner"}
 
 
 def block(at: float, conversation: str = "main", **fields: Any) -> dict[str, Any]:

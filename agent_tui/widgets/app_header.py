@@ -32,12 +32,20 @@ class AppHeader(Widget):
             self.refresh()
 
     def render(self) -> Content:
+        # Priority when narrow: what is served (URL, token, clients) stays whole, then the
+        # mode and store, then the session counts.
         left = Content.from_markup("[b]agent-tui[/] $left", left=self.left)
         middle = Content(self.middle)
-        right = Content(self.right)
-        width = self.size.width - 2
+        right = Content.from_markup("[b]$right[/]", right=self.right) if self.right else Content("")
+        width = max(1, self.size.width - 2)
+        if right.cell_length >= width:
+            return right.truncate(width, ellipsis=True)
+        room = width - right.cell_length - (2 if self.right else 0)
+        if left.cell_length + 2 + middle.cell_length > room:
+            middle = Content("")
+        if left.cell_length > room:
+            left = left.truncate(room, ellipsis=True)
         gap = width - left.cell_length - middle.cell_length - right.cell_length
-        if gap < 2:
-            return (left + "  " + middle + "  " + right).truncate(max(1, width), ellipsis=True)
-        pad_left = gap // 2
-        return left + " " * pad_left + middle + " " * (gap - pad_left) + right
+        pad_left = max(1, gap // 2) if middle.cell_length else 0
+        pad_right = max(0, gap - pad_left)
+        return left + " " * pad_left + middle + " " * pad_right + right
