@@ -353,3 +353,33 @@ async def test_keymap_toml_overrides_a_key(app_factory: Any, tmp_path: Any) -> N
         await ready(pilot)
         await pilot.press("ctrl+o")
         await wait_until(pilot, lambda: isinstance(app.screen, NewSessionScreen))
+
+
+async def test_the_view_follows_new_output_only_while_the_reader_is_at_the_bottom(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "scroll"})
+        await wait_until(pilot, lambda: app.current)
+        conversation = app.conversation
+        for word in ("one", "two", "three", "four", "five", "six"):
+            await send(pilot, f"echo {word}")
+            await wait_until(pilot, lambda: idle(app) and len(cards(app)) >= 1
+                             and cards(app)[-1].result and not cards(app)[-1].pending)
+        await pilot.pause(0.1)
+        assert conversation.max_scroll_y > 0
+        assert conversation.scroll_y == conversation.max_scroll_y  # following
+
+        conversation.scroll_home(animate=False)  # the reader goes up to read
+        await pilot.pause(0.1)
+        await send(pilot, "echo seven")
+        await wait_until(pilot, lambda: idle(app) and len(cards(app)) == 7 and not cards(app)[-1].pending)
+        await pilot.pause(0.1)
+        assert conversation.scroll_y == 0  # left where they are
+
+        conversation.scroll_end(animate=False)  # back at the bottom: following again
+        await pilot.pause(0.1)
+        await send(pilot, "echo eight")
+        await wait_until(pilot, lambda: idle(app) and len(cards(app)) == 8 and not cards(app)[-1].pending)
+        await pilot.pause(0.1)
+        assert conversation.scroll_y == conversation.max_scroll_y
