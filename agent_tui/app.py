@@ -7,19 +7,19 @@ redraws, coalesced to at most one per frame (``FRAME_S``): many events, one draw
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer
 
 from runtime.errors import AgentTuiError
@@ -668,10 +668,6 @@ class AgentTuiApp(App[int]):
         """As ``App.notify``, but plain text by default: messages quote agent output and paths."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
-    # ------------------------------------------------------------------ palette
-
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
 
 
 def _settle_gc() -> None:
@@ -691,6 +687,4 @@ def _message(exc: BaseException) -> str:
 
 
 async def _sleep(seconds: float) -> None:
-    import asyncio
-
     await asyncio.sleep(seconds)
