@@ -120,6 +120,7 @@ async def latency(path: Path, rate: int, seconds: float) -> tuple[float, float]:
                 lat.append(time.perf_counter() - sent_at[event.seq])
 
     consumer = asyncio.create_task(consume())
+    inflight: set[asyncio.Future] = set()
     interval = 1 / rate
     start = time.perf_counter()
     for i in range(total):
@@ -128,7 +129,8 @@ async def latency(path: Path, rate: int, seconds: float) -> tuple[float, float]:
         if delay > 0:
             await asyncio.sleep(delay)
         sent_at[i + 1] = time.perf_counter()
-        asyncio.ensure_future(bus.publish("s", drafts(1)))
+        inflight.add(task := asyncio.ensure_future(bus.publish("s", drafts(1))))
+        task.add_done_callback(inflight.discard)
     await consumer
     await bus.close()
     await store.close()

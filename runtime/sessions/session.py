@@ -16,14 +16,14 @@ from ..architectures import Architecture, LaunchContext
 from ..config import RuntimeConfig
 from ..errors import AlreadyResolved, InvalidRequest, PermissionNotFound, SandboxError, StoreError
 from ..events import EventBus
+from ..jsonsafe import require_storable
 from ..models import (
     AgentProfile,
     SessionDetail,
-    lenient_block,
     SessionEvent,
     SessionSummary,
+    lenient_block,
 )
-from ..jsonsafe import require_storable
 from ..reducer import SessionState, apply_event
 from ..store.base import SessionRecord
 from .environment import ExecutionEnvironment
