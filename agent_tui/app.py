@@ -299,7 +299,7 @@ class AgentTuiApp(App[int]):
                 self._status_dirty = False
                 self.status_line.sync()
                 self.permission_bar.sync()
-                self._refresh_bindings_if_changed()
+            self._refresh_bindings_if_changed()
             if self.conversation.is_dirty:
                 await self.conversation.sync()
             if self._query and self.search_bar.is_open:
@@ -310,7 +310,8 @@ class AgentTuiApp(App[int]):
 
     def _refresh_bindings_if_changed(self) -> None:
         # The footer recomposes on every refresh_bindings(): only when what check_action says changed.
-        signature = (self.selected, self.check_action("interrupt", ()))
+        signature = (self.selected, self.check_action("interrupt", ()), self.check_action("focus_permission", ()),
+                     self.check_action("next_needs_input", ()))
         if signature != self._bindings_signature:
             self._bindings_signature = signature
             self.refresh_bindings()
@@ -330,9 +331,11 @@ class AgentTuiApp(App[int]):
         models = list(self.models.values())
         statuses = [m.status() for m in models]
         middle = [f"{len(models)} session{'s' if len(models) != 1 else ''}"]
-        for status, label in (("busy", "busy"), ("starting", "starting"), ("needs-input", "need input"),
+        # Permission requests waiting across all sessions (ctrl+g goes to them), not the sessions.
+        pending = sum(_pending_count(m) for m in models)
+        for status, label in (("busy", "busy"), ("starting", "starting"), ("needs-input", "to approve"),
                               ("error", "failed")):
-            count = statuses.count(status)
+            count = pending if status == "needs-input" else statuses.count(status)
             if count:
                 middle.append(f"{count} {label}")
         right = ""
@@ -399,6 +402,10 @@ class AgentTuiApp(App[int]):
             return model is not None and (model.state.active_query is not None or bool(model.state.queued))
         if action in ("terminate", "delete_session", "search", "toggle_logs"):
             return model is not None
+        if action == "focus_permission":  # hidden from the footer and palette while nothing is asked
+            return model is not None and bool(model.state.pending_permissions)
+        if action == "next_needs_input":
+            return any(m.status() == "needs-input" for m in self.models.values())
         return True
 
     async def on_composer_submitted(self, event: Composer.Submitted) -> None:
@@ -512,9 +519,44 @@ class AgentTuiApp(App[int]):
 
     async def on_permission_bar_answered(self, event: PermissionBar.Answered) -> None:
         try:
-            await self.client.resolve_permission(event.session_id, event.request_id, event.decision, by="agent-tui")
+            await self.client.resolve_permission(event.session_id, event.request_id, event.decision, by=ANSWERED_BY)
         except Exception as exc:  # noqa: BLE001
-            self.notify(_message(exc), title="Answer not taken", severity="error")
+            if getattr(exc, "code", None) in ("ALREADY_RESOLVED", "PERMISSION_NOT_FOUND"):
+                self.notify("It was answered elsewhere (or closed) before your answer arrived.",
+                            title="Already answered", severity="warning")
+            else:
+                self.notify(_message(exc), title="Answer not taken", severity="error")
+            return
+        bar = self.permission_bar
+        if bar.has_focus_within:
+            model = self.models.get(event.session_id)
+            if model is None or list(model.state.pending_permissions) in ([], [event.request_id]):
+                self.composer.focus()
+
+    def action_focus_permission(self) -> None:
+        bar = self.permission_bar
+        if bar.visible_request:
+            bar.focus()
+        else:
+            self.notify("No permission request is waiting in this session.", timeout=2)
+
+    def action_next_needs_input(self) -> None:
+        ids = [sid for sid, m in self.models.items() if m.status() == "needs-input"]
+        if not ids:
+            self.notify("No session needs input.", timeout=2)
+            return
+        all_ids = list(self.models)
+        start = all_ids.index(self.selected) if self.selected in all_ids else -1
+        ordered = all_ids[start + 1:] + all_ids[:start + 1]
+        target = next(sid for sid in ordered if sid in ids)
+        self.call_later(self._go_to_request, target)
+
+    async def _go_to_request(self, session_id: str) -> None:
+        if session_id != self.selected:
+            await self.select_session(session_id)
+        self.permission_bar.sync()
+        if self.permission_bar.visible_request:
+            self.permission_bar.focus()
 
     # ------------------------------------------------------------------ view actions
 
@@ -680,6 +722,17 @@ def _settle_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 50)
+
+
+def _pending_count(model: SessionModel) -> int:
+    """Permission requests waiting in a session (from its summary until its log is loaded)."""
+    if model.loaded:
+        return len(model.state.pending_permissions)
+    return len(model.summary.runtime.pending_permissions or ())
+
+
+#: ``by`` of answers given at this UI (the runtime says "agent-tui" for requests it closes itself).
+ANSWERED_BY = "agent-tui user"
 
 
 def _message(exc: BaseException) -> str:

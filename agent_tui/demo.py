@@ -173,6 +173,26 @@ async def build_sessions(runtime: Any) -> dict[str, str]:
     return ids
 
 
+async def _permission_session(runtime: Any) -> str:
+    """A session whose agent asks to edit a file: the request card with its diff."""
+    summary = await runtime.create_session({"architecture": "claude-code", "name": "fix-retry-loop",
+                                            "primitive": "local"})
+    edit = {"file_path": "src/sync/retry.py",
+            "old_string": "    for attempt in range(5):\n        delay = 2 ** attempt\n        time.sleep(delay)\n",
+            "new_string": ("    for attempt in range(5):\n        delay = min(2 ** attempt, MAX_DELAY_S)\n"
+                           "        time.sleep(delay + random.uniform(0, JITTER_S))\n")}
+    await publish(runtime, summary.session_id, [
+        block(80, id="u7", type="user_message", content="Cap the retry delay and add jitter", status="complete"),
+        ev("query:started", 80, messageId="u7", content="Cap the retry delay and add jitter"),
+        block(81, id="a7", type="assistant_text", status="complete",
+              content="The backoff in `retry.py` grows without a bound. I'll cap it and add jitter."),
+        block(82, id="t7", type="tool_use", toolName="Edit", toolUseId="tu7", status="pending", input=edit),
+        ev("permission:requested", 82.1, requestId="perm-2", toolName="Edit", toolUseId="tu7", input=edit,
+           title="Edit src/sync/retry.py?"),
+    ])
+    return summary.session_id
+
+
 async def settle(pilot: Any, app: Any, within: float = 10.0) -> None:
     """Wait until every session has caught up and the screen has drawn it."""
     loop = asyncio.get_running_loop()
@@ -206,7 +226,7 @@ def make_app(tmp: Path, **kwargs: Any) -> Any:
 
 
 async def scene(pilot: Any, name: str) -> None:
-    """Drive ``pilot.app`` into scene ``name``: empty, sessions, streaming, dialog, search."""
+    """Drive ``pilot.app`` into scene ``name``: empty, sessions, streaming, dialog, search, permission."""
     from .screens.new_session import NewSessionScreen
 
     app = pilot.app
@@ -218,6 +238,13 @@ async def scene(pilot: Any, name: str) -> None:
     app.clear_notifications()  # hidden sessions finishing notify; a still picture has no use for them
     if name in ("streaming", "search"):
         await app.select_session(ids["flaky-sync-test"])
+    elif name == "permission":
+        ids["fix-retry-loop"] = await _permission_session(app.client)
+        await settle(pilot, app)
+        app.clear_notifications()
+        await app.select_session(ids["fix-retry-loop"])
+        await settle(pilot, app)
+        app.action_focus_permission()
     else:
         await app.select_session(ids["auth-key-rotation"])
     await settle(pilot, app)

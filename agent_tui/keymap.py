@@ -32,6 +32,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("delete_session", "f8", "Delete the session (asks first)", "f8", show=False),
     ActionSpec("next_session", "ctrl+down,alt+down", "Next session", "ctrl+↓", show=False),
     ActionSpec("previous_session", "ctrl+up,alt+up", "Previous session", "ctrl+↑", show=False),
+    ActionSpec("focus_permission", "ctrl+r", "Move to the pending permission request (then y / a / n)", "ctrl+r"),
+    ActionSpec("next_needs_input", "ctrl+g", "Go to the next session that needs input", "ctrl+g"),
+    ActionSpec("permission_keys", "", "On a focused request: allow once / allow always / deny", "y / a / n",
+               show=False, in_palette=False),
     ActionSpec("search", "ctrl+f", "Search in the conversation", "/ or ctrl+f"),
     ActionSpec("search_next", "f3", "Next match", "n or f3", show=False),
     ActionSpec("search_previous", "shift+f3", "Previous match", "N or shift+f3", show=False),
@@ -57,7 +61,8 @@ def app_bindings() -> list[Binding]:
 
 #: Short labels for the footer (help and the palette use the full descriptions).
 _FOOTER = {"new_session": "New", "interrupt": "Interrupt", "search": "Search", "help": "Help",
-           "terminate": "Terminate", "delete_session": "Delete", "toggle_logs": "Logs", "cycle_theme": "Theme"}
+           "terminate": "Terminate", "delete_session": "Delete", "toggle_logs": "Logs", "cycle_theme": "Theme",
+           "focus_permission": "Answer", "next_needs_input": "Needs input"}
 
 
 def load_keymap(config_dir: Path | None) -> dict[str, str]:

@@ -26,6 +26,7 @@ SCENES = {
     "streaming": "A reply streaming a code fence below tool cards (the failed one unfolded)",
     "dialog": "The new-session dialog",
     "search": "Searching the conversation",
+    "permission": "An agent asks to edit a file: the diff, and allow once / always / deny (y / a / n)",
 }
 SIZE = (130, 38)
 

@@ -317,7 +317,7 @@ async def test_subagent_threads_nest_in_their_card_and_permissions_are_answered(
         await wait_until(pilot, lambda: not model.state.pending_permissions, what="the answer to be recorded")
         events_, _ = await runtime.get_events(model.session_id)
         resolved = [e.payload for e in events_ if e.type == "permission:resolved"]
-        assert resolved == [{"requestId": "perm-1", "decision": "allow", "by": "agent-tui"}]
+        assert resolved == [{"requestId": "perm-1", "decision": "allow", "by": "agent-tui user"}]
         await wait_until(pilot, lambda: not bar.has_class("-visible"))
 
 
@@ -383,3 +383,165 @@ async def test_the_view_follows_new_output_only_while_the_reader_is_at_the_botto
         await wait_until(pilot, lambda: idle(app) and len(cards(app)) == 8 and not cards(app)[-1].pending)
         await pilot.pause(0.1)
         assert conversation.scroll_y == conversation.max_scroll_y
+
+
+# ---------------------------------------------------------------- permission requests (issue 9)
+
+
+def ask(at: float, request_id: str, tool: str = "Bash", **tool_input: Any) -> list[dict[str, Any]]:
+    from agent_tui.demo import block, ev
+
+    return [
+        block(at, id=f"u-{request_id}", type="user_message", content="go", status="complete"),
+        ev("query:started", at, messageId=f"u-{request_id}", content="go"),
+        ev("permission:requested", at + 0.1, requestId=request_id, toolName=tool, input=tool_input),
+    ]
+
+
+async def resolved_events(runtime: Any, session_id: str) -> list[dict[str, Any]]:
+    events_, _ = await runtime.get_events(session_id)
+    return [e.payload for e in events_ if e.type == "permission:resolved"]
+
+
+async def test_permission_request_shows_the_command_and_y_on_the_bar_allows(app_factory: Any) -> None:
+    from agent_tui.demo import ev
+    from agent_tui.widgets.permission_bar import GRACE_S
+
+    app = app_factory()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "agent"})
+        model = await wait_until(pilot, lambda: app.current)
+        runtime = app.client
+        await runtime.bus.publish(model.session_id, ask(0, "perm-y", command="touch /tmp/x"))
+        bar = app.permission_bar
+        await wait_until(pilot, lambda: bar.has_class("-visible"), what="the request to appear")
+        assert model.status() == "needs-input"
+        text = str(bar._text.render())
+        assert "Bash" in text and "$ touch /tmp/x" in text
+        await wait_until(pilot, lambda: "1 to approve" in app.query_one("#header").middle)
+        await pilot.press("ctrl+r")
+        assert bar.has_focus
+        await pilot.pause(GRACE_S + 0.1)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not model.state.pending_permissions, what="the answer to be recorded")
+        assert model.status() == "busy"
+        assert await resolved_events(runtime, model.session_id) == [
+            {"requestId": "perm-y", "decision": "allow", "by": "agent-tui user"}]
+        await wait_until(pilot, lambda: not bar.has_class("-visible"))
+        await runtime.bus.publish(model.session_id, [ev("query:completed", 2, messageId="u-perm-y", durationMs=2000)])
+        await wait_until(pilot, lambda: model.status() == "idle", what="the session to be idle")
+
+
+async def test_a_request_arriving_while_typing_does_not_take_the_keys_and_n_denies(app_factory: Any) -> None:
+    from agent_tui.widgets.permission_bar import GRACE_S
+
+    app = app_factory()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "agent"})
+        model = await wait_until(pilot, lambda: app.current)
+        runtime = app.client
+        composer = app.composer
+        composer.focus()
+        await type_text(pilot, "say")
+        await runtime.bus.publish(model.session_id, ask(0, "perm-n", command="rm -rf build"))
+        await type_text(pilot, " yan")  # right after it appeared
+        bar = app.permission_bar
+        await wait_until(pilot, lambda: bar.has_class("-visible"), what="the request to appear")
+        await pilot.pause(GRACE_S + 0.1)
+        await type_text(pilot, "ny")  # and well after: still the composer's
+        assert composer.text == "say yanny"
+        assert composer.has_focus
+        assert list(model.state.pending_permissions) == ["perm-n"]
+        assert await resolved_events(runtime, model.session_id) == []
+
+        await pilot.press("ctrl+r")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: not model.state.pending_permissions, what="the denial to be recorded")
+        assert await resolved_events(runtime, model.session_id) == [
+            {"requestId": "perm-n", "decision": "deny", "by": "agent-tui user"}]
+        await wait_until(pilot, lambda: composer.has_focus, what="the focus to return to the composer")
+        assert composer.text == "say yanny"
+
+
+async def test_jump_key_goes_to_the_session_that_needs_input(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "asker"})
+        asker = await wait_until(pilot, lambda: app.current)
+        await app.create_session({"architecture": "shell", "name": "other"})
+        await wait_until(pilot, lambda: app.current and app.current.name == "other")
+        await app.client.bus.publish(asker.session_id, ask(0, "perm-j", "Edit", file_path="a.py",
+                                                           old_string="x = 1\n", new_string="x = 2\n"))
+        await wait_until(pilot, lambda: asker.status() == "needs-input")
+        await wait_until(pilot, lambda: "1 to approve" in app.query_one("#header").middle)
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: app.selected == asker.session_id, what="the jump")
+        bar = app.permission_bar
+        await wait_until(pilot, lambda: bar.has_focus, what="the request to get the focus")
+        text = str(bar._text.render())
+        assert "-x = 1" in text and "+x = 2" in text
+
+
+async def test_an_answer_that_loses_says_it_was_answered_elsewhere(app_factory: Any) -> None:
+    from agent_tui.widgets.permission_bar import PermissionBar
+
+    app = app_factory()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "agent"})
+        model = await wait_until(pilot, lambda: app.current)
+        runtime = app.client
+        await runtime.bus.publish(model.session_id, ask(0, "perm-r", command="ls"))
+        await wait_until(pilot, lambda: model.state.pending_permissions)
+        await runtime.resolve_permission(model.session_id, "perm-r", "deny", by="someone else")
+        app.permission_bar.post_message(PermissionBar.Answered(model.session_id, "perm-r", "allow"))
+        await wait_until(pilot, lambda: any(n.title == "Already answered" for n in notifications(app)),
+                         what="the notification")
+        assert await resolved_events(runtime, model.session_id) == [
+            {"requestId": "perm-r", "decision": "deny", "by": "someone else"}]
+
+
+def test_describe_input_renders_a_diff_and_a_file_head() -> None:
+    from agent_tui.widgets.permission_bar import describe_input
+
+    diff = describe_input("Edit", {"file_path": "a.py", "old_string": "x = 1\ny\n", "new_string": "x = 2\ny\n"}).plain
+    assert diff.splitlines() == ["edit a.py", "@@ -1,2 +1,2 @@", "-x = 1", "+x = 2", " y"]
+    head = describe_input("Write", {"file_path": "b.txt", "content": "\n".join(map(str, range(50)))}).plain
+    assert head.splitlines()[0] == "write b.txt (50 lines)" and "… 40 more lines" in head
+    assert describe_input("Grep", {"pattern": "x"}).plain == '{"pattern": "x"}'
+
+
+async def test_keys_on_the_bar_are_ignored_just_after_a_request_appears(app_factory: Any) -> None:
+    from agent_tui.demo import ev
+    from agent_tui.widgets.permission_bar import GRACE_S
+
+    app = app_factory()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "agent"})
+        model = await wait_until(pilot, lambda: app.current)
+        runtime = app.client
+        await runtime.bus.publish(model.session_id, ask(0, "perm-1", command="ls"))
+        bar = app.permission_bar
+        await wait_until(pilot, lambda: bar.request_id == "perm-1")
+        await pilot.pause(GRACE_S + 0.1)
+        await pilot.press("ctrl+r")
+        await pilot.press("a")
+        await wait_until(pilot, lambda: not model.state.pending_permissions)
+        # The next request takes the bar's place while the user is on it: a key right away is ignored.
+        await runtime.bus.publish(model.session_id, [
+            ev("permission:requested", 1, requestId="perm-2", toolName="Write",
+                input={"file_path": "n.txt", "content": "hi"})])
+        await wait_until(pilot, lambda: bar.request_id == "perm-2")
+        bar.focus()
+        await pilot.press("n")
+        await pilot.pause(0.05)
+        assert list(model.state.pending_permissions) == ["perm-2"]
+        await pilot.pause(GRACE_S)
+        await pilot.press("n")
+        await wait_until(pilot, lambda: not model.state.pending_permissions)
+        decisions = [(p["requestId"], p["decision"]) for p in await resolved_events(runtime, model.session_id)]
+        assert decisions == [("perm-1", "allow_always"), ("perm-2", "deny")]

@@ -15,7 +15,7 @@ from agent_tui.demo import make_app, scene
 SIZE = (120, 36)
 
 
-@pytest.mark.parametrize("name", ["empty", "sessions", "streaming", "dialog", "search"])
+@pytest.mark.parametrize("name", ["empty", "sessions", "streaming", "dialog", "search", "permission"])
 def test_screen(name: str, snap_compare: Any, tmp_path: Path) -> None:
     async def run_before(pilot: Any) -> None:
         await scene(pilot, name)
