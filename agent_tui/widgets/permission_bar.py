@@ -78,7 +78,7 @@ class PermissionBar(Horizontal):
         padding: 0 1;
         &.-visible { display: block; }
         &:focus-within { background: $warning 25%; }
-        & > Static { width: 1fr; height: auto; padding: 1 0 0 0; }
+        & > Static { width: 1fr; height: auto; padding: 1 0 0 0; text-wrap: nowrap; text-overflow: ellipsis; }
         & > Button { margin: 0 0 0 1; min-width: 8; }
     }
     """
@@ -133,9 +133,8 @@ class PermissionBar(Horizontal):
         tool_name = request.get("tool_name") or "a tool"
         title = request.get("title") or f"Allow {tool_name}?"
         more = f" (+{len(pending) - 1} more)" if len(pending) > 1 else ""
-        keys = "y allow · a always · n deny" if self.has_focus_within else "ctrl+r to answer with y / a / n"
-        head = Content.from_markup("[b]$title[/]$more  [dim]$tool · $keys[/]", title=title, more=more,
-                                   tool=tool_name, keys=keys)
+        keys = "keys y / a / n" if self.has_focus_within else "ctrl+r, then y / a / n"
+        head = Content.from_markup("[b]$title[/]$more  [dim]$keys[/]", title=title, more=more, keys=keys)
         detail = describe_input(tool_name, request.get("input") or {})
         self._text.update(head + "\n" + detail if detail.plain else head)
 
