@@ -526,12 +526,10 @@ class AgentTuiApp(App[int]):
                             title="Already answered", severity="warning")
             else:
                 self.notify(_message(exc), title="Answer not taken", severity="error")
-            return
-        bar = self.permission_bar
-        if bar.has_focus_within:
-            model = self.models.get(event.session_id)
-            if model is None or list(model.state.pending_permissions) in ([], [event.request_id]):
-                self.composer.focus()
+
+    def on_permission_bar_closed(self, event: PermissionBar.Closed) -> None:
+        if not self.permission_bar.visible_request:
+            self.composer.focus()
 
     def action_focus_permission(self) -> None:
         bar = self.permission_bar

@@ -98,6 +98,9 @@ class PermissionBar(Horizontal):
             self.request_id = request_id
             self.decision = decision
 
+    class Closed(Message):
+        """The bar hid while it had the focus."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model: SessionModel | None = None
@@ -125,6 +128,8 @@ class PermissionBar(Horizontal):
         self.set_class(bool(pending), "-visible")
         if not pending:
             self.request_id = None
+            if self.has_focus_within:  # answered, or another session: don't leave the focus on nothing
+                self.post_message(self.Closed())
             return
         request = pending[0]
         if request["request_id"] != self.request_id:

@@ -545,3 +545,21 @@ async def test_keys_on_the_bar_are_ignored_just_after_a_request_appears(app_fact
         await wait_until(pilot, lambda: not model.state.pending_permissions)
         decisions = [(p["requestId"], p["decision"]) for p in await resolved_events(runtime, model.session_id)]
         assert decisions == [("perm-1", "allow_always"), ("perm-2", "deny")]
+
+
+async def test_leaving_a_session_from_its_request_gives_the_focus_to_the_composer(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "other"})
+        await app.create_session({"architecture": "shell", "name": "asker"})
+        asker = await wait_until(pilot, lambda: app.current and app.current.name == "asker" and app.current)
+        await app.client.bus.publish(asker.session_id, ask(0, "perm-f", command="ls"))
+        bar = app.permission_bar
+        await wait_until(pilot, lambda: bar.visible_request)
+        await pilot.press("ctrl+r")
+        assert bar.has_focus
+        await pilot.press("ctrl+down")
+        await wait_until(pilot, lambda: app.selected != asker.session_id)
+        await wait_until(pilot, lambda: app.composer.has_focus, what="the composer to get the focus")
+        assert list(asker.state.pending_permissions) == ["perm-f"]
