@@ -240,11 +240,14 @@ class EventBus:
                 await self.store.append_batch(batch)
             except Exception as exc:  # noqa: BLE001 - every failure must reach the publishers
                 error = exc if isinstance(exc, StoreError) else StoreError(f"could not persist events: {exc}")
-                self._renumber_after_failure(batch)
-                log.error("event batch of %d not persisted: %s", len(batch), error)
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_exception(error)
+                try:
+                    self._renumber_after_failure(batch)
+                finally:
+                    # Whatever happens, no publisher of this batch may wait forever.
+                    log.error("event batch of %d not persisted: %s", len(batch), error)
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_exception(error)
                 continue
             self._dispatch(batch)
             for waiter in waiters:
@@ -261,7 +264,10 @@ class EventBus:
             for sid, event in self._pending:
                 if sid == session_id:
                     seq += 1
-                    event.seq = seq
+                    # Not ``event.seq = ...``: events from make_event have a frozen fields-set,
+                    # and pydantic's __setattr__ raised on it (killing the writer, leaving every
+                    # publisher waiting forever).
+                    event.__dict__["seq"] = seq
             self._seq[session_id] = seq
 
     def _dispatch(self, batch: list[tuple[str, SessionEvent]]) -> None:

@@ -75,8 +75,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "test_the_disk_filling_up_mid_query_stops_the_agent_and_the_session_recovers": (
         "storage",
-        "the database's disk fills up mid-query (a 6 MB tmpfs filled by a ballast file; or SQLite's "
-        "`max_page_count`), then room is made",
+        "the store fails mid-query: the database's disk fills up (a 6 MB tmpfs filled by a ballast "
+        "file; SQLite's `max_page_count`) or the database turns read-only (`query_only`); then it "
+        "recovers",
     ),
     "test_a_read_only_database_is_a_clear_error_at_start_and_is_left_untouched": (
         "storage",

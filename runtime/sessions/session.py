@@ -94,7 +94,7 @@ class AgentSession:
         #: Ends of queries the store could not record (it failed mid-query): published, in order,
         #: before anything else once the store works again (see ``_store_failed``).
         self._unrecorded: list[dict[str, Any]] = []
-        self._unrecorded_task: asyncio.Task[None] | None = None
+        self._stop_retrying = asyncio.Event()
         #: Set by the liveness watchdog when the sandbox went away under a running query.
         self._sandbox_lost = False
         self._runtime_signature: tuple[Any, ...] = self._signature()
@@ -224,6 +224,9 @@ class AgentSession:
                 await self._run_query(message_id, content)
             except StoreError as exc:
                 self._store_failed(message_id, exc)
+                # Nothing else of this session may be written before that end: the next queued
+                # message runs once it is (and if the store is still failing then, it fails too).
+                await self._retry_store_failure()
             except Exception:
                 log.exception("session %s: query %s crashed", self.id, message_id)
                 with contextlib.suppress(Exception):
@@ -240,31 +243,35 @@ class AgentSession:
         """A write of this session's events failed during a query (disk full, read-only file...).
 
         By now the agent is stopped (``_execute`` kills its process group on the way out) and
-        nothing unpersisted was delivered. The query, and the messages queued behind it, end as
-        ``query:failed {code: STORE_ERROR}``: subscribers learn it from the log itself, as soon as
-        the store takes writes again (retried in the background, and first thing on the next
-        ``send``). Until then nothing else of this session is written or delivered.
+        nothing unpersisted was delivered. The query ends as ``query:failed {code: STORE_ERROR}``:
+        subscribers learn it from the log itself, as soon as the store takes writes again (the
+        worker retries before it runs anything else; a ``send`` tries first too). Messages queued
+        behind it stay queued and run after that.
         """
-        log.error("session %s: the store failed during query %s; the agent was stopped: %s", self.id, message_id, exc)
+        log.error(
+            "session %s: the store failed during query %s; the agent was stopped: %s",
+            self.id,
+            message_id,
+            exc,
+        )
+        state = self.state
+        # Only if the log still shows it open (the failure may have come after its end was written).
+        if not (
+            (state.active_query or {}).get("message_id") == message_id
+            or message_id in state.unstarted
+            or message_id in state.queued
+        ):
+            return
         reason = (
             f"the session's events could not be saved ({exc.message}); the agent was stopped. "
             "Free some disk space (or fix the database file) and send the message again"
         )
-        ids = [message_id, *(queued_id for queued_id, _content in self._queue)]
-        self._queue.clear()
-        # Only what the log still shows open (the failure may have come after an end was written).
-        state = self.state
-        active = (state.active_query or {}).get("message_id")
-        ids = [m for m in ids if m == active or m in state.unstarted or m in state.queued]
-        if not ids:
-            return
-        self._unrecorded.extend(
-            {"type": "query:failed", "payload": {"messageId": m, "error": reason, "code": "STORE_ERROR"}} for m in ids
+        self._unrecorded.append(
+            {
+                "type": "query:failed",
+                "payload": {"messageId": message_id, "error": reason, "code": "STORE_ERROR"},
+            }
         )
-        if (self._unrecorded_task is None or self._unrecorded_task.done()) and not self._closed:
-            self._unrecorded_task = asyncio.get_running_loop().create_task(
-                self._retry_store_failure(), name=f"session-{self.id}-store-retry"
-            )
 
     async def _record_store_failure(self) -> None:
         """Publish the recorded ends (raises ``StoreError`` while the store still fails)."""
@@ -293,7 +300,10 @@ class AgentSession:
             drafts.append(
                 {
                     "type": "ee:ready",
-                    "payload": {"eeId": primitive.environment_id, "primitive": self.environment.primitive_name},
+                    "payload": {
+                        "eeId": primitive.environment_id,
+                        "primitive": self.environment.primitive_name,
+                    },
                 }
             )
         elif primitive is None and status in ("starting", "ready"):
@@ -311,12 +321,12 @@ class AgentSession:
             try:
                 await self._record_store_failure()
             except StoreError:
-                await asyncio.sleep(delay)
+                # Until the store takes writes again (or the session closes: start-up recovery
+                # then closes the query as INTERRUPTED_BY_RESTART).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_retrying.wait(), delay)
                 delay = min(delay * 2, 5.0)
-            except Exception:
-                log.exception("session %s: recording a store failure", self.id)
-                return
-        if not self._unrecorded:
+                continue
             log.info("session %s: the store works again; the failed query is recorded", self.id)
 
     async def _run_query(self, message_id: str, content: str) -> None:
@@ -738,9 +748,7 @@ class AgentSession:
         """Stop the worker and the running query (shutdown or delete)."""
         self._closed = True
         self._queue.clear()
-        if self._unrecorded_task is not None:
-            # Not recorded by now: start-up recovery closes the query (INTERRUPTED_BY_RESTART).
-            self._unrecorded_task.cancel()
+        self._stop_retrying.set()
         if self._process is not None or self.state.active_query is not None:
             await self.interrupt(reason)
         if self._worker is not None:

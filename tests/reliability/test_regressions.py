@@ -103,3 +103,78 @@ async def test_reading_a_file_never_follows_what_was_swapped_in_after_the_check(
         handle.truncate(local.MAX_READ_BYTES + 1)
     with pytest.raises(FileTooLarge):
         local._read_confined(root, confine(root, "huge.bin"), "huge.bin")
+
+
+async def test_a_failed_write_with_events_queued_behind_it_fails_its_publishers_and_renumbers(
+    tmp_path: Path,
+) -> None:
+    """Found by test_storage_faults (read-only mid-query): when a write failed while more events
+    were queued behind it, renumbering those raised AttributeError (pydantic's __setattr__ on an
+    event built by make_event), the writer task died and every publisher waited forever."""
+    import asyncio
+
+    from runtime.events import EventBus
+
+    store = SQLiteStore(tmp_path / "a.db")
+    await store.open()
+    bus = EventBus(store)
+    try:
+        await store.db.execute("PRAGMA query_only = ON")
+        first = asyncio.create_task(bus.publish("s", [{"type": "log", "payload": {"message": "a"}}]))
+        while not bus._pending:  # noqa: SLF001 - until the first publish is queued ...
+            await asyncio.sleep(0)
+        while bus._pending:  # noqa: SLF001 - ... and the writer has taken it (now writing)
+            await asyncio.sleep(0)
+        second = asyncio.create_task(bus.publish("s", [{"type": "log", "payload": {"message": "b"}}]))
+        for task in (first, second):
+            with pytest.raises(StoreError):
+                await asyncio.wait_for(task, 10)
+        await store.db.execute("PRAGMA query_only = OFF")
+        events = await asyncio.wait_for(bus.publish("s", [{"type": "log", "payload": {"message": "c"}}]), 10)
+        assert [e.seq for e in events] == [1]  # gapless: the failed seqs were reused
+    finally:
+        await bus.close()
+        await store.close()
+
+
+async def test_a_store_failure_mid_query_ends_it_and_the_queued_message_runs_once_the_store_works(
+    tmp_path: Path,
+) -> None:
+    """The store-failure behaviour (docs/reliability.md): the failing query's agent is stopped,
+    its end is recorded once the store takes writes again, and a message queued behind it runs."""
+    import asyncio
+
+    from tests.helpers import collect_until, query_end
+
+    async with AgentRuntime(make_config(tmp_path)) as runtime:
+        sid = (await runtime.create_session({"architecture": "shell"})).session_id
+        first, _ = await runtime.send_message(
+            sid, "echo $$ > bash.pid; while true; do echo tick; sleep 0.02; done"
+        )
+        second, queued = await runtime.send_message(sid, "echo second")
+        assert queued
+        pid_file = runtime.config.resolved_data_dir() / sid / "workspace" / "bash.pid"
+        for _ in range(500):
+            if pid_file.exists() and pid_file.read_text().strip():
+                break
+            await asyncio.sleep(0.01)
+        pgid = os.getpgid(int(pid_file.read_text()))
+        store = runtime.store
+        assert isinstance(store, SQLiteStore)
+        await store.db.execute("PRAGMA query_only = ON")
+        for _ in range(500):  # the agent's whole group is killed once a write fails
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the agent was not stopped")
+        with pytest.raises(StoreError):
+            await runtime.send_message(sid, "echo refused")  # clear error while failing
+        await store.db.execute("PRAGMA query_only = OFF")
+        events = await collect_until(runtime, sid, query_end(second), timeout=30)
+        ends = [(e.payload["messageId"], e.type, e.payload.get("code")) for e in events if query_end()(e)]
+        assert ends == [(first, "query:failed", "STORE_ERROR"), (second, "query:completed", None)]
+        detail = await runtime.get_session(sid)
+        assert detail.runtime.active_query is None and detail.runtime.queued_messages == 0

@@ -115,6 +115,11 @@ class FullDiskRig:
     stopped: list[Any] = field(default_factory=list)
 
     async def fill(self) -> None:
+        if self.how == "read-only":
+            # Every write on the server's connection now fails (SQLITE_READONLY), small or large,
+            # so the recorded end can only be written once it is lifted: the retry path.
+            await self._store().db.execute("PRAGMA query_only = ON")
+            return
         if self.ballast is not None:
             # Fill the filesystem completely, then give back a little: the next few hundred KB
             # of events (WAL frames) fail with SQLITE_FULL.
@@ -138,8 +143,16 @@ class FullDiskRig:
             assert row is not None
             await store.db.execute(f"PRAGMA max_page_count = {int(row[0]) + 40}")
 
+    def _store(self) -> SQLiteStore:
+        assert self.runtime is not None
+        store = self.runtime.store
+        assert isinstance(store, SQLiteStore)
+        return store
+
     async def make_room(self) -> None:
-        if self.ballast is not None:
+        if self.how == "read-only":
+            await self._store().db.execute("PRAGMA query_only = OFF")
+        elif self.ballast is not None:
             self.ballast.unlink()
         else:
             assert self.runtime is not None
@@ -151,7 +164,7 @@ class FullDiskRig:
         return self.server.running if self.server is not None else True
 
 
-@pytest.fixture(params=["tmpfs", "max_page_count"])
+@pytest.fixture(params=["tmpfs", "max_page_count", "read-only"])
 async def full_disk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FullDiskRig]:
     data_dir = tmp_path / "sandboxes"
     if request.param == "tmpfs":
@@ -175,9 +188,13 @@ async def full_disk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         runtime = AgentRuntime(config)
         await runtime.start()
         server_ = await start_server(runtime, host="127.0.0.1", port=0, token="reliability-token")
+        dispatched: list[tuple[str, int, str]] = []
+        assert runtime.bus is not None
+        runtime.bus.add_listener(None, lambda sid, evs: dispatched.extend((sid, e.seq, e.type) for e in evs))
+        runtime.dispatched = dispatched  # type: ignore[attr-defined]
         try:
             yield FullDiskRig(
-                "max_page_count",
+                request.param,
                 server_.url,
                 config.resolved_db_path(),
                 config.resolved_data_dir(),
@@ -200,11 +217,12 @@ async def test_the_disk_filling_up_mid_query_stops_the_agent_and_the_session_rec
         await watcher.connect(rig.url)
         for sid in (busy, idle):
             await watcher.join(sid)
-        await rig.fill()
+        if rig.how != "read-only":
+            await rig.fill()  # the disk fills up before the query; read-only strikes mid-query
         status, body = await http.send(
             busy,
-            # Output until the store fails, then an agent that would run for 10 minutes.
-            "echo $$ > bash.pid; for i in $(seq 1 3000); do echo \"line $i: $(printf 'x%.0s' $(seq 1 200))\"; done; sleep 600",
+            # 200 KB/s of output, without end: the store fails while the agent is still running.
+            "echo $$ > bash.pid; x=$(printf 'x%.0s' $(seq 1 2000)); while true; do echo \"$x\"; sleep 0.01; done",
         )
         if status == 503:
             pytest.fail("the disk was already full before the query started: give the rig more room")
@@ -213,24 +231,30 @@ async def test_the_disk_filling_up_mid_query_stops_the_agent_and_the_session_rec
         pid_file = rig.data_dir / busy / "workspace" / "bash.pid"
         await wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 30, "bash.pid")
         pgid = os.getpgid(int(pid_file.read_text()))
+        if rig.how == "read-only":
+            await rig.fill()
         # The store fails; the agent is stopped (its whole process group), the server stays up.
         await wait_until(lambda: not group_members(pgid), 60, "the agent's process group to be killed")
         assert rig.alive()
         leftovers = processes_in(rig.data_dir / busy)
         assert not leftovers, describe(leftovers)
-        # While the disk is full: whoever tries to write gets a clear error (or, when SQLite can
-        # still reuse room it already has, e.g. WAL frames of the failed transaction, it works),
-        # and reads still work.
+        # While the store fails: whoever tries to write gets a clear error, and reads still work.
+        # (With a full disk SQLite can still reuse room it already has, e.g. the WAL frames of the
+        # failed transaction, so a small write may go through: then it is stored, and delivered.)
         probes = []
         for sid in (busy, idle):
             status, body = await http.send(sid, "echo while full")
             probes.append(status)
-            assert status in (202, 503), (status, body)
+            assert status in ((503,) if rig.how == "read-only" else (202, 503)), (status, body)
             if status == 503:
-                assert body["code"] == "STORE_ERROR" and "full" in body["error"], body
+                assert body["code"] == "STORE_ERROR", body
+                assert "full" in body["error"] or "readonly" in body["error"], body
         status, body = await http.call("GET", "/sessions")
         assert status == 200 and len(body["sessions"]) == 2, body
 
+        recorded_early = watcher.has_event(busy, ends_query(message_id))
+        if rig.how == "read-only":
+            assert not recorded_early  # nothing can be written: nothing was delivered either
         await rig.make_room()
         # The end of the failed query is recorded once there is room, and reaches the client.
         await watcher.wait_for(lambda: watcher.has_event(busy, ends_query(message_id)), 30, "query:failed")
@@ -247,7 +271,15 @@ async def test_the_disk_filling_up_mid_query_stops_the_agent_and_the_session_rec
                 if await idle_again(sid):
                     break
                 await asyncio.sleep(0.1)
-            assert await idle_again(sid), sid
+            if not await idle_again(sid):
+                tail = [(e["seq"], e["type"], e["payload"].get("code")) for e in await http.events(sid)]
+                runtime = (await http.summary(sid))["runtime"]
+                extra = ""
+                if rig.runtime is not None and rig.runtime.sessions is not None:
+                    s = rig.runtime.sessions.get(sid)
+                    d = [x[1:] for x in rig.runtime.dispatched if x[0] == sid][-6:]  # type: ignore[attr-defined]
+                    extra = f"dispatched={d} queued={s.state.queued} _queue={list(s._queue)} worker={s._worker} unrecorded={s._unrecorded} blocks={[ (b['id'], b.get('status')) for b in s.state.blocks if b.get('type')=='user_message']}"
+                pytest.fail(f"session {sid} never became idle again: {runtime} {tail[-15:]} {extra}")
         # Both sessions work again.
         for sid in (busy, idle):
             status, body = await http.send(sid, "echo after")
@@ -271,7 +303,8 @@ async def test_the_disk_filling_up_mid_query_stops_the_agent_and_the_session_rec
         assert await rig.server.stop() == 0
         assert "Traceback" not in rig.server.log_text()
     record_property("fill", rig.how)
-    record_property("writes_while_full", "/".join(map(str, probes)))
+    record_property("writes_while_failing", "/".join(map(str, probes)))
+    record_property("end_recorded", "before room was made" if recorded_early else "after room was made")
     record_property("events_checked", sum(len(v) for v in watcher.events.values()))
 
 
