@@ -510,10 +510,12 @@ class AgentSession:
                 "code": "AGENT_CRASHED",
                 "crashed": True,
             }
+        # The runner's own words, but only as the strings the wire promises (it is untrusted).
+        error, failure_code = result.get("error"), result.get("code")
         return {
             "success": False,
-            "error": result.get("error") or f"agent exited with code {code}",
-            "code": result.get("code") or "AGENT_FAILED",
+            "error": error[:4000] if isinstance(error, str) and error else f"agent exited with code {code}",
+            "code": failure_code[:100] if isinstance(failure_code, str) and failure_code else "AGENT_FAILED",
         }
 
     async def _watch_sandbox(self, process: Any) -> None:

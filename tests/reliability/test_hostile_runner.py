@@ -41,9 +41,11 @@ request = json.loads(sys.stdin.readline())
 path = os.path.join(request["baseWorkspacePath"], "lines.jsonl")
 out = sys.stdout.buffer
 with open(path, "rb") as handle:
-    for line in handle:
-        out.write(line)
-out.write(b'{"type": "query_result", "success": true}\n')
+    lines = handle.readlines()
+for line in lines:
+    out.write(line)
+if not any(b"query_result" in line for line in lines):
+    out.write(b'{"type": "query_result", "success": true}\n')
 out.flush()
 """
 
@@ -151,8 +153,7 @@ RAW_LINES = [
     b'{"type": "block:upsert", "payload": {"block": {"id": "deep", "type": "assistant_text", "content": "x", "extra": '
     + b"[" * 200
     + b"]" * 200
-    + b"}}}",
-]
+    + b"}}}",]
 
 
 def _encode(doc: Any) -> bytes:
@@ -257,6 +258,11 @@ async def test_fixed_hostile_lines_are_refused_or_repaired_never_stored_differen
     assert any("unparseable" in w or "malformed" in w for w in warnings), warnings
     deltas = [e.payload["delta"] for e in events if e.type == "block:delta"]
     assert "\ufffd half a pair" in deltas  # the text survives, the lone surrogate does not
+    # A failure whose error and code are not strings: the query fails with strings all the same.
+    await _run(rig, [b'{"type": "query_result", "success": false, "error": {"not": "text"}, "code": 5}'])
+    events, _ = await rig.runtime.get_events(rig.session_id)
+    assert (events[-1].type, events[-1].payload["code"]) == ("query:failed", "AGENT_FAILED")
+    assert isinstance(events[-1].payload["error"], str)
 
 
 @settings(
