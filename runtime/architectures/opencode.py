@@ -1,9 +1,11 @@
-"""``opencode``: the OpenCode CLI (``opencode-ai``) in one-shot mode, ``opencode run --format json``.
+"""``opencode``: the OpenCode CLI (``opencode-ai``), one ``opencode serve`` per query.
 
-One query is one ``opencode run``: its JSON lines go through ``converters/opencode.py``. The
-conversation continues across queries with ``--session <id>`` (the runner-side converter finds
-the id in OpenCode's database, see ``OpenCodeConverter.prepare``); that database is saved and
-restored by ``runner/opencode_transcript.py`` so a new sandbox resumes it too.
+One query is one ``opencode serve`` driven by ``converters/opencode_serve.py`` (in the sandbox):
+it posts the prompt and prints the server's event stream, which ``converters/opencode.py`` turns
+into events (token deltas, tool calls as they start, permission requests answered over HTTP).
+The conversation continues across queries in the same OpenCode session (the runner-side
+converter finds its id in OpenCode's database, see ``OpenCodeConverter.prepare``); that database
+is saved and restored by ``runner/opencode_transcript.py`` so a new sandbox resumes it too.
 
 Configuration: ``opencode.json`` (and the profile's system prompt as ``AGENTS.md``, OpenCode's
 global rules file) written into the session's ``home/.config/opencode/`` just before the CLI
@@ -18,10 +20,10 @@ provider:
 - otherwise OpenCode's own providers: ``model`` as ``provider/name`` (a bare name means
   ``openai/<name>``), keys from the usual variables (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...).
 
-Permissions (profile ``permissionMode``): ``bypass`` allows every tool (``"*": "allow"`` plus
-``--auto``: the sandbox is the boundary); ``acceptEdits`` allows reading and editing; ``ask`` is
-not interactive yet, so anything outside ``allowedTools`` is asked for, and ``opencode run``
-rejects what it would have to ask in headless mode.
+Permissions (profile ``permissionMode``): ``bypass`` allows every tool (``"*": "allow"``, and
+the driver approves anything still asked: the sandbox is the boundary); ``acceptEdits`` allows
+reading and editing and asks for the rest; ``ask`` asks for everything but read-only tools and
+``allowedTools``. Questions reach clients as ``permission:requested`` (docs/permissions.md).
 """
 
 from __future__ import annotations
@@ -128,20 +130,21 @@ class OpenCodeArchitecture:
         binary = self.binary(ctx.config, ctx.primitive) or BINARY
         passthrough = ctx.passthrough_env()
         model, provider = model_and_provider(ctx.session_options.get("model") or ctx.profile.model, passthrough)
-        # ``--thinking``: reasoning parts are printed too (as ``reasoning`` lines).
-        argv = [binary, "run", "--format", "json", "--thinking"]
-        if ctx.profile.permission_mode == "bypass":
-            argv.append("--auto")  # approve what a plugin or agent still asks (headless: nobody answers)
-        # The runner swaps this for ``--session <id>`` when the sandbox has the conversation (see
-        # OpenCodeConverter.prepare), or drops it when it has none yet.
-        if ctx.resume:
-            argv.append("--continue")
-        if model:
-            argv += ["--model", model]
-        # The prompt goes to the CLI's stdin (OpenCodeConverter.initial_input): ``opencode run``
-        # wraps a message argument that contains a space in quotes, and argv caps one argument
-        # at 128 KiB.
-        setup = {"config": build_config(ctx, model, provider), "instructions": ctx.profile.system_prompt}
+        # One ``opencode serve`` per query, driven over HTTP by the runner-side driver
+        # (``converters/opencode_serve.py``): its event stream has the token deltas and the
+        # permission requests that ``opencode run`` keeps to itself. Loopback only; the driver
+        # sets a random password for it.
+        argv = [binary, "serve", "--hostname", "127.0.0.1", "--port", "0"]
+        run = {
+            "model": model,
+            # The runner swaps this for the id of the conversation in the sandbox's database
+            # (OpenCodeConverter.prepare), or starts a new one when there is none yet.
+            "resume": ctx.resume,
+            # ``bypass``: approve whatever a plugin or agent still asks (nobody is asked).
+            "autoApprove": ctx.profile.permission_mode == "bypass",
+        }
+        setup = {"config": build_config(ctx, model, provider), "instructions": ctx.profile.system_prompt,
+                 "run": run}
         env = {
             **passthrough,
             **FIXED_ENV,

@@ -12,7 +12,11 @@ ISO ``timestamp``), and what becomes of it:
 - ``tool_use`` (``tool_name``, ``tool_id``, ``parameters``) -> a ``tool_use`` block, pending.
 - ``tool_result`` (``tool_id``, ``status``, ``output``, ``error``) -> the tool_use completed and a
   ``tool_result`` block (``isError`` when ``status`` is ``error``). Gemini CLI reports a shell
-  command that exits non-zero as a success (its output says the exit code to the model only).
+  command that exits non-zero as a success and prints no exit code; only the model is told it
+  (``Exit Code: N`` in the ``functionResponse``), and the CLI saves that response in its chat
+  file right after printing the ``tool_result``. So for ``run_shell_command`` the converter reads
+  the call's response from the chat file at the next line (or at the end) and upserts the result
+  again with ``exitCode`` and, for a non-zero code, ``isError``/``status: error``.
 - ``error`` (``severity``, ``message``) -> a ``log`` warning, or for ``severity: error`` an ``error``
   event (the query then fails).
 - ``result`` (``status``, ``error``, ``stats``) -> ``metadata:update`` (this run's tokens, the model
@@ -42,6 +46,15 @@ DEFAULT_OUTPUT_LIMIT = 1024 * 1024
 #: The first user message of a session is the CLI's own context block, not the user's prompt.
 _CONTEXT_PREFIX = "<session_context>"
 _API_ERROR = re.compile(r"\[API Error: (\{.*\})\]?", re.DOTALL)
+#: Gemini CLI's shell tool; its response to the model says the exit code (``shell_exit_code``).
+SHELL_TOOLS = frozenset({"run_shell_command"})
+#: The lines that may end the shell tool's response, last first (``shell_exit_code``).
+_SHELL_TAIL = (("pgid", re.compile(r"Process Group PGID: \d+")), ("pids", re.compile(r"Background PIDs: [\d, ]*")),
+               ("signal", re.compile(r"Signal: .*")), ("exit", re.compile(r"Exit Code: (-?\d{1,9})")))
+_UNTRUSTED = ("<untrusted_context>", "</untrusted_context>")
+#: How many lines after a shell command's result the chat file is read for its exit code before
+#: giving up until the end (it is there by the next line; this only bounds a missing record).
+_EXIT_CODE_TRIES = 3
 
 
 def make_converter(request: dict[str, Any]) -> GeminiCliConverter:
@@ -64,6 +77,67 @@ def error_text(message: str) -> tuple[str, str]:
         return message, "API_ERROR"
     return message or "Gemini CLI failed", "AGENT_ERROR"
 
+
+
+def shell_exit_code(text: Any) -> int | None:
+    """The exit code in Gemini CLI's shell tool response to the model (``llmContent``):
+    ``<untrusted_context>\\nOutput: ...\\n[Error: ...\\n][Exit Code: N\\n][Signal: ...\\n]
+    [Background PIDs: ...\\n]Process Group PGID: N\\n</untrusted_context>``, where ``Exit Code``
+    is only there when it is not 0. ``None`` when the text is not such a response (cancelled,
+    moved to the background, summarised, garbage) or no code is known (killed by a signal, the
+    shell failed to start)."""
+    if not isinstance(text, str):
+        return None
+    body = text.strip()
+    if body.startswith(_UNTRUSTED[0]) and body.endswith(_UNTRUSTED[1]):
+        body = body[len(_UNTRUSTED[0]):-len(_UNTRUSTED[1])].strip("\n")
+    if not body.startswith("Output: "):
+        return None
+    # The last lines only (the output before them is the command's, and may say anything),
+    # each section at most once and in the CLI's order.
+    lines = body.rstrip().rsplit("\n", len(_SHELL_TAIL))[1:]
+    for name, pattern in _SHELL_TAIL:
+        match = pattern.fullmatch(lines[-1]) if lines else None
+        if match is None:
+            continue
+        lines.pop()
+        if name == "exit":
+            return int(match.group(1))
+        if name == "signal":
+            return None  # killed by a signal: no code
+    if "\nError: " in body:  # no code: the shell did not start (or unknowable from the output)
+        return None
+    return 0
+
+
+def function_responses(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every ``functionResponse`` in chat file records, by call id: from a model turn's
+    ``toolCalls[].result`` and from the user messages that carry them in the API's form."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def add(parts: Any) -> None:
+        for response in _parts(parts, "functionResponse"):
+            if isinstance(response.get("id"), str):
+                found[response["id"]] = response
+
+    for record in records:
+        update = record.get("$set")
+        messages = update.get("messages") if isinstance(update, dict) else [record]
+        for message in messages if isinstance(messages, list) else []:
+            if not isinstance(message, dict):
+                continue
+            add(message.get("content"))
+            calls = message.get("toolCalls")
+            for call in calls if isinstance(calls, list) else []:
+                if isinstance(call, dict):
+                    add(call.get("result"))
+    return found
+
+
+def response_exit_code(response: Any) -> int | None:
+    """The exit code a shell tool's ``functionResponse`` tells the model, if it says one."""
+    body = _dict(response).get("response")
+    return shell_exit_code(_dict(body).get("output"))
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -110,6 +184,15 @@ class GeminiCliConverter(Converter):
         self._last_error: str | None = None
         self._stderr_tail: deque[str] = deque(maxlen=6)
         self._prompt_on_stdin = False
+        #: ``~/.gemini`` of the run (``prepare``), where the chat file with the exit codes is.
+        self.gemini_dir: str | None = None
+        self._chat_path: str | None = None
+        #: Size of the chat file before the shell call whose exit code is awaited (the call's
+        #: response is appended after it).
+        self._chat_offset = 0
+        #: Shell results emitted without an exit code yet, by call id.
+        self._awaiting_exit: dict[str, dict[str, Any]] = {}
+        self._exit_tries = 0
 
     # ------------------------------------------------------------------ before the CLI starts
 
@@ -118,6 +201,7 @@ class GeminiCliConverter(Converter):
         earlier query may have been stopped before the CLI wrote it), start one otherwise; count
         its model turns so text block ids continue where they left off."""
         home = env.get("HOME") or os.path.expanduser("~")
+        self.gemini_dir = os.path.join(home, ".gemini")
         setup_text = env.pop(SETUP_ENV, None)
         if setup_text:
             write_setup(json.loads(setup_text), home)
@@ -153,6 +237,14 @@ class GeminiCliConverter(Converter):
 
     def convert(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         kind = message.get("type")
+        # The CLI saves a batch of tool results in its chat file right after printing the
+        # batch's last ``tool_result``, so any other line comes after they are saved.
+        if self._awaiting_exit and kind != "tool_result" and self._exit_tries < _EXIT_CODE_TRIES:
+            self._exit_tries += 1
+            return [*self._exit_codes(), *self._convert(kind, message)]
+        return self._convert(kind, message)
+
+    def _convert(self, kind: Any, message: dict[str, Any]) -> list[dict[str, Any]]:
         timestamp = message.get("timestamp") if isinstance(message.get("timestamp"), str) else None
         if kind == "init":
             if isinstance(message.get("session_id"), str):
@@ -215,6 +307,8 @@ class GeminiCliConverter(Converter):
         parameters = _dict(message.get("parameters"))
         name = str(message.get("tool_name") or "tool")
         self._tools[tool_id] = {"name": name, "input": parameters}
+        if name in SHELL_TOOLS and not self._awaiting_exit:
+            self._chat_offset = self._chat_size()
         block = {"id": tool_id, "type": "tool_use", "toolName": name, "toolUseId": tool_id,
                  "input": parameters, "status": "pending"}
         return [*events, make_event("block:upsert", {"block": block}, timestamp=timestamp)]
@@ -235,9 +329,58 @@ class GeminiCliConverter(Converter):
                                   "status": "error" if is_error else "complete"}
         if dropped:
             result["truncatedBytes"] = dropped
+        if self._tools.get(tool_id, {}).get("name") in SHELL_TOOLS and self.gemini_dir:
+            self._awaiting_exit[tool_id] = {"block": dict(result), "timestamp": timestamp}
+            self._exit_tries = 0
         use = {"id": tool_id, "type": "tool_use", "status": "complete"}
         return [*events, make_event("block:upsert", {"block": use}, timestamp=timestamp),
                 make_event("block:upsert", {"block": result}, timestamp=timestamp)]
+
+    # ------------------------------------------------------------------ shell exit codes
+
+    def _find_chat(self) -> str | None:
+        if self._chat_path is None and self.gemini_dir and isinstance(self.session_uuid, str):
+            self._chat_path = find_chat_file(self.gemini_dir, self.session_uuid)
+        return self._chat_path
+
+    def _chat_size(self) -> int:
+        path = self._find_chat()
+        try:
+            return os.path.getsize(path) if path else 0
+        except OSError:
+            return 0
+
+    def _exit_codes(self) -> list[dict[str, Any]]:
+        """The shell results awaiting their exit code, upserted again with the code the chat
+        file has for them (and ``isError`` when it is not 0); those it has none for are dropped
+        once the call's response is there."""
+        path = self._find_chat()
+        if path is None:
+            return []
+        responses = self._chat_responses(path, self._chat_offset)
+        if self._chat_offset and not set(self._awaiting_exit) <= set(responses):
+            responses = self._chat_responses(path, 0)  # the CLI rewrote the file since
+        events: list[dict[str, Any]] = []
+        for call_id in [c for c in self._awaiting_exit if c in responses]:
+            waiting = self._awaiting_exit.pop(call_id)
+            code = response_exit_code(responses[call_id])
+            if code is None:
+                continue
+            block = with_exit_code(waiting["block"], code)
+            events.append(make_event("block:upsert", {"block": block}, timestamp=waiting["timestamp"]))
+        return events
+
+    @staticmethod
+    def _chat_responses(path: str, offset: int) -> dict[str, dict[str, Any]]:
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                text = handle.read().decode("utf-8", errors="replace")
+        except (OSError, ValueError):
+            return {}
+        # Line by line: a record cut short (the offset in the middle of one, or the CLI writing
+        # it right now) is skipped without making the rest unreadable.
+        return function_responses([r for line in text.splitlines() for r in parse_records(line)])
 
     def _error(self, message: dict[str, Any], timestamp: str | None) -> list[dict[str, Any]]:
         text = str(message.get("message") or "Gemini CLI reported an error")
@@ -284,7 +427,8 @@ class GeminiCliConverter(Converter):
 
     def finish(self, exit_code: int, *, interrupted: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         # A text block still open stays pending: the runtime closes it with the query's outcome.
-        events = leftover_events(self.run_tag)
+        events = self._exit_codes() if self._awaiting_exit else []
+        events.extend(leftover_events(self.run_tag))
         if interrupted:
             return events, None
         if self.failure is not None:
@@ -470,7 +614,8 @@ def transcript_events(transcript: Any, *, include_prompts: bool = True) -> list[
                 call_id = response.get("id")
                 if call_id in unanswered:
                     unanswered.discard(call_id)
-                    events.append(_result_event(call_id, _response_text(response), False, timestamp))
+                    code = response_exit_code(response) if response.get("name") in SHELL_TOOLS else None
+                    events.append(_result_event(call_id, _response_text(response), False, timestamp, code))
             text = _user_text(content)
             if include_prompts and not responses and text and not text.startswith(_CONTEXT_PREFIX):
                 block = {"id": str(message.get("id")), "type": "user_message", "content": text, "status": "complete"}
@@ -500,8 +645,12 @@ def transcript_events(transcript: Any, *, include_prompts: bool = True) -> list[
                 # Only a text display: for a file edit the chat file keeps a diff object, which the
                 # live stream does not show (its ``tool_result`` has no output), and both must agree.
                 display = call.get("resultDisplay")
+                code = None
+                if call.get("name") in SHELL_TOOLS:
+                    response = function_responses([{"toolCalls": [call]}]).get(call["id"])
+                    code = response_exit_code(response) if response is not None else None
                 events.append(_result_event(call["id"], display if isinstance(display, str) else "",
-                                            call.get("status") == "error", at))
+                                            call.get("status") == "error", at, code))
     return events
 
 
@@ -526,13 +675,24 @@ def _use_event(call_id: str, name: Any, args: Any, timestamp: str | None) -> dic
     return make_event("block:upsert", {"block": block}, timestamp=timestamp)
 
 
-def _result_event(call_id: str, text: str, is_error: bool, timestamp: str | None) -> dict[str, Any]:
+def _result_event(call_id: str, text: str, is_error: bool, timestamp: str | None,
+                  exit_code: int | None = None) -> dict[str, Any]:
     output, dropped = _truncate(text, DEFAULT_OUTPUT_LIMIT)
     block: dict[str, Any] = {"id": f"{call_id}:result", "type": "tool_result", "toolUseId": call_id,
                              "output": output, "isError": is_error, "status": "error" if is_error else "complete"}
     if dropped:
         block["truncatedBytes"] = dropped
+    if exit_code is not None:
+        block = with_exit_code(block, exit_code)
     return make_event("block:upsert", {"block": block}, timestamp=timestamp)
+
+
+def with_exit_code(block: dict[str, Any], exit_code: int) -> dict[str, Any]:
+    """A shell command's result block with its exit code: an error when the code is not 0."""
+    block = {**block, "exitCode": exit_code}
+    if exit_code != 0:
+        block.update(isError=True, status="error")
+    return block
 
 
 def _user_text(content: Any) -> str:

@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 import zlib
 from collections import deque
@@ -52,6 +53,11 @@ SETUP_ENV = "AGENT_TUI_OPENCODE_SETUP"
 RUN_TAG_ENV = "AGENT_TUI_RUN_TAG"
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
 SUBAGENT_TOOLS = frozenset({"task"})
+#: ``by`` of a ``permission:resolved`` that OpenCode (or the driver's auto-approval) caused.
+CLI_NAME = "opencode"
+#: A running shell command's output so far is re-sent at most this often (each update carries
+#: all of it).
+RUNNING_OUTPUT_INTERVAL_S = 0.25
 
 
 def make_converter(request: dict[str, Any]) -> OpenCodeConverter:
@@ -121,58 +127,285 @@ class OpenCodeConverter(Converter):
         self.model: str | None = None
         self.session_id: str | None = None
         self.failure: dict[str, Any] | None = None
-        self.steps_finished = 0
-        self.last_finish_reason: str | None = None
+        self.ended = False
+        self.run_tag: str | None = None
         self._model_sent = False
         self._stderr_tail: deque[str] = deque(maxlen=6)
-        self.run_tag: str | None = None
+        #: message id -> role, from ``message.updated`` (a user message's parts are the prompt).
+        self._roles: dict[str, str] = {}
+        #: part id -> block type, for parts streaming as a pending block.
+        self._streaming: dict[str, str] = {}
+        #: part id -> the last events a part gave (an unchanged update gives nothing).
+        self._emitted: dict[str, str] = {}
+        self._errors: set[str] = set()
+        self._steps: set[str] = set()
+        self._last_finish_reason: str | None = None
+        self._tool_output_at: dict[str, float] = {}
+        #: permission requests OpenCode is waiting on (id -> tool), until answered or replied.
+        self.permission_requests: dict[str, str] = {}
+        self._answered: set[str] = set()
+        self._server_exit: int | None = None
 
     # ------------------------------------------------------------------ before the CLI starts
 
     def prepare(self, argv: list[str], env: dict[str, str]) -> list[str]:
-        """Write the config files the host sent, and resume only a conversation that exists."""
+        """Write the config files the host sent, pick the conversation to resume (only one that
+        exists), and run ``opencode serve`` under the driver (``opencode_serve.py``)."""
+        from .opencode_serve import driver_argv
+
         setup_text = env.pop(SETUP_ENV, None)
-        if setup_text:
-            write_setup(json.loads(setup_text), env)
+        setup = json.loads(setup_text) if setup_text else {}
+        if setup:
+            write_setup(setup, env)
+        run = _dict(setup.get("run"))
         self.run_tag = tag_environment(env)
-        if "--model" in argv[:-1]:
-            self.model = argv[argv.index("--model") + 1]
-        if "--continue" in argv:
-            position = argv.index("--continue")
-            session_id = find_session(env.get("OPENCODE_DB") or "")
-            replacement = ["--session", session_id] if session_id else []
-            argv = [*argv[:position], *replacement, *argv[position + 1:]]
-        return reaped(argv, self.run_tag)
+        if isinstance(run.get("model"), str):
+            self.model = run["model"]
+        options: dict[str, Any] = {"model": self.model, "autoApprove": bool(run.get("autoApprove"))}
+        if run.get("resume"):
+            options["session"] = find_session(env.get("OPENCODE_DB") or "")
+        return driver_argv(argv, self.run_tag, options)
 
     def initial_input(self) -> list[str]:
-        """The prompt, on stdin (read to EOF by ``opencode run``; the runner then closes it). The
-        runner ends it with a newline, which OpenCode keeps."""
-        return [str(self.request.get("prompt") or "")]
+        """The prompt, as the driver's first stdin line; answers to permission requests follow."""
+        return [json.dumps({"type": "prompt", "text": str(self.request.get("prompt") or "")})]
 
-    # ------------------------------------------------------------------ stdout lines
+    def keeps_stdin_open(self) -> bool:
+        return True
+
+    # ------------------------------------------------------------------ driver lines
 
     def convert(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         kind = message.get("type")
-        if isinstance(message.get("sessionID"), str):
-            self.session_id = message["sessionID"]
+        props = _dict(message.get("properties"))
         events: list[dict[str, Any]] = []
         if self.model and not self._model_sent:
             self._model_sent = True
             events.append(make_event("metadata:update", {"model": self.model}))
-        if kind == "error":
-            return [*events, *self.error(message.get("error"), _iso(message.get("timestamp")))]
-        part = message.get("part")
-        if not isinstance(part, dict):
-            if kind in ("step_start", "step_finish", "text", "tool_use", "reasoning"):
-                return [*events, log_event("warn", f"OpenCode {kind} line without a part")]
-            return [*events, log_event("debug", f"OpenCode output of an unknown type: {str(kind)[:80]}",
+        if kind == "agent-tui.session":
+            if isinstance(message.get("sessionID"), str):
+                self.session_id = message["sessionID"]
+            return events
+        if kind == "agent-tui.messages":
+            return [*events, *self._reconcile(message.get("messages"))]
+        if kind == "agent-tui.end":
+            self.ended = True
+            return events
+        if kind == "agent-tui.error":
+            text = str(message.get("message") or "the OpenCode driver failed")
+            if isinstance(message.get("exitCode"), int):
+                # The server died: finish() quotes its last stderr lines (they may still be coming).
+                self._server_exit = message["exitCode"]
+                return events
+            if self.failure is None:
+                self.failure = {"error": text, "code": "AGENT_ERROR"}
+            return [*events, make_event("error", {"message": text, "code": "AGENT_ERROR"})]
+        if kind == "agent-tui.warning":
+            return [*events, log_event("warn", str(message.get("message") or ""))]
+        if kind == "agent-tui.unparseable":
+            return [*events, log_event("warn", f"unparseable OpenCode event: {str(message.get('data'))[:2000]}")]
+        session = props.get("sessionID")
+        if session is None and isinstance(props.get("part"), dict):
+            session = props["part"].get("sessionID")
+        if session is None and isinstance(props.get("info"), dict):
+            session = props["info"].get("sessionID")
+        if self.session_id is not None and session is not None and session != self.session_id:
+            # A subagent's own session (the ``task`` tool): only its answer is shown, as before.
+            return events
+        handler = self._handlers.get(str(kind))
+        if handler is None:
+            return [*events, log_event("debug", f"OpenCode event of an unknown type: {str(kind)[:80]}",
                                        {"line": json.dumps(message)[:2000]})]
-        if kind == "step_finish":
-            self.steps_finished += 1
-            self.last_finish_reason = part.get("reason") if isinstance(part.get("reason"), str) else None
-        return [*events, *self.part(part)]
+        return [*events, *handler(self, props)]
 
-    # -- parts (live lines and saved database rows alike) ------------------------------------
+    def _message_updated(self, props: dict[str, Any]) -> list[dict[str, Any]]:
+        info = _dict(props.get("info"))
+        message_id, role = info.get("id"), info.get("role")
+        if isinstance(message_id, str) and isinstance(role, str):
+            self._roles[message_id] = role
+        if role == "assistant" and info.get("error"):
+            return self._live_error(info["error"], _iso(_dict(info.get("time")).get("completed")))
+        return []
+
+    def _part_updated(self, props: dict[str, Any]) -> list[dict[str, Any]]:
+        part = _dict(props.get("part"))
+        part_id, kind = part.get("id"), part.get("type")
+        if not isinstance(part_id, str) or self._roles.get(str(part.get("messageID"))) != "assistant":
+            return []  # the prompt's own parts (user message), or a part without an id
+        if kind in ("text", "reasoning") and not _dict(part.get("time")).get("end"):
+            if part_id in self._streaming:
+                return []
+            block_type = "assistant_text" if kind == "text" else "thinking"
+            self._streaming[part_id] = block_type
+            text = part.get("text") if isinstance(part.get("text"), str) else ""
+            block = {"id": part_id, "type": block_type, "content": text, "status": "pending"}
+            return [make_event("block:upsert", {"block": block})]
+        if kind == "tool":
+            state = _dict(part.get("state"))
+            if state.get("status") not in ("completed", "error"):
+                return self._running_tool(part, state)
+        if kind == "step-finish":
+            self._steps.add(part_id)
+            self._last_finish_reason = part.get("reason") if isinstance(part.get("reason"), str) else None
+        return self._once(part_id, self.part(part))
+
+    def _once(self, part_id: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``events`` unless this part already gave exactly these (updates repeat themselves)."""
+        fingerprint = json.dumps([e["payload"] for e in events], sort_keys=True)
+        if self._emitted.get(part_id) == fingerprint:
+            return []
+        self._emitted[part_id] = fingerprint
+        self._streaming.pop(part_id, None)
+        return events
+
+    def _running_tool(self, part: dict[str, Any], state: dict[str, Any]) -> list[dict[str, Any]]:
+        """A tool call as it starts: a pending ``tool_use`` card (and a pending result with the
+        output so far, for shell commands, a few times a second)."""
+        call_id = part.get("callID") or part.get("id")
+        tool = str(part.get("tool") or "tool")
+        if not isinstance(call_id, str) or tool in SUBAGENT_TOOLS:
+            return []  # a subagent shows up when it has finished (its block is built from the result)
+        tool_input = _dict(state.get("input"))
+        use: dict[str, Any] = {"id": call_id, "type": "tool_use", "toolName": tool, "toolUseId": call_id,
+                               "input": tool_input, "status": "pending"}
+        if isinstance(state.get("title"), str) and state["title"]:
+            use["displayName"] = state["title"]
+        events = self._once(f"{call_id}:use", [make_event("block:upsert", {"block": use},
+                                                           timestamp=_iso(_dict(state.get("time")).get("start")))])
+        output = _dict(state.get("metadata")).get("output")
+        now = time.monotonic()
+        if isinstance(output, str) and output and now - self._tool_output_at.get(call_id, 0.0) >= RUNNING_OUTPUT_INTERVAL_S:
+            self._tool_output_at[call_id] = now
+            shown, dropped = _truncate(output, self.limit)
+            result: dict[str, Any] = {"id": f"{call_id}:result", "type": "tool_result", "toolUseId": call_id,
+                                      "output": shown, "isError": False, "status": "pending"}
+            if dropped:
+                result["truncatedBytes"] = dropped
+            events += self._once(f"{call_id}:running", [make_event("block:upsert", {"block": result})])
+        return events
+
+    def _part_delta(self, props: dict[str, Any]) -> list[dict[str, Any]]:
+        part_id, delta = props.get("partID"), props.get("delta")
+        if props.get("field", "text") != "text" or not isinstance(delta, str) or not delta:
+            return []
+        if not isinstance(part_id, str) or part_id not in self._streaming:
+            return []  # a part we never saw start: its finished update carries the whole text
+        return [make_event("block:delta", {"blockId": part_id, "delta": delta})]
+
+    def _part_removed(self, props: dict[str, Any]) -> list[dict[str, Any]]:
+        part_id = props.get("partID")
+        if isinstance(part_id, str) and part_id in self._streaming:
+            return [log_event("debug", f"OpenCode removed part {part_id}")]
+        return []
+
+    def _status(self, props: dict[str, Any]) -> list[dict[str, Any]]:
+        status = _dict(props.get("status"))
+        if status.get("type") != "retry":
+            return []
+        attempt = status.get("attempt")
+        text = str(status.get("message") or "the model API failed")[:500]
+        return [log_event("warn", f"OpenCode is retrying the model API (attempt {attempt}): {text}")]
+
+    def _session_error(self, props: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._live_error(props.get("error")) if props.get("error") else []
+
+    def _live_error(self, error: Any, timestamp: str | None = None) -> list[dict[str, Any]]:
+        """One error event per distinct error of a query: OpenCode reports a failed turn as
+        ``session.error`` and again in the message's ``message.updated`` (live and stored)."""
+        text = error_text(error)
+        if text in self._errors:
+            return []
+        self._errors.add(text)
+        return self.error(error, timestamp)
+
+    def _permission_asked(self, props: dict[str, Any]) -> list[dict[str, Any]]:
+        request_id = props.get("id")
+        if not isinstance(request_id, str) or not request_id:
+            return [log_event("warn", "OpenCode asked for a permission without an id")]
+        tool = str(props.get("permission") or "tool")
+        patterns = [p for p in props.get("patterns") or [] if isinstance(p, str)] if isinstance(
+            props.get("patterns"), list) else []
+        self.permission_requests[request_id] = tool
+        payload: dict[str, Any] = {"requestId": request_id, "toolName": tool, "input": _dict(props.get("metadata"))}
+        call = _dict(props.get("tool")).get("callID")
+        if isinstance(call, str):
+            payload["toolUseId"] = call
+        if patterns:
+            payload["title"] = f"{tool}: {', '.join(patterns)}"[:500]
+        return [make_event("permission:requested", payload)]
+
+    def _permission_replied(self, props: dict[str, Any]) -> list[dict[str, Any]]:
+        request_id = props.get("requestID")
+        if not isinstance(request_id, str) or self.permission_requests.pop(request_id, None) is None:
+            return []
+        if request_id in self._answered:
+            return []  # our own answer: the session already published permission:resolved
+        # Answered without us (the driver's auto-approval, or OpenCode itself): close it for clients.
+        decision = "deny" if props.get("reply") == "reject" else "allow"
+        return [make_event("permission:resolved", {"requestId": request_id, "decision": decision, "by": CLI_NAME})]
+
+    def _question(self, props: dict[str, Any]) -> list[dict[str, Any]]:
+        return [log_event("info", "OpenCode asked the user a question; declined (no one can answer it in this mode)",
+                          {"questions": props.get("questions")})]
+
+    def _ignored(self, _props: dict[str, Any]) -> list[dict[str, Any]]:
+        return []
+
+    _handlers: dict[str, Any] = {
+        "message.updated": _message_updated,
+        "message.removed": _ignored,
+        "message.part.updated": _part_updated,
+        "message.part.delta": _part_delta,
+        "message.part.removed": _part_removed,
+        "session.status": _status,
+        "session.idle": _ignored,
+        "session.created": _ignored,
+        "session.error": _session_error,
+        "permission.asked": _permission_asked,
+        "permission.replied": _permission_replied,
+        "question.asked": _question,
+    }
+
+    def _reconcile(self, messages: Any) -> list[dict[str, Any]]:
+        """The query's messages as OpenCode stored them, after the session went idle: whatever the
+        live stream did not finish (a part whose last update came after ``session.idle``, a
+        message's error) is emitted now, so the live blocks equal the saved ones."""
+        events: list[dict[str, Any]] = []
+        for message in messages if isinstance(messages, list) else []:
+            info = _dict(_dict(message).get("info"))
+            if isinstance(info.get("id"), str) and isinstance(info.get("role"), str):
+                self._roles[info["id"]] = info["role"]
+            if info.get("role") != "assistant":
+                continue
+            for part in _dict(message).get("parts") or []:
+                if isinstance(part, dict) and isinstance(part.get("id"), str):
+                    if part.get("type") == "step-finish":
+                        self._steps.add(part["id"])
+                        reason = part.get("reason")
+                        self._last_finish_reason = reason if isinstance(reason, str) else None
+                    events += self._once(part["id"], self.part(part))
+            if info.get("error"):
+                events += self._live_error(info["error"], _iso(_dict(info.get("time")).get("completed")))
+        return events
+
+    # -- control: answers to permission requests ----------------------------------------------
+
+    def on_control(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        if message.get("type") != "permission_response":
+            return super().on_control(message)
+        request_id = message.get("requestId")
+        if not isinstance(request_id, str) or request_id not in self.permission_requests:
+            return [log_event("debug", f"answer to a question OpenCode is not waiting on: {request_id!r}")]
+        self._answered.add(request_id)
+        decision = message.get("decision")
+        reply = {"allow": "once", "allow_always": "always"}.get(str(decision), "reject")
+        command: dict[str, Any] = {"type": "permission_reply", "requestID": request_id, "reply": reply}
+        if reply == "reject" and isinstance(message.get("message"), str) and message["message"].strip():
+            command["message"] = message["message"].strip()
+        self.send_to_agent(command)
+        return []
+
+    # -- parts (live events and saved database rows alike) ------------------------------------
 
     def part(self, part: dict[str, Any]) -> list[dict[str, Any]]:
         kind = part.get("type")
@@ -283,6 +516,8 @@ class OpenCodeConverter(Converter):
         code = error_code(error)
         if self.failure is None:
             self.failure = {"error": message, "code": code}
+        if code == "ABORTED":  # an interrupt (ours, normally): not an error to show
+            return [log_event("info", f"OpenCode: {message}")]
         data = error.get("data") if isinstance(error, dict) and isinstance(error.get("data"), dict) else None
         payload: dict[str, Any] = {"message": message, "code": code}
         if data is not None:
@@ -300,10 +535,12 @@ class OpenCodeConverter(Converter):
             return events, None
         if self.failure is not None:
             return events, self.failure
+        if self._server_exit is not None:
+            return events, exited_failure("opencode serve", self._server_exit, self._stderr_tail)
         if exit_code != 0:
             return events, exited_failure("opencode", exit_code, self._stderr_tail)
-        if self.steps_finished == 0 or self.last_finish_reason == "tool-calls":
-            # Every run ends with a finished step that is not waiting for tool results.
+        if not self.ended or not self._steps or self._last_finish_reason == "tool-calls":
+            # Every query ends idle, after a finished step that is not waiting for tool results.
             return events, {"error": "OpenCode ended before the model finished (its output was cut short)",
                             "code": "AGENT_NO_RESULT"}
         return events, None
@@ -381,10 +618,7 @@ def reap_main(args: list[str]) -> int:
         if child.poll() is None:
             child.kill()
 
-    def report(killed: list[str]) -> None:
-        if killed:  # on stderr, which the runner shows as a log line
-            listing = "; ".join(command[:200] for command in killed[:10])
-            sys.stderr.write(f"agent-tui: stopped {len(killed)} process(es) the agent left running: {listing}\n")
+    report = report_leftovers
 
     def on_term(_signum: int, _frame: Any) -> None:
         report(kill_leftovers(tag, spare=child.pid))
@@ -398,6 +632,14 @@ def reap_main(args: list[str]) -> int:
     code = child.wait()
     report(kill_leftovers(tag))
     return 128 - code if code < 0 else code
+
+
+def report_leftovers(killed: list[str]) -> None:
+    """On stderr, which the runner shows as a log line."""
+    if killed:
+        listing = "; ".join(command[:200] for command in killed[:10])
+        sys.stderr.write(f"agent-tui: stopped {len(killed)} process(es) the agent left running: {listing}\n")
+        sys.stderr.flush()
 
 
 def _ancestors() -> list[int]:

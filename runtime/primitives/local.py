@@ -254,9 +254,10 @@ def _read_confined(root: Path, target: Path, shown: str) -> bytes:
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # the last component became a symlink
             raise InvalidPath(f"path escapes the workspace: {shown!r}") from exc
-        if exc.errno in (errno.ENOTDIR, errno.EISDIR):
-            raise FileNotFound(f"no such file: {shown}") from exc
-        raise
+        if exc.errno == errno.ENAMETOOLONG:
+            raise InvalidPath(f"path too long: {shown[:100]!r}...") from exc
+        # Not a directory on the way, not readable, ...: as far as a client can tell, no such file.
+        raise FileNotFound(f"no such file: {shown} ({exc.strerror})") from exc
     try:
         opened = f"/proc/self/fd/{fd}"
         if os.path.exists(opened):

@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 SOCKETIO_PATH = "/socket.io/"
 
 
+#: Longest request line / header field parsed (aiohttp's default is 8,190 bytes).
+MAX_REQUEST_LINE = 64 * 1024
+
+
 class AgentServer:
     """A running server. ``url``, ``host``, ``port``, ``token`` and ``client_count`` are for display."""
 
@@ -84,7 +88,16 @@ class AgentServer:
         return self.hub.client_count
 
     async def start(self) -> None:
-        runner = web.AppRunner(self.app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+        # A request line or header of up to 64 KiB reaches the routes (which answer in JSON); aiohttp's
+        # parser answers longer ones itself with a plain-text 400 (docs/protocol.md).
+        runner = web.AppRunner(
+            self.app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=2.0,
+            max_line_size=MAX_REQUEST_LINE,
+            max_field_size=MAX_REQUEST_LINE,
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         try:

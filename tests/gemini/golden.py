@@ -10,17 +10,56 @@ Review the diff of ``expected-*.json`` before committing: it is the converter's 
 
 from __future__ import annotations
 
+import atexit
+import functools
+import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
-from runtime.converters.gemini_cli import make_converter, transcript_events
+from runtime.converters.gemini_cli import GeminiCliConverter, make_converter, transcript_events
 from tests.opencode.golden_tools import Golden, Scenario, capture, run_captures
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "gemini_cli"
 MODEL = "gemini-2.5-flash"
+
+
+@functools.cache
+def captured_gemini_dir(scenario: str) -> str | None:
+    """A ``~/.gemini`` holding the chat files a scenario saved (``transcript.json``), for the
+    converter to read shell exit codes from offline as it does in the sandbox. The final chat
+    file stands in for the live one: the converter looks a call's response up by its id."""
+    path = DATA / scenario / "transcript.json"
+    try:
+        files = json.loads(path.read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    root = Path(tempfile.mkdtemp(prefix=f"agent-tui-golden-gemini-{scenario}-"))
+    atexit.register(shutil.rmtree, root, True)
+    for relative, text in files.items():
+        target = (root / relative).resolve()
+        if root not in target.parents:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(str(text), encoding="utf-8")
+    return str(root)
+
+
+def golden_converter(request: dict[str, Any]) -> GeminiCliConverter:
+    """The converter; offline (no ``launch``: converting a capture) pointed at the scenario's
+    captured chat files instead of a sandbox home."""
+    converter = make_converter(request)
+    session_id = str(request.get("sessionId") or "")
+    if "launch" not in request and session_id.startswith("ses-golden-"):
+        converter.gemini_dir = captured_gemini_dir(session_id.removeprefix("ses-golden-"))
+    return converter
+
+
 #: Gemini CLI drops a failed turn from its chat file, so the error block of a failed query has
 #: no counterpart in the saved transcript.
-GOLDEN = Golden("gemini-cli", DATA, make_converter, transcript_events, parity_skips=("error",))
+GOLDEN = Golden("gemini-cli", DATA, golden_converter, transcript_events, parity_skips=("error",))
 
 
 def scenarios() -> list[Scenario]:

@@ -72,10 +72,12 @@ async def test_text_tool_loop_resume_and_restore(gemini_runtime: AgentRuntime, f
     home = Path(runtime.config.resolved_data_dir()) / sid / "home"
     assert '"usageStatisticsEnabled": false' in (home / ".gemini" / "settings.json").read_text()
 
-    # 2. Tool loop in the same conversation: the shell tool runs in the workspace.
+    # 2. Tool loop in the same conversation: the shell tool runs in the workspace; a command
+    #    that exits 3 is an error result with its exit code (read from the CLI's chat file).
     command = "echo hi > hello.txt && cat hello.txt"
     tool = FunctionCall("run_shell_command", {"command": command, "description": "Write and show hello.txt"})
-    fake.script(Turn(Text("Running it."), tool), Turn(Text("Done: the file says hi.")))
+    failing = FunctionCall("run_shell_command", {"command": "echo oops >&2; exit 3"})
+    fake.script(Turn(Text("Running it."), tool), Turn(failing), Turn(Text("Done: the file says hi.")))
     _, events = await ask(runtime, sid, "Make hello.txt")
     assert events[-1].type == "query:completed", events[-1].payload
     upserts = [e.payload["block"] for e in events
@@ -87,16 +89,22 @@ async def test_text_tool_loop_resume_and_restore(gemini_runtime: AgentRuntime, f
     assert use_at < result_at < final_at
     detail = await runtime.get_session(sid)
     tool_use = next(b for b in detail.blocks if b.type == "tool_use")
-    tool_result = next(b for b in detail.blocks if b.type == "tool_result")
+    tool_result, failed = [b for b in detail.blocks if b.type == "tool_result"]
     assert tool_use.tool_name == "run_shell_command" and tool_use.input["command"] == command
     assert tool_use.status == "complete" and tool_use.tool_use_id == tool_result.tool_use_id
     assert tool_result.output.strip() == "hi" and tool_result.is_error is False
+    assert tool_result.model_extra and tool_result.model_extra["exitCode"] == 0
+    assert failed.output.strip() == "oops" and failed.is_error is True and failed.status == "error"
+    assert failed.model_extra and failed.model_extra["exitCode"] == 3
+    # The CLI prints no code in its stream; the model is told it in the function response.
+    told = fake.conversation_requests()[-1].text()
+    assert "Exit Code: 3" in told and "Output: oops" in told
     assert [b.content for b in detail.blocks if b.type == "assistant_text"][-2:] == [
         "Running it.", "Done: the file says hi."]
     workspace = Path(runtime.config.resolved_data_dir()) / sid / "workspace"
     assert (workspace / "hello.txt").read_text() == "hi\n"
     # Resumed: the second message's first request carries the first exchange.
-    second = fake.conversation_requests()[-2]
+    second = fake.conversation_requests()[-3]
     assert "Say hello" in second.text() and reply in second.text() and "Make hello.txt" in second.text()
 
     # 3. The sandbox goes away (app/ and home/ wiped); the next message restores the chat files.

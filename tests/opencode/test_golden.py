@@ -42,11 +42,20 @@ def test_saved_database_gives_the_same_blocks_as_the_live_stream(scenario: str) 
 
 def test_golden_behaviour_in_words() -> None:
     """What the expectation files say, spelled out for the main cases."""
-    text = reduce_blocks(GOLDEN.convert_streams(DATA / "text"))
+    events = GOLDEN.convert_streams(DATA / "text")
+    text = reduce_blocks(events)
     assert [b["type"] for b in text] == ["thinking", "assistant_text"]
     assert text[0]["content"] == "The user wants a greeting."
     assert text[1]["content"] == "Hello! This is the fake model, streaming in pieces."
     assert text[1]["id"].startswith("prt_")
+    # Both stream: a pending block, deltas that add up to the text, then the finished block.
+    for block in text:
+        mine = [e for e in events if (e["type"] == "block:upsert" and e["payload"]["block"]["id"] == block["id"])
+                or (e["type"] == "block:delta" and e["payload"]["blockId"] == block["id"])]
+        assert mine[0]["type"] == "block:upsert" and mine[0]["payload"]["block"]["status"] == "pending"
+        deltas = [e["payload"]["delta"] for e in mine if e["type"] == "block:delta"]
+        assert len(deltas) >= 2 and mine[0]["payload"]["block"]["content"] + "".join(deltas) == block["content"]
+        assert mine[-1]["payload"]["block"]["status"] == "complete"
 
     tools = reduce_blocks(GOLDEN.convert_streams(DATA / "tool_loop"))
     results = [b for b in tools if b["type"] == "tool_result"]
@@ -54,6 +63,14 @@ def test_golden_behaviour_in_words() -> None:
         ("hi\n", False), ("Wrote file successfully.", False), ("oops\n", True)]
     assert results[2]["exitCode"] == 3 and results[2]["status"] == "error"
     assert all(b["status"] == "complete" for b in tools if b["type"] == "tool_use")
+    # Each tool call showed as a pending card (with its input) before its result arrived.
+    tool_events = GOLDEN.convert_streams(DATA / "tool_loop")
+    for use in (b for b in tools if b["type"] == "tool_use"):
+        first = next(i for i, e in enumerate(tool_events) if e["type"] == "block:upsert"
+                     and e["payload"]["block"]["id"] == use["id"])
+        result = next(i for i, e in enumerate(tool_events) if e["type"] == "block:upsert"
+                      and e["payload"]["block"]["id"] == f"{use['id']}:result")
+        assert tool_events[first]["payload"]["block"]["status"] == "pending" and first < result
 
     failed = GOLDEN.convert_streams(DATA / "api_error")
     assert failed[-1] == {"type": "query_result", "success": False,
@@ -88,13 +105,26 @@ def golden_lines() -> list[str]:
 
 def test_malformed_lines_and_unknown_types_never_raise() -> None:
     converter = OpenCodeConverter({})
+    converter.feed('{"type": "message.updated", "properties": {"info": {"id": "m", "role": "assistant"}}}')
     odd = ["not json", "[1, 2]", "{}", '{"type": 42}', '{"type": "from_the_future", "x": 1}',
-           '{"type": "text", "part": "nope"}', '{"type": "text", "part": {"text": 5}}',
-           '{"type": "tool_use", "part": {"type": "tool", "state": "x"}}',
-           '{"type": "tool_use", "part": {"type": "tool", "callID": "c", "state": {"status": "completed", '
-           '"time": {"start": "a"}, "metadata": [], "output": {"x": 1}}}}',
-           '{"type": "step_finish", "part": {"type": "step-finish", "tokens": "lots"}}',
-           '{"type": "error", "error": "plain"}', '{"type": "error"}', "\x00\xff garbage"]
+           '{"type": "message.part.updated", "properties": "nope"}',
+           '{"type": "message.part.updated", "properties": {"part": {"id": "p", "messageID": "m", "type": "text", '
+           '"text": 5}}}',
+           '{"type": "message.part.delta", "properties": {"partID": "p", "delta": ["x"]}}',
+           '{"type": "message.part.updated", "properties": {"part": {"id": "t", "messageID": "m", "type": "tool", '
+           '"state": "x"}}}',
+           '{"type": "message.part.updated", "properties": {"part": {"id": "t", "messageID": "m", "type": "tool", '
+           '"callID": "c", "state": {"status": "completed", "time": {"start": "a"}, "metadata": [], '
+           '"output": {"x": 1}}}}}',
+           '{"type": "message.part.updated", "properties": {"part": {"id": "s", "messageID": "m", '
+           '"type": "step-finish", "tokens": "lots"}}}',
+           '{"type": "permission.asked", "properties": {"id": 5}}',
+           '{"type": "permission.asked", "properties": {"id": "per", "patterns": "x", "tool": []}}',
+           '{"type": "session.status", "properties": {"status": {"type": "retry", "attempt": {}}}}',
+           '{"type": "agent-tui.messages", "messages": [1, {"info": "x"}, {"info": {"role": "assistant"}, '
+           '"parts": [null, {"id": 3}]}]}',
+           '{"type": "session.error", "properties": {"error": "plain"}}', '{"type": "session.error"}',
+           '{"type": "agent-tui.error"}', "\x00\xff garbage"]
     for line in odd:
         events = converter.feed(line)
         assert isinstance(events, list)

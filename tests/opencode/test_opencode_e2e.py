@@ -49,16 +49,23 @@ async def test_text_tool_loop_resume_and_restore(opencode_runtime: AgentRuntime,
     runtime = opencode_runtime
     sid = await new_session(runtime)
 
-    # 1. One message: the reply arrives as a complete text block whose content is the script's.
+    # 1. One message: the reply streams in as the model sends it (a pending block, deltas, then
+    #    the finished block), and its text is the script's.
     reply = "Hello there! This reply comes from the fake model server, in several pieces."
     fake.script(Turn(Text(reply, chunk=10)))
     _, events = await ask(runtime, sid, "Say hello")
     assert events[-1].type == "query:completed", events[-1].payload
-    # OpenCode prints a text part once it is complete: one upsert carries the whole text.
-    [text] = [e.payload["block"] for e in events
-              if e.type == "block:upsert" and e.payload["block"]["type"] == "assistant_text"]
-    assert [e.type for e in block_events(events, text["id"])] == ["block:upsert"]
-    assert text["status"] == "complete" and text["content"] == reply
+    texts = [e.payload["block"] for e in events
+             if e.type == "block:upsert" and e.payload["block"]["type"] == "assistant_text"]
+    text_id = texts[0]["id"]
+    assert {b["id"] for b in texts} == {text_id}
+    stream = block_events(events, text_id)
+    assert stream[0].type == "block:upsert" and stream[0].payload["block"]["status"] == "pending"
+    assert stream[-1].type == "block:upsert" and stream[-1].payload["block"]["status"] == "complete"
+    assert stream[-1].payload["block"]["content"] == reply
+    deltas = [e.payload["delta"] for e in stream if e.type == "block:delta"]
+    assert len(deltas) >= 4, deltas  # the fake sent 8 pieces; OpenCode may merge some
+    assert stream[0].payload["block"]["content"] + "".join(deltas) == reply
     detail = await runtime.get_session(sid)
     assert [b.content for b in detail.blocks if b.type == "assistant_text"] == [reply]
     assert detail.metadata.usage is not None and detail.metadata.usage.output_tokens == 7
@@ -81,12 +88,19 @@ async def test_text_tool_loop_resume_and_restore(opencode_runtime: AgentRuntime,
     fake.script(Turn(Text("Running it."), tool), Turn(failing), Turn(Text("Done: the file says hi.")))
     _, events = await ask(runtime, sid, "Make hello.txt")
     assert events[-1].type == "query:completed", events[-1].payload
-    upserts = [e.payload["block"] for e in events
-               if e.type == "block:upsert" and e.payload["block"]["type"] != "user_message"]
-    order = [(b["type"], b.get("toolUseId") or b.get("content")) for b in upserts]
+    finished = [e.payload["block"] for e in events if e.type == "block:upsert"
+                and e.payload["block"]["type"] != "user_message" and e.payload["block"]["status"] != "pending"]
+    order = [(b["type"], b.get("toolUseId") or b.get("content")) for b in finished]
     assert order == [("assistant_text", "Running it."), ("tool_use", tool.id), ("tool_result", tool.id),
                      ("tool_use", failing.id), ("tool_result", failing.id),
                      ("assistant_text", "Done: the file says hi.")]
+    # A tool call shows as soon as it starts: a pending card with its input, before its result.
+    pending = [e for e in events if e.type == "block:upsert" and e.payload["block"]["id"] == tool.id
+               and e.payload["block"]["status"] == "pending"]
+    running = pending[-1]  # OpenCode announces the call, then its input once the model sent it all
+    assert running.payload["block"]["input"]["command"] == command
+    assert events.index(running) < next(i for i, e in enumerate(events) if e.type == "block:upsert"
+                                         and e.payload["block"]["id"] == f"{tool.id}:result")
     detail = await runtime.get_session(sid)
     results = {b.tool_use_id: b for b in detail.blocks if b.type == "tool_result"}
     uses = {b.tool_use_id: b for b in detail.blocks if b.type == "tool_use"}

@@ -44,9 +44,9 @@ def test_first_query_argv_environment_and_config(tmp_path: Path) -> None:
     ctx = context(tmp_path)
     launch = OpenCodeArchitecture().launch(ctx)
     argv, env = launch.argv, launch.env
-    assert argv == [str(tmp_path / "bin" / "opencode"), "run", "--format", "json", "--thinking", "--auto",
-                    "--model", "agent-tui/qwen-coder"]
-    assert ctx.prompt not in argv  # it goes to stdin
+    # ``opencode serve`` on the sandbox's loopback, driven over HTTP by the runner-side driver.
+    assert argv == [str(tmp_path / "bin" / "opencode"), "serve", "--hostname", "127.0.0.1", "--port", "0"]
+    assert ctx.prompt not in argv and ctx.prompt not in env[SETUP_ENV]  # it goes to the driver's stdin
     assert env["OPENAI_API_KEY"] == "sk-host" and "SECRET_TOKEN" not in env and "NOT_SET" not in env
     for name in ("OPENCODE_DISABLE_AUTOUPDATE", "OPENCODE_DISABLE_MODELS_FETCH", "OPENCODE_DISABLE_SHARE",
                  "OPENCODE_DISABLE_LSP_DOWNLOAD"):
@@ -62,6 +62,7 @@ def test_first_query_argv_environment_and_config(tmp_path: Path) -> None:
     assert provider["options"] == {"baseURL": "http://127.0.0.1:9/v1", "apiKey": "{env:OPENAI_API_KEY}"}
     assert "sk-host" not in env[SETUP_ENV]  # the key stays in the environment, never in a file
     assert setup["instructions"] is None
+    assert setup["run"] == {"model": "agent-tui/qwen-coder", "resume": False, "autoApprove": True}
 
 
 def test_models_providers_and_permissions() -> None:
@@ -79,8 +80,9 @@ def test_models_providers_and_permissions() -> None:
 
 def test_ask_mode_has_no_auto_approval_and_resume_asks_for_the_session(tmp_path: Path) -> None:
     profile = AgentProfile(id="p", name="p", permission_mode="ask", system_prompt="Be terse.")
-    argv = OpenCodeArchitecture().launch(context(tmp_path, profile=profile, resume=True)).argv
-    assert "--auto" not in argv and "--continue" in argv
+    env = OpenCodeArchitecture().launch(context(tmp_path, profile=profile, resume=True)).env
+    run = json.loads(env[SETUP_ENV])["run"]
+    assert run["autoApprove"] is False and run["resume"] is True
 
 
 def test_prepare_writes_the_config_tags_the_run_and_resumes_what_exists(tmp_path: Path) -> None:
@@ -92,9 +94,10 @@ def test_prepare_writes_the_config_tags_the_run_and_resumes_what_exists(tmp_path
     env = _agent_env(request)
     converter = OpenCodeConverter(request)
     argv = converter.prepare(launch.argv, env)
-    # Wrapped in the reaper; no conversation yet, so ``--continue`` is dropped.
-    assert argv[:2] == [sys.executable, "-c"] and argv[3] == env[RUN_TAG_ENV] and argv[4] == "--"
-    assert "--continue" not in argv and "--session" not in argv
+    # Run under the driver; no conversation yet, so it will start a new one.
+    assert argv[:2] == [sys.executable, "-c"] and argv[3] == env[RUN_TAG_ENV] and argv[5] == "--"
+    assert argv[6:] == launch.argv
+    assert json.loads(argv[4]) == {"model": "agent-tui/qwen-coder", "autoApprove": True, "session": None}
     assert SETUP_ENV not in env
     folder = tmp_path / "sandbox" / "home" / ".config" / "opencode"
     assert json.loads((folder / "opencode.json").read_text())["model"] == "agent-tui/qwen-coder"
@@ -103,13 +106,14 @@ def test_prepare_writes_the_config_tags_the_run_and_resumes_what_exists(tmp_path
     assert (folder / "node_modules").is_dir()
     lock = json.loads((folder / "package-lock.json").read_text())
     assert lock["packages"][""]["dependencies"] == json.loads((folder / "package.json").read_text())["dependencies"]
-    assert converter.initial_input() == [ctx.prompt]
+    assert [json.loads(line) for line in converter.initial_input()] == [{"type": "prompt", "text": ctx.prompt}]
+    assert converter.keeps_stdin_open()  # answers to permission requests follow
     assert converter.model == "agent-tui/qwen-coder"
 
     # Once OpenCode's database has a conversation, the run continues that one.
     make_database(Path(env["OPENCODE_DB"]), "ses_abc")
     argv = OpenCodeConverter(request).prepare(launch.argv, _agent_env(request))
-    assert argv[argv.index("--session") + 1] == "ses_abc"
+    assert json.loads(argv[4])["session"] == "ses_abc"
 
 
 def make_database(path: Path, session_id: str) -> None:

@@ -1,8 +1,10 @@
-"""Malformed, unknown and truncated OpenCode output through the real runner and session: the
-query fails readably (or goes on), nothing crashes, and the session takes the next message.
+"""Malformed, unknown and truncated OpenCode output through the real runner, driver and session:
+the query fails readably (or goes on), nothing crashes, and the session takes the next message.
 
-A stand-in ``opencode`` (configured with ``AGENT_TUI_OPENCODE_PATH``) prints what each prompt (on
-its stdin, as the real CLI gets it) asks for; a valid reply replays a golden capture."""
+A stand-in ``opencode`` (configured with ``AGENT_TUI_OPENCODE_PATH``) is a small HTTP server
+speaking the few routes of ``opencode serve`` the driver uses (``runtime/converters/
+opencode_serve.py``); what its event stream sends depends on the prompt it is given. A valid
+reply replays the server events of a golden capture."""
 
 from __future__ import annotations
 
@@ -16,20 +18,79 @@ from tests.helpers import make_config
 from tests.opencode.golden import DATA
 
 STAND_IN = """#!{python}
-import sys
-prompt = sys.stdin.read().strip()
-if prompt == "garbage":
-    print("this is not json at all")
-    print('{{"type": "from_the_future", "payload": 1}}')
-    print("[1, 2, 3]")
-    print('{{"type":"text","part":{{"id":"prt_1","type":"text","text":"half a reply","time":{{"end":1}}}}}}')
-    sys.stdout.write('{{"type":"step_finish","part":{{"type":"step-fin')
-    sys.stdout.flush()
-    sys.exit(0)
-if prompt == "crash":
-    sys.stderr.write("stand-in: something broke badly\\n")
-    sys.exit(3)
-sys.stdout.write(open({golden!r}).read())
+import json, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+golden = [json.loads(line) for line in open({golden!r}) if line.strip()]
+SESSION = next(line["sessionID"] for line in golden if line["type"] == "agent-tui.session")
+prompted = threading.Event()
+prompt = []
+
+def status(kind):
+    return {{"type": "session.status", "properties": {{"sessionID": SESSION, "status": {{"type": kind}}}}}}
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args):
+        pass
+    def answer(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def do_GET(self):
+        if self.path == "/event":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            def send(text):
+                self.wfile.write(b"data: " + text.encode() + b"\\n\\n")
+                self.wfile.flush()
+            send(json.dumps({{"type": "server.connected", "properties": {{}}}}))
+            prompted.wait()
+            if prompt[0] == "crash":
+                sys.stderr.write("stand-in: something broke badly\\n")
+                sys.stderr.flush()
+                import os
+                os._exit(3)
+            send(json.dumps(status("busy")))
+            if prompt[0] == "garbage":
+                send("this is not json at all")
+                send(json.dumps({{"type": "from_the_future", "payload": 1}}))
+                send("[1, 2, 3]")
+                info = {{"id": "msg_a", "role": "assistant", "sessionID": SESSION}}
+                send(json.dumps({{"type": "message.updated", "properties": {{"sessionID": SESSION, "info": info}}}}))
+                part = {{"id": "prt_1", "messageID": "msg_a", "sessionID": SESSION, "type": "text",
+                         "text": "half a reply", "time": {{"end": 1}}}}
+                send(json.dumps({{"type": "message.part.updated", "properties": {{"sessionID": SESSION, "part": part}}}}))
+                send('{{"type":"message.part.updated","properties":{{"part":{{"type":"step-fin')
+            else:
+                for line in golden:
+                    if not line["type"].startswith("agent-tui."):
+                        send(json.dumps(line))
+            send(json.dumps(status("idle")))
+            prompted.clear()
+            threading.Event().wait()
+        elif "/message" in self.path:
+            self.answer(200, [])
+        else:
+            self.answer(200, {{"id": SESSION}})
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+        if self.path.endswith("/prompt_async"):
+            prompt[:] = [body["parts"][0]["text"]]
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            prompted.set()
+        else:
+            self.answer(200, {{"id": SESSION}})
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(f"opencode server listening on http://127.0.0.1:{{server.server_port}}", flush=True)
+server.serve_forever()
 """
 
 

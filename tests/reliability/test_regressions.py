@@ -103,6 +103,9 @@ async def test_reading_a_file_never_follows_what_was_swapped_in_after_the_check(
         handle.truncate(local.MAX_READ_BYTES + 1)
     with pytest.raises(FileTooLarge):
         local._read_confined(root, confine(root, "huge.bin"), "huge.bin")
+    # Found by the long mode of tests/server/test_fuzz.py: a 5,000-character name was a 500.
+    with pytest.raises(InvalidPath, match="too long"):
+        local._read_confined(root, confine(root, "a" * 5000), "a" * 5000)
 
 
 async def test_a_failed_write_with_events_queued_behind_it_fails_its_publishers_and_renumbers(
