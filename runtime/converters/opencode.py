@@ -145,6 +145,9 @@ class OpenCodeConverter(Converter):
         self.permission_requests: dict[str, str] = {}
         self._answered: set[str] = set()
         self._server_exit: int | None = None
+        #: child session id -> the ``task`` call running it; calls whose thread is open.
+        self._children: dict[str, str] = {}
+        self._spawned: set[str] = set()
 
     # ------------------------------------------------------------------ before the CLI starts
 
@@ -210,13 +213,46 @@ class OpenCodeConverter(Converter):
         if session is None and isinstance(props.get("info"), dict):
             session = props["info"].get("sessionID")
         if self.session_id is not None and session is not None and session != self.session_id:
-            # A subagent's own session (the ``task`` tool): only its answer is shown, as before.
-            return events
+            return [*events, *self._subagent_event(str(kind), session, props)]
         handler = self._handlers.get(str(kind))
         if handler is None:
             return [*events, log_event("debug", f"OpenCode event of an unknown type: {str(kind)[:80]}",
                                        {"line": json.dumps(message)[:2000]})]
         return [*events, *handler(self, props)]
+
+    def _subagent_event(self, kind: str, session: Any, props: dict[str, Any]) -> list[dict[str, Any]]:
+        """An event of a subagent's own session (the ``task`` tool runs one as a child session):
+        its text, reasoning and tool calls go to the subagent's thread (``conversationId`` = the
+        task's tool call id, as for Claude Code's subagents). Its errors, retries and step ends
+        are its own: they never end or fail the main query (the task tool reports the outcome)."""
+        call_id = self._children.get(session) if isinstance(session, str) else None
+        if call_id is None:
+            return []  # a session that is not ours, or a child we have not seen start
+        if kind in ("message.updated", "message.part.delta", "message.part.removed"):
+            handler = self._handlers[kind]
+        elif kind == "message.part.updated":
+            part = _dict(props.get("part"))
+            if part.get("type") == "step-finish":
+                return []  # its tokens are in the task's own step (OpenCode counts them there)
+            handler = self._handlers[kind]
+        elif kind == "permission.asked":
+            return self._permission_asked(props)  # asked of the user like any other
+        elif kind == "permission.replied":
+            return self._permission_replied(props)
+        else:
+            return []
+        main = (self.failure, self._steps, self._last_finish_reason)
+        self._steps = set()
+        events = handler(self, props)
+        self._steps = main[1]
+        self.failure, self._last_finish_reason = main[0], main[2]
+        for event in events:
+            if event["type"] in ("block:upsert", "block:delta"):
+                event["conversationId"] = call_id
+            elif event["type"] == "error":  # a failed subagent turn: shown, not the query's failure
+                event["type"], event["payload"] = "log", {"level": "warn",
+                                                          "message": f"subagent: {event['payload'].get('message')}"}
+        return events
 
     def _message_updated(self, props: dict[str, Any]) -> list[dict[str, Any]]:
         info = _dict(props.get("info"))
@@ -263,9 +299,11 @@ class OpenCodeConverter(Converter):
         output so far, for shell commands, a few times a second)."""
         call_id = part.get("callID") or part.get("id")
         tool = str(part.get("tool") or "tool")
-        if not isinstance(call_id, str) or tool in SUBAGENT_TOOLS:
-            return []  # a subagent shows up when it has finished (its block is built from the result)
+        if not isinstance(call_id, str):
+            return []
         tool_input = _dict(state.get("input"))
+        if tool in SUBAGENT_TOOLS:
+            return self._subagent_started(call_id, tool_input, state)
         use: dict[str, Any] = {"id": call_id, "type": "tool_use", "toolName": tool, "toolUseId": call_id,
                                "input": tool_input, "status": "pending"}
         if isinstance(state.get("title"), str) and state["title"]:
@@ -283,6 +321,28 @@ class OpenCodeConverter(Converter):
                 result["truncatedBytes"] = dropped
             events += self._once(f"{call_id}:running", [make_event("block:upsert", {"block": result})])
         return events
+
+    def _subagent_started(self, call_id: str, tool_input: dict[str, Any],
+                          state: dict[str, Any]) -> list[dict[str, Any]]:
+        """The ``task`` tool is running a subagent in a child session: its thread opens now, and
+        the child's events go into it (``_subagent_event``)."""
+        child = _dict(state.get("metadata")).get("sessionId")
+        if not isinstance(child, str) or call_id in self._spawned:
+            return []
+        self._children[child] = call_id
+        self._spawned.add(call_id)
+        spawned: dict[str, Any] = {"toolUseId": call_id, "agentId": child,
+                                   "prompt": str(tool_input.get("prompt") or "")}
+        for key, field in (("subagent_type", "subagentType"), ("description", "description")):
+            if isinstance(tool_input.get(key), str):
+                spawned[field] = tool_input[key]
+        block: dict[str, Any] = {"id": call_id, "type": "subagent", "toolUseId": call_id, "input": tool_input,
+                                 "status": "pending"}
+        if isinstance(tool_input.get("subagent_type"), str):
+            block["name"] = tool_input["subagent_type"]
+        started = _iso(_dict(state.get("time")).get("start"))
+        return [make_event("subagent:spawned", spawned, timestamp=started),
+                make_event("block:upsert", {"block": block}, timestamp=started)]
 
     def _part_delta(self, props: dict[str, Any]) -> list[dict[str, Any]]:
         part_id, delta = props.get("partID"), props.get("delta")
@@ -472,8 +532,9 @@ class OpenCodeConverter(Converter):
     def _subagent(self, call_id: str, child: str | None, tool_input: dict[str, Any], output: str,
                   is_error: bool, duration: int | None, start_at: str | None,
                   end_at: str | None) -> list[dict[str, Any]]:
-        """The ``task`` tool: OpenCode ran a subagent in a child session (``child``) and printed
-        only its final answer, so the subagent's thread has no blocks of its own here."""
+        """The ``task`` tool has finished: its subagent (child session ``child``) answered. Live, its
+        thread opened when the tool started (``_subagent_started``); from a saved database the
+        thread has no blocks of its own (only the main session's parts are read)."""
         prompt = str(tool_input.get("prompt") or "")
         spawned: dict[str, Any] = {"toolUseId": call_id, "prompt": prompt}
         block: dict[str, Any] = {"id": call_id, "type": "subagent", "toolUseId": call_id, "input": tool_input,
@@ -489,7 +550,8 @@ class OpenCodeConverter(Converter):
             spawned["agentId"] = completed["agentId"] = child
         if duration is not None:
             block["durationMs"] = completed["durationMs"] = duration
-        return [make_event("subagent:spawned", spawned, timestamp=start_at),
+        opened = [] if call_id in self._spawned else [make_event("subagent:spawned", spawned, timestamp=start_at)]
+        return [*opened,
                 make_event("block:upsert", {"block": block}, timestamp=end_at),
                 make_event("subagent:completed", completed, timestamp=end_at)]
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from runtime.converters.opencode import OpenCodeConverter, transcript_events
+from runtime.models import SessionEvent
+from runtime.reducer import SessionState, apply_event
 from tests.opencode.golden import DATA, GOLDEN
 from tests.opencode.golden_tools import reduce_blocks, stream_files, without_timestamps
 
@@ -82,6 +84,18 @@ def test_golden_behaviour_in_words() -> None:
     completed = [e["payload"] for e in events if e["type"] == "subagent:completed"]
     assert spawned[0]["prompt"] == "List the files in the workspace" and spawned[0]["agentId"].startswith("ses_")
     assert completed[0]["output"] == "The workspace is empty." and completed[0]["status"] == "completed"
+    # The thread opened when the task started (one spawned event), and the subagent's own reply
+    # streamed into it (conversationId = the task's call id), not into the main conversation.
+    assert len(spawned) == 1
+    state = SessionState()
+    for seq, event in enumerate((e for e in events if e["type"] != "query_result"), 1):
+        apply_event(state, SessionEvent(seq=seq, type=event["type"], payload=event["payload"],
+                                        timestamp="2026-01-01T00:00:00.000Z",
+                                        conversation_id=event.get("conversationId", "main")))
+    [thread] = state.subagents.values()
+    assert thread.agent_id == spawned[0]["agentId"] and thread.status == "completed"
+    assert [(b["type"], b["content"]) for b in thread.blocks] == [("assistant_text", "The workspace is empty.")]
+    assert "The workspace is empty." not in [b.get("content") for b in reduce_blocks(events)]
 
     usage = [e["payload"] for e in GOLDEN.convert_streams(DATA / "resume") if e["type"] == "metadata:update"]
     assert {"model": "agent-tui/fake-model"} in usage
