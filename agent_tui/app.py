@@ -400,7 +400,7 @@ class AgentTuiApp(App[int]):
         model = self.current
         if action == "interrupt":
             return model is not None and (model.state.active_query is not None or bool(model.state.queued))
-        if action in ("terminate", "delete_session", "search", "toggle_logs"):
+        if action in ("terminate", "rename_session", "delete_session", "search", "toggle_logs"):
             return model is not None
         if action == "focus_permission":  # hidden from the footer and palette while nothing is asked
             return model is not None and bool(model.state.pending_permissions)
@@ -462,6 +462,28 @@ class AgentTuiApp(App[int]):
             self.notify(_message(exc), title="Terminate failed", severity="error")
             return
         self.notify(f"Sandbox of {model.name} terminated; the next message starts a new one.", timeout=3)
+
+    def action_rename_session(self) -> None:
+        from .screens.rename import RenameScreen
+
+        model = self.current
+        if model is None:
+            return
+        session_id = model.session_id
+
+        def answered(name: str | None) -> None:
+            if name:
+                self._rename(session_id, name)
+
+        self.push_screen(RenameScreen(model.name), answered)
+
+    @work(group="rename", exit_on_error=False)
+    async def _rename(self, session_id: str, name: str) -> None:
+        # The list follows from the runtime's "updated" notice (as for a rename by another client).
+        try:
+            await self.client.rename_session(session_id, name)
+        except Exception as exc:  # noqa: BLE001
+            self.notify(_message(exc), title="Rename failed", severity="error")
 
     def action_delete_session(self) -> None:
         from .screens.confirm import ConfirmScreen

@@ -29,6 +29,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("send", "", "Send the message (queued while a query runs)", "enter", show=False, in_palette=False),
     ActionSpec("interrupt", "escape", "Interrupt the running query", "esc"),
     ActionSpec("terminate", "ctrl+t", "Terminate the session's sandbox", "ctrl+t", show=False),
+    ActionSpec("rename_session", "f4", "Rename the session", "f4", show=False),
     ActionSpec("delete_session", "f8", "Delete the session (asks first)", "f8", show=False),
     ActionSpec("next_session", "ctrl+down,alt+down", "Next session", "ctrl+↓", show=False),
     ActionSpec("previous_session", "ctrl+up,alt+up", "Previous session", "ctrl+↑", show=False),
@@ -61,7 +62,7 @@ def app_bindings() -> list[Binding]:
 
 #: Short labels for the footer (help and the palette use the full descriptions).
 _FOOTER = {"new_session": "New", "interrupt": "Interrupt", "search": "Search", "help": "Help",
-           "terminate": "Terminate", "delete_session": "Delete", "toggle_logs": "Logs", "cycle_theme": "Theme",
+           "terminate": "Terminate", "rename_session": "Rename", "delete_session": "Delete", "toggle_logs": "Logs", "cycle_theme": "Theme",
            "focus_permission": "Answer", "next_needs_input": "Needs input"}
 
 

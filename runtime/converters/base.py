@@ -6,7 +6,11 @@ import json
 from collections import deque
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Any
+
+# ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: A log line longer than this is cut (an agent printing megabytes of garbage must not bloat the log).
 MAX_LOG_TEXT = 4096

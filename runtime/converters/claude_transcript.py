@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from .base import make_event
 from .claude_code import ClaudeCodeConverter
+
+# ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _TAG = re.compile(r"<(task-id|tool-use-id|status|summary)>(.*?)</\1>", re.S)
 _SUBAGENT_FILE = re.compile(r"(?:^|/)subagents/agent-([^/]+)\.jsonl$")

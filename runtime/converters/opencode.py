@@ -43,9 +43,13 @@ import time
 import uuid
 import zlib
 from collections import deque
-from typing import Any
 
 from .base import Converter, exited_failure, log_event, make_event, stderr_line
+
+# ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Environment variable the host puts the config files in (see ``architectures/opencode.py``).
 SETUP_ENV = "AGENT_TUI_OPENCODE_SETUP"

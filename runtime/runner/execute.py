@@ -22,9 +22,13 @@ import signal
 import subprocess
 import threading
 import time
-from typing import Any
 
 from . import wire
+
+# ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 FLUSH_INTERVAL_S = 0.15
 FLUSH_BYTES = 64 * 1024

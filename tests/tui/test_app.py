@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from textual import events
-from textual.widgets import Log, OptionList
+from textual.widgets import Input, Label, Log, OptionList
 
 from agent_tui.screens.confirm import ConfirmScreen
 from agent_tui.screens.new_session import NewSessionScreen
+from agent_tui.screens.rename import RenameScreen
 from agent_tui.widgets.composer import Composer
 from agent_tui.widgets.error_block import ErrorBlock
 from agent_tui.widgets.log_line import LogLine
@@ -132,6 +133,35 @@ async def test_delete_asks_first_then_removes_the_session(app_factory: Any) -> N
         assert [m.name for m in await app.client.list_sessions()] == ["keep"]
         assert list(app.session_list.rows) == [m.session_id for m in app.models.values()]
         await wait_until(pilot, lambda: app.current and app.current.name == "keep", what="selection to move")
+
+
+async def test_rename_from_the_dialog_renames_everywhere_and_refuses_an_empty_name(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "old name"})
+        model = await wait_until(pilot, lambda: app.current and app.current.name == "old name" and app.current)
+        await pilot.press("f4")
+        screen = await wait_until(pilot, lambda: isinstance(app.screen, RenameScreen) and app.screen)
+        field = screen.query_one("#name", Input)
+        assert field.value == "old name"
+        field.value = "   "
+        await pilot.press("enter")  # refused: the dialog stays and says why
+        await pilot.pause()
+        assert app.screen is screen and "empty" in str(screen.query_one("#problem", Label).render())
+        await pilot.press("escape")  # cancel changes nothing
+        await wait_until(pilot, lambda: not isinstance(app.screen, RenameScreen))
+        assert model.name == "old name"
+
+        await pilot.press("f4")
+        screen = await wait_until(pilot, lambda: isinstance(app.screen, RenameScreen) and app.screen)
+        screen.query_one("#name", Input).value = ""
+        await type_text(pilot, "build fixes")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: model.name == "build fixes", what="the rename to reach the model")
+        assert [s.name for s in await app.client.list_sessions()] == ["build fixes"]
+        row = app.session_list.rows[model.session_id]
+        await wait_until(pilot, lambda: "build fixes" in str(row.render()), what="the session row")
 
 
 async def test_switching_sessions_and_hidden_sessions_report_unread_and_notify(app_factory: Any) -> None:
