@@ -149,6 +149,8 @@ class OpenCodeConverter(Converter):
         self.permission_requests: dict[str, str] = {}
         self._answered: set[str] = set()
         self._server_exit: int | None = None
+        #: Permission mode ``bypass``: the driver approves what OpenCode still asks (nobody is asked).
+        self.auto_approve = False
         #: child session id -> the ``task`` call running it; calls whose thread is open.
         self._children: dict[str, str] = {}
         self._spawned: set[str] = set()
@@ -168,7 +170,8 @@ class OpenCodeConverter(Converter):
         self.run_tag = tag_environment(env)
         if isinstance(run.get("model"), str):
             self.model = run["model"]
-        options: dict[str, Any] = {"model": self.model, "autoApprove": bool(run.get("autoApprove"))}
+        self.auto_approve = bool(run.get("autoApprove"))
+        options: dict[str, Any] = {"model": self.model, "autoApprove": self.auto_approve}
         if run.get("resume"):
             options["session"] = find_session(env.get("OPENCODE_DB") or "")
         return driver_argv(argv, self.run_tag, options)
@@ -389,6 +392,9 @@ class OpenCodeConverter(Converter):
         tool = str(props.get("permission") or "tool")
         patterns = [p for p in props.get("patterns") or [] if isinstance(p, str)] if isinstance(
             props.get("patterns"), list) else []
+        if self.auto_approve:  # the driver has answered it already; no one needs to look
+            return [log_event("info", f"OpenCode asked to use {tool} ({', '.join(patterns)[:200]}): "
+                                      "approved (permission mode bypass)")]
         self.permission_requests[request_id] = tool
         payload: dict[str, Any] = {"requestId": request_id, "toolName": tool, "input": _dict(props.get("metadata"))}
         call = _dict(props.get("tool")).get("callID")

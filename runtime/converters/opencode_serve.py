@@ -299,7 +299,9 @@ class Query:
 
     def messages_after(self, before: str) -> list[Any]:
         """The query's messages as OpenCode stored them (ids sort by creation)."""
-        stored = self.client.call("GET", f"/session/{quote(self.session_id or '', safe='')}/message?limit=200")
+        # Newest first is not promised, so ask for plenty: a query is rarely more than a few
+        # hundred model calls, and only the ones after ``before`` are kept.
+        stored = self.client.call("GET", f"/session/{quote(self.session_id or '', safe='')}/message?limit=5000")
         return [m for m in stored or [] if isinstance(m, dict) and isinstance(m.get("info"), dict)
                 and str(m["info"].get("id") or "") > before]
 

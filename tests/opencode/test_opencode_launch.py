@@ -174,3 +174,26 @@ async def test_list_architectures_says_whether_opencode_is_installed(tmp_path: P
                                        "install it with `npm install -g opencode-ai`")
     assert found["broken"].available is False
     assert f"AGENT_TUI_OPENCODE_PATH={tmp_path / 'nope'} is not executable" in (found["broken"].reason or "")
+
+
+def test_permission_requests_are_relayed_in_ask_modes_and_only_logged_in_bypass() -> None:
+    asked = json.dumps({"type": "permission.asked", "properties": {
+        "id": "per_1", "sessionID": "ses_1", "permission": "bash", "patterns": ["rm -rf build"],
+        "metadata": {"command": "rm -rf build"}, "tool": {"messageID": "msg_1", "callID": "call_1"}}})
+    replied = json.dumps({"type": "permission.replied", "properties": {
+        "sessionID": "ses_1", "requestID": "per_1", "reply": "once"}})
+
+    ask = OpenCodeConverter({})
+    [request] = [e for e in ask.feed(asked) if e["type"] == "permission:requested"]
+    assert request["payload"] == {"requestId": "per_1", "toolName": "bash", "toolUseId": "call_1",
+                                  "input": {"command": "rm -rf build"}, "title": "bash: rm -rf build"}
+    assert ask.on_control({"type": "permission_response", "requestId": "per_1", "decision": "deny",
+                           "message": " not that "}) == []
+    assert [json.loads(line) for line in ask.take_agent_input()] == [
+        {"type": "permission_reply", "requestID": "per_1", "reply": "reject", "message": "not that"}]
+    assert ask.feed(replied) == []  # our own answer: the session has published permission:resolved
+
+    bypass = OpenCodeConverter({})
+    bypass.auto_approve = True  # what prepare() sets for permissionMode "bypass"
+    events = bypass.feed(asked) + bypass.feed(replied)
+    assert [e["type"] for e in events] == ["log"] and "approved" in events[0]["payload"]["message"]
