@@ -223,9 +223,15 @@ def apply_event(state: SessionState, event: SessionEvent) -> SessionState:  # no
                 stored = blocks[position]
             name = DELTA_FIELD.get(stored.get("type", ""), "content")
             current = stored.get(name)
-            stored[name] = (
-                current if isinstance(current, str) else ("" if current is None else str(current))
-            ) + delta
+            if isinstance(current, str):
+                # Drop the block's reference first: with ``current`` the string's only owner,
+                # CPython grows it in place instead of copying it (a reply of 100,000 small
+                # deltas: 11 ms instead of 850; bench/reducer_deltas.py).
+                stored[name] = None
+                current += delta
+            else:
+                current = ("" if current is None else str(current)) + delta
+            stored[name] = current
         case "query:started":
             message_id = payload.get("messageId")
             state.active_query = {"message_id": message_id, "started_at": _ms(event.timestamp)}
