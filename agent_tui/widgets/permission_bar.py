@@ -39,7 +39,8 @@ def describe_input(tool_name: str, tool_input: dict[str, Any]) -> Content:
     """What the tool would do, as a few lines: the command, a unified diff, or the file's head."""
     if not tool_input:
         return Content("")
-    if tool_name == "Bash" and isinstance(tool_input.get("command"), str):
+    # Claude Code's Bash and OpenCode's bash permission both carry ``command``.
+    if tool_name.lower() == "bash" and isinstance(tool_input.get("command"), str):
         lines = _clip(tool_input["command"].splitlines() or [""])
         out = [Content.styled("$ " + lines[0], "bold"), *(Content(line) for line in lines[1:])]
         description = tool_input.get("description")
@@ -54,6 +55,17 @@ def describe_input(tool_name: str, tool_input: dict[str, Any]) -> Content:
         suffix = " (every occurrence)" if tool_input.get("replace_all") else ""
         out = [Content.styled(f"edit {path}{suffix}", "bold")]
         for line in _clip(diff[2:] if len(diff) > 2 else diff):
+            style = ("$text-success" if line.startswith("+") else "$text-error" if line.startswith("-")
+                     else "$text-accent" if line.startswith("@@") else "")
+            out.append(Content.styled(line, style) if style else Content(line))
+        return Content("\n").join(out)
+    if tool_name == "edit" and isinstance(tool_input.get("diff"), str):
+        # OpenCode's edit permission (its edit, write and patch tools): ``{filepath, diff}``.
+        target = tool_input.get("filepath") if isinstance(tool_input.get("filepath"), str) else "a file"
+        lines = [line for line in tool_input["diff"].splitlines()
+                 if not line.startswith(("Index: ", "===", "--- ", "+++ "))]
+        out = [Content.styled(f"edit {target}", "bold")]
+        for line in _clip(lines):
             style = ("$text-success" if line.startswith("+") else "$text-error" if line.startswith("-")
                      else "$text-accent" if line.startswith("@@") else "")
             out.append(Content.styled(line, style) if style else Content(line))

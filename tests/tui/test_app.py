@@ -542,6 +542,12 @@ def test_describe_input_renders_a_diff_and_a_file_head() -> None:
     head = describe_input("Write", {"file_path": "b.txt", "content": "\n".join(map(str, range(50)))}).plain
     assert head.splitlines()[0] == "write b.txt (50 lines)" and "… 40 more lines" in head
     assert describe_input("Grep", {"pattern": "x"}).plain == '{"pattern": "x"}'
+    # OpenCode's permissions (docs/agents/opencode.md): bash with its command, edit with a diff.
+    assert describe_input("bash", {"command": "rm -rf build"}).plain == "$ rm -rf build"
+    opencode_diff = ("Index: /w/notes.txt\n===\n--- /w/notes.txt\n+++ /w/notes.txt\n"
+                     "@@ -0,0 +1,2 @@\n+line one\n+line two\n")
+    assert describe_input("edit", {"filepath": "/w/notes.txt", "diff": opencode_diff}).plain.splitlines() == [
+        "edit /w/notes.txt", "@@ -0,0 +1,2 @@", "+line one", "+line two"]
 
 
 async def test_keys_on_the_bar_are_ignored_just_after_a_request_appears(app_factory: Any) -> None:
