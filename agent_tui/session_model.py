@@ -68,6 +68,8 @@ class SessionModel:
         self.summary = summary
         self.session_id = summary.session_id
         self.state = SessionState()
+        #: Open permission requests -> the tool call they are about (to redraw its card).
+        self._asking: dict[str, str] = {}
         #: Events up to this seq existed when the app loaded the session: history, not news.
         self.baseline_seq = summary.last_seq
         self.unread = 0
@@ -171,6 +173,14 @@ class SessionModel:
                     changes.dirty_threads.add(tool_use_id)
             elif kind.startswith("permission:"):
                 changes.status_changed = True
+                # The tool card the request is about shows it is waiting: redraw it both ways.
+                request_id = payload.get("requestId")
+                if kind == "permission:requested" and isinstance(payload.get("toolUseId"), str):
+                    if isinstance(request_id, str):
+                        self._asking[request_id] = payload["toolUseId"]
+                    changes.dirty.add(payload["toolUseId"])
+                elif isinstance(request_id, str) and request_id in self._asking:
+                    changes.dirty.add(self._asking.pop(request_id))
                 if kind == "permission:requested" and live:
                     tool = payload.get("title") or payload.get("toolName") or "a tool"
                     changes.notices.append(Notice("warning", f"{self.name} needs input",

@@ -88,6 +88,12 @@ class ToolCard(FoldableBlock):
             return self.result.get("status") == "pending"
         return self.use.get("status", "complete") == "pending"
 
+    @property
+    def awaiting_approval(self) -> bool:
+        """The agent asked permission for this call and nobody has answered yet."""
+        pending = getattr(getattr(self.model, "state", None), "pending_permissions", None) or {}
+        return any(p.get("tool_use_id") == self.tool_use_id for p in pending.values())
+
     def tool_name(self) -> str:
         use = self.use
         if use.get("type") == "subagent":
@@ -95,7 +101,10 @@ class ToolCard(FoldableBlock):
         return str(use.get("displayName") or use.get("toolName") or "tool")
 
     def header_content(self) -> Content:
-        if self.pending:
+        asking = self.awaiting_approval
+        if asking:
+            icon = "[$warning]?[/]"
+        elif self.pending:
             icon = "[$warning]◌[/]"
         elif self.failed:
             icon = "[$text-error]✗[/]"
@@ -111,6 +120,8 @@ class ToolCard(FoldableBlock):
         extra = f" · {format_duration(duration)}" if isinstance(duration, int | float) else ""
         if thread is not None:
             extra += f" · {len(thread.blocks)} blocks"
+        if asking:
+            extra += " · waiting for your approval (ctrl+r)"
         exit_code = (self.result or {}).get("exitCode")
         if isinstance(exit_code, int) and exit_code:
             extra += f" · exit {exit_code}"

@@ -463,6 +463,33 @@ async def test_permission_request_shows_the_command_and_y_on_the_bar_allows(app_
         await wait_until(pilot, lambda: model.status() == "idle", what="the session to be idle")
 
 
+async def test_the_tool_card_a_request_is_about_says_it_waits_until_answered(app_factory: Any) -> None:
+    from agent_tui.demo import block
+
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "agent"})
+        model = await wait_until(pilot, lambda: app.current)
+        runtime = app.client
+        use = block(0.05, id="call-1", type="tool_use", toolName="bash", toolUseId="call-1",
+                    input={"command": "rm -rf build"}, status="pending")
+        asked = ask(0, "perm-card", tool="bash", command="rm -rf build")
+        asked[-1]["payload"]["toolUseId"] = "call-1"
+        await runtime.bus.publish(model.session_id, [*asked[:2], use])
+        card = await wait_until(pilot, lambda: next(iter(cards(app)), None), what="the tool card")
+        await wait_until(pilot, lambda: "rm -rf build" in str(card.header.render()), what="the card drawn")
+        assert "waiting for your approval" not in str(card.header.render())
+        await runtime.bus.publish(model.session_id, [asked[2]])  # the request comes later: redrawn
+        await wait_until(pilot, lambda: "waiting for your approval" in str(card.header.render()),
+                         what="the card to say it waits")
+        assert card.awaiting_approval
+        await runtime.resolve_permission(model.session_id, "perm-card", "deny", "not today")
+        await wait_until(pilot, lambda: "waiting for your approval" not in str(card.header.render()),
+                         what="the card to stop waiting")
+        assert not card.awaiting_approval
+
+
 async def test_a_request_arriving_while_typing_does_not_take_the_keys_and_n_denies(app_factory: Any) -> None:
     from agent_tui.widgets.permission_bar import GRACE_S
 
