@@ -70,6 +70,8 @@ class SessionModel:
         self.state = SessionState()
         #: Open permission requests -> the tool call they are about (to redraw its card).
         self._asking: dict[str, str] = {}
+        #: How each answered request went, by the tool call it was about (shown on its card).
+        self.decisions: dict[str, dict[str, str]] = {}
         #: Events up to this seq existed when the app loaded the session: history, not news.
         self.baseline_seq = summary.last_seq
         self.unread = 0
@@ -180,7 +182,10 @@ class SessionModel:
                         self._asking[request_id] = payload["toolUseId"]
                     changes.dirty.add(payload["toolUseId"])
                 elif isinstance(request_id, str) and request_id in self._asking:
-                    changes.dirty.add(self._asking.pop(request_id))
+                    tool_use_id = self._asking.pop(request_id)
+                    self.decisions[tool_use_id] = {k: payload[k] for k in ("decision", "by", "message")
+                                                   if isinstance(payload.get(k), str)}
+                    changes.dirty.add(tool_use_id)
                 if kind == "permission:requested" and live:
                     tool = payload.get("title") or payload.get("toolName") or "a tool"
                     changes.notices.append(Notice("warning", f"{self.name} needs input",

@@ -14,7 +14,7 @@ from textual.content import Content
 from textual.widget import MountError
 from textual.widgets import Log, Static
 
-from ..formatting import as_text, clip, tool_summary
+from ..formatting import as_text, clip, one_line, tool_summary
 from ..session_model import format_duration
 from .foldable import FoldableBlock
 from .thread_view import ThreadView
@@ -94,6 +94,21 @@ class ToolCard(FoldableBlock):
         pending = getattr(getattr(self.model, "state", None), "pending_permissions", None) or {}
         return any(p.get("tool_use_id") == self.tool_use_id for p in pending.values())
 
+    def decision_note(self) -> str:
+        """`` · denied by alice: not today``: how the permission request for this call was answered."""
+        decisions = getattr(self.model, "decisions", None) or {}
+        answer = decisions.get(self.tool_use_id)
+        if not answer:
+            return ""
+        verb = {"allow": "allowed", "allow_always": "allowed always", "deny": "denied"}.get(
+            answer.get("decision", ""), str(answer.get("decision") or "answered"))
+        note = f" · {verb}"
+        if answer.get("by"):
+            note += f" by {answer['by']}"
+        if answer.get("message"):
+            note += f": {one_line(answer['message'], 60)}"
+        return note
+
     def tool_name(self) -> str:
         use = self.use
         if use.get("type") == "subagent":
@@ -122,6 +137,8 @@ class ToolCard(FoldableBlock):
             extra += f" · {len(thread.blocks)} blocks"
         if asking:
             extra += " · waiting for your approval (ctrl+r)"
+        else:
+            extra += self.decision_note()
         exit_code = (self.result or {}).get("exitCode")
         if isinstance(exit_code, int) and exit_code:
             extra += f" · exit {exit_code}"

@@ -484,10 +484,12 @@ async def test_the_tool_card_a_request_is_about_says_it_waits_until_answered(app
         await wait_until(pilot, lambda: "waiting for your approval" in str(card.header.render()),
                          what="the card to say it waits")
         assert card.awaiting_approval
-        await runtime.resolve_permission(model.session_id, "perm-card", "deny", "not today")
+        await runtime.resolve_permission(model.session_id, "perm-card", "deny", "not today", by="alice")
         await wait_until(pilot, lambda: "waiting for your approval" not in str(card.header.render()),
                          what="the card to stop waiting")
         assert not card.awaiting_approval
+        # The answer stays on the card: who decided what, and why.
+        assert "denied by alice: not today" in str(card.header.render())
 
 
 async def test_a_request_arriving_while_typing_does_not_take_the_keys_and_n_denies(app_factory: Any) -> None:
