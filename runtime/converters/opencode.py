@@ -143,7 +143,6 @@ class OpenCodeConverter(Converter):
         self._emitted: dict[str, str] = {}
         self._errors: set[str] = set()
         self._steps: set[str] = set()
-        self._last_finish_reason: str | None = None
         self._tool_output_at: dict[str, float] = {}
         #: permission requests OpenCode is waiting on (id -> tool), until answered or replied.
         self.permission_requests: dict[str, str] = {}
@@ -248,11 +247,10 @@ class OpenCodeConverter(Converter):
             return self._permission_replied(props)
         else:
             return []
-        main = (self.failure, self._steps, self._last_finish_reason)
+        failure, steps = self.failure, self._steps
         self._steps = set()
         events = handler(self, props)
-        self._steps = main[1]
-        self.failure, self._last_finish_reason = main[0], main[2]
+        self.failure, self._steps = failure, steps
         for event in events:
             if event["type"] in ("block:upsert", "block:delta"):
                 event["conversationId"] = call_id
@@ -289,7 +287,6 @@ class OpenCodeConverter(Converter):
                 return self._running_tool(part, state)
         if kind == "step-finish":
             self._steps.add(part_id)
-            self._last_finish_reason = part.get("reason") if isinstance(part.get("reason"), str) else None
         return self._once(part_id, self.part(part))
 
     def _once(self, part_id: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -451,8 +448,6 @@ class OpenCodeConverter(Converter):
                 if isinstance(part, dict) and isinstance(part.get("id"), str):
                     if part.get("type") == "step-finish":
                         self._steps.add(part["id"])
-                        reason = part.get("reason")
-                        self._last_finish_reason = reason if isinstance(reason, str) else None
                     events += self._once(part["id"], self.part(part))
             if info.get("error"):
                 events += self._live_error(info["error"], _iso(_dict(info.get("time")).get("completed")))
@@ -611,8 +606,10 @@ class OpenCodeConverter(Converter):
             return events, exited_failure("opencode serve", self._server_exit, self._stderr_tail)
         if exit_code != 0:
             return events, exited_failure("opencode", exit_code, self._stderr_tail)
-        if not self.ended or not self._steps or self._last_finish_reason == "tool-calls":
-            # Every query ends idle, after a finished step that is not waiting for tool results.
+        if not self.ended or not self._steps:
+            # Every query ends with the session idle (the driver's ``agent-tui.end``) after at least
+            # one finished step. The last step may be waiting for tool results: OpenCode ends its
+            # loop there when a tool call was refused (a declined question, a plain deny).
             return events, {"error": "OpenCode ended before the model finished (its output was cut short)",
                             "code": "AGENT_NO_RESULT"}
         return events, None
