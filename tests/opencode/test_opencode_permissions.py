@@ -103,3 +103,23 @@ async def test_allow_always_is_not_asked_again_in_the_session(ask_runtime: Agent
     assert watcher.find(is_type("permission:requested"), start) is None
     assert (workspace(runtime, sid) / "two.txt").read_text() == "two\n"
     watcher.close()
+
+
+async def test_a_plain_deny_ends_the_turn_but_not_as_a_failure(ask_runtime: AgentRuntime, fake: FakeOpenAI) -> None:
+    """Without a reason OpenCode stops its loop at the refused call (the model is not asked
+    again); the query still completes, with the refused tool shown as failed."""
+    runtime = ask_runtime
+    sid = await new_session(runtime)
+    watcher = Watcher(runtime, sid)
+    remove = ToolCall("bash", {"command": "rm -rf /tmp/nothing-here", "description": "Clean up"})
+    fake.script(Turn(remove))
+    message_id, _ = await runtime.send_message(sid, "Clean up")
+    requested = await watcher.wait_for(is_type("permission:requested"))
+    await runtime.resolve_permission(sid, requested.payload["requestId"], "deny")
+    end = await watcher.wait_for(query_end(message_id))
+    assert end.type == "query:completed", end.payload
+    detail = await runtime.get_session(sid)
+    [result] = [b for b in detail.blocks if b.type == "tool_result" and b.tool_use_id == remove.id]
+    assert result.is_error is True
+    assert (await runtime.get_summary(sid)).runtime.pending_permissions == []
+    watcher.close()
