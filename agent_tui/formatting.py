@@ -55,6 +55,13 @@ def tool_summary(tool_name: str, tool_input: Any, limit: int = 120) -> str:
             return one_line(prefix + value, limit)
     if name == "todowrite" and isinstance(tool_input.get("todos"), list):
         return f"{len(tool_input['todos'])} todos"
+    questions = tool_input.get("questions")
+    if name in ("question", "askuserquestion") and isinstance(questions, list) and questions:
+        # OpenCode's question tool (and Claude Code's AskUserQuestion): the question itself.
+        first = questions[0].get("question") if isinstance(questions[0], dict) else None
+        if isinstance(first, str) and first.strip():
+            more = f" (+{len(questions) - 1} more)" if len(questions) > 1 else ""
+            return one_line(first, limit - len(more)) + more
     try:
         compact = json.dumps(tool_input, ensure_ascii=False, separators=(", ", ": "))
     except (TypeError, ValueError):

@@ -628,3 +628,13 @@ async def test_leaving_a_session_from_its_request_gives_the_focus_to_the_compose
         await wait_until(pilot, lambda: app.selected != asker.session_id)
         await wait_until(pilot, lambda: app.composer.has_focus, what="the composer to get the focus")
         assert list(asker.state.pending_permissions) == ["perm-f"]
+
+
+def test_tool_summaries_name_what_the_call_does() -> None:
+    from agent_tui.formatting import tool_summary
+
+    assert tool_summary("bash", {"command": "ls -la\nwc -l"}) == "$ ls -la …"
+    assert tool_summary("write", {"filePath": "notes.txt", "content": "x"}) == "notes.txt"
+    asked = {"questions": [{"question": "Which database?", "header": "DB", "options": []}, {"question": "Why?"}]}
+    assert tool_summary("question", asked) == "Which database? (+1 more)"
+    assert tool_summary("question", {"questions": ["garbage"]}).startswith('{"questions"')
