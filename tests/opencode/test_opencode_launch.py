@@ -197,3 +197,29 @@ def test_permission_requests_are_relayed_in_ask_modes_and_only_logged_in_bypass(
     bypass.auto_approve = True  # what prepare() sets for permissionMode "bypass"
     events = bypass.feed(asked) + bypass.feed(replied)
     assert [e["type"] for e in events] == ["log"] and "approved" in events[0]["payload"]["message"]
+
+
+def test_the_drivers_sse_reader_handles_what_a_server_may_send() -> None:
+    import io
+
+    from runtime.converters.opencode_serve import sse_events
+
+    stream = io.BytesIO(
+        b": a comment\r\n"
+        b"event: message\r\n"
+        b"id: 1\r\n"
+        b'data: {"type": "a",\r\n'
+        b'data:  "n": 1}\r\n'
+        b"\r\n"
+        b"\n"  # a blank line with nothing pending
+        b'data:{"type":"b"}\n\n'
+        b"data: [1, 2]\n\n"
+        b"data: not json\n\n"
+        b'data: {"type": "torn"'  # the stream ends mid-event: never yielded
+    )
+    assert list(sse_events(stream)) == [
+        {"type": "a", "n": 1},
+        {"type": "b"},
+        {"type": "agent-tui.unparseable", "data": "[1, 2]"},
+        {"type": "agent-tui.unparseable", "data": "not json"},
+    ]
