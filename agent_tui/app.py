@@ -463,19 +463,19 @@ class AgentTuiApp(App[int]):
             return
         self.notify(f"Sandbox of {model.name} terminated; the next message starts a new one.", timeout=3)
 
-    def action_rename_session(self) -> None:
-        from .screens.rename import RenameScreen
-
+    def _ask_about_current(self, screen: Callable[[SessionModel], Any], act: Callable[[str, Any], None]) -> None:
+        """Show a dialog about the selected session; ``act(session_id, answer)`` if it was answered
+        (the session is the one the dialog was opened for, whatever is selected by then)."""
         model = self.current
         if model is None:
             return
         session_id = model.session_id
+        self.push_screen(screen(model), lambda answer: act(session_id, answer) if answer else None)
 
-        def answered(name: str | None) -> None:
-            if name:
-                self._rename(session_id, name)
+    def action_rename_session(self) -> None:
+        from .screens.rename import RenameScreen
 
-        self.push_screen(RenameScreen(model.name), answered)
+        self._ask_about_current(lambda model: RenameScreen(model.name), self._rename)
 
     @work(group="rename", exit_on_error=False)
     async def _rename(self, session_id: str, name: str) -> None:
@@ -488,17 +488,11 @@ class AgentTuiApp(App[int]):
     def action_delete_session(self) -> None:
         from .screens.confirm import ConfirmScreen
 
-        model = self.current
-        if model is None:
-            return
-        session_id = model.session_id
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._delete(session_id)
-
-        self.push_screen(ConfirmScreen(f"Delete session “{model.name}”?\nIts sandbox and its whole history "
-                                       "are removed."), answered)
+        self._ask_about_current(
+            lambda model: ConfirmScreen(f"Delete session “{model.name}”?\nIts sandbox and its whole history "
+                                        "are removed."),
+            lambda session_id, _yes: self._delete(session_id),
+        )
 
     @work(group="delete", exit_on_error=False)
     async def _delete(self, session_id: str) -> None:
