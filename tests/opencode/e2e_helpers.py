@@ -76,3 +76,17 @@ async def wait_for_fifo(fifo: Path, timeout: float) -> str:
         os.close(fd)
         await reader
         raise
+
+
+async def start_a_long_tool(runtime: Any, fake: Any, session_id: str, workspace: Path) -> str:
+    """Send a message whose bash call tells the test it runs (through a FIFO: no polling), then
+    sleeps 30 s; returns the message id once the command is running (for interrupt tests)."""
+    from tests.fakes.openai_server import Text, ToolCall, Turn
+
+    fifo = workspace / "started.fifo"
+    os.mkfifo(fifo)
+    fake.script(Turn(ToolCall("bash", {"command": "echo started > started.fifo; sleep 30",
+                                       "description": "wait"})), Turn(Text("never")))
+    message_id, _ = await runtime.send_message(session_id, "Wait a while")
+    assert await wait_for_fifo(fifo, timeout=120) == "started\n"
+    return message_id

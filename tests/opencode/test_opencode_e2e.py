@@ -8,7 +8,6 @@ is gone) because each CLI start costs seconds.
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from tests.opencode.e2e_helpers import (
     comparable,
     reduce_drafts,
     session_processes,
-    wait_for_fifo,
+    start_a_long_tool,
 )
 
 pytestmark = [needs_opencode]
@@ -165,14 +164,7 @@ async def test_interrupt_during_a_long_tool_ends_the_query_and_leaves_no_process
     _, events = await ask(runtime, sid, "Get ready")  # creates the sandbox (and its workspace)
     assert events[-1].type == "query:completed", events[-1].payload
     session_dir = Path(runtime.config.resolved_data_dir()) / sid
-    fifo = session_dir / "workspace" / "started.fifo"
-    os.mkfifo(fifo)
-
-    # The tool tells the test it runs by writing into the FIFO (no polling), then sleeps.
-    fake.script(Turn(ToolCall("bash", {"command": "echo started > started.fifo; sleep 30",
-                                       "description": "wait"})), Turn(Text("never")))
-    message_id, _ = await runtime.send_message(sid, "Wait a while")
-    assert await wait_for_fifo(fifo, timeout=120) == "started\n"
+    message_id = await start_a_long_tool(runtime, fake, sid, session_dir / "workspace")
     loop = asyncio.get_running_loop()
     started = loop.time()
     assert await runtime.interrupt(sid) is True

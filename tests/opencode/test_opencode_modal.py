@@ -14,11 +14,11 @@ import pytest
 
 from runtime import AgentRuntime
 from tests.agent_support import ask, require_cli, started_runtime
-from tests.fakes.openai_server import FakeOpenAI, Text, ToolCall, Turn
+from tests.fakes.openai_server import FakeOpenAI, Text, Turn
 from tests.helpers import NODE_BIN, collect_until, query_end
 from tests.modal.support import fake_modal, modal_config  # noqa: F401 - the fixture
 from tests.opencode.conftest import MODEL, OPENCODE_BIN, needs_opencode, opencode_host_env
-from tests.opencode.e2e_helpers import wait_for_fifo
+from tests.opencode.e2e_helpers import start_a_long_tool
 
 pytestmark = [needs_opencode]
 
@@ -46,13 +46,8 @@ async def test_opencode_streams_in_a_modal_sandbox_and_an_interrupt_leaves_only_
         assert [b.content for b in detail.blocks if b.type == "assistant_text"] == [reply]
 
         # A tool blocked on a FIFO, then an interrupt: no process of the query survives it.
-        sandbox_root = Path(str(fake_modal_root(tmp_path))) / sid
-        fifo = sandbox_root / "workspace" / "started.fifo"
-        os.mkfifo(fifo)
-        fake.script(Turn(ToolCall("bash", {"command": "echo started > started.fifo; sleep 30",
-                                           "description": "wait"})), Turn(Text("never")))
-        message_id, _ = await runtime.send_message(sid, "Wait a while")
-        assert await wait_for_fifo(fifo, timeout=120) == "started\n"
+        workspace = fake_modal_root() / sid / "workspace"
+        message_id = await start_a_long_tool(runtime, fake, sid, workspace)
         assert await runtime.interrupt(sid) is True
         end = await collect_until(runtime, sid, query_end(message_id), timeout=10)
         assert end[-1].type == "query:interrupted"
@@ -63,7 +58,7 @@ async def test_opencode_streams_in_a_modal_sandbox_and_an_interrupt_leaves_only_
         assert left == [], [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in left]
 
 
-def fake_modal_root(tmp_path: Path) -> Path:
+def fake_modal_root() -> Path:
     from runtime.primitives import modal as adapter
 
     return Path(adapter.SANDBOX_ROOT)
