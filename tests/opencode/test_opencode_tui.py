@@ -64,3 +64,40 @@ async def test_the_reply_streams_onto_the_screen_and_tool_cards_show_while_runni
         await wait_until(pilot, lambda: not card.pending and "Marked." in replies(app), timeout=30,
                          what="the result and the last reply")
         assert (workspace / "marker.txt").read_text() == "done\n"
+
+
+async def test_an_opencode_permission_is_answered_from_the_tui(tmp_path: Path, fake: FakeOpenAI) -> None:
+    """Profile ``ask``: OpenCode's request shows on the bash card and in the permission bar;
+    ctrl+r then ``y`` allows it, the command runs, the card records the answer."""
+    from agent_tui.widgets.permission_bar import GRACE_S
+
+    require_cli(OPENCODE_BIN, "OpenCode CLI")
+    config = {"agent_bin_dirs": [str(NODE_BIN)], "host_env": opencode_host_env(fake)}
+    profiles = tmp_path / "config" / "profiles"
+    profiles.mkdir(parents=True)
+    (profiles / "ask.toml").write_text('name = "Ask"\npermissionMode = "ask"\n'
+                                       'env = ["OPENAI_API_KEY", "OPENAI_BASE_URL"]\n', encoding="utf-8")
+    app = make_app(tmp_path, sqlite=True, config=config)
+    fake.script(Turn(ToolCall("bash", {"command": "echo hi > hello.txt", "description": "Write hello.txt"})),
+                Turn(Text("Wrote it.")))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "opencode", "name": "oc", "agentProfileRef": "ask",
+                                  "sessionOptions": {"model": MODEL}})
+        model = await wait_until(pilot, lambda: app.current, what="the session")
+        workspace = Path(app.client.config.resolved_data_dir()) / model.session_id / "workspace"
+        await app.client.send_message(model.session_id, "Make hello.txt")
+        bar = app.permission_bar
+        await wait_until(pilot, lambda: bar.has_class("-visible"), timeout=60, what="the request")
+        assert "$ echo hi > hello.txt" in str(bar._text.render())
+        card = await wait_until(pilot, lambda: next(iter(app.conversation.query(ToolCard)), None), what="the card")
+        await wait_until(pilot, lambda: "waiting for your approval" in str(card.header.render()),
+                         what="the card to wait")
+        assert not (workspace / "hello.txt").exists()
+        await pilot.press("ctrl+r")
+        await pilot.pause(GRACE_S + 0.1)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: "Wrote it." in replies(app) and model.state.active_query is None,
+                         timeout=60, what="the query to finish")
+        assert (workspace / "hello.txt").read_text() == "hi\n"
+        assert "allowed by agent-tui user" in str(card.header.render())
