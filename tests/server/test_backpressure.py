@@ -86,8 +86,11 @@ async def test_slow_client_is_dropped_fast_client_keeps_receiving_and_memory_sta
         growth = peak - baseline
         # Unbounded buffering would hold ~160 MB for the slow client; bounded: a few budget-sized buffers.
         assert growth < 100 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB"
-        # And it stops growing once the slow client is gone, while ~3/4 of the stream is still to come.
-        assert at_drop and peak - at_drop < 24 * 2**20, (
+        # And it stops growing once the slow client is gone, while ~3/4 of the stream (~120 MB) is
+        # still to come. The bound leaves room for allocator noise: this is the RSS of the whole
+        # pytest process (~250 MB by the time it runs in the full suite), where 24 MiB was once
+        # exceeded (25.8) in a fresh-clone CI run while the same test alone grows ~8 MiB.
+        assert at_drop and peak - at_drop < 48 * 2**20, (
             f"RSS grew by {(peak - at_drop) / 2**20:.1f} MiB after the drop"
         )
     finally:
