@@ -9,12 +9,11 @@ recorded with ``record_property`` and collected by ``scripts/reliability_report.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.claude.netns import LoopbackOnly
+from tests import agent_support
 
 #: Per-test timeout in long mode (pyproject's default of 120 s is for the CI mode).
 LONG_TIMEOUT_S = 3 * 60 * 60
@@ -42,14 +41,7 @@ def long_mode(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--long", default=False))
 
 
-@pytest.fixture(scope="module")
-def loopback_only() -> Iterator[bool]:
-    """The event loop thread (and every process it starts: ``agent-tui serve``, the runner, the
-    Claude CLI) in a loopback-only network namespace where the machine allows it, so nothing a test
-    starts can reach beyond 127.0.0.1."""
-    namespace = LoopbackOnly()
-    entered = namespace.enter()
-    try:
-        yield entered
-    finally:
-        namespace.leave()
+#: The event loop thread (and every process it starts: ``agent-tui serve``, the runner, the Claude
+#: CLI) in a loopback-only network namespace where the machine allows it (module-wide, shared with
+#: the agent tests), so nothing a test starts can reach beyond 127.0.0.1.
+loopback_only = agent_support.loopback_only
