@@ -269,7 +269,7 @@ class Query:
         resumed = False
         if isinstance(wanted, str) and wanted:
             try:
-                self.client.call("GET", f"/session/{quote(wanted, safe='')}")
+                self.client.call("GET", f"/session/{quote(wanted, safe='')}")  # exists?
                 self.session_id, resumed = wanted, True
             except DriverError:
                 self.session_id = None
@@ -280,8 +280,11 @@ class Query:
             self.session_id = created["id"]
         self.out.line({"type": "agent-tui.session", "sessionID": self.session_id, "resumed": resumed})
 
+    def _session_path(self, rest: str) -> str:
+        return f"/session/{quote(self.session_id or '', safe='')}/{rest}"
+
     def last_message_id(self) -> str:
-        messages = self.client.call("GET", f"/session/{quote(self.session_id or '', safe='')}/message?limit=1")
+        messages = self.client.call("GET", self._session_path("message?limit=1"))  # the newest
         ids = [m["info"]["id"] for m in messages or [] if isinstance(m, dict) and isinstance(m.get("info"), dict)
                and isinstance(m["info"].get("id"), str)]
         return max(ids) if ids else ""
@@ -295,19 +298,19 @@ class Query:
         if isinstance(self.options.get("agent"), str):
             body["agent"] = self.options["agent"]
         self._prompted = True
-        self.client.call("POST", f"/session/{quote(self.session_id or '', safe='')}/prompt_async", body)
+        self.client.call("POST", self._session_path("prompt_async"), body)
 
     def messages_after(self, before: str) -> list[Any]:
         """The query's messages as OpenCode stored them (ids sort by creation)."""
-        # Newest first is not promised, so ask for plenty: a query is rarely more than a few
+        # ``limit`` keeps the newest messages (oldest first); a query is rarely more than a few
         # hundred model calls, and only the ones after ``before`` are kept.
-        stored = self.client.call("GET", f"/session/{quote(self.session_id or '', safe='')}/message?limit=5000")
+        stored = self.client.call("GET", self._session_path("message?limit=5000"))
         return [m for m in stored or [] if isinstance(m, dict) and isinstance(m.get("info"), dict)
                 and str(m["info"].get("id") or "") > before]
 
     def abort(self) -> None:
         if self.session_id is not None:
-            self.client.call("POST", f"/session/{quote(self.session_id, safe='')}/abort", timeout=ABORT_TIMEOUT_S)
+            self.client.call("POST", self._session_path("abort"), timeout=ABORT_TIMEOUT_S)
 
 
 def read_prompt(stdin: Any) -> str:
