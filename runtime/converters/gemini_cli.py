@@ -37,7 +37,7 @@ import re
 from collections import deque
 
 from .base import Converter, exited_failure, log_event, make_event, stderr_line
-from .opencode import leftover_events, reaped, tag_environment
+from .reaper import leftover_events, reaped, tag_environment
 
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
 TYPE_CHECKING = False

@@ -388,7 +388,7 @@ _stopping = threading.Event()
 
 
 def serve_main(args: list[str]) -> int:
-    from .opencode import kill_leftovers, report_leftovers
+    from .reaper import kill_leftovers, report_leftovers
 
     tag, options = args[0], json.loads(args[1])
     command = args[3:]

@@ -15,7 +15,8 @@ from runtime import AgentRuntime
 from runtime.architectures.base import LaunchContext
 from runtime.architectures.opencode import OpenCodeArchitecture, model_and_provider, permissions
 from runtime.config import RuntimeConfig
-from runtime.converters.opencode import RUN_TAG_ENV, SETUP_ENV, OpenCodeConverter, transcript_events
+from runtime.converters.opencode import SETUP_ENV, OpenCodeConverter, transcript_events
+from runtime.converters.reaper import RUN_TAG_ENV
 from runtime.models import AgentProfile
 from runtime.runner.execute import _agent_env
 from runtime.runner.opencode_transcript import db_path_for, load_transcript, read_transcript
