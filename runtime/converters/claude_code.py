@@ -189,6 +189,12 @@ class ClaudeCodeConverter(Converter):
                 continue
             position = argv.index(flag)
             session_file = _find_session_file(config_dir, argv[position + 1])
+            if session_file is not None and not _has_message(session_file):
+                # The CLI was killed before it wrote a message (its queue entries come first and
+                # its transcript writes are buffered): ``--resume`` says "No conversation found"
+                # and the id is taken, so keep the file aside and start the conversation afresh.
+                os.replace(session_file, f"{session_file}.unusable")
+                session_file = None
             if (flag == "--resume") != (session_file is not None):
                 argv = [*argv[:position], other, *argv[position + 1 :]]
             if session_file is not None:
@@ -771,6 +777,33 @@ def _find_session_file(config_dir: str, claude_id: str) -> str | None:
         if os.path.isfile(candidate):
             return candidate
     return None
+
+
+#: How much of a session file is read to find its first message (it is in the first lines).
+_MESSAGE_SCAN_BYTES = 4 * 1024 * 1024
+
+
+def _has_message(path: str) -> bool:
+    """Whether a Claude Code session file holds a complete user or assistant message, i.e. a
+    conversation ``--resume`` can continue. A file it cannot read counts as having one (the CLI
+    then says what is wrong, and nothing is moved aside)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_MESSAGE_SCAN_BYTES)
+    except OSError:
+        return True
+    lines = head.split(b"\n")
+    complete = lines if len(head) < _MESSAGE_SCAN_BYTES else lines[:-1]
+    for line in complete:
+        if b'"message"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("type") in ("user", "assistant") and entry.get("message"):
+            return True
+    return len(head) >= _MESSAGE_SCAN_BYTES  # a huge head without one: not ours to judge
 
 
 def _last_cost(path: str) -> float:

@@ -135,7 +135,8 @@ def test_prepare_resumes_only_a_conversation_that_exists(tmp_path: Path) -> None
     assert ClaudeCodeConverter({}).prepare(argv, env) == ["claude", "-p", "--session-id", "u-1", "--", "--resume"]
     (config_dir / "projects" / "p").mkdir(parents=True)
     cost = {"type": "cost-state", "totalCostUSD": 0.25}
-    (config_dir / "projects" / "p" / "u-1.jsonl").write_text(json.dumps(cost) + "\n")
+    said = {"type": "user", "message": {"role": "user", "content": "hi"}, "sessionId": "u-1"}
+    (config_dir / "projects" / "p" / "u-1.jsonl").write_text(json.dumps(said) + "\n" + json.dumps(cost) + "\n")
     converter = ClaudeCodeConverter({})
     assert converter.prepare(["claude", "--session-id", "u-1", "--", "x"], env) == [
         "claude", "--resume", "u-1", "--", "x"]
@@ -143,3 +144,20 @@ def test_prepare_resumes_only_a_conversation_that_exists(tmp_path: Path) -> None
     events = converter.feed(json.dumps({"type": "result", "total_cost_usd": 0.75, "usage": {}}))
     assert events[0]["payload"]["costUsd"] == 0.5
     assert os.path.exists(config_dir / "projects" / "p" / "u-1.jsonl")
+
+
+def test_a_session_file_without_a_message_is_set_aside_and_the_conversation_starts_afresh(tmp_path: Path) -> None:
+    """The CLI killed before it flushed a message (found by tests/permissions: a restart while a
+    request was pending): its file holds only queue entries, ``--resume`` would answer "No
+    conversation found", and the id is taken, so the file is kept aside and ``--session-id`` used."""
+    config_dir = tmp_path / "home" / ".claude"
+    env = {"CLAUDE_CONFIG_DIR": str(config_dir), "HOME": str(tmp_path / "home")}
+    folder = config_dir / "projects" / "p"
+    folder.mkdir(parents=True)
+    queued = [{"type": "queue-operation", "operation": "enqueue", "sessionId": "u-1", "content": "Make it"},
+              {"type": "queue-operation", "operation": "dequeue", "sessionId": "u-1"}]
+    torn = '{"type":"user","message":{"role":"user","content":"Ma'
+    (folder / "u-1.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queued) + torn)
+    argv = ClaudeCodeConverter({}).prepare(["claude", "-p", "--resume", "u-1", "--", "x"], env)
+    assert argv == ["claude", "-p", "--session-id", "u-1", "--", "x"]
+    assert not (folder / "u-1.jsonl").exists() and (folder / "u-1.jsonl.unusable").exists()
