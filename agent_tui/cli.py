@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
 
         result = serve_main(argv[1:])
         return int(result or 0)
+    if argv and argv[0] == "web":
+        from .web import main as web_main  # the app itself runs in each browser tab's own process
+
+        return web_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
