@@ -291,7 +291,8 @@ def _secure(response: web.StreamResponse) -> web.StreamResponse:
     # A framed terminal would let another site's page steer keystrokes into the app (clickjacking).
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    # "no-referrer" would make Chromium send "Origin: null" on the login form, which the guard refuses.
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Cache-Control", "no-store")
     return response
 
