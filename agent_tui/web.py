@@ -130,7 +130,7 @@ class WebServer:
                 return self._login_page(status=401, error="That token is not right.")
             # Keep it in a cookie and drop it from the address bar (and so from history and Referer).
             rest = [(k, v) for k, v in request.query.items() if k != "token"]
-            return self._with_cookie(web.HTTPSeeOther("/" + (f"?{urlencode(rest)}" if rest else "")), request)
+            return self._with_cookie(_see_other("/" + (f"?{urlencode(rest)}" if rest else "")), request)
         if request.path == "/login":
             return _secure(await handler(request))
         if not web_guard.cookie_matches(token, request.cookies.get(self.cookie_name)):
@@ -160,7 +160,7 @@ class WebServer:
         form = await request.post()
         if not web_guard.token_matches(self.config.token, form.get("token")):
             return self._login_page(status=401, error="That token is not right.")
-        return self._with_cookie(web.HTTPSeeOther("/"), request)
+        return self._with_cookie(_see_other("/"), request)
 
     async def handle_index(self, request: web.Request) -> web.Response:
         font_size = _to_int(request.query.get("fontsize", "16"), 16, 6, 64)
@@ -279,6 +279,10 @@ def _to_int(value: str, default: int, low: int, high: int) -> int:
         return max(low, min(high, int(value)))
     except (TypeError, ValueError):
         return default
+
+
+def _see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
 
 
 def _plain(status: int, text: str) -> web.Response:

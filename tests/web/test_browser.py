@@ -8,6 +8,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import socketio
@@ -124,8 +125,23 @@ def test_browser_tabs_drive_the_same_sessions_as_a_socketio_client(web: WebProce
         watcher.client.disconnect()
 
 
-def test_without_the_token_the_page_shows_nothing_of_the_sessions(web: WebProcess) -> None:
-    watcher = Watcher(web.server_url, TOKEN)
+def argv_of_all_processes() -> list[str]:
+    out = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            out.append(cmdline.read_bytes().decode(errors="replace"))
+        except OSError:
+            pass
+    return out
+
+
+def test_without_the_token_the_page_shows_nothing_of_the_sessions(tmp_path: Path) -> None:
+    # No --token and no AGENT_TUI_TOKEN: one is generated, printed once as a link, and reaches the
+    # tabs' app processes through their environment only.
+    web = WebProcess(tmp_path, token=None).start()
+    token = parse_qs(urlsplit(web.open_url).query)["token"][0]
+    assert len(token) >= 32
+    watcher = Watcher(web.server_url, token)
     try:
         # A session exists, so there is something to leak.
         ack = watcher.client.call("session:create", {"architecture": "shell", "name": "secret-session"}, timeout=10)
@@ -135,7 +151,6 @@ def test_without_the_token_the_page_shows_nothing_of_the_sessions(web: WebProces
             context = browser.new_context()
             page = open_app(context, web.url)
             assert "Token" in page.inner_text("body")
-            page.wait_for_timeout(0)
             assert page.evaluate("window.__textualTabs.length") == 0  # no terminal was even built
             html = page.content()
             assert "secret-session" not in html and "textual.js" not in html
@@ -151,17 +166,20 @@ def test_without_the_token_the_page_shows_nothing_of_the_sessions(web: WebProces
             page.press("#token", "Enter")
             page.wait_for_load_state()
             assert "not right" in page.inner_text("body")
-            page.fill("#token", TOKEN)
+            page.fill("#token", token)
             page.press("#token", "Enter")
-            wait_for_text(page, "secret-session")
+            wait_for_text(page, "secret-session")  # the tab's app process attached with the token
             cookies = context.cookies()
             assert len(cookies) == 1
             assert cookies[0]["httpOnly"] and cookies[0]["sameSite"] == "Strict"
-            assert TOKEN not in cookies[0]["value"]
+            assert token not in cookies[0]["value"]
+            assert not [argv for argv in argv_of_all_processes() if token in argv]
             browser.close()
+        # Without a cookie, plain HTTP gets nothing either.
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(web.url + "ws", timeout=10)
+        assert info.value.code == 401
     finally:
         watcher.client.disconnect()
-    # Without a cookie, plain HTTP gets nothing either.
-    with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(web.url + "ws", timeout=10)
-    assert info.value.code == 401
+        assert web.stop() == 0, "".join(web.output)[-3000:]
+    assert token not in "".join(web.output[1:]).replace(web.open_url, "")  # printed once, in the link
