@@ -60,8 +60,10 @@ def child_env(home: Path, token: str | None) -> dict[str, str]:
 class WebProcess:
     """``agent-tui web --port 0`` with the embedded runtime (temp HOME, temp db)."""
 
-    def __init__(self, tmp: Path, token: str | None = TOKEN, extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, tmp: Path, token: str | None = TOKEN, extra: tuple[str, ...] = (),
+                 connect: str | None = None) -> None:
         self.tmp = tmp
+        self.connect = connect
         self.token = token
         self.extra = extra
         self.url = ""  # the page, ends with "/"
@@ -74,7 +76,8 @@ class WebProcess:
         home = self.tmp / "home"
         home.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [str(AGENT_TUI), "web", "--port", "0", "--db", str(self.tmp / "web.db"), *self.extra],
+            [str(AGENT_TUI), "web", "--port", "0",
+             *(["--connect", self.connect] if self.connect else ["--db", str(self.tmp / "web.db")]), *self.extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env(home, self.token),
             cwd=self.tmp, start_new_session=True,
         )
@@ -105,6 +108,20 @@ class WebProcess:
         assert process is not None and process.stdout is not None
         for line in process.stdout:
             self.output.append(line)
+
+    def app_processes(self) -> list[int]:
+        """The tabs' app processes (children of ``agent-tui web``)."""
+        if self.process is None:
+            return []
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == self.process.pid and fields[0] != "Z":
+                children.append(int(stat.parent.name))
+        return children
 
     def stop(self) -> int:
         process, self.process = self.process, None

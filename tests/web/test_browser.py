@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,7 +17,7 @@ import pytest
 import socketio
 from playwright.sync_api import sync_playwright
 
-from tests.web.browser import TOKEN, WebProcess, focus, launch, open_app, wait_for_text
+from tests.web.browser import AGENT_TUI, TOKEN, WebProcess, child_env, focus, launch, open_app, wait_for_text
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(300)
@@ -120,7 +123,13 @@ def test_browser_tabs_drive_the_same_sessions_as_a_socketio_client(web: WebProce
             tab1.bring_to_front()
             wait_for_text(tab1, "from-tab-two")
             wait_for_text(tab1, "2 sessions")
+            assert len(web.app_processes()) == 2  # one app process per tab
             browser.close()
+        # Closing the tabs quits their app processes.
+        deadline = time.monotonic() + 30
+        while web.app_processes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert web.app_processes() == []
     finally:
         watcher.client.disconnect()
 
@@ -183,3 +192,37 @@ def test_without_the_token_the_page_shows_nothing_of_the_sessions(tmp_path: Path
         watcher.client.disconnect()
         assert web.stop() == 0, "".join(web.output)[-3000:]
     assert token not in "".join(web.output[1:]).replace(web.open_url, "")  # printed once, in the link
+
+
+def test_connect_mode_attaches_tabs_to_a_team_server(tmp_path: Path) -> None:
+    (tmp_path / "serve-home").mkdir()
+    serve = subprocess.Popen([str(AGENT_TUI), "serve", "--port", "0", "--db", str(tmp_path / "team.db"),
+                              "--log-level", "WARNING"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=child_env(tmp_path / "serve-home", TOKEN))
+    try:
+        assert serve.stdout is not None
+        url = ""
+        while not url:
+            line = serve.stdout.readline()
+            assert line, "agent-tui serve exited"
+            if match := re.search(r"listening on (http://\S+)", line):
+                url = match.group(1)
+        client = socketio.Client(reconnection=False)
+        client.connect(url, auth={"token": TOKEN}, wait_timeout=10)
+        ack = client.call("session:create", {"architecture": "shell", "name": "team-session"}, timeout=10)
+        client.disconnect()
+        assert ack["success"], ack
+        web = WebProcess(tmp_path / "web", connect=url).start()
+        try:
+            assert web.server_url == url
+            with sync_playwright() as p:
+                browser = launch(p)
+                page = open_app(browser.new_context(), web.url + f"?token={TOKEN}")
+                wait_for_text(page, "team-session")
+                assert url in wait_for_text(page, "remote")
+                browser.close()
+        finally:
+            assert web.stop() == 0, "".join(web.output)[-3000:]
+    finally:
+        serve.terminate()
+        serve.wait(30)
