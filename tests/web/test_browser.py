@@ -220,6 +220,14 @@ def test_connect_mode_attaches_tabs_to_a_team_server(tmp_path: Path) -> None:
                 page = open_app(browser.new_context(), web.url + f"?token={TOKEN}")
                 wait_for_text(page, "team-session")
                 assert url in wait_for_text(page, "remote")
+                tabs = web.app_processes()
+                assert len(tabs) == 1
+                # Stopping agent-tui web with a tab open ends the tab's app process and tells the page.
+                assert web.stop() == 0, "".join(web.output)[-3000:]
+                assert not [pid for pid in tabs if Path(f"/proc/{pid}").exists()
+                            and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+                page.wait_for_function("() => document.body.classList.contains('-closed')", timeout=10_000)
+                assert "Session ended" in page.inner_text("body")
                 browser.close()
         finally:
             assert web.stop() == 0, "".join(web.output)[-3000:]
