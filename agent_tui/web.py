@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8788
 TOKEN_ENV = "AGENT_TUI_TOKEN"
-#: Browser → app messages are keystrokes and resizes: anything this big is not one.
-MAX_WS_MESSAGE = 64 * 1024
+#: Browser → app messages are keystrokes, pastes and resizes: a paste may be big, not unbounded.
+MAX_WS_MESSAGE = 1024 * 1024
 #: Seconds a tab's app process gets to quit after the tab closes before it is killed.
 APP_QUIT_GRACE_S = 5.0
 
