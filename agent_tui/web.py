@@ -421,6 +421,10 @@ async def serve_web(args: argparse.Namespace, token: str, generated: bool) -> in
             return 1
         print(f"agent-tui web on {web_server.url}", flush=True)
         print(f"tabs attach to {target}" + ("" if args.connect else " (embedded runtime)"), flush=True)
+        if args.host in web_guard.ANY_ADDRESS and not config.allowed_hosts:
+            # The Host check would refuse every name but localhost: say how to open it up.
+            print("note: browsers on other machines need --allowed-hosts NAME (the name they use for this one)",
+                  flush=True)
         if generated:
             # Printed once, here only (never logged): the link sets the cookie and drops the token from the URL.
             print(f"open {web_server.url}?token={token}", flush=True)
