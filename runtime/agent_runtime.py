@@ -305,6 +305,10 @@ class AgentRuntime:
         self._manager()
         return self.profiles.infos()
 
+    def profile_errors(self) -> dict[str, str]:
+        """Profile files that were ignored at start: path -> why (one line each)."""
+        return dict(self.profiles.errors)
+
     async def list_architectures(self) -> list[ArchitectureInfo]:
         infos = await asyncio.to_thread(
             lambda: [a.info(self.config, self.config.primitive) for a in ARCHITECTURES.values()]
