@@ -110,6 +110,9 @@ class AgentRuntime:
                 token=self.config.token,
             )
             self.record_server_url(self.server.url)
+            from .logfile import add_secret
+
+            add_secret(getattr(self.server, "token", None))
 
     def record_server_url(self, url: str | None) -> None:
         """Tell a second agent-tui started on this database where to attach (the instance lock)."""

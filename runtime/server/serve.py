@@ -62,6 +62,7 @@ async def serve(args: argparse.Namespace) -> int:
     from ..agent_runtime import AgentRuntime
     from ..config import RuntimeConfig
     from ..errors import AgentTuiError
+    from ..logfile import add_secret
     from .app import start_server
 
     config = RuntimeConfig(db_path=args.db, primitive=args.primitive, data_dir=args.data_dir)
@@ -111,6 +112,7 @@ async def serve(args: argparse.Namespace) -> int:
         # shutdown() stops the server first, then closes queries, sandboxes and the store.
         runtime.server = server
         runtime.record_server_url(server.url)
+        add_secret(server.token)
         print(f"agent-tui server listening on {server.url}", flush=True)
         if server.token_generated:
             # Printed once, here only: never logged.
@@ -135,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from ..logfile import setup_log_file
+
+    setup_log_file()
     if args.port < 0 or args.port > 65535:
         print("agent-tui serve: --port must be 0..65535", file=sys.stderr)
         return 2

@@ -93,9 +93,13 @@ class SQLiteStore:
     async def open(self) -> None:
         make_private_dir(self.path.parent)
         # Before anything is locked, created or moved: a file that is not ours is left as it is.
-        _refuse_foreign_file(self.path)
-        # Before recovery or a move aside: those assume this process is the database's only user.
-        self.instance_lock.acquire()
+        try:
+            _refuse_foreign_file(self.path)
+            # Before recovery or a move aside: those assume this process is the database's only user.
+            self.instance_lock.acquire()
+        except StoreError as exc:
+            log.error("%s", exc.message)
+            raise
         try:
             await self._open_locked()
         except BaseException:
