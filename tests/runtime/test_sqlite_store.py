@@ -145,3 +145,25 @@ async def test_a_read_only_database_gives_a_clear_error_and_publishes_nothing(tm
         events, last = await runtime.get_events(sid)
         assert [e.seq for e in events] == list(range(1, last + 1))
         assert events[0].payload["block"]["id"] == message_id
+
+
+def test_agent_tui_db_on_a_text_file_refuses_and_leaves_it_byte_identical(tmp_path: Path) -> None:
+    """The real `agent-tui --db notes.txt` in a pty: exit 1, the reason on screen, the file as it was."""
+    import pexpect
+
+    from tests.tui.servers import AGENT_TUI, child_env
+
+    home = tmp_path / "home"
+    home.mkdir()
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"shopping: eggs, milk\n" * 50)
+    before = _folder_state(tmp_path)
+    child = pexpect.spawn(str(AGENT_TUI), ["--db", str(notes), "--no-bell"],
+                          env={**child_env(home), "TERM": "xterm-256color"}, dimensions=(40, 120),
+                          encoding="utf-8", codec_errors="replace", timeout=60)
+    child.expect(pexpect.EOF)
+    child.close()
+    shown = " ".join(child.before.split())
+    assert child.exitstatus == 1, shown[-2000:]
+    assert "is not an agent-tui database" in shown and "Traceback" not in shown, shown[-2000:]
+    assert _folder_state(tmp_path) == before
