@@ -31,6 +31,13 @@ _SECRET_TEXT = re.compile(
     r"|\b(?:sk-ant-|sk-|ghp_|gho_|github_pat_|AIza)[A-Za-z0-9_\-]{8,}"
 )
 _extra_secrets: set[str] = set()
+#: ``extra=FILE_ONLY``: a record for the log file only, for what the user is already shown in
+#: words (serve's one-line refusal on stderr must not be doubled by its stderr log handler).
+FILE_ONLY = {"file_only": True}
+
+
+def _not_file_only(record: logging.LogRecord) -> bool:
+    return not getattr(record, "file_only", False)
 
 
 def default_log_path() -> Path:
@@ -102,6 +109,8 @@ def setup_log_file(
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
+    for existing in root.handlers:
+        existing.addFilter(_not_file_only)
     if root.level > level:
         # Handlers already there (serve's stderr) keep the level they were showing.
         for existing in root.handlers:

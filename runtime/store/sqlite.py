@@ -22,6 +22,7 @@ import orjson
 
 from ..errors import StoreError
 from ..instance_lock import InstanceLock
+from ..logfile import FILE_ONLY
 from ..models import AgentProfile, SessionEvent, make_event
 from ..private_paths import make_private_dir
 from .base import SessionRecord
@@ -98,7 +99,7 @@ class SQLiteStore:
             # Before recovery or a move aside: those assume this process is the database's only user.
             self.instance_lock.acquire()
         except StoreError as exc:
-            log.error("%s", exc.message)
+            log.error("%s", exc.message, extra=FILE_ONLY)
             raise
         try:
             await self._open_locked()
