@@ -92,7 +92,10 @@ class SQLiteStore:
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
-        make_private_dir(self.path.parent)
+        try:
+            make_private_dir(self.path.parent)
+        except OSError as exc:
+            raise StoreError(f"cannot create the database folder {self.path.parent}: {exc.strerror or exc}") from exc
         # Before anything is locked, created or moved: a file that is not ours is left as it is.
         try:
             _refuse_foreign_file(self.path)
@@ -390,8 +393,9 @@ def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-#: Part of our first migration's text, which SQLite keeps verbatim in sqlite_master on page 1.
-_OUR_MARK = b"CREATE TABLE schema_version"
+#: Text of our first migration, which SQLite keeps verbatim in sqlite_master on page 1: our
+#: version table and one of ours no other program is likely to have beside it.
+_OUR_MARKS = (b"CREATE TABLE schema_version", b"CREATE TABLE workspace_files")
 
 
 def _refuse_foreign_file(path: Path) -> None:
@@ -418,7 +422,7 @@ def _refuse_foreign_file(path: Path) -> None:
             f"{path} is not an agent-tui database (not an SQLite file); it was left as it is: "
             "give --db a new file or an agent-tui database"
         )
-    if _OUR_MARK in head:
+    if all(mark in head for mark in _OUR_MARKS):
         return
     try:
         with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
@@ -428,7 +432,8 @@ def _refuse_foreign_file(path: Path) -> None:
             f"{path} is a damaged SQLite file that is not recognisably agent-tui's ({exc}); "
             "it was left as it is: give --db another file"
         ) from exc
-    if tables and "schema_version" not in tables:
+    ours = tables <= {"schema_version"} or {"schema_version", "sessions", "events"} <= tables
+    if not ours:
         raise StoreError(
             f"{path} is another program's SQLite database (tables: {', '.join(sorted(tables)[:5])}); "
             "it was left as it is: give --db a new file or an agent-tui database"

@@ -74,10 +74,12 @@ async def test_a_file_that_is_not_ours_is_refused_and_left_byte_identical(
     assert _folder_state(folder) == before
 
 
-async def test_another_programs_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tables", [["recipes"], ["schema_version", "recipes"]], ids=["plain", "own-versioning"])
+async def test_another_programs_sqlite_database_is_refused_untouched(tmp_path: Path, tables: list[str]) -> None:
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE recipes (name TEXT)")
+        for table in tables:
+            db.execute(f"CREATE TABLE {table} (name TEXT)")
         db.execute("INSERT INTO recipes VALUES ('bread')")
     db.close()
     before = path.read_bytes()
@@ -85,7 +87,7 @@ async def test_another_programs_sqlite_database_is_refused_untouched(tmp_path: P
         await SQLiteStore(path).open()
     assert path.read_bytes() == before
     with sqlite3.connect(path) as db:
-        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["recipes"]
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == tables
     db.close()
 
 
