@@ -101,6 +101,9 @@ class AgentRuntime:
                 host=self.config.websocket_host,
                 port=self.config.websocket_port,
                 token=self.config.token,
+                no_auth=self.config.no_auth,
+                allowed_hosts=tuple(self.config.allowed_hosts),
+                write_token_file=self.config.write_token_file,
             )
 
     async def shutdown(self) -> None:
