@@ -14,6 +14,7 @@ import socketio
 
 from agent_tui.cli import build_app, build_parser, main
 from agent_tui.widgets.tool_card import ToolCard
+from runtime.server import token_file
 from tests.tui.conftest import SIZE, idle, ready, wait_until
 from tests.tui.servers import ServeProcess
 
@@ -87,6 +88,7 @@ async def test_serve_a_socketio_client_drives_the_runtime_and_the_tui_shows_it(t
         header = app.query_one("#header")
         assert f"serving {server.url}" in header.right and "0 clients" in header.right
         assert server.token and f"token {server.token}" in header.right  # shown once, where it started
+        assert token_file.read_for(server.url) == server.token  # a local --connect finds it
         client = socketio.AsyncClient()
         await client.connect(server.url, transports=["websocket"], auth={"token": server.token})
         try:
@@ -102,6 +104,16 @@ async def test_serve_a_socketio_client_drives_the_runtime_and_the_tui_shows_it(t
             await wait_until(pilot, lambda: idle(app) and outputs(app) == ["via-socket"], what="the socket's message")
         finally:
             await client.disconnect()
+    assert not token_file.token_path(server.port).exists()  # removed on a clean exit
+
+
+async def test_no_auth_is_shown_in_the_header(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["--serve", "127.0.0.1:0", "--no-auth", "--db", str(tmp_path / "app.db")])
+    app = build_app(args)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert app.client.server.token is None
+        assert "NO AUTH" in app.query_one("#header").right
 
 
 async def test_connect_shows_a_served_session_live_and_sends_through_the_server(tmp_path: Path) -> None:
