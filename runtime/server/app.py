@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from pathlib import Path
 
 import socketio
@@ -27,6 +28,15 @@ SOCKETIO_PATH = "/socket.io/"
 
 #: Longest request line / header field parsed (aiohttp's default is 8,190 bytes).
 MAX_REQUEST_LINE = 64 * 1024
+
+
+def _own_names(host: str) -> tuple[str, ...]:
+    """On an all-interfaces bind, this machine's own host name is a name clients use (``http://box:P``);
+    an attacker cannot rebind it, since it is not their domain."""
+    if host.strip("[]") in ("", "0.0.0.0", "::"):
+        name = socket.gethostname().lower()
+        return (name,) if name and name != "localhost" else ()
+    return ()
 
 
 class AgentServer:
@@ -81,7 +91,7 @@ class AgentServer:
                 guard_middleware(
                     GuardConfig(
                         bound_host=host,
-                        allowed_hosts=tuple(allowed_hosts),
+                        allowed_hosts=(*allowed_hosts, *_own_names(host)),
                         cors_origins=cors_origins,
                         trust_proxy=trust_proxy,
                         exempt_content_type=(SOCKETIO_PATH,),

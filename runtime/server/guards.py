@@ -176,7 +176,8 @@ def refusal(request: web.Request, config: GuardConfig) -> tuple[int, str, str] |
     """(status, code, message) when the request must not reach a handler, else None."""
     host = effective_host(request, config.trust_proxy)
     if not host_allowed(host, config.bound_host, config.allowed_hosts):
-        return 403, "FORBIDDEN_HOST", "Host header not allowed (add the name with --allowed-hosts)"
+        name = split_host(host or "")[0][:100]
+        return 403, "FORBIDDEN_HOST", f"Host {name!r} is not allowed by this server (start it with --allowed-hosts)"
     origin = request.headers.get(hdrs.ORIGIN)
     if not origin_allowed(origin, host, effective_scheme(request, config.trust_proxy), config.cors_origins):
         return 403, "FORBIDDEN_ORIGIN", "Origin not allowed (add it with --cors-origins)"

@@ -224,3 +224,19 @@ def test_pure_guards() -> None:
     assert not guards.content_type_allowed("text/plain", has_body=False)
     assert guards.content_type_allowed("application/octet-stream", has_body=False)
     assert not guards.content_type_allowed("application/octet-stream", has_body=True)
+
+
+async def test_an_all_interfaces_bind_answers_to_ip_literals_and_its_own_host_name(runtime: AgentRuntime) -> None:
+    server = await start_server(runtime, host="0.0.0.0", port=0, token=TOKEN)
+    try:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+            url = f"http://127.0.0.1:{server.port}/sessions"
+            for host, status in ((f"{socket.gethostname()}:{server.port}", 200), ("10.1.2.3", 200),
+                                 ("[fe80::1]:1", 200), ("evil.example", 403)):
+                async with http.get(url, headers={"Host": host}) as r:
+                    assert r.status == status, host
+                    if status == 403:
+                        body = await r.json()
+                        assert body["code"] == "FORBIDDEN_HOST" and "'evil.example'" in body["error"]
+    finally:
+        await server.stop()
