@@ -122,6 +122,8 @@ async def test_ps_shows_no_token_unless_it_was_given_in_argv(tmp_path: Path, how
         assert await stop(process) == 0
     help_text = subprocess.run([str(AGENT_TUI), "serve", "--help"], capture_output=True, text=True, timeout=60).stdout
     assert "ps" in help_text and "--token-file" in help_text and "AGENT_TUI_TOKEN" in help_text
+    help_text = subprocess.run([str(AGENT_TUI), "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert "`ps`" in help_text and "--token-file" in help_text
 
 
 async def test_no_auth_is_refused_beyond_loopback_and_announced_on_loopback(tmp_path: Path) -> None:
