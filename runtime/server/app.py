@@ -17,7 +17,7 @@ from aiohttp import web
 
 from ..agent_runtime import AgentRuntime
 from . import auth, token_file
-from .guards import GuardConfig, guard_middleware
+from .guards import WILDCARD_HOSTS, GuardConfig, guard_middleware
 from .http import MAX_BODY, RUNTIME_KEY, TOKEN_KEY, add_routes, make_middlewares
 from .sockets import DEFAULT_SEND_BUDGET, SocketHub
 
@@ -33,7 +33,7 @@ MAX_REQUEST_LINE = 64 * 1024
 def _own_names(host: str) -> tuple[str, ...]:
     """On an all-interfaces bind, this machine's own host name is a name clients use (``http://box:P``);
     an attacker cannot rebind it, since it is not their domain."""
-    if host.strip("[]") in ("", "0.0.0.0", "::"):
+    if host.strip("[]") in WILDCARD_HOSTS:
         name = socket.gethostname().lower()
         return (name,) if name and name != "localhost" else ()
     return ()

@@ -21,7 +21,8 @@ from aiohttp import hdrs, web
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "127.0.0.1", "::1"})
-_WILDCARD = frozenset({"", "0.0.0.0", "::"})
+#: Bind addresses meaning "every interface".
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
@@ -136,7 +137,7 @@ def content_type_allowed(content_type: str | None, has_body: bool) -> bool:
     return not has_body
 
 
-def has_body(method: str, headers: Mapping[str, str]) -> bool:
+def has_body(headers: Mapping[str, str]) -> bool:
     length = headers.get(hdrs.CONTENT_LENGTH)
     if length is not None:
         return length.strip() not in ("", "0")
@@ -182,7 +183,7 @@ def refusal(request: web.Request, config: GuardConfig) -> tuple[int, str, str] |
     if not origin_allowed(origin, host, effective_scheme(request, config.trust_proxy), config.cors_origins):
         return 403, "FORBIDDEN_ORIGIN", "Origin not allowed (add it with --cors-origins)"
     if not request.path.startswith(tuple(config.exempt_content_type)) and not content_type_allowed(
-        request.headers.get(hdrs.CONTENT_TYPE), has_body(request.method, request.headers)
+        request.headers.get(hdrs.CONTENT_TYPE), has_body(request.headers)
     ):
         return 415, "UNSUPPORTED_MEDIA_TYPE", "request bodies must be application/json"
     return None

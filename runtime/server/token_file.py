@@ -19,9 +19,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from ..config import APP_NAME
-from .guards import is_loopback_name
-
-_WILDCARD = frozenset({"", "0.0.0.0", "::"})
+from .guards import WILDCARD_HOSTS, is_loopback_name
 
 
 def servers_dir() -> Path:
@@ -96,7 +94,7 @@ def _same_server(file_url: str, url: str) -> bool:
     if mine_host == their_host:
         return True
     # A server bound to loopback or all interfaces is reachable as any loopback name.
-    return is_loopback_name(their_host) and (is_loopback_name(mine_host) or mine_host in _WILDCARD)
+    return is_loopback_name(their_host) and (is_loopback_name(mine_host) or mine_host in WILDCARD_HOSTS)
 
 
 def read_for(url: str) -> str | None:
