@@ -108,6 +108,9 @@ class AgentRuntime:
                 host=self.config.websocket_host,
                 port=self.config.websocket_port,
                 token=self.config.token,
+                no_auth=self.config.no_auth,
+                allowed_hosts=tuple(self.config.allowed_hosts),
+                write_token_file=self.config.write_token_file,
             )
             self.record_server_url(self.server.url)
             from .logfile import add_secret

@@ -34,7 +34,14 @@ class RuntimeConfig:
     #: Set to serve HTTP + Socket.IO from the same process (used by ``agent-tui --serve``).
     websocket_port: int | None = None
     websocket_host: str = "127.0.0.1"
+    #: Bearer token of that server; None: one is generated (read it from ``runtime.server.token``).
     token: str | None = None
+    #: Serve without a token: only allowed when ``websocket_host`` is loopback (docs/security.md).
+    no_auth: bool = False
+    #: Extra ``Host`` names the server answers to (a reverse proxy's or a team box's DNS name).
+    allowed_hosts: list[str] = field(default_factory=list)
+    #: Write the token file a local ``agent-tui --connect`` reads (the CLI sets it; embedders opt in).
+    write_token_file: bool = False
     #: Where local sandboxes live (one folder per session); default: ``<user data dir>/sandboxes``.
     data_dir: Path | str | None = None
     #: Where ``profiles/*.toml`` are read from; default: the platform user config dir.

@@ -28,14 +28,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to bind (default 127.0.0.1; any other address requires a token, "
-        "one is generated and printed if none is given)",
+        help="address to bind (default 127.0.0.1). Every bind requires a token (see --token-file)",
     )
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)"
     )
     parser.add_argument(
-        "--token", default=None, help="bearer token clients must present (default: $AGENT_TUI_TOKEN)"
+        "--token",
+        default=None,
+        help="bearer token clients must present. VISIBLE to other local users in `ps`: prefer "
+        "$AGENT_TUI_TOKEN or --token-file. Default: generated, printed once here, and written to "
+        "<user state dir>/agent-tui/servers/<port>.json (mode 0600) for a local `agent-tui --connect`",
+    )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="read the token from the first line of PATH (not visible in `ps`)",
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve WITHOUT a token: loopback binds only; any local user can then drive the agents",
+    )
+    parser.add_argument(
+        "--allowed-hosts",
+        default=None,
+        metavar="NAMES",
+        help="comma-separated Host names the server answers to besides loopback and the bound address "
+        "(a reverse proxy's or the machine's DNS name; '.example.com' includes subdomains)",
+    )
+    parser.add_argument(
+        "--trust-proxy",
+        action="store_true",
+        help="believe X-Forwarded-Host/-Proto (only behind a reverse proxy you run, which sets them)",
     )
     parser.add_argument(
         "--db", type=Path, default=None, help="SQLite file (default: $AGENT_TUI_DB or the user data dir)"
@@ -52,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cors-origins",
         default=None,
-        help="comma-separated browser origins allowed to connect ('*': any); default: same origin",
+        help="comma-separated browser origins allowed to call the server ('*': any); default: none "
+        "(requests carrying another Origin are refused with 403)",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level on stderr (default INFO)")
     return parser
@@ -102,6 +130,10 @@ async def serve(args: argparse.Namespace) -> int:
                 token=args.token,
                 redis_url=args.redis_url,
                 cors_origins=cors,
+                no_auth=args.no_auth,
+                allowed_hosts=_split(args.allowed_hosts),
+                trust_proxy=args.trust_proxy,
+                write_token_file=True,
             )
         except OSError as exc:
             print(
@@ -121,6 +153,10 @@ async def serve(args: argparse.Namespace) -> int:
                 f"Socket.IO auth {{token}}): {server.token}",
                 flush=True,
             )
+        if server.token_file is not None:
+            print(f"token file (local `agent-tui --connect {server.url}` reads it): {server.token_file}", flush=True)
+        if server.token is None:
+            print("NO AUTH (--no-auth): any local user or process can drive this server", flush=True)
         await stop.wait()
         print("agent-tui server shutting down", flush=True)
     finally:
@@ -128,6 +164,10 @@ async def serve(args: argparse.Namespace) -> int:
             loop.remove_signal_handler(sig)
         await runtime.shutdown()
     return 0
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,8 +183,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.port < 0 or args.port > 65535:
         print("agent-tui serve: --port must be 0..65535", file=sys.stderr)
         return 2
+    from .auth import is_loopback, read_token_file
+
+    if args.token_file is not None:
+        if args.token:
+            print("agent-tui serve: give --token or --token-file, not both", file=sys.stderr)
+            return 2
+        try:
+            args.token = read_token_file(str(args.token_file))
+        except ValueError as exc:
+            print(f"agent-tui serve: {exc}", file=sys.stderr)
+            return 2
     if args.token is None and os.environ.get("AGENT_TUI_TOKEN"):
         args.token = os.environ["AGENT_TUI_TOKEN"]
+    if args.no_auth and not is_loopback(args.host):
+        print(
+            f"agent-tui serve: --no-auth is only allowed on a loopback bind (127.0.0.1, ::1, localhost), "
+            f"not {args.host!r}: other machines could run commands as you",
+            file=sys.stderr,
+        )
+        return 2
+    if args.no_auth and args.token:
+        print("agent-tui serve: --no-auth and a token (--token, --token-file, $AGENT_TUI_TOKEN) conflict",
+              file=sys.stderr)
+        return 2
     try:
         return asyncio.run(serve(args))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
