@@ -12,10 +12,15 @@ import stat
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import FileNotFound, FileTooLarge, InvalidPath, SandboxError
 from .base import RemoteFile
+from .isolation import SandboxPolicy, bwrap_argv, existing, exit_code
 from .paths import clean_relative, confine
+
+if TYPE_CHECKING:
+    from ..models import AgentProfile
 
 #: A line longer than this is delivered in pieces (a runner printing 10 MB without a newline
 #: must not make us buffer it whole).
@@ -50,10 +55,16 @@ async def _pump(stream: asyncio.StreamReader, queue: asyncio.Queue[bytes | None]
 
 class LocalProcess:
     def __init__(
-        self, proc: asyncio.subprocess.Process, sweep: Callable[[], Awaitable[int]] | None = None
+        self,
+        proc: asyncio.subprocess.Process,
+        sweep: Callable[[], Awaitable[int]] | None = None,
+        *,
+        isolated: bool = False,
     ) -> None:
         self._proc = proc
         self._sweep = sweep
+        #: Started under bwrap: ``proc`` is bwrap, the sandbox is its child's process group.
+        self._isolated = isolated
         self.pid: int | None = proc.pid
         self._stdout: asyncio.Queue[bytes | None] = asyncio.Queue(_STREAM_QUEUE)
         self._stderr: asyncio.Queue[bytes | None] = asyncio.Queue(_STREAM_QUEUE)
@@ -96,9 +107,18 @@ class LocalProcess:
     async def wait(self) -> int:
         code = await self._proc.wait()
         await asyncio.gather(*self._pumps, return_exceptions=True)
-        return code
+        return exit_code(code) if self._isolated else code
 
     async def signal_group(self, signum: int) -> None:
+        if self._isolated:
+            # bwrap's child (the sandbox's init) leads the sandbox's own session and group; bwrap
+            # itself would just die of a SIGTERM (and take the sandbox down with it, ungracefully).
+            inner = await asyncio.to_thread(_child_of, self._proc.pid)
+            if inner is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(inner, signum)
+            if signum != signal.SIGKILL:
+                return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, signum)
 
@@ -113,26 +133,42 @@ class LocalProcess:
             await self._sweep()
 
 
+def _child_of(pid: int) -> int | None:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
 class LocalPrimitive:
-    """A sandbox that is a folder under the data dir; isolation is by process group and ``HOME``."""
+    """A sandbox that is a folder under the data dir. With a ``policy`` its processes run under
+    bubblewrap (``isolation.py``); without, isolation is by process group and ``HOME`` only."""
 
     name = "local"
     #: Seconds between checks, while a query runs, that the folder still exists (a stat: cheap).
     liveness_check_s = 1.0
 
-    def __init__(self, root: Path, session_id: str) -> None:
-        self.root = Path(root) / session_id
+    def __init__(self, root: Path, session_id: str, policy: SandboxPolicy | None = None) -> None:
+        # Under bwrap the folders are bound at their real path: a symlink on the way to them
+        # could lie inside a hidden folder.
+        self.root = (Path(os.path.realpath(root)) if policy is not None else Path(root)) / session_id
         self.session_dir = str(self.root)
+        self.policy = policy
         self._id: str | None = None
         self._processes: set[LocalProcess] = set()
+
+    def configure(self, *, profile: AgentProfile | None = None, **_ignored: object) -> None:
+        """Take the profile's network switch (``network = false``: no network in the sandbox)."""
+        if self.policy is not None and profile is not None:
+            self.policy = self.policy.with_network(profile.network)
 
     @property
     def environment_id(self) -> str | None:
         return self._id
 
     async def start(self) -> None:
-        for sub in ("app", "workspace", "home"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_make_private_dirs, self.root)
         self._id = f"local-{uuid.uuid4().hex[:12]}"
 
     def _require(self) -> None:
@@ -144,11 +180,17 @@ class LocalPrimitive:
     ) -> LocalProcess:
         self._require()
         workdir = confine(self.root, cwd) if cwd else self.root
+        run_env = dict(env) if env is not None else None
+        if self.policy is not None:
+            argv = bwrap_argv(existing(self.policy), str(self.root), argv, str(workdir))
+            if run_env is not None:
+                # app/ is read-only inside: the runner's bytecode cache goes to its home.
+                run_env.setdefault("PYTHONPYCACHEPREFIX", str(self.root / "home" / ".cache" / "agent-runner"))
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 cwd=str(workdir),
-                env=dict(env) if env is not None else None,
+                env=run_env,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -156,7 +198,7 @@ class LocalPrimitive:
             )
         except OSError as exc:
             raise SandboxError(f"could not start {argv[0]!r}: {exc}", code="EXEC_FAILED") from exc
-        process = LocalProcess(proc, sweep=self._sweep_escaped)
+        process = LocalProcess(proc, sweep=self._sweep_escaped, isolated=self.policy is not None)
         self._processes.add(process)
         proc_wait = asyncio.ensure_future(proc.wait())
         proc_wait.add_done_callback(lambda _f: self._processes.discard(process))
@@ -234,6 +276,17 @@ class LocalPrimitive:
         """Terminate and remove the session folder (the session was deleted)."""
         await self.terminate()
         await asyncio.to_thread(shutil.rmtree, self.root, True)
+
+
+def _make_private_dirs(root: Path) -> None:
+    """The session folder and its app/, workspace/, home/: the user's only (0700), whatever the
+    umask; the sandboxes folder above them too when we create it."""
+    if not root.parent.exists():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(root.parent, 0o700)
+    for folder in (root, *(root / sub for sub in ("app", "workspace", "home"))):
+        folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o700)
 
 
 #: Largest file ``read_file`` hands over (it is read into memory whole).
