@@ -110,7 +110,7 @@ class AgentRuntime:
         if self._started:
             return
         await self.store.open()
-        if self._isolation is None and self.config.primitive == "local":
+        if self._isolation is None:  # a modal runtime may still start local sessions
             await asyncio.to_thread(self._detect_isolation)
         self.bus = EventBus(self.store)
         self.profiles.load(await self.store.list_agent_profiles())

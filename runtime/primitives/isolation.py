@@ -66,9 +66,12 @@ def _outermost(paths: Iterable[str]) -> list[str]:
     return kept
 
 
-def bwrap_argv(policy: SandboxPolicy, session_root: str, argv: Sequence[str], cwd: str) -> list[str]:
+def bwrap_argv(
+    policy: SandboxPolicy, session_root: str, argv: Sequence[str], cwd: str, *, info_fd: int | None = None
+) -> list[str]:
     """The command line running ``argv`` in ``cwd`` inside the sandbox of ``session_root``
     (which holds ``app/``, ``workspace/`` and ``home/``; all paths real and absolute).
+    ``info_fd``: where bwrap writes the host pid of the sandbox's init (``{"child-pid": N}``).
 
     Mount order matters: bwrap applies them in order, so the host goes in read-only first, the
     tmpfs mounts then cover the secrets, and the session's own folders are bound back last.
@@ -80,6 +83,7 @@ def bwrap_argv(policy: SandboxPolicy, session_root: str, argv: Sequence[str], cw
         "--bind", f"{root}/workspace", f"{root}/workspace",
         "--bind", f"{root}/home", f"{root}/home",
         *_seal(policy),
+        *(["--info-fd", str(info_fd)] if info_fd is not None else []),
         "--chdir", cwd,
         "--",
         *argv,
@@ -163,16 +167,17 @@ def secret_dirs(
 def exposure_candidates(python: str, binaries: Iterable[str | None], bin_dirs: Iterable[str]) -> list[list[str]]:
     """Folders the runner and the agent CLIs need, each as a list of choices (widest first): the
     Python prefix; a CLI's ``node_modules`` (its dependencies live beside it), else its folder;
-    each ``PATH`` / ``agent_bin_dirs`` folder, with its prefix when it is a ``bin``."""
+    each ``PATH`` / ``agent_bin_dirs`` folder, with its prefix when it is a ``bin``. The file
+    alone is the last choice, for one that shares its folder with the runtime's secrets."""
     choices: list[list[str]] = []
     real_python = Path(_real(python))
-    choices.append([str(real_python.parent.parent), str(real_python.parent)])
+    choices.append([str(real_python.parent.parent), str(real_python.parent), str(real_python)])
     for binary in binaries:
         if not binary:
             continue
         real = Path(_real(binary))
         options = [str(p) for p in real.parents if p.name == "node_modules"][-1:]
-        choices.append([*options, str(real.parent)])
+        choices.append([*options, str(real.parent), str(real)])
     for folder in bin_dirs:
         if not folder:
             continue
@@ -181,16 +186,24 @@ def exposure_candidates(python: str, binaries: Iterable[str | None], bin_dirs: I
     return choices
 
 
-def pick_exposed(choices: Iterable[list[str]], hidden: Sequence[str], secrets: Sequence[str]) -> list[str]:
+def pick_exposed(
+    choices: Iterable[list[str]], hidden: Sequence[str], secrets: Sequence[str], database: str | None = None
+) -> list[str]:
     """For each need, the widest choice that lies inside a hidden folder (else nothing to do) and
     shows none of the runtime's secrets: not a secret folder, not inside one, not above one, and
-    never a whole hidden folder (the home itself)."""
+    never a whole hidden folder (the home itself). The database's folder is hidden too, but only
+    its files (``<db>``, ``<db>-wal``, ...) are secret: a runner beside it may be exposed alone."""
+    db_folder = os.path.dirname(database) if database else None
     picked: list[str] = []
     for options in choices:
         for option in options:
             if not any(_inside(option, h) and option != h for h in hidden):
                 continue
-            if any(_inside(option, s) or _inside(s, option) for s in secrets):
+            if any(_inside(s, option) for s in secrets):
+                continue  # it would show a secret folder
+            if any(_inside(option, s) for s in secrets if s != db_folder):
+                continue
+            if database and (option.startswith(database) or (db_folder and _inside(db_folder, option))):
                 continue
             picked.append(option)
             break
@@ -220,7 +233,7 @@ def build_policy(
         # The user's session bus lives here: `systemd-run --user` through it runs outside.
         hidden.append(_real(runtime_dir))
     choices = exposure_candidates(python, binaries, bin_dirs)
-    expose = pick_exposed(choices, [*hidden, "/tmp"], secrets)
+    expose = pick_exposed(choices, [*hidden, "/tmp"], secrets, _real(db_path) if db_path is not None else None)
     return SandboxPolicy(bwrap=bwrap, hidden=tuple(dict.fromkeys(hidden)), expose=tuple(dict.fromkeys(expose)))
 
 
@@ -230,7 +243,7 @@ def existing(policy: SandboxPolicy) -> SandboxPolicy:
     return replace(
         policy,
         hidden=tuple(p for p in policy.hidden if os.path.isdir(p)),
-        expose=tuple(p for p in policy.expose if os.path.isdir(p)),
+        expose=tuple(p for p in policy.expose if os.path.exists(p)),
     )
 
 

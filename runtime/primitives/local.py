@@ -60,11 +60,16 @@ class LocalProcess:
         sweep: Callable[[], Awaitable[int]] | None = None,
         *,
         isolated: bool = False,
+        info: asyncio.StreamReader | None = None,
     ) -> None:
         self._proc = proc
         self._sweep = sweep
-        #: Started under bwrap: ``proc`` is bwrap, the sandbox is its child's process group.
+        #: Started under bwrap: ``proc`` is bwrap; the sandbox is the process group of its child,
+        #: the init of the sandbox's PID namespace, whose host pid bwrap writes to ``info``.
         self._isolated = isolated
+        self._init: asyncio.Task[int | None] | None = (
+            asyncio.create_task(_read_init_pid(info)) if info is not None else None
+        )
         self.pid: int | None = proc.pid
         self._stdout: asyncio.Queue[bytes | None] = asyncio.Queue(_STREAM_QUEUE)
         self._stderr: asyncio.Queue[bytes | None] = asyncio.Queue(_STREAM_QUEUE)
@@ -109,14 +114,22 @@ class LocalProcess:
         await asyncio.gather(*self._pumps, return_exceptions=True)
         return exit_code(code) if self._isolated else code
 
+    async def _init_pid(self) -> int | None:
+        if self._init is None:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._init), 5.0)
+        except TimeoutError:
+            return None
+
     async def signal_group(self, signum: int) -> None:
         if self._isolated:
-            # bwrap's child (the sandbox's init) leads the sandbox's own session and group; bwrap
-            # itself would just die of a SIGTERM (and take the sandbox down with it, ungracefully).
-            inner = await asyncio.to_thread(_child_of, self._proc.pid)
-            if inner is not None:
+            # The sandbox's init leads the sandbox's own session and group; bwrap itself would
+            # just die of a SIGTERM (and take the sandbox down with it, ungracefully).
+            init = await self._init_pid()
+            if init is not None and self._proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(inner, signum)
+                    os.killpg(init, signum)
             if signum != signal.SIGKILL:
                 return
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -131,14 +144,31 @@ class LocalProcess:
             # What left the group (setsid, a daemonizing tool) while the runner, which would have
             # reaped it as a subreaper, was killed before it could.
             await self._sweep()
+        init = await self._init_pid()
+        if init is not None:
+            # bwrap may exit as soon as its init reports the runner's exit, while the kernel is
+            # still killing the rest of the PID namespace (in the init's exit): wait for that.
+            for _ in range(500):
+                if not _running(init, "bwrap"):
+                    break
+                await asyncio.sleep(0.01)
 
 
-def _child_of(pid: int) -> int | None:
+async def _read_init_pid(info: asyncio.StreamReader) -> int | None:
+    """The host pid of the sandbox's init, from bwrap's ``--info-fd`` (None if bwrap failed)."""
+    import json
+
     try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
+        data = await info.read(1 << 16)  # bwrap writes one small JSON document, then closes it
+        while data.count(b"{") > data.count(b"}"):
+            more = await info.read(1 << 16)
+            if not more:
+                break
+            data += more
+        pid = json.loads(data).get("child-pid")
+    except (ValueError, OSError, AttributeError):
         return None
-    return int(children[0]) if children else None
+    return pid if isinstance(pid, int) and pid > 1 else None
 
 
 class LocalPrimitive:
@@ -181,8 +211,11 @@ class LocalPrimitive:
         self._require()
         workdir = confine(self.root, cwd) if cwd else self.root
         run_env = dict(env) if env is not None else None
+        info_read = info_write = -1
         if self.policy is not None:
-            argv = bwrap_argv(existing(self.policy), str(self.root), argv, str(workdir))
+            info_read, info_write = os.pipe()
+            os.set_inheritable(info_write, True)
+            argv = bwrap_argv(existing(self.policy), str(self.root), argv, str(workdir), info_fd=info_write)
             if run_env is not None:
                 # app/ is read-only inside: the runner's bytecode cache goes to its home.
                 run_env.setdefault("PYTHONPYCACHEPREFIX", str(self.root / "home" / ".cache" / "agent-runner"))
@@ -195,10 +228,17 @@ class LocalPrimitive:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,  # its own process group, killed as a group
+                pass_fds=(info_write,) if info_write >= 0 else (),
             )
         except OSError as exc:
+            if info_read >= 0:
+                os.close(info_read)
             raise SandboxError(f"could not start {argv[0]!r}: {exc}", code="EXEC_FAILED") from exc
-        process = LocalProcess(proc, sweep=self._sweep_escaped, isolated=self.policy is not None)
+        finally:
+            if info_write >= 0:
+                os.close(info_write)
+        info = await _reader(info_read) if info_read >= 0 else None
+        process = LocalProcess(proc, sweep=self._sweep_escaped, isolated=self.policy is not None, info=info)
         self._processes.add(process)
         proc_wait = asyncio.ensure_future(proc.wait())
         proc_wait.add_done_callback(lambda _f: self._processes.discard(process))
@@ -276,6 +316,13 @@ class LocalPrimitive:
         """Terminate and remove the session folder (the session was deleted)."""
         await self.terminate()
         await asyncio.to_thread(shutil.rmtree, self.root, True)
+
+
+async def _reader(fd: int) -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", 0))
+    return reader
 
 
 def _make_private_dirs(root: Path) -> None:
@@ -392,9 +439,13 @@ async def _kill_and_wait(pids: list[int]) -> int:
     return len(pids)
 
 
-def _running(pid: int) -> bool:
+def _running(pid: int, name: str | None = None) -> bool:
+    """Alive (not a zombie); with ``name``, and still that program (not a reused pid)."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+            stat_line = handle.read()
     except OSError:
         return False
+    if name is not None and stat_line.partition("(")[2].rpartition(")")[0] != name:
+        return False
+    return stat_line.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")

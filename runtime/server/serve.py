@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="where local sandboxes live")
     parser.add_argument(
+        "--no-isolation", action="store_true", help="run local sandboxes without bubblewrap (docs/isolation.md)"
+    )
+    parser.add_argument(
         "--redis-url",
         default=None,
         help="fan Socket.IO events out across several serve processes through Redis",
@@ -62,7 +65,9 @@ async def serve(args: argparse.Namespace) -> int:
     from ..errors import AgentTuiError
     from .app import start_server
 
-    config = RuntimeConfig(db_path=args.db, primitive=args.primitive, data_dir=args.data_dir)
+    config = RuntimeConfig(
+        db_path=args.db, primitive=args.primitive, data_dir=args.data_dir, isolation=not args.no_isolation
+    )
     runtime = AgentRuntime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -102,6 +107,8 @@ async def serve(args: argparse.Namespace) -> int:
         # shutdown() stops the server first, then closes queries, sandboxes and the store.
         runtime.server = server
         print(f"agent-tui server listening on {server.url}", flush=True)
+        if not runtime.isolation.enabled:
+            print(f"warning: local sandboxes are NOT isolated: {runtime.isolation.reason}", file=sys.stderr)
         if server.token_generated:
             # Printed once, here only: never logged.
             print(
