@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from ..models import WireModel
 
-#: Exit codes above this from bwrap mean its child died of signal ``code - 128``.
+#: bwrap exits ``128 + N`` when its child died of signal N.
 SIGNAL_EXIT_BASE = 128
 
 
@@ -130,11 +131,12 @@ def _frame(policy: SandboxPolicy) -> list[str]:
 
 
 def exit_code(code: int) -> int:
-    """bwrap's exit code as the runner's own would read: bwrap reports a child killed by signal
-    N as ``128 + N``, where a plain process's wait says ``-N`` (the runner itself only exits 0-2)."""
-    if SIGNAL_EXIT_BASE < code < SIGNAL_EXIT_BASE + 65:
-        return SIGNAL_EXIT_BASE - code
-    return code
+    """bwrap's exit code as a plain process's wait would read it, where that is knowable. bwrap
+    reports a child killed by signal N as ``128 + N``, which a runner passing on an agent's own
+    exit code (Gemini CLI exits 144, say) can also produce. Only SIGKILL is translated: it is
+    the crash that matters (the OOM killer, ``kill -9``), and an agent exiting 137 was itself
+    SIGKILLed (that is how a shell reports it), so "killed by signal 9" is true either way."""
+    return -signal.SIGKILL if code == SIGNAL_EXIT_BASE + signal.SIGKILL else code
 
 
 # --------------------------------------------------------------------------- policy

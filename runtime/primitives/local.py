@@ -140,18 +140,21 @@ class LocalProcess:
         # The leader may already be gone while its group lives on: the killpg above covers that.
         with contextlib.suppress(ProcessLookupError):
             self._proc.kill()
+        init = await self._init_pid()
+        if init is not None:
+            # Nothing leaves a PID namespace, and its init ends only once the kernel has killed
+            # everything in it; bwrap may exit before that (as soon as the init reports the
+            # runner's exit status), so wait for the init itself.
+            delay = 0.001
+            for _ in range(200):
+                if not _running(init, "bwrap"):
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.02)
         if self._sweep is not None:
             # What left the group (setsid, a daemonizing tool) while the runner, which would have
             # reaped it as a subreaper, was killed before it could.
             await self._sweep()
-        init = await self._init_pid()
-        if init is not None:
-            # bwrap may exit as soon as its init reports the runner's exit, while the kernel is
-            # still killing the rest of the PID namespace (in the init's exit): wait for that.
-            for _ in range(500):
-                if not _running(init, "bwrap"):
-                    break
-                await asyncio.sleep(0.01)
 
 
 async def _read_init_pid(info: asyncio.StreamReader) -> int | None:
