@@ -39,21 +39,14 @@ async def _shell_queries(runtime: AgentRuntime, runs: int) -> list[float]:
     session = await runtime.create_session({"architecture": "shell"})
     samples = []
     for _ in range(runs + 1):
-        done = asyncio.Event()
         sub = runtime.subscribe(session.session_id, (await runtime.get_summary(session.session_id)).last_seq)
-
-        async def watch() -> None:
-            async for event in sub:
-                if event.type in ("query:completed", "query:failed"):
-                    done.set()
-                    return
-
-        task = asyncio.create_task(watch())
         started = time.perf_counter()
         await runtime.send_message(session.session_id, "echo hi")
-        await done.wait()
+        async for event in sub:
+            if event.type in ("query:completed", "query:failed"):
+                break
+        sub.close()
         samples.append(time.perf_counter() - started)
-        task.cancel()
     return samples[1:]  # the first one also starts the sandbox
 
 
