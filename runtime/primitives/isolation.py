@@ -181,7 +181,7 @@ def exposure_candidates(python: str, binaries: Iterable[str | None], bin_dirs: I
         options = [str(p) for p in real.parents if p.name == "node_modules"][-1:]
         choices.append([*options, str(real.parent), str(real)])
     for folder in bin_dirs:
-        if not folder:
+        if not folder or not os.path.isabs(folder):  # "." on PATH would expose wherever we started
             continue
         real = Path(_real(folder))
         choices.append([str(real.parent), str(real)] if real.name == "bin" else [str(real)])
