@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--connect", metavar="URL", help="attach to a remote agent-tui (agent-tui serve / --serve)")
     parser.add_argument("--data-dir", metavar="PATH", help="where local sandboxes live (default: beside the db)")
     parser.add_argument("--no-bell", action="store_true", help="no terminal bell on notifications")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="run local sandboxes without bubblewrap (the agent can reach what you can)")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser
 
@@ -136,6 +138,7 @@ def build_app(args: argparse.Namespace) -> Any:
         config.data_dir = Path(args.data_dir)
     if args.primitive:
         config.primitive = args.primitive
+    config.isolation = not args.no_isolation
     if args.serve:
         host, port = args.serve
         config.websocket_host = host

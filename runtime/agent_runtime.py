@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from .models import (
     SessionSummary,
 )
 from .primitives.base import EnvironmentPrimitive
+from .primitives.isolation import IsolationState, SandboxPolicy
 from .private_paths import make_private_dir
 from .profiles import ProfileRegistry
 from .sessions.manager import SessionManager
@@ -69,6 +71,34 @@ class AgentRuntime:
         self._observers: list[Observer] = []
         self._started = False
         self._closed = False
+        self._isolation: IsolationState | None = None
+        self._policy: SandboxPolicy | None = None
+
+    @property
+    def isolation(self) -> IsolationState:
+        """Whether local sandboxes run isolated (bubblewrap), and why not (docs/isolation.md)."""
+        if self._isolation is None:
+            self._detect_isolation()
+        assert self._isolation is not None
+        return self._isolation
+
+    def _detect_isolation(self) -> None:
+        from .primitives.isolation import build_policy, detect
+
+        state, bwrap = detect(self.config.isolation)
+        policy = None
+        if bwrap is not None:
+            binaries = [getattr(arch, "binary", lambda _c: None)(self.config) for arch in ARCHITECTURES.values()]
+            policy = build_policy(
+                bwrap,
+                data_dir=self.config.resolved_data_dir(),
+                db_path=self.config.resolved_db_path(),
+                config_dir=self.config.resolved_config_dir(),
+                python=self.config.runner_python,
+                binaries=binaries,
+                bin_dirs=[*self.config.agent_bin_dirs, *os.environ.get("PATH", "").split(os.pathsep)],
+            )
+        self._policy, self._isolation = policy, state
 
     def _sqlite_store(self) -> SessionStore:
         from .store.sqlite import SQLiteStore
@@ -87,6 +117,8 @@ class AgentRuntime:
                 f"cannot create the data folder {self.config.resolved_data_dir()}: {exc.strerror or exc}"
             ) from exc
         await self.store.open()
+        if self._isolation is None:  # a modal runtime may still start local sessions
+            await asyncio.to_thread(self._detect_isolation)
         self.bus = EventBus(self.store)
         self.profiles.load(await self.store.list_agent_profiles())
         self.sessions = SessionManager(
@@ -151,7 +183,9 @@ class AgentRuntime:
             return ModalPrimitive(session_id, self.config)
         from .primitives.local import LocalPrimitive
 
-        return LocalPrimitive(self.config.resolved_data_dir(), session_id)
+        if self._isolation is None:
+            self._detect_isolation()
+        return LocalPrimitive(self.config.resolved_data_dir(), session_id, self._policy)
 
     def _manager(self) -> SessionManager:
         if self._closed:

@@ -56,6 +56,8 @@ class RuntimeConfig:
     host_env: dict[str, str] | None = None
     #: Seconds an interrupted agent gets to stop after SIGTERM before its group is SIGKILLed.
     interrupt_grace_s: float = 1.0
+    #: Run local sandboxes under bubblewrap when it works here (False: ``--no-isolation``).
+    isolation: bool = True
     #: Seconds a tool permission request may wait for an answer before it is denied (None: forever).
     permission_timeout_s: float | None = None
 

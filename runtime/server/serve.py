@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="where local sandboxes live")
     parser.add_argument(
+        "--no-isolation", action="store_true", help="run local sandboxes without bubblewrap (docs/isolation.md)"
+    )
+    parser.add_argument(
         "--redis-url",
         default=None,
         help="fan Socket.IO events out across several serve processes through Redis",
@@ -93,7 +96,9 @@ async def serve(args: argparse.Namespace) -> int:
     from ..logfile import add_secret
     from .app import start_server
 
-    config = RuntimeConfig(db_path=args.db, primitive=args.primitive, data_dir=args.data_dir)
+    config = RuntimeConfig(
+        db_path=args.db, primitive=args.primitive, data_dir=args.data_dir, isolation=not args.no_isolation
+    )
     runtime = AgentRuntime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -146,6 +151,8 @@ async def serve(args: argparse.Namespace) -> int:
         runtime.record_server_url(server.url)
         add_secret(server.token)
         print(f"agent-tui server listening on {server.url}", flush=True)
+        if not runtime.isolation.enabled:
+            print(f"warning: local sandboxes are NOT isolated: {runtime.isolation.reason}", file=sys.stderr)
         if server.token_generated:
             # Printed once, here only: never logged.
             print(
