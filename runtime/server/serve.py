@@ -48,6 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="fan Socket.IO events out across several serve processes through Redis",
     )
     parser.add_argument(
+        "--database-url",
+        default=None,
+        help="postgresql://... : keep sessions in Postgres and run as one node of a team server "
+        "(default: $AGENT_TUI_DATABASE_URL; without it, the SQLite file). See docs/deploy.md",
+    )
+    parser.add_argument(
+        "--advertise-url",
+        default=None,
+        help="with --database-url: the URL other nodes reach this one at (default: the listening URL)",
+    )
+    parser.add_argument(
+        "--lease-ttl", type=float, default=3.0, help="with --database-url: seconds a dead node keeps its sessions"
+    )
+    parser.add_argument(
         "--cors-origins",
         default=None,
         help="comma-separated browser origins allowed to connect ('*': any); default: same origin",
@@ -62,8 +76,17 @@ async def serve(args: argparse.Namespace) -> int:
     from ..errors import AgentTuiError
     from .app import start_server
 
-    config = RuntimeConfig(db_path=args.db, primitive=args.primitive, data_dir=args.data_dir)
-    runtime = AgentRuntime(config)
+    database_url = args.database_url or os.environ.get("AGENT_TUI_DATABASE_URL") or None
+    config = RuntimeConfig(
+        db_path=args.db, primitive=args.primitive, data_dir=args.data_dir, database_url=database_url, token=args.token
+    )
+    runtime: AgentRuntime
+    if database_url:
+        from ..cluster import ClusterRuntime
+
+        runtime = ClusterRuntime(config, redis_url=args.redis_url, lease_ttl_s=args.lease_ttl)
+    else:
+        runtime = AgentRuntime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -101,6 +124,9 @@ async def serve(args: argparse.Namespace) -> int:
             return 1
         # shutdown() stops the server first, then closes queries, sandboxes and the store.
         runtime.server = server
+        if database_url:
+            runtime.config.token = server.token  # sent with the commands forwarded to other nodes
+            await runtime.join_cluster(args.advertise_url or server.url)  # type: ignore[attr-defined]
         print(f"agent-tui server listening on {server.url}", flush=True)
         if server.token_generated:
             # Printed once, here only: never logged.
