@@ -86,7 +86,8 @@ class LeaseTable:
 
     async def owner(self, session_id: str) -> Lease | None:
         row = await self._pool.fetchrow(
-            "SELECT node_id, node_url, expires_at > now() FROM session_leases WHERE session_id = $1", session_id
+            "SELECT node_id, node_url, expires_at > now() FROM session_leases WHERE session_id = $1",
+            session_id,
         )
         return Lease(session_id, row[0], row[1], bool(row[2])) if row else None
 

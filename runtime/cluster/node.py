@@ -283,7 +283,12 @@ class ClusterRuntime(AgentRuntime):
                 try:
                     return parse(await self._forward(lease.node_url, method, path, body))
                 except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-                    log.info("owner %s of %s did not answer (%s); waiting for its lease", lease.node_url, session_id, exc)
+                    log.info(
+                        "owner %s of %s did not answer (%s); waiting for its lease",
+                        lease.node_url,
+                        session_id,
+                        exc,
+                    )
             if time.monotonic() > deadline:
                 raise StoreError(f"the node owning session {session_id} does not answer; try again")
             await asyncio.sleep(self.lease_ttl_s / 6)
@@ -301,7 +306,9 @@ class ClusterRuntime(AgentRuntime):
                 return data
             payload = await response.json()
             if response.status >= 400:
-                error = AgentTuiError(str(payload.get("error", "error")), code=str(payload.get("code", "ERROR")))
+                error = AgentTuiError(
+                    str(payload.get("error", "error")), code=str(payload.get("code", "ERROR"))
+                )
                 error.status = response.status
                 raise error
             return payload
@@ -411,7 +418,9 @@ class ClusterRuntime(AgentRuntime):
             body["message"] = message
         await self._on_owner(
             session_id,
-            lambda: super(ClusterRuntime, self).resolve_permission(session_id, request_id, decision, message, by),
+            lambda: super(ClusterRuntime, self).resolve_permission(
+                session_id, request_id, decision, message, by
+            ),
             "POST",
             f"/sessions/{session_id}/permissions/{request_id}",
             body,

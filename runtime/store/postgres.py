@@ -98,7 +98,11 @@ def redact(url: str) -> str:
 
 
 class PostgresStore:
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, *, min_size: int = 0, max_size: int = 10, command_timeout: float = 30.0
+    ) -> None:
+        # min_size 0: asyncpg would otherwise log a traceback per retry while Postgres restarts
+        # (it keeps reconnecting to hold the floor); connections are opened on demand and kept.
         self.url = url
         self._min_size = min_size
         self._max_size = max_size
@@ -196,7 +200,9 @@ class PostgresStore:
                     return
                 record = json.loads(data)
                 record.update(changes)
-                await conn.execute("UPDATE sessions SET data = $2 WHERE session_id = $1", session_id, _dumps(record))
+                await conn.execute(
+                    "UPDATE sessions SET data = $2 WHERE session_id = $1", session_id, _dumps(record)
+                )
         except Exception as exc:  # noqa: BLE001
             raise StoreError(f"database write failed: {_reason(exc)}") from exc
 
@@ -293,7 +299,9 @@ class PostgresStore:
 
     async def load_transcript(self, session_id: str, architecture: str) -> Any | None:
         rows = await self._fetch(
-            "SELECT data FROM transcripts WHERE session_id = $1 AND architecture = $2", session_id, architecture
+            "SELECT data FROM transcripts WHERE session_id = $1 AND architecture = $2",
+            session_id,
+            architecture,
         )
         return json.loads(rows[0][0]) if rows else None
 
@@ -307,10 +315,14 @@ class PostgresStore:
         )
 
     async def delete_workspace_file(self, session_id: str, path: str) -> None:
-        await self._execute("DELETE FROM workspace_files WHERE session_id = $1 AND path = $2", session_id, path)
+        await self._execute(
+            "DELETE FROM workspace_files WHERE session_id = $1 AND path = $2", session_id, path
+        )
 
     async def list_workspace_files(self, session_id: str) -> dict[str, bytes]:
-        rows = await self._fetch("SELECT path, content FROM workspace_files WHERE session_id = $1", session_id)
+        rows = await self._fetch(
+            "SELECT path, content FROM workspace_files WHERE session_id = $1", session_id
+        )
         return {r[0]: bytes(r[1]) for r in rows}
 
     # ------------------------------------------------------------------ profiles
