@@ -68,7 +68,16 @@ class PostgresCluster:
     def create_database(self) -> str:
         """A new empty database; returns its URL."""
         name = f"t_{uuid.uuid4().hex[:12]}"
-        cmd = [str(PG_BIN / "createdb"), "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres", name]
+        cmd = [
+            str(PG_BIN / "createdb"),
+            "-h",
+            str(self.socket_dir),
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            name,
+        ]
         subprocess.run(cmd, check=True, capture_output=True, timeout=60)
         return self.url(name)
 
@@ -79,7 +88,9 @@ def _owner() -> str | None:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True, capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "postgres"], check=True, capture_output=True
+        )
     return "postgres"
 
 

@@ -16,7 +16,10 @@ from tests.pg_cluster import PostgresCluster
 
 
 def _events(start: int, n: int) -> list:
-    return [make_event(s, "block:delta", {"delta": str(s)}, "2026-01-01T00:00:00Z") for s in range(start, start + n)]
+    return [
+        make_event(s, "block:delta", {"delta": str(s)}, "2026-01-01T00:00:00Z")
+        for s in range(start, start + n)
+    ]
 
 
 async def test_nodes_starting_together_migrate_once_and_a_newer_schema_is_refused(postgres_url: str) -> None:

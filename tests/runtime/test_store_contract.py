@@ -27,12 +27,16 @@ def _record(sid: str, created: int, **extra: object) -> dict:
 
 def _events(start: int, n: int, text: str = "x") -> list:
     return [
-        make_event(s, "block:delta", {"blockId": "b", "delta": f"{text}{s}"}, f"2026-01-01T00:00:{s % 60:02d}Z")
+        make_event(
+            s, "block:delta", {"blockId": "b", "delta": f"{text}{s}"}, f"2026-01-01T00:00:{s % 60:02d}Z"
+        )
         for s in range(start, start + n)
     ]
 
 
-async def test_sessions_are_created_listed_in_creation_order_updated_and_deleted(any_store: SessionStore) -> None:
+async def test_sessions_are_created_listed_in_creation_order_updated_and_deleted(
+    any_store: SessionStore,
+) -> None:
     await any_store.create_session(_record("ses-b", 2000))
     await any_store.create_session(_record("ses-a", 1000, name="é 🚀 \u0000 nul"))
     assert [r["sessionId"] for r in await any_store.list_sessions()] == ["ses-a", "ses-b"]
@@ -42,7 +46,11 @@ async def test_sessions_are_created_listed_in_creation_order_updated_and_deleted
     loaded = await any_store.load_session("ses-a")
     assert loaded is not None
     assert loaded["name"] == "é 🚀 \u0000 nul"
-    assert (loaded["sessionOptions"], loaded["environmentId"], loaded["hasQueried"]) == ({"model": "m"}, "env-1", True)
+    assert (loaded["sessionOptions"], loaded["environmentId"], loaded["hasQueried"]) == (
+        {"model": "m"},
+        "env-1",
+        True,
+    )
     assert await any_store.load_session("missing") is None
 
     await any_store.append_events("ses-a", _events(1, 3))
@@ -59,8 +67,16 @@ async def test_sessions_are_created_listed_in_creation_order_updated_and_deleted
 
 async def test_events_round_trip_exactly_and_page_by_seq(any_store: SessionStore) -> None:
     await any_store.create_session(_record("s1", 1))
-    odd = {"blockId": "b", "delta": "\u0000 nul, é, 🚀, \\u0000 literal", "n": [1, 2.5, None, True], "deep": {"k": {}}}
-    events = [make_event(1, "block:delta", odd, "2026-01-01T00:00:00.123Z", "conv-2", "agent"), *_events(2, 99)]
+    odd = {
+        "blockId": "b",
+        "delta": "\u0000 nul, é, 🚀, \\u0000 literal",
+        "n": [1, 2.5, None, True],
+        "deep": {"k": {}},
+    }
+    events = [
+        make_event(1, "block:delta", odd, "2026-01-01T00:00:00.123Z", "conv-2", "agent"),
+        *_events(2, 99),
+    ]
     await any_store.append_batch([("s1", e) for e in events[:40]] + [("other", e) for e in _events(1, 5)])
     await any_store.append_events("s1", events[40:])
     loaded = await any_store.load_events("s1")
@@ -72,7 +88,9 @@ async def test_events_round_trip_exactly_and_page_by_seq(any_store: SessionStore
     assert await any_store.last_seq("never") == 0
 
 
-async def test_a_duplicate_seq_is_refused_and_the_whole_batch_appends_nothing(any_store: SessionStore) -> None:
+async def test_a_duplicate_seq_is_refused_and_the_whole_batch_appends_nothing(
+    any_store: SessionStore,
+) -> None:
     await any_store.append_events("s1", _events(1, 3))
     with pytest.raises(Exception):  # noqa: B017 - each store names it its own way; nothing may land
         await any_store.append_batch([("s2", _events(1, 1)[0]), ("s1", _events(3, 1, "again")[0])])
@@ -105,9 +123,7 @@ async def test_transcripts_files_and_profiles_are_replaced_in_place(any_store: S
 async def test_the_bus_group_commits_many_publishers_gaplessly(any_store: SessionStore) -> None:
     bus = EventBus(any_store)
     drafts = [{"type": "block:delta", "payload": {"blockId": "b", "delta": "d"}}]
-    published = await asyncio.gather(
-        *(bus.publish(f"s{i % 7}", drafts * (1 + i % 3)) for i in range(300))
-    )
+    published = await asyncio.gather(*(bus.publish(f"s{i % 7}", drafts * (1 + i % 3)) for i in range(300)))
     assert sum(len(p) for p in published) == sum(1 + i % 3 for i in range(300))
     for n in range(7):
         seqs = [e.seq for e in await any_store.load_events(f"s{n}")]
