@@ -29,7 +29,11 @@ def _free_port() -> int:
 
 
 class PostgresCluster:
-    def __init__(self, root: Path, user: str | None) -> None:
+    #: Throwaway data: no fsync at all (the bench passes durable settings instead).
+    TEST_SETTINGS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+
+    def __init__(self, root: Path, user: str | None, settings: str = TEST_SETTINGS) -> None:
+        self.settings = settings
         self.root = root
         self.data = root / "data"
         self.socket_dir = root
@@ -49,10 +53,7 @@ class PostgresCluster:
         self.start()
 
     def start(self) -> None:
-        options = (
-            f"-k {self.socket_dir} -p {self.port} -c listen_addresses='' -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-        )
+        options = f"-k {self.socket_dir} -p {self.port} -c listen_addresses='' -c max_connections=300 {self.settings}"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -94,6 +95,23 @@ def _owner() -> str | None:
     return "postgres"
 
 
+def start_cluster(settings: str = PostgresCluster.TEST_SETTINGS) -> PostgresCluster:
+    """initdb + start in a new temp dir (``cluster.stop("immediate")`` and remove ``root`` after)."""
+    # Not under pytest's tmp dir: that is private to root and the postgres user must reach it.
+    root = Path(tempfile.mkdtemp(prefix="agent-tui-pg-"))
+    user = _owner()
+    if user is not None:
+        shutil.chown(root, user=user)
+    root.chmod(0o700)
+    cluster = PostgresCluster(root, user, settings)
+    try:
+        cluster.init()
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    return cluster
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     if not (PG_BIN / "initdb").exists():
@@ -101,17 +119,9 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    # Not under pytest's tmp dir: that is private to root and the postgres user must reach it.
-    root = Path(tempfile.mkdtemp(prefix="agent-tui-pg-"))
-    user = _owner()
-    if user is not None:
-        shutil.chown(root, user=user)
-    root.chmod(0o700)
-    cluster = PostgresCluster(root, user)
     try:
-        cluster.init()
+        cluster = start_cluster()
     except subprocess.CalledProcessError as exc:
-        shutil.rmtree(root, ignore_errors=True)
         pytest.fail(f"could not start Postgres: {exc.stderr.decode(errors='replace')}")
     try:
         yield cluster
@@ -120,7 +130,7 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
             cluster.stop("immediate")
         except Exception:  # noqa: BLE001 - already stopped by a test
             pass
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(cluster.root, ignore_errors=True)
 
 
 @pytest.fixture

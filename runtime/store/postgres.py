@@ -84,6 +84,26 @@ _MIGRATIONS: dict[int, str] = {
 
 _EVENT_COLUMNS = ("session_id", "seq", "type", "payload", "timestamp", "conversation_id", "source")
 
+#: Writer turns of at least this many events go through ``COPY``; smaller ones through one
+#: ``INSERT ... unnest`` statement (COPY costs extra round trips: BEGIN, a column lookup, COMMIT).
+COPY_THRESHOLD = 500
+
+# Gapless across nodes too: a batch must continue exactly where each session's log ends (a node
+# with a stale high-water mark after a failover is refused, not merged). A concurrent writer of the
+# same seqs loses on the primary key.
+_INSERT_CHECKED = """
+WITH batch AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+        AS b(session_id, seq, type, payload, timestamp, conversation_id, source)
+), firsts AS (
+    SELECT session_id, MIN(seq) AS first FROM batch GROUP BY session_id
+), broken AS (
+    SELECT 1 FROM firsts f
+    WHERE f.first <> COALESCE((SELECT MAX(e.seq) FROM events e WHERE e.session_id = f.session_id), 0) + 1
+)
+INSERT INTO events SELECT * FROM batch WHERE NOT EXISTS (SELECT 1 FROM broken)
+"""
+
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -124,7 +144,14 @@ class PostgresStore:
         except Exception as exc:  # noqa: BLE001 - refused, bad DSN, auth: one clear error
             raise StoreError(f"cannot connect to Postgres at {redact(self.url)}: {exc}") from exc
         try:
-            await self._migrate()
+            await self._migrate()  # the first connection is made here (the pool starts empty)
+        except StoreError:
+            await self.close()
+            raise
+        except Exception as exc:  # noqa: BLE001
+            await self.close()
+            what = "connect to Postgres" if _connection_lost(exc) else "open the Postgres database"
+            raise StoreError(f"cannot {what} at {redact(self.url)}: {_reason(exc)}") from exc
         except BaseException:
             await self.close()
             raise
@@ -224,33 +251,15 @@ class PostgresStore:
     async def append_batch(self, batch: Sequence[tuple[str, SessionEvent]]) -> None:
         if not batch:
             return
-        first: dict[str, int] = {}
-        for sid, e in batch:
-            first.setdefault(sid, e.seq)
         try:
             rows = [
                 (sid, e.seq, e.type, _dumps(e.payload), e.timestamp, e.conversation_id, e.source)
                 for sid, e in batch
             ]
-            async with self.pool.acquire() as conn, conn.transaction():
-                # Gapless across nodes too: a batch must continue exactly where the log ends
-                # (a node with a stale high-water mark after a failover is refused, not merged).
-                ids = list(first)
-                highs = dict(
-                    await conn.fetch(
-                        "SELECT session_id, MAX(seq) FROM events WHERE session_id = ANY($1::text[]) "
-                        "GROUP BY session_id",
-                        ids,
-                    )
-                )
-                for sid, start in first.items():
-                    last = highs.get(sid) or 0
-                    if start != last + 1:
-                        raise StoreError(
-                            f"seq {start} does not follow {last} in session {sid} "
-                            "(another node wrote to this session)"
-                        )
-                await conn.copy_records_to_table("events", records=rows, columns=_EVENT_COLUMNS)
+            if len(rows) >= COPY_THRESHOLD:
+                await self._copy(rows)
+            else:
+                await self._insert(rows)
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - connection lost, server restarting, bad data
@@ -258,6 +267,31 @@ class PostgresStore:
                 # The COMMIT reached the server but its answer was lost: the events are stored.
                 return
             raise StoreError(f"could not persist {len(batch)} events: {_reason(exc)}") from exc
+
+    async def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        """One statement, one round trip: the high-water check and the insert, atomic together."""
+        columns = list(zip(*rows, strict=True))
+        status = await self.pool.execute(_INSERT_CHECKED, *columns)
+        if status != f"INSERT 0 {len(rows)}":
+            await self._refuse(rows)
+
+    async def _copy(self, rows: list[tuple[Any, ...]]) -> None:
+        """A large writer turn: ``COPY`` (binary), the check in the same transaction."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            highs = dict(
+                await conn.fetch(
+                    "SELECT session_id, MAX(seq) FROM events WHERE session_id = ANY($1::text[]) "
+                    "GROUP BY session_id",
+                    list({r[0] for r in rows}),
+                )
+            )
+            _check_follows(rows, highs)
+            await conn.copy_records_to_table("events", records=rows, columns=_EVENT_COLUMNS)
+
+    async def _refuse(self, rows: list[tuple[Any, ...]]) -> None:
+        highs = {sid: await self.last_seq(sid) for sid in {r[0] for r in rows}}
+        _check_follows(rows, highs)
+        raise StoreError(f"could not persist {len(rows)} events: the log changed while writing them")
 
     async def _landed(self, batch: Sequence[tuple[str, SessionEvent]]) -> bool:
         sid, last = batch[-1]
@@ -368,6 +402,18 @@ class PostgresStore:
             raise
         except Exception as exc:  # noqa: BLE001
             raise StoreError(f"database write failed: {_reason(exc)}") from exc
+
+
+def _check_follows(rows: list[tuple[Any, ...]], highs: Mapping[str, int | None]) -> None:
+    first: dict[str, int] = {}
+    for row in rows:
+        first.setdefault(row[0], row[1])
+    for sid, start in first.items():
+        last = highs.get(sid) or 0
+        if start != last + 1:
+            raise StoreError(
+                f"seq {start} does not follow {last} in session {sid} (another node wrote to this session)"
+            )
 
 
 def _connection_lost(exc: BaseException) -> bool:
