@@ -238,10 +238,11 @@ class ClusterRuntime(AgentRuntime):
     def _is_local(self, session_id: str) -> bool:
         return self.sessions is not None and session_id in self.sessions.sessions
 
-    async def _view(self, session_id: str) -> _RemoteView:
+    async def _view(self, session_id: str, record: dict[str, Any] | None = None) -> _RemoteView:
         """The session as stored, reduced up to its latest event (incrementally, cached)."""
         view = self._views.get(session_id)
-        record = await self.store.load_session(session_id) if isinstance(session_id, str) else None
+        if record is None and isinstance(session_id, str):
+            record = await self.store.load_session(session_id)
         if record is None:
             self._views.pop(session_id, None)
             raise SessionNotFound(f"session {session_id!r} not found")
@@ -325,7 +326,7 @@ class ClusterRuntime(AgentRuntime):
                 out.append(local.summary())
                 continue
             with contextlib.suppress(SessionNotFound):
-                out.append(self._remote_summary(await self._view(session_id)))
+                out.append(self._remote_summary(await self._view(session_id, record)))
         return out
 
     def _remote_summary(self, view: _RemoteView) -> SessionSummary:
