@@ -84,9 +84,19 @@ class TailSubscription:
             stop = asyncio.ensure_future(self._stop.wait())
             woken = asyncio.ensure_future(wake.wait())
             try:
-                await asyncio.wait({stop, woken}, timeout=self._poll_s, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {stop, woken}, timeout=self._poll_s, return_when=asyncio.FIRST_COMPLETED
+                )
             finally:
                 for task in (stop, woken):
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            if not done and await self._deleted():
+                self.close()  # deleted through another node: end like a local subscription does
+
+    async def _deleted(self) -> bool:
+        try:
+            return await self.store.load_session(self.session_id) is None
+        except StoreError:
+            return False

@@ -199,3 +199,25 @@ async def test_a_postgres_restart_mid_stream_loses_no_accepted_event(
     delivered = seen.events[sid]
     assert _gapless([e["seq"] for e in delivered])
     assert delivered == stored[: len(delivered)]
+
+
+async def test_a_delete_sent_to_any_node_runs_on_the_owner_and_every_node_forgets_the_session(
+    team: Team,
+) -> None:
+    n0, n1, n2 = team.nodes
+    c0, seen0 = await team.client(n0)
+    c1, seen1 = await team.client(n1)
+    c2, _ = await team.client(n2)
+    sid = (await c0.call("session:create", {"architecture": "shell"}, timeout=10))["session"]["sessionId"]
+    await c1.call("session:join", {"sessionId": sid}, timeout=10)
+    ack = await c2.call("session:delete", {"sessionId": sid}, timeout=15)
+    assert ack == {"success": True, "sessionId": sid}
+    for seen in (seen0, seen1):
+        await seen.wait_for(lambda s=seen: any(c["action"] == "deleted" for c in s.changes))
+    for node in team.nodes:
+        assert (await team.get(node, "/sessions"))["sessions"] == []
+        async with team.http.get(f"{node.url}/sessions/{sid}") as response:
+            assert response.status == 404 and (await response.json())["code"] == "SESSION_NOT_FOUND"
+    again = await c1.call("session:message", {"sessionId": sid, "content": "echo x"}, timeout=15)
+    assert again["success"] is False and again["code"] == "SESSION_NOT_FOUND"
+    assert await team.owner(sid) is None
