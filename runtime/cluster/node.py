@@ -70,6 +70,7 @@ class ClusterRuntime(AgentRuntime):
         if not isinstance(self.store, PostgresStore):
             raise InvalidRequest("a cluster node needs the Postgres store (--database-url postgresql://...)")
         self.node_id = node_id or f"node-{uuid.uuid4().hex[:12]}"
+        self.pg.fence_node_id = self.node_id
         self.node_url: str | None = None
         self.redis_url = redis_url
         self.lease_ttl_s = lease_ttl_s

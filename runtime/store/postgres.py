@@ -97,9 +97,18 @@ WITH batch AS (
         AS b(session_id, seq, type, payload, timestamp, conversation_id, source)
 ), firsts AS (
     SELECT session_id, MIN(seq) AS first FROM batch GROUP BY session_id
+), fence AS (
+    -- $8: the writing node (NULL: no fencing). Its leases are locked FOR SHARE, so a node taking
+    -- a session over (an UPDATE of the row) waits for this write, then sees it in the log.
+    SELECT COUNT(*) FILTER (WHERE l.node_id = $8) AS mine FROM (
+        SELECT node_id FROM session_leases
+        WHERE $8::text IS NOT NULL AND session_id IN (SELECT session_id FROM firsts) FOR SHARE
+    ) l
 ), broken AS (
     SELECT 1 FROM firsts f
     WHERE f.first <> COALESCE((SELECT MAX(e.seq) FROM events e WHERE e.session_id = f.session_id), 0) + 1
+    UNION ALL
+    SELECT 1 FROM fence WHERE $8::text IS NOT NULL AND fence.mine <> (SELECT COUNT(*) FROM firsts)
 )
 INSERT INTO events SELECT * FROM batch WHERE NOT EXISTS (SELECT 1 FROM broken)
 """
@@ -128,6 +137,10 @@ class PostgresStore:
         self._max_size = max_size
         self._command_timeout = command_timeout
         self._pool: Any = None
+        #: Set by a cluster node (runtime/cluster): event appends are refused for any session
+        #: whose lease this node does not hold (fencing: a node that stalled past its lease
+        #: cannot write after another took the session over).
+        self.fence_node_id: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -271,13 +284,23 @@ class PostgresStore:
     async def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         """One statement, one round trip: the high-water check and the insert, atomic together."""
         columns = list(zip(*rows, strict=True))
-        status = await self.pool.execute(_INSERT_CHECKED, *columns)
+        status = await self.pool.execute(_INSERT_CHECKED, *columns, self.fence_node_id)
         if status != f"INSERT 0 {len(rows)}":
             await self._refuse(rows)
 
     async def _copy(self, rows: list[tuple[Any, ...]]) -> None:
         """A large writer turn: ``COPY`` (binary), the check in the same transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
+            if self.fence_node_id is not None:
+                ids = list({r[0] for r in rows})
+                owners = dict(
+                    await conn.fetch(
+                        "SELECT session_id, node_id FROM session_leases WHERE session_id = ANY($1::text[]) "
+                        "FOR SHARE",
+                        ids,
+                    )
+                )
+                self._check_fence(ids, owners)
             highs = dict(
                 await conn.fetch(
                     "SELECT session_id, MAX(seq) FROM events WHERE session_id = ANY($1::text[]) "
@@ -288,9 +311,25 @@ class PostgresStore:
             _check_follows(rows, highs)
             await conn.copy_records_to_table("events", records=rows, columns=_EVENT_COLUMNS)
 
+    def _check_fence(self, session_ids: list[str], owners: Mapping[str, str]) -> None:
+        for sid in session_ids:
+            if owners.get(sid) != self.fence_node_id:
+                raise StoreError(
+                    f"session {sid} is owned by another node now ({owners.get(sid) or 'nobody'}); "
+                    "this node's events for it are refused"
+                )
+
     async def _refuse(self, rows: list[tuple[Any, ...]]) -> None:
-        highs = {sid: await self.last_seq(sid) for sid in {r[0] for r in rows}}
+        ids = list({r[0] for r in rows})
+        highs = {sid: await self.last_seq(sid) for sid in ids}
         _check_follows(rows, highs)
+        if self.fence_node_id is not None:
+            owners = dict(
+                await self._fetch(
+                    "SELECT session_id, node_id FROM session_leases WHERE session_id = ANY($1::text[])", ids
+                )
+            )
+            self._check_fence(ids, owners)
         raise StoreError(f"could not persist {len(rows)} events: the log changed while writing them")
 
     async def _landed(self, batch: Sequence[tuple[str, SessionEvent]]) -> bool:

@@ -96,6 +96,36 @@ async def test_a_second_writer_with_a_stale_high_water_mark_is_refused(postgres_
         await b.close()
 
 
+@pytest.mark.parametrize("batch", [1, 600], ids=["insert", "copy"])
+async def test_a_node_can_append_only_to_sessions_it_holds_the_lease_on(
+    postgres_url: str, batch: int
+) -> None:
+    a, b = PostgresStore(postgres_url), PostgresStore(postgres_url)
+    a.fence_node_id, b.fence_node_id = "node-a", "node-b"
+    await a.open()
+    await b.open()
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(
+            "INSERT INTO session_leases VALUES ('s1', 'node-a', 'http://a', now() + interval '1 h')"
+        )
+        await a.append_events("s1", _events(1, batch))
+        with pytest.raises(StoreError, match="owned by another node now \\(node-a\\)"):
+            await b.append_events("s1", _events(batch + 1, batch))
+        with pytest.raises(StoreError, match="owned by another node now \\(nobody\\)"):
+            await a.append_events("s2", _events(1, batch))  # no lease at all
+        # B takes it over (as a claim does): from now on only B may write.
+        await admin.execute("UPDATE session_leases SET node_id = 'node-b' WHERE session_id = 's1'")
+        with pytest.raises(StoreError, match="owned by another node now \\(node-b\\)"):
+            await a.append_events("s1", _events(batch + 1, batch))
+        await b.append_events("s1", _events(batch + 1, batch))
+        assert [e.seq for e in await a.load_events("s1")] == list(range(1, 2 * batch + 1))
+    finally:
+        await admin.close()
+        await a.close()
+        await b.close()
+
+
 async def test_a_runtime_on_postgres_runs_a_query_and_a_new_runtime_replays_it(
     tmp_path: Path, postgres_url: str
 ) -> None:
