@@ -166,9 +166,14 @@ class ClusterRuntime(AgentRuntime):
             owned = await self.leases.renew()
             for session_id in [s for s in self.sessions.sessions if s not in owned]:
                 self._lost(session_id)
+            renewed = time.monotonic()
             claimed = await self.leases.claim(_CLAIM_BATCH)
             for session_id in claimed:
                 await self._take_over(session_id)
+                if time.monotonic() - renewed > self.lease_ttl_s / 4:
+                    # Loading many sessions takes a while: keep every lease (new ones too) alive.
+                    await self.leases.renew()
+                    renewed = time.monotonic()
         self._last_tick = time.monotonic()
 
     def _lost(self, session_id: str) -> None:

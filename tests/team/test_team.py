@@ -221,3 +221,25 @@ async def test_a_delete_sent_to_any_node_runs_on_the_owner_and_every_node_forget
     again = await c1.call("session:message", {"sessionId": sid, "content": "echo x"}, timeout=15)
     assert again["success"] is False and again["code"] == "SESSION_NOT_FOUND"
     assert await team.owner(sid) is None
+
+
+async def test_interrupt_and_options_sent_to_another_node_reach_the_owner(team: Team) -> None:
+    n0, n1, n2 = team.nodes
+    c0, seen0 = await team.client(n0)
+    c1, _ = await team.client(n1)
+    c2, _ = await team.client(n2)
+    sid = (await c0.call("session:create", {"architecture": "shell"}, timeout=10))["session"]["sessionId"]
+    sent = await c0.call(
+        "session:message", {"sessionId": sid, "content": "echo run$((40 + 2)); sleep 30"}, timeout=10
+    )
+    await seen0.wait_for(lambda: "run42" in str(seen0.events.get(sid, [])))  # the output, not the command
+    ack = await c1.call("session:interrupt", {"sessionId": sid}, timeout=15)
+    assert ack == {"success": True, "interrupted": True}
+    await seen0.wait_for(lambda: bool(_ends(seen0, sid)), timeout=20)
+    end = _ends(seen0, sid)[0]
+    assert end["type"] == "query:interrupted" and end["payload"]["messageId"] == sent["messageId"]
+    ack = await c2.call("session:options", {"sessionId": sid, "sessionOptions": {"model": "m-1"}}, timeout=15)
+    assert ack["success"] is True and ack["sessionOptions"] == {"model": "m-1"}
+    await seen0.wait_for(lambda: any(e["type"] == "options:update" for e in seen0.events[sid]))
+    assert (await team.get(n1, f"/sessions/{sid}"))["sessionOptions"] == {"model": "m-1"}
+    assert await team.owner(sid) == n0.url
