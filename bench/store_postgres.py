@@ -12,7 +12,13 @@ through one ``EventBus`` (the path every event of a node takes: seq, group commi
     fan-in N      N sessions publishing one event at a time concurrently (the group commit
                   turns each writer turn into one transaction / one COPY)
 
-Run by hand (about 20 s); not part of CI.
+Then the same through one whole node (``--node-events``, 0 to skip): the runtime and its server
+in this process (bench/server_events.py's ``AgentBench``), a session publishing 100 events per
+publish (4 in flight, as the runner's pump does) to one Socket.IO client in another process
+(WebSocket, batched): SQLite ``AgentRuntime`` beside a Postgres ``ClusterRuntime`` node (leases,
+fencing and Redis-less wake-ups included). Events/s = received by the client.
+
+Run by hand (about 30 s); not part of CI.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.server_events import AgentBench, ClientSpec  # noqa: E402
 from runtime import EventBus, SQLiteStore  # noqa: E402
 from runtime.store.base import SessionStore  # noqa: E402
 from runtime.store.postgres import PostgresStore  # noqa: E402
@@ -83,10 +90,44 @@ async def measure(
     return n / elapsed
 
 
+class PostgresNodeBench(AgentBench):
+    """``AgentBench`` with a Postgres-backed cluster node instead of the SQLite runtime."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def __aenter__(self) -> PostgresNodeBench:
+        from runtime import RuntimeConfig
+        from runtime.cluster import ClusterRuntime
+        from runtime.server.app import start_server
+
+        self.tmp = tempfile.TemporaryDirectory()
+        base = Path(self.tmp.name)
+        config = RuntimeConfig(
+            database_url=self.url, data_dir=base / "sb", config_dir=base / "cfg", token="bench"
+        )
+        self.runtime = ClusterRuntime(config)
+        await self.runtime.start()
+        self.server = await start_server(self.runtime, port=0, token="bench")
+        self.runtime.server = self.server
+        await self.runtime.join_cluster(self.server.url)
+        return self
+
+
+async def through_node(url: str, n: int) -> tuple[float, float]:
+    spec = [ClientSpec("py", batch=True)]
+    async with AgentBench() as lite:
+        sqlite = await lite.run(spec, n, 0, "sqlite node")
+    async with PostgresNodeBench(url) as pg:
+        postgres = await pg.run(spec, n, 0, "postgres node")
+    return sqlite.rate, postgres.rate
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--node-events", type=int, default=20_000)
     args = parser.parse_args()
     cluster = await asyncio.to_thread(start_cluster, DURABLE)
     folder = Path(tempfile.mkdtemp(prefix="agent-tui-bench-"))
@@ -103,6 +144,12 @@ async def main() -> None:
             lite = await measure(lambda db=db: SQLiteStore(db), pattern, n)
             pg = await measure(lambda url=url: PostgresStore(url), pattern, n)
             print(f"{name:<14}{lite:>14,.0f}{pg:>16,.0f}{pg / lite:>11.2f}")
+        if args.node_events:
+            url = await asyncio.to_thread(cluster.create_database)
+            lite, pg = await through_node(url, args.node_events)
+            print(
+                f"{'one node':<14}{lite:>14,.0f}{pg:>16,.0f}{pg / lite:>11.2f}   (publish -> store -> Socket.IO client)"
+            )
     finally:
         await asyncio.to_thread(cluster.stop, "immediate")
         shutil.rmtree(cluster.root, ignore_errors=True)
