@@ -154,6 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.port < 0 or args.port > 65535:
         print("agent-tui serve: --port must be 0..65535", file=sys.stderr)
         return 2
+    database_url = args.database_url or os.environ.get("AGENT_TUI_DATABASE_URL") or ""
+    if database_url and not database_url.startswith(("postgresql://", "postgres://")):
+        print("agent-tui serve: --database-url must be a postgresql:// URL", file=sys.stderr)
+        return 2
+    if not 0.5 <= args.lease_ttl <= 300:
+        print("agent-tui serve: --lease-ttl must be 0.5..300 seconds", file=sys.stderr)
+        return 2
     if args.token is None and os.environ.get("AGENT_TUI_TOKEN"):
         args.token = os.environ["AGENT_TUI_TOKEN"]
     try:
