@@ -127,7 +127,7 @@ class ClusterRuntime(AgentRuntime):
             await self._http.close()
         if self._redis is not None:
             with contextlib.suppress(Exception):
-                await self._redis.aclose()
+                await asyncio.wait_for(self._redis.aclose(), 2)
 
     async def _shutdown_sessions(self) -> None:
         assert self.sessions is not None and self.bus is not None
@@ -296,6 +296,11 @@ class ClusterRuntime(AgentRuntime):
                         session_id,
                         exc,
                     )
+                except AgentTuiError as exc:
+                    if exc.code not in ("RUNTIME_CLOSED", "SESSION_NOT_FOUND"):
+                        raise
+                    # The owner is shutting down, or handed the session on since we looked: ask
+                    # again where it lives (a deleted session ends as SESSION_NOT_FOUND above).
             if time.monotonic() > deadline:
                 raise StoreError(f"the node owning session {session_id} does not answer; try again")
             await asyncio.sleep(self.lease_ttl_s / 6)

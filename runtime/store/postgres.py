@@ -9,6 +9,7 @@ lock). Why asyncpg: docs/deploy.md.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -187,7 +188,9 @@ class PostgresStore:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:
-                await pool.close()
+                # close() waits for every connection to be released: bounded, so a query stuck on
+                # a dead server cannot hold a shutdown.
+                await asyncio.wait_for(pool.close(), 5)
             except Exception:  # noqa: BLE001 - the server may already be gone
                 pool.terminate()
 

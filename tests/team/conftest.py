@@ -79,8 +79,10 @@ class Node:
         self.process = process
         self.url = url
         self.stderr = b""
+        self.killed = False
 
     def kill(self) -> None:
+        self.killed = True
         self.process.send_signal(signal.SIGKILL)
 
     async def stop(self) -> None:
@@ -90,7 +92,7 @@ class Node:
                 _out, self.stderr = await asyncio.wait_for(self.process.communicate(), 30)
             except TimeoutError:
                 self.process.kill()
-                await self.process.wait()
+                _out, self.stderr = await self.process.communicate()
 
 
 class Team:
@@ -176,9 +178,12 @@ class Team:
             if client.connected:
                 await client.disconnect()
         await self.http.close()
+        await asyncio.gather(*(node.stop() for node in self.nodes))
         for node in self.nodes:
-            await node.stop()
             assert b"Traceback" not in node.stderr, node.stderr.decode()[-3000:]
+            # A clean SIGTERM shutdown (closing queries, handing leases back), not the kill
+            # that follows a hang.
+            assert node.killed or node.process.returncode == 0, (node.name, node.stderr.decode()[-3000:])
 
 
 @pytest.fixture

@@ -243,3 +243,24 @@ async def test_interrupt_and_options_sent_to_another_node_reach_the_owner(team: 
     await seen0.wait_for(lambda: any(e["type"] == "options:update" for e in seen0.events[sid]))
     assert (await team.get(n1, f"/sessions/{sid}"))["sessionOptions"] == {"model": "m-1"}
     assert await team.owner(sid) == n0.url
+
+
+async def test_a_node_stopped_with_sigterm_hands_its_sessions_over_at_once(team: Team) -> None:
+    n0, n1, _ = team.nodes
+    c0, _ = await team.client(n0)
+    c1, seen1 = await team.client(n1)
+    sid = (await c0.call("session:create", {"architecture": "shell"}, timeout=10))["session"]["sessionId"]
+    await c1.call("session:join", {"sessionId": sid}, timeout=10)
+    await n0.stop()
+    assert n0.process.returncode == 0 and b"Traceback" not in n0.stderr, n0.stderr.decode()[-4000:]
+    team.nodes.remove(n0)
+    # Its lease was released on the way out: the next command is taken by a surviving node
+    # without waiting for a lease to run out.
+    started = asyncio.get_running_loop().time()
+    ack = await c1.call("session:message", {"sessionId": sid, "content": "echo handed-over"}, timeout=15)
+    assert ack["success"] is True, ack
+    assert asyncio.get_running_loop().time() - started < 2.0
+    assert await team.owner(sid) in {n.url for n in team.nodes}
+    await seen1.wait_for(lambda: bool(_ends(seen1, sid)), timeout=30)
+    assert _ends(seen1, sid)[0]["type"] == "query:completed"
+    assert _gapless(seen1.seqs(sid))
