@@ -101,6 +101,10 @@ class AgentRuntime:
         self._policy, self._isolation = policy, state
 
     def _sqlite_store(self) -> SessionStore:
+        if self.config.database_url:
+            from .store.postgres import PostgresStore
+
+            return PostgresStore(self.config.database_url)
         from .store.sqlite import SQLiteStore
 
         return SQLiteStore(self.config.resolved_db_path())
@@ -130,7 +134,7 @@ class AgentRuntime:
             on_runtime_change=self._runtime_changed,
             on_query_end=self._query_ended,
         )
-        await self.sessions.load_all()
+        await self._load_sessions()
         self._started = True
         if self.config.websocket_port is not None:
             from .server.app import start_server
@@ -154,6 +158,11 @@ class AgentRuntime:
         lock = getattr(self.store, "instance_lock", None)
         if lock is not None:
             lock.record_url(url)
+
+    async def _load_sessions(self) -> None:
+        # A cluster node (runtime/cluster) loads only the sessions it holds a lease on.
+        assert self.sessions is not None
+        await self.sessions.load_all()
 
     async def shutdown(self) -> None:
         """Close running queries (``query:interrupted {reason: "shutdown"}``), end sandboxes, close the store."""

@@ -28,6 +28,8 @@ class RuntimeConfig:
     db_path: Path | str | None = None
     #: Any persistence adapter instance (overrides ``db_path``), e.g. ``MemoryStore()``.
     persistence: Any = None
+    #: ``postgresql://...``: use the Postgres store instead of SQLite (a multi-node team server).
+    database_url: str | None = None
     primitive: str = "local"
     modal: ModalConfig | None = None
     idle_timeout_ms: int = 15 * 60 * 1000

@@ -83,7 +83,10 @@ class AgentServer:
             logger=False,
             engineio_logger=False,
         )
-        self.hub = SocketHub(runtime, self.sio, token=token, send_budget=send_budget, redis=bool(redis_url))
+        # A cluster node (runtime/cluster) streams other nodes' sessions from Postgres itself:
+        # the Redis mirror of its own sessions would deliver their events twice.
+        mirror = bool(redis_url) and not hasattr(runtime, "join_cluster")
+        self.hub = SocketHub(runtime, self.sio, token=token, send_budget=send_budget, redis=mirror)
         self.app = web.Application(
             client_max_size=MAX_BODY,
             middlewares=[

@@ -18,6 +18,8 @@ TOKEN_ENV = "AGENT_TUI_TOKEN"
 
 #: Routes anyone may call (a load balancer's health check; API discovery).
 OPEN_PATHS = frozenset({"/health", "/api/health", "/openapi.json", "/api/openapi.json"})
+# Load-balancer probes (docs/deploy.md): they carry no token.
+OPEN_PATHS |= {f"{p}/health/{k}" for p in ("", "/api") for k in ("ready", "live")}
 
 
 def is_loopback(host: str) -> bool:

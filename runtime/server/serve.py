@@ -80,6 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="fan Socket.IO events out across several serve processes through Redis",
     )
     parser.add_argument(
+        "--database-url",
+        default=None,
+        help="postgresql://... : keep sessions in Postgres and run as one node of a team server "
+        "(default: $AGENT_TUI_DATABASE_URL; without it, the SQLite file). See docs/deploy.md",
+    )
+    parser.add_argument(
+        "--advertise-url",
+        default=None,
+        help="with --database-url: the URL other nodes reach this one at (default: the listening URL)",
+    )
+    parser.add_argument(
+        "--lease-ttl", type=float, default=3.0, help="with --database-url: seconds a dead node keeps its sessions"
+    )
+    parser.add_argument(
         "--cors-origins",
         default=None,
         help="comma-separated browser origins allowed to call the server ('*': any); default: none "
@@ -96,10 +110,22 @@ async def serve(args: argparse.Namespace) -> int:
     from ..logfile import add_secret
     from .app import start_server
 
+    database_url = args.database_url or os.environ.get("AGENT_TUI_DATABASE_URL") or None
     config = RuntimeConfig(
-        db_path=args.db, primitive=args.primitive, data_dir=args.data_dir, isolation=not args.no_isolation
+        db_path=args.db,
+        primitive=args.primitive,
+        data_dir=args.data_dir,
+        database_url=database_url,
+        token=args.token,
+        isolation=not args.no_isolation,
     )
-    runtime = AgentRuntime(config)
+    runtime: AgentRuntime
+    if database_url:
+        from ..cluster import ClusterRuntime
+
+        runtime = ClusterRuntime(config, redis_url=args.redis_url, lease_ttl_s=args.lease_ttl)
+    else:
+        runtime = AgentRuntime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -136,7 +162,7 @@ async def serve(args: argparse.Namespace) -> int:
                 redis_url=args.redis_url,
                 cors_origins=cors,
                 no_auth=args.no_auth,
-                allowed_hosts=_split(args.allowed_hosts),
+                allowed_hosts=_split(args.allowed_hosts) + _advertised_host(args.advertise_url),
                 trust_proxy=args.trust_proxy,
                 write_token_file=True,
             )
@@ -150,6 +176,9 @@ async def serve(args: argparse.Namespace) -> int:
         runtime.server = server
         runtime.record_server_url(server.url)
         add_secret(server.token)
+        if database_url:
+            runtime.config.token = server.token  # sent with the commands forwarded to other nodes
+            await runtime.join_cluster(args.advertise_url or server.url)  # type: ignore[attr-defined]
         print(f"agent-tui server listening on {server.url}", flush=True)
         if not runtime.isolation.enabled:
             print(f"warning: local sandboxes are NOT isolated: {runtime.isolation.reason}", file=sys.stderr)
@@ -171,6 +200,16 @@ async def serve(args: argparse.Namespace) -> int:
             loop.remove_signal_handler(sig)
         await runtime.shutdown()
     return 0
+
+
+def _advertised_host(url: str | None) -> list[str]:
+    """A cluster node is reached by the others under its --advertise-url, so that Host is its own."""
+    if not url:
+        return []
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname
+    return [host] if host else []
 
 
 def _split(value: str | None) -> list[str]:
@@ -201,6 +240,13 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"agent-tui serve: {exc}", file=sys.stderr)
             return 2
+    database_url = args.database_url or os.environ.get("AGENT_TUI_DATABASE_URL") or ""
+    if database_url and not database_url.startswith(("postgresql://", "postgres://")):
+        print("agent-tui serve: --database-url must be a postgresql:// URL", file=sys.stderr)
+        return 2
+    if not 0.5 <= args.lease_ttl <= 300:
+        print("agent-tui serve: --lease-ttl must be 0.5..300 seconds", file=sys.stderr)
+        return 2
     if args.token is None and os.environ.get("AGENT_TUI_TOKEN"):
         args.token = os.environ["AGENT_TUI_TOKEN"]
     if args.no_auth and not is_loopback(args.host):
