@@ -96,7 +96,8 @@ def test_two_agent_tui_processes_on_one_database(tmp_path: Path) -> None:
     started, go = tmp_path / "started", tmp_path / "go"
 
     def spawn() -> pexpect.spawn:
-        return pexpect.spawn(str(AGENT_TUI), ["--db", str(db), "--no-bell"], env=env, cwd=str(tmp_path),
+        # --no-isolation: the query signals through files in the test's folder, which bubblewrap hides.
+        return pexpect.spawn(str(AGENT_TUI), ["--db", str(db), "--no-bell", "--no-isolation"], env=env, cwd=str(tmp_path),
                              dimensions=(40, 120), encoding="utf-8", codec_errors="replace", timeout=60)
 
     first = spawn()
