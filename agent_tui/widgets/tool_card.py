@@ -19,6 +19,16 @@ from ..session_model import format_duration
 from .foldable import FoldableBlock
 from .thread_view import ThreadView
 
+#: The header's mark for each outcome: a denied, interrupted or failed call never looks done.
+_MARKS = {
+    "asking": "[$warning]?[/]",
+    "running": "[$warning]◌[/]",
+    "denied": "[$warning]⊘[/]",
+    "interrupted": "[$warning]■[/]",
+    "failed": "[$text-error]✗[/]",
+    "done": "[$text-success]✓[/]",
+}
+
 
 class ToolCard(FoldableBlock):
     DEFAULT_CSS = """
@@ -27,6 +37,7 @@ class ToolCard(FoldableBlock):
         & > .fold-body > Log { height: auto; max-height: 20; background: $surface; margin: 0 0 0 0; }
         & > .fold-body > ThreadView { border-left: solid $secondary; padding: 0 0 0 1; }
         &.-error > FoldHeader { color: $text-error; }
+        &.-stopped > FoldHeader { color: $text-warning; }
         &.-subagent > FoldHeader { text-style: bold; }
     }
     """
@@ -59,8 +70,10 @@ class ToolCard(FoldableBlock):
         else:
             self.use = block
             self.block = block
-        failed = self.failed
+        outcome = self.outcome()
+        failed = outcome == "failed"
         self.set_class(failed, "-error")
+        self.set_class(outcome in ("denied", "interrupted"), "-stopped")
         self.set_class(self.subagent is not None, "-subagent")
         if failed and not self.user_toggled and not self.expanded:
             self.expanded = True  # failures unfold themselves
@@ -109,6 +122,29 @@ class ToolCard(FoldableBlock):
             note += f": {one_line(answer['message'], 60)}"
         return note
 
+    @property
+    def interrupted(self) -> bool:
+        """An interrupt stopped this call before it finished (or killed its command)."""
+        cut = getattr(self.model, "interrupted", None) or ()
+        return self.tool_use_id in cut or self.block_id in cut or (self.result or {}).get("id") in cut
+
+    @property
+    def denied(self) -> bool:
+        decisions = getattr(self.model, "decisions", None) or {}
+        return (decisions.get(self.tool_use_id) or {}).get("decision") == "deny"
+
+    def outcome(self) -> str:
+        """How the call ended: asking, running, denied, interrupted, failed or done."""
+        if self.awaiting_approval:
+            return "asking"
+        if self.denied:
+            return "denied"
+        if self.interrupted:
+            return "interrupted"
+        if self.pending:
+            return "running"
+        return "failed" if self.failed else "done"
+
     def tool_name(self) -> str:
         use = self.use
         if use.get("type") == "subagent":
@@ -116,15 +152,9 @@ class ToolCard(FoldableBlock):
         return str(use.get("displayName") or use.get("toolName") or "tool")
 
     def header_content(self) -> Content:
-        asking = self.awaiting_approval
-        if asking:
-            icon = "[$warning]?[/]"
-        elif self.pending:
-            icon = "[$warning]◌[/]"
-        elif self.failed:
-            icon = "[$text-error]✗[/]"
-        else:
-            icon = "[$text-success]✓[/]"
+        outcome = self.outcome()
+        asking = outcome == "asking"
+        icon = _MARKS[outcome]
         summary = tool_summary(str(self.use.get("toolName") or ""), self.use.get("input"))
         duration = None
         if self.result is not None:
@@ -140,8 +170,10 @@ class ToolCard(FoldableBlock):
         else:
             extra += self.decision_note()
         exit_code = (self.result or {}).get("exitCode")
-        if isinstance(exit_code, int) and exit_code:
-            extra += f" · exit {exit_code}"
+        if outcome == "interrupted":
+            extra += " · interrupted"
+        elif isinstance(exit_code, int) and exit_code:
+            extra += f" · exit {exit_code}" if exit_code > 0 else f" · killed by signal {-exit_code}"
         header = Content.from_markup(
             f"$fold {icon} [b]$name[/] $summary[dim]$extra[/]",
             fold=self.fold_symbol(), name=self.tool_name(), summary=summary, extra=extra)

@@ -1,0 +1,89 @@
+"""Regressions from issue 20 (a new user's tour of the TUI), each driven with Pilot over the real runtime."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_tui.demo import block, ev
+from agent_tui.widgets.assistant_text import AssistantText
+from agent_tui.widgets.tool_card import ToolCard
+from tests.tui.conftest import SIZE, idle, ready, wait_until
+
+
+def cards(app: Any) -> list[ToolCard]:
+    return list(app.conversation.query(ToolCard))
+
+
+async def send(pilot: Any, text: str) -> None:
+    app = pilot.app
+    app.composer.focus()
+    app.composer.load_text(text)
+    await pilot.press("enter")
+
+
+async def scripted_session(pilot: Any, drafts: list[dict[str, Any]], name: str = "scripted") -> Any:
+    """A session whose events are published into the runtime as an agent would send them."""
+    app = pilot.app
+    await ready(pilot)
+    await app.create_session({"architecture": "shell", "name": name})
+    model = await wait_until(pilot, lambda: app.current)
+    await app.client.bus.publish(model.session_id, drafts)
+    await wait_until(pilot, lambda: model.state.last_seq >= app.client.sessions.sessions[model.session_id]
+                     .state.last_seq and not app.conversation.is_dirty and not app._frame_pending,
+                     what="the scripted events to be drawn")
+    return model
+
+
+# ---------------------------------------------------------------- 7: outcomes get their own marks
+
+
+async def test_an_interrupted_command_is_marked_interrupted_not_exit_minus_15(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "long"})
+        model = await wait_until(pilot, lambda: app.current)
+        await send(pilot, "echo started; sleep 60")
+        await wait_until(pilot, lambda: cards(app) and "started" in (cards(app)[0].result or {}).get("output", ""),
+                         what="the command to run")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: model.state.active_query is None and idle(app), timeout=10)
+        card = cards(app)[0]
+        header = await wait_until(pilot, lambda: "interrupted" in card.header_content().plain
+                                  and card.header_content().plain, what="the card to say interrupted")
+        assert card.outcome() == "interrupted"
+        assert "exit -15" not in header and "✓" not in header and "✗" not in header
+        assert "■" in header.splitlines()[0]
+
+
+async def test_denied_interrupted_and_failed_tools_each_have_their_own_mark(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        model = await scripted_session(pilot, [
+            block(0, id="u1", type="user_message", content="go", status="complete"),
+            ev("query:started", 0.1, messageId="u1"),
+            block(1, id="t1", type="tool_use", toolName="Bash", toolUseId="tu1", status="pending",
+                  input={"command": "rm -rf build"}),
+            ev("permission:requested", 1.1, requestId="p1", toolName="Bash", toolUseId="tu1",
+               input={"command": "rm -rf build"}, title="Run rm?"),
+            ev("permission:resolved", 2, requestId="p1", decision="deny", by="alice"),
+            block(2.1, id="r1", type="tool_result", toolUseId="tu1", status="error", isError=True,
+                  output="The user denied this"),
+            block(3, id="t2", type="tool_use", toolName="Bash", toolUseId="tu2", status="complete",
+                  input={"command": "false"}),
+            block(3.5, id="r2", type="tool_result", toolUseId="tu2", status="error", isError=True, exitCode=1,
+                  output=""),
+            block(4, id="t3", type="tool_use", toolName="Read", toolUseId="tu3", status="pending",
+                  input={"file_path": "big.txt"}),
+            block(5, id="a1", type="assistant_text", status="pending", content="I will now expla"),
+            ev("query:interrupted", 6, messageId="u1", reason="user"),
+        ])
+        by_tool = {c.tool_use_id: c for c in cards(app)}
+        marks = {tool: card.header_content().plain.split()[1] for tool, card in by_tool.items()}
+        assert [by_tool[t].outcome() for t in ("tu1", "tu2", "tu3")] == ["denied", "failed", "interrupted"]
+        assert len(set(marks.values())) == 3 and "✓" not in marks.values()
+        assert "denied by alice" in by_tool["tu1"].header_content().plain
+        reply = app.conversation.query_one(AssistantText)
+        cut = await wait_until(pilot, lambda: reply.query(".cut-short"), what="the reply marked as cut short")
+        assert "cut short" in str(cut.first().render())
+        assert model.state.active_query is None
