@@ -264,9 +264,38 @@ class ConversationView(VerticalScroll):
             self.run_worker(self.load_earlier(), group="load-earlier")
 
     async def set_show_logs(self, show: bool) -> None:
-        self.show_logs = show
+        """Add or remove the log lines in place: folds, focus and scroll position stay as they are."""
         async with self._lock:
-            await self._show(self.model, self.window_start)
+            self.show_logs = show
+            try:
+                await (self._insert_logs() if show else self._remove_logs())
+            except MountError:
+                pass  # the app is quitting under us
+
+    async def _remove_logs(self) -> None:
+        thread = self.thread
+        if thread is not None:
+            await thread.remove_children(LogLine)
+
+    async def _insert_logs(self) -> None:
+        model, thread = self.model, self.thread
+        if model is None or thread is None:
+            return
+        blocks = model.state.blocks
+        self._logs_rendered = model.log_count
+        for entry in list(model.logs):
+            # Drawn after block ``position - 1``, when that block is on screen.
+            if entry.position < self.window_start or entry.position > thread.rendered_upto:
+                continue
+            line = LogLine(entry.event)
+            anchor = thread.widgets.get(blocks[entry.position - 1]["id"]) if entry.position > 0 else None
+            if anchor is not None and anchor.parent is thread:
+                following = _after_logs(thread, anchor)
+                await thread.mount(line, after=following)
+            elif thread.children:
+                await thread.mount(line, before=thread.children[0])
+            else:
+                await thread.mount(line)
 
     # ------------------------------------------------------------------ search support
 
@@ -308,3 +337,12 @@ class ConversationView(VerticalScroll):
             index = len(chain) - 1 if step < 0 else 0
         chain[index].focus()
         chain[index].scroll_visible()
+
+
+def _after_logs(thread: ThreadView, anchor: Any) -> Any:
+    """``anchor`` or the last log line already drawn right after it (logs keep their order)."""
+    children = list(thread.children)
+    index = children.index(anchor)
+    while index + 1 < len(children) and isinstance(children[index + 1], LogLine):
+        index += 1
+    return children[index]

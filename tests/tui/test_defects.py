@@ -87,3 +87,71 @@ async def test_denied_interrupted_and_failed_tools_each_have_their_own_mark(app_
         cut = await wait_until(pilot, lambda: reply.query(".cut-short"), what="the reply marked as cut short")
         assert "cut short" in str(cut.first().render())
         assert model.state.active_query is None
+
+
+# ---------------------------------------------------------------- 9: focus is visible in the conversation
+
+
+def _card_lines(card: ToolCard) -> list[str]:
+    """What the screen shows where the card is (text and styles), as composited."""
+    strips = card.screen._compositor.render_strips()
+    region = card.region
+    return ["".join(f"{seg.text}|{seg.style}" for seg in strip.crop(region.x, region.right))
+            for strip in strips[region.y:region.bottom]]
+
+
+async def test_a_focused_block_looks_different_from_an_unfocused_one(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await scripted_session(pilot, [
+            block(0, id="u1", type="user_message", content="go", status="complete"),
+            block(1, id="t1", type="tool_use", toolName="Bash", toolUseId="tu1", status="complete",
+                  input={"command": "ls"}),
+            block(2, id="r1", type="tool_result", toolUseId="tu1", status="complete", output="a\nb\n"),
+            block(3, id="a1", type="assistant_text", status="complete", content="Done."),
+        ])
+        card = cards(app)[0]
+        app.composer.focus()
+        await pilot.pause()
+        unfocused = _card_lines(card)
+        card.focus()
+        await wait_until(pilot, lambda: app.focused is card)
+        await pilot.pause()
+        focused = _card_lines(card)
+        # A visible glyph at the left edge, not only a tint a terminal may not show.
+        assert [line.split("|")[0] for line in focused] != [line.split("|")[0] for line in unfocused]
+
+
+# ---------------------------------------------------------------- 11: ctrl+l keeps folds and focus
+
+
+async def test_toggling_logs_keeps_folds_focus_and_widgets(app_factory: Any) -> None:
+    from agent_tui.widgets.log_line import LogLine
+
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await scripted_session(pilot, [
+            block(0, id="u1", type="user_message", content="go", status="complete"),
+            ev("log", 0.5, level="info", message="sandbox warmed up"),
+            block(1, id="t1", type="tool_use", toolName="Bash", toolUseId="tu1", status="complete",
+                  input={"command": "ls"}),
+            block(2, id="r1", type="tool_result", toolUseId="tu1", status="complete", output="a\nb\n"),
+            ev("log", 2.5, level="warn", message="slow disk"),
+            block(3, id="t2", type="tool_use", toolName="Bash", toolUseId="tu2", status="complete",
+                  input={"command": "pwd"}),
+            block(4, id="r2", type="tool_result", toolUseId="tu2", status="complete", output="/x\n"),
+        ])
+        first, second = cards(app)
+        first.user_toggle()  # unfolded by the reader
+        second.focus()
+        await wait_until(pilot, lambda: first.expanded and app.focused is second)
+        await pilot.press("ctrl+l")
+        lines = await wait_until(pilot, lambda: list(app.conversation.query(LogLine)), what="log lines shown")
+        assert [str(line.event.payload["message"]) for line in lines] == ["sandbox warmed up", "slow disk"]
+        order = [w for w in app.conversation.thread.children if isinstance(w, LogLine | ToolCard)]
+        assert order == [lines[0], first, lines[1], second]
+        assert cards(app) == [first, second] and first.expanded and not second.expanded
+        assert app.focused is second
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: not app.conversation.query(LogLine), what="log lines hidden")
+        assert cards(app) == [first, second] and first.expanded and app.focused is second
