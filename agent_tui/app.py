@@ -26,7 +26,7 @@ from runtime.errors import AgentTuiError
 
 from .commands import ActionsProvider, SessionsProvider
 from .controller import SessionsController
-from .keymap import app_bindings, load_keymap
+from .keymap import ACTIONS, app_bindings, load_keymap
 from .search import Match, find
 from .session_model import BatchChanges, SessionModel
 from .widgets.app_header import AppHeader
@@ -397,6 +397,8 @@ class AgentTuiApp(App[int]):
     # ------------------------------------------------------------------ actions on the session
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in _MAIN_SCREEN_ACTIONS and _is_dialog(self.screen):
+            return False  # a dialog's footer shows its own keys, and they are all that work there
         model = self.current
         if action == "interrupt":
             return model is not None and (model.state.active_query is not None or bool(model.state.queued))
@@ -501,25 +503,28 @@ class AgentTuiApp(App[int]):
         except Exception as exc:  # noqa: BLE001
             self.notify(_message(exc), title="Delete failed", severity="error")
 
-    @work(group="new-session", exclusive=True, exit_on_error=False)
-    async def action_new_session(self) -> None:
+    def action_new_session(self) -> None:
         from .screens.new_session import NewSessionScreen
 
+        if isinstance(self.screen, NewSessionScreen):
+            return
+        # Pushed at once, filled when the runtime answers: keys typed right after ctrl+n go to
+        # the dialog (it replays them once filled), not to the screen underneath.
+        self.push_screen(NewSessionScreen(loader=self._new_session_choices), self._new_session_answered)
+
+    async def _new_session_choices(self) -> tuple[list[Any], list[Any], str]:
         for _ in range(200):  # pressed during start-up: wait for the runtime (up to 10 s)
             if self.ready:
                 break
             await _sleep(0.05)
-        try:
-            architectures = await self.client.list_architectures()
-            profiles = await self.client.list_profiles()
-        except Exception as exc:  # noqa: BLE001
-            self.notify(_message(exc), title="Cannot list architectures", severity="error")
-            return
+        architectures = await self.client.list_architectures()
+        profiles = await self.client.list_profiles()
         primitive = getattr(getattr(self.client, "config", None), "primitive", "local")
-        args = await self.push_screen_wait(NewSessionScreen(architectures, profiles, primitive=primitive))
-        if args is None:
-            return
-        await self.create_session(args)
+        return architectures, profiles, primitive
+
+    def _new_session_answered(self, args: dict[str, Any] | None) -> None:
+        if args is not None:
+            self.run_worker(self.create_session(args), group="new-session", exit_on_error=False)
 
     async def create_session(self, args: dict[str, Any]) -> None:
         try:
@@ -724,6 +729,17 @@ class AgentTuiApp(App[int]):
         """As ``App.notify``, but plain text by default: messages quote agent output and paths."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
+
+
+#: Actions of the main screen: off (and out of the footer) while a dialog is open.
+_MAIN_SCREEN_ACTIONS = frozenset(a.id for a in ACTIONS if a.key and a.id not in ("help",))
+
+
+def _is_dialog(screen: Any) -> bool:
+    from textual.command import CommandPalette
+    from textual.screen import ModalScreen
+
+    return isinstance(screen, ModalScreen) and not isinstance(screen, CommandPalette)
 
 
 def _settle_gc() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from agent_tui.demo import block, ev
 from agent_tui.widgets.assistant_text import AssistantText
 from agent_tui.widgets.tool_card import ToolCard
@@ -155,3 +157,70 @@ async def test_toggling_logs_keeps_folds_focus_and_widgets(app_factory: Any) -> 
         await pilot.press("ctrl+l")
         await wait_until(pilot, lambda: not app.conversation.query(LogLine), what="log lines hidden")
         assert cards(app) == [first, second] and first.expanded and app.focused is second
+
+
+# ---------------------------------------------------------------- 10, 12: the new-session dialog
+
+
+def screen_text(app: Any) -> list[str]:
+    return ["".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips()]
+
+
+async def open_dialog(pilot: Any) -> Any:
+    from agent_tui.screens.new_session import NewSessionScreen
+
+    app = pilot.app
+    await ready(pilot)
+    await pilot.press("ctrl+n")
+    screen = await wait_until(pilot, lambda: isinstance(app.screen, NewSessionScreen) and app.screen)
+    await wait_until(pilot, lambda: screen.loaded, what="the dialog to list architectures")
+    await pilot.pause()
+    return screen
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_the_new_session_dialog_fits_a_small_terminal(app_factory: Any, size: tuple[int, int]) -> None:
+    from textual.widgets import Button, Input
+
+    app = app_factory()
+    async with app.run_test(size=size) as pilot:
+        screen = await open_dialog(pilot)
+        create = screen.query_one("#create", Button)
+        assert screen.region.contains_region(create.region), "Create is on screen"
+        footer = screen_text(app)[-1]
+        assert "Create" in footer and "Cancel" in footer  # ctrl+s is shown, in the dialog's own footer
+        assert "New" not in footer and "Search" not in footer  # not the main screen's keys
+        fields = screen.query_one("#fields")
+        name = screen.query_one("#name", Input)
+        await pilot.press("tab", "tab")  # architecture → profile → name
+        assert screen.focused is name
+        await pilot.pause()
+        assert fields.region.contains_region(name.region), "the focused field is scrolled into view"
+        await pilot.press("x", "y")
+        assert name.value == "xy"
+        assert screen.region.contains_region(create.region)
+
+
+async def test_enter_on_an_architecture_creates_the_session_with_defaults(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_dialog(pilot)
+        options = screen.query_one("#architecture")
+        while options.get_option_at_index(options.highlighted).id != "shell":
+            await pilot.press("down")
+        await pilot.press("enter")
+        model = await wait_until(pilot, lambda: app.current, what="the session to be created")
+        assert model.summary.architecture == "shell"
+        assert model.summary.primitive == "local"
+
+
+async def test_keys_typed_right_after_ctrl_n_reach_the_dialog(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.composer.focus()
+        # Typed before the dialog has listed anything: past the profile to the name, a name, enter.
+        await pilot.press("ctrl+n", "tab", "tab", "f", "a", "s", "t", "enter")
+        model = await wait_until(pilot, lambda: app.current, what="the session to be created")
+        assert model.name == "fast"
+        assert app.composer.text == ""
