@@ -24,6 +24,7 @@ from textual.widgets import Footer
 
 from runtime.errors import AgentTuiError
 
+from . import ui_settings
 from .commands import ActionsProvider, SessionsProvider
 from .controller import SessionsController
 from .keymap import ACTIONS, app_bindings, load_keymap
@@ -84,7 +85,8 @@ class AgentTuiApp(App[int]):
         self.selected: str | None = None
         self.ready = False
         self.connected = True
-        self._user_keymap = load_keymap(config_dir)
+        self._config_dir = config_dir
+        self._user_keymap, self._keymap_problems = load_keymap(config_dir)
         self._window = window
         self._max_mounted = max_mounted
         self._dirty_rows: set[str] = set()
@@ -145,6 +147,11 @@ class AgentTuiApp(App[int]):
             widget = self._widget_cache[selector] = self.screen_stack[0].query_one(selector, kind)
         return widget
 
+    def key_for(self, action: str, default: str) -> str:
+        """The key that runs ``action`` now: the user's keymap.toml choice, else the default."""
+        keys = self._user_keymap.get(action)
+        return keys.split(",")[0].strip() if keys else default
+
     @property
     def models(self) -> dict[str, SessionModel]:
         return self.controller.models if self.controller else {}
@@ -158,6 +165,15 @@ class AgentTuiApp(App[int]):
     async def on_mount(self) -> None:
         if self._user_keymap:
             self.set_keymap(self._user_keymap)
+        if self._keymap_problems:
+            self.notify("\n".join(self._keymap_problems), title="keymap.toml: lines skipped", severity="warning",
+                        timeout=15)
+        saved_theme = ui_settings.load(self._config_dir).get("theme")
+        if isinstance(saved_theme, str) and saved_theme in self.available_themes:
+            self.theme = saved_theme
+        # Saved however it was chosen (f2 or the palette's theme picker).
+        self.theme_changed_signal.subscribe(self, lambda theme: ui_settings.save(self._config_dir,
+                                                                                 theme=theme.name))
         self.composer.cursor_blink = self._cursor_blink
         self.composer.focus()
         self._update_header()
@@ -400,8 +416,9 @@ class AgentTuiApp(App[int]):
         if action in _MAIN_SCREEN_ACTIONS and _is_dialog(self.screen):
             return False  # a dialog's footer shows its own keys, and they are all that work there
         model = self.current
-        if action == "interrupt":
-            return model is not None and (model.state.active_query is not None or bool(model.state.queued))
+        if action == "interrupt":  # esc also closes an open search, wherever the focus went
+            return model is not None and (model.state.active_query is not None or bool(model.state.queued)
+                                          or self.search_bar.is_open)
         if action in ("terminate", "rename_session", "delete_session", "search", "toggle_logs"):
             return model is not None
         if action == "focus_permission":  # hidden from the footer and palette while nothing is asked
@@ -417,7 +434,8 @@ class AgentTuiApp(App[int]):
             self.notify("Nothing to send: the message is empty.", severity="warning")
             return
         if model is None:
-            self.notify("No session yet: press ctrl+n to start one.", severity="warning")
+            self.notify(f"No session yet: press {self.key_for('new_session', 'ctrl+n')} to start one.",
+                        severity="warning")
             return
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > MAX_MESSAGE_BYTES:
@@ -440,8 +458,17 @@ class AgentTuiApp(App[int]):
         if queued:
             self.notify("Queued: it runs when the current query ends.", timeout=2)
 
+    def action_interrupt(self) -> None:
+        if self.search_bar.is_open:
+            # After enter / n / N the focus is on the match, not the search field: esc still
+            # closes the search first (a second esc interrupts).
+            self._close_search()
+            self.composer.focus()
+            return
+        self._interrupt()
+
     @work(group="interrupt", exit_on_error=False)
-    async def action_interrupt(self) -> None:
+    async def _interrupt(self) -> None:
         model = self.current
         if model is None:
             return
@@ -589,6 +616,13 @@ class AgentTuiApp(App[int]):
             blocks[-1].scroll_visible()
         else:
             self.conversation.focus()
+
+    def action_scroll_conversation(self, pages: int) -> None:
+        conversation = self.conversation
+        if pages < 0:
+            conversation.scroll_page_up(animate=False)
+        else:
+            conversation.scroll_page_down(animate=False)
 
     def action_focus_sessions(self) -> None:
         self.session_list.focus()

@@ -66,17 +66,31 @@ _FOOTER = {"new_session": "New", "interrupt": "Interrupt", "search": "Search", "
            "focus_permission": "Answer", "next_needs_input": "Needs input"}
 
 
-def load_keymap(config_dir: Path | None) -> dict[str, str]:
-    """``keymap.toml`` overrides, or ``{}``; a broken file is logged, never fatal."""
+def load_keymap(config_dir: Path | None) -> tuple[dict[str, str], list[str]]:
+    """``keymap.toml`` overrides and what was wrong in it (each problem also logged); never fatal:
+    a line that cannot be used is skipped, the others apply."""
     if config_dir is None:
-        return {}
+        return {}, []
     path = config_dir / "keymap.toml"
     if not path.is_file():
-        return {}
+        return {}, []
     try:
         data = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        log.warning("keymap %s ignored: %s", path, exc)
-        return {}
-    known = {a.id for a in ACTIONS}
-    return {k: v for k, v in data.items() if k in known and isinstance(v, str)}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        problems = [f"{path} ignored: {exc}"]
+    else:
+        known = {a.id for a in ACTIONS}
+        problems = []
+        overrides: dict[str, str] = {}
+        for key, value in data.items():
+            if key not in known:
+                problems.append(f"{path}: unknown action {key!r}; known: {', '.join(sorted(known))}")
+            elif not isinstance(value, str) or not value.strip():
+                problems.append(f"{path}: {key} must be a key string such as \"ctrl+o\", not {value!r}")
+            else:
+                overrides[key] = value
+        for problem in problems:
+            log.warning("keymap: %s", problem)
+        return overrides, problems
+    log.warning("keymap: %s", problems[0])
+    return {}, problems

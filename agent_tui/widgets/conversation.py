@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.markup import escape
 from textual.message import Message
 from textual.widget import MountError
 from textual.widgets import Button, Static
@@ -30,7 +31,7 @@ BACKFILL_STEP = 8
 WELCOME = """\
 [b]agent-tui[/b]
 
-No session selected. Press [b]ctrl+n[/b] to start one, [b]ctrl+p[/b] for all commands, [b]f1[/b] for help.
+No session selected. Press [b]{new}[/b] to start one, [b]ctrl+p[/b] for all commands, [b]{help}[/b] for help.
 """
 
 
@@ -109,7 +110,10 @@ class ConversationView(VerticalScroll):
         self._dirty.clear()
         self._dirty_threads.clear()
         if model is None:
-            await self.mount(Static(WELCOME, classes="welcome"))
+            # The keys as bound now (keymap.toml may have moved them).
+            key_for = getattr(self.app, "key_for", lambda action, default: default)
+            welcome = WELCOME.format(new=escape(key_for("new_session", "ctrl+n")), help=escape(key_for("help", "f1")))
+            await self.mount(Static(welcome, classes="welcome"))
             return
         blocks = model.state.blocks
         target = max(0, len(blocks) - self.window) if start is None else max(0, start)

@@ -224,3 +224,76 @@ async def test_keys_typed_right_after_ctrl_n_reach_the_dialog(app_factory: Any) 
         model = await wait_until(pilot, lambda: app.current, what="the session to be created")
         assert model.name == "fast"
         assert app.composer.text == ""
+
+
+# ---------------------------------------------------------------- Low: what is remembered and where keys go
+
+
+async def test_the_theme_chosen_with_f2_is_there_after_a_restart(app_factory: Any, tmp_path: Any) -> None:
+    config = tmp_path / "config-dir"
+    app = app_factory(config_dir=config)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        first = app.theme
+        await pilot.press("f2")
+        chosen = await wait_until(pilot, lambda: app.theme != first and app.theme)
+        await wait_until(pilot, lambda: (config / "tui.json").exists(), what="the settings file")
+    assert (config / "tui.json").stat().st_mode & 0o077 == 0
+    again = app_factory(config_dir=config)
+    async with again.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert again.theme == chosen
+
+
+async def test_page_up_and_down_scroll_the_conversation_from_the_composer(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=(100, 24)) as pilot:
+        await scripted_session(pilot, [
+            block(i, id=f"a{i}", type="assistant_text", status="complete", content=f"line {i}\n\nmore {i}")
+            for i in range(30)
+        ])
+        conversation = app.conversation
+        await wait_until(pilot, lambda: conversation.max_scroll_y > 20 and not conversation.backfilling)
+        app.composer.focus()
+        conversation.scroll_end(animate=False)
+        await pilot.pause()
+        bottom = conversation.scroll_y
+        await pilot.press("pageup")
+        await wait_until(pilot, lambda: conversation.scroll_y < bottom, what="a page up")
+        assert isinstance(app.focused, type(app.composer))
+        await pilot.press("pagedown")
+        await wait_until(pilot, lambda: conversation.scroll_y == bottom, what="a page down")
+
+
+async def test_escape_closes_the_search_after_enter_and_n(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await scripted_session(pilot, [
+            block(1, id="a1", type="assistant_text", status="complete", content="a needle here"),
+            block(2, id="a2", type="assistant_text", status="complete", content="another needle there"),
+        ])
+        for keys in (("enter",), ("enter", "n"), ("enter", "N")):
+            await pilot.press("ctrl+f", *"needle", *keys)
+            await wait_until(pilot, lambda: app.focused is not app.search_bar.input, what="focus on the match")
+            assert app.search_bar.is_open
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: not app.search_bar.is_open, what=f"esc to close the search {keys}")
+            assert app.focused is app.composer
+
+
+async def test_a_remapped_new_session_key_is_named_and_bad_keymap_lines_are_reported(
+        app_factory: Any, tmp_path: Any, caplog: Any) -> None:
+    config = tmp_path / "keys"
+    config.mkdir()
+    (config / "keymap.toml").write_text('new_session = "ctrl+o"\nnot_an_action = "x"\nhelp = 3\n')
+    app = app_factory(config_dir=config)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        welcome = str(app.conversation.query_one(".welcome").render())
+        assert "ctrl+o" in welcome and "ctrl+n" not in welcome
+        warning = await wait_until(pilot, lambda: [n for n in app._notifications if "keymap" in n.title])
+        assert "not_an_action" in warning[0].message and "help" in warning[0].message
+        assert "not_an_action" in caplog.text and "help must be a key string" in caplog.text
+        await pilot.press("ctrl+o")  # the good line still applies
+        from agent_tui.screens.new_session import NewSessionScreen
+        await wait_until(pilot, lambda: isinstance(app.screen, NewSessionScreen))
