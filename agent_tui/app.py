@@ -27,6 +27,7 @@ from runtime.errors import AgentTuiError
 from . import ui_settings
 from .commands import ActionsProvider, SessionsProvider
 from .controller import SessionsController
+from .formatting import connect_command, share_url
 from .keymap import ACTIONS, app_bindings, load_keymap
 from .search import Match, find
 from .session_model import BatchChanges, SessionModel
@@ -101,6 +102,7 @@ class AgentTuiApp(App[int]):
         self._bindings_signature: tuple[Any, ...] = ()
         self._widget_cache: dict[str, Any] = {}
         self._unobserve: Callable[[], None] | None = None
+        self._share_url_cache: tuple[str, str] | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -357,7 +359,7 @@ class AgentTuiApp(App[int]):
         right = ""
         server = getattr(self.client, "server", None)
         if server is not None and self.mode != "remote":
-            right = f"serving {getattr(server, 'url', '?')}"
+            right = f"serving {self._share_url() or '?'}"
             token = getattr(server, "token", None)
             if token:
                 right += f" · token {token}"
@@ -374,6 +376,29 @@ class AgentTuiApp(App[int]):
             return
         header.set_class(not self.connected, "-disconnected")
         header.set_parts(left, " · ".join(middle), right)
+
+    def _share_url(self) -> str | None:
+        """Where another terminal attaches: this app's server, or the server this app is attached to."""
+        if self.mode == "remote":
+            return self.location or None
+        server = getattr(self.client, "server", None)
+        url = getattr(server, "url", None)
+        if not url:
+            return None
+        if self._share_url_cache is None or self._share_url_cache[0] != url:
+            self._share_url_cache = (url, share_url(url))  # a route lookup: once, not per frame
+        return self._share_url_cache[1]
+
+    def action_copy_connect_command(self) -> None:
+        url = self._share_url()
+        if url is None:
+            self.notify("Not serving: start with --serve [HOST:]PORT to let other terminals attach.",
+                        severity="warning")
+            return
+        token = getattr(getattr(self.client, "server", None), "token", None) if self.mode != "remote" \
+            else getattr(self.client, "token", None)
+        self.copy_text(connect_command(url, token))
+        self.notify(f"Copied: agent-tui --connect {url}" + (" (with the token)" if token else ""), timeout=4)
 
     # ------------------------------------------------------------------ selection
 
@@ -421,6 +446,8 @@ class AgentTuiApp(App[int]):
                                           or self.search_bar.is_open)
         if action in ("terminate", "rename_session", "delete_session", "search", "toggle_logs"):
             return model is not None
+        if action == "copy_connect_command":
+            return self._share_url() is not None
         if action == "focus_permission":  # hidden from the footer and palette while nothing is asked
             return model is not None and bool(model.state.pending_permissions)
         if action == "next_needs_input":

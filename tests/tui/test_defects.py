@@ -297,3 +297,34 @@ async def test_a_remapped_new_session_key_is_named_and_bad_keymap_lines_are_repo
         await pilot.press("ctrl+o")  # the good line still applies
         from agent_tui.screens.new_session import NewSessionScreen
         await wait_until(pilot, lambda: isinstance(app.screen, NewSessionScreen))
+
+
+# ---------------------------------------------------------------- Low: the header and the server
+
+
+def test_a_wildcard_bind_is_shared_as_this_machines_address() -> None:
+    from agent_tui.formatting import connect_command, share_url
+
+    assert share_url("http://0.0.0.0:8787", "192.168.1.20") == "http://192.168.1.20:8787"
+    assert share_url("http://[::]:8787", "fd00::5") == "http://[fd00::5]:8787"
+    assert share_url("http://127.0.0.1:8787", "192.168.1.20") == "http://127.0.0.1:8787"
+    assert "0.0.0.0" not in share_url("http://0.0.0.0:1")
+    assert connect_command("http://h:1", "a b") == "AGENT_TUI_TOKEN='a b' agent-tui --connect http://h:1"
+
+
+async def test_the_header_shows_a_dialable_url_and_the_palette_copies_the_connect_command(
+        app_factory: Any) -> None:
+    from tests.server.conftest import TOKEN
+
+    app = app_factory(config={"websocket_host": "0.0.0.0", "websocket_port": 0, "token": TOKEN})
+    async with app.run_test(size=(160, 30), notifications=True) as pilot:
+        await ready(pilot)
+        header = app.query_one("#header")
+        port = app.client.server.port
+        await wait_until(pilot, lambda: f":{port}" in header.right, what="the served URL in the header")
+        assert "0.0.0.0" not in header.right
+        assert app.check_action("copy_connect_command", ()) is True
+        await app.run_action("copy_connect_command")
+        import shlex
+        assert app.clipboard.startswith(f"AGENT_TUI_TOKEN={shlex.quote(TOKEN)} agent-tui --connect http://")
+        assert app.clipboard.endswith(f":{port}") and "0.0.0.0" not in app.clipboard
