@@ -86,6 +86,9 @@ class AgentTuiApp(App[int]):
         self.selected: str | None = None
         self.ready = False
         self.connected = True
+        #: The link to the runtime, as the header shows it: connecting, connected, unauthorized
+        #: (wrong token), down (the server never answered) or lost (it went away; reconnecting).
+        self.link = "connecting"
         self._config_dir = config_dir
         self._user_keymap, self._keymap_problems = load_keymap(config_dir)
         self._window = window
@@ -186,6 +189,7 @@ class AgentTuiApp(App[int]):
     @work(group="start", exclusive=True)
     async def _start(self) -> None:
         delay = 1.0
+        last_message = ""
         while not self._client_closed:
             try:
                 if self.owns_client:
@@ -199,11 +203,17 @@ class AgentTuiApp(App[int]):
                     self.exit(1, return_code=1, message=f"agent-tui: cannot start: {message}")
                     return
                 if getattr(exc, "code", "") == "UNAUTHORIZED":
+                    self._set_link("unauthorized")
                     self.notify(message, title="Cannot start", severity="error", timeout=30)
                     return  # retrying cannot help
-                self.notify(f"{message}\nRetrying in {delay:.0f}s…", title="Cannot start", severity="error")
+                # Told once (and again only if the reason changes); the header keeps the state.
+                self._set_link("down")
+                if message != last_message:
+                    last_message = message
+                    self.notify(f"{message}\nRetrying until it answers.", title="Cannot start", severity="error")
                 await _sleep(delay)
                 delay = min(delay * 2, 10.0)
+        self._set_link("connected")
         self._unobserve = self.client.add_observer(self._client_notice)
         self.controller = SessionsController(self.client, self._model_changed, self._list_changed)
         await self.controller.load()
@@ -240,6 +250,7 @@ class AgentTuiApp(App[int]):
         if type(notice).__name__ != "ConnectionChanged":
             return
         self.connected = notice.connected
+        self._set_link("connected" if notice.connected else "lost")
         if notice.connected:
             self.notify(notice.message, title="Reconnected")
             self._resync()
@@ -366,16 +377,23 @@ class AgentTuiApp(App[int]):
             count = getattr(server, "client_count", 0)
             right += f" · {count} client{'s' if count != 1 else ''}"
         if self.mode == "remote":
-            left = f"remote · {self.location}" + ("" if self.connected else " · DISCONNECTED, reconnecting…")
+            left = f"remote · {self.location}" + _LINK_LABELS.get(self.link, "")
         else:
             left = f"{self.mode} · {self.location}" if self.location else self.mode
         if not self.ready:
             middle = ["connecting…" if self.mode == "remote" else "loading…"]
+            if self.link in ("unauthorized", "down"):
+                middle = []
         header = self._widget("#header", AppHeader)
         if not header.is_attached:
             return
-        header.set_class(not self.connected, "-disconnected")
+        header.set_link(self.link if self.mode == "remote" else "connected")
         header.set_parts(left, " · ".join(middle), right)
+
+    def _set_link(self, link: str) -> None:
+        if link != self.link:
+            self.link = link
+            self._update_header()
 
     def _share_url(self) -> str | None:
         """Where another terminal attaches: this app's server, or the server this app is attached to."""
@@ -787,10 +805,22 @@ class AgentTuiApp(App[int]):
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None:
-        """As ``App.notify``, but plain text by default: messages quote agent output and paths."""
+        """As ``App.notify``, but plain text by default: messages quote agent output and paths.
+
+        A notification identical to one still on screen is not shown again: while a server is
+        unreachable every failing request would otherwise stack the same error."""
+        if any(n.title == title and n.message == message for n in self._notifications):
+            return
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
 
+
+#: How the header names each state of the link to a remote runtime.
+_LINK_LABELS = {
+    "unauthorized": " · WRONG TOKEN: pass --token or set AGENT_TUI_TOKEN",
+    "down": " · SERVER DOWN: retrying…",
+    "lost": " · DISCONNECTED: reconnecting…",
+}
 
 #: Actions of the main screen: off (and out of the footer) while a dialog is open.
 _MAIN_SCREEN_ACTIONS = frozenset(a.id for a in ACTIONS if a.key and a.id not in ("help",))

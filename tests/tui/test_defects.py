@@ -328,3 +328,85 @@ async def test_the_header_shows_a_dialable_url_and_the_palette_copies_the_connec
         import shlex
         assert app.clipboard.startswith(f"AGENT_TUI_TOKEN={shlex.quote(TOKEN)} agent-tui --connect http://")
         assert app.clipboard.endswith(f":{port}") and "0.0.0.0" not in app.clipboard
+
+
+async def _remote_app(url: str, token: str | None) -> Any:
+    from agent_tui.app import AgentTuiApp
+    from agent_tui.client import RemoteRuntime
+
+    return AgentTuiApp(RemoteRuntime(url, token=token), mode="remote", location=url, bell=False,
+                       cursor_blink=False)
+
+
+def _header_look(app: Any) -> tuple[frozenset[str], str]:
+    header = app.query_one("#header")
+    return frozenset(c for c in header.classes if c.startswith("-")), header.left
+
+
+async def test_connecting_wrong_token_and_server_down_look_different_and_errors_do_not_pile_up(
+        tmp_path: Any) -> None:
+    import asyncio
+    import socket
+
+    from runtime import AgentRuntime, MemoryStore
+    from runtime.server.app import start_server
+    from tests.helpers import make_config
+    from tests.server.conftest import TOKEN
+
+    looks = {}
+    # Connecting: a port that accepts and never answers.
+    held: list[Any] = []
+
+    async def hold(reader: Any, writer: Any) -> None:
+        held.append(writer)
+
+    silent = await asyncio.start_server(hold, "127.0.0.1", 0)
+    silent_port = silent.sockets[0].getsockname()[1]
+    app = await _remote_app(f"http://127.0.0.1:{silent_port}", TOKEN)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: held, what="the connection attempt")
+        await pilot.pause()
+        looks["connecting"] = _header_look(app)
+        assert "-connecting" in looks["connecting"][0]
+    silent.close()
+    for writer in held:
+        writer.close()
+
+    # Wrong token: a real server that refuses it.
+    config = make_config(tmp_path)
+    config.persistence = MemoryStore()
+    runtime = AgentRuntime(config)
+    await runtime.start()
+    server = await start_server(runtime, host="127.0.0.1", port=0, token=TOKEN)
+    try:
+        app = await _remote_app(server.url, "wrong")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.link == "unauthorized", what="the refusal")
+            await pilot.pause()
+            looks["unauthorized"] = _header_look(app)
+            assert "WRONG TOKEN" in looks["unauthorized"][1]
+    finally:
+        await server.stop()
+        await runtime.shutdown()
+
+    # Server down: nothing listens on the port; the app keeps retrying, and says so once.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    app = await _remote_app(f"http://127.0.0.1:{closed_port}", TOKEN)
+    attempts = 0
+    original_start = app.client.start
+
+    async def counted_start() -> None:
+        nonlocal attempts
+        attempts += 1
+        await original_start()
+
+    app.client.start = counted_start
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_until(pilot, lambda: attempts >= 3, timeout=20, what="three attempts")
+        looks["down"] = _header_look(app)
+        assert "SERVER DOWN" in looks["down"][1]
+        assert len([n for n in app._notifications if n.title == "Cannot start"]) == 1
+    assert len(set(looks.values())) == 3
+    assert len({classes for classes, _ in looks.values()}) == 3
