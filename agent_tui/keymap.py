@@ -57,9 +57,18 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 
 def app_bindings() -> list[Binding]:
-    return [Binding(a.key, a.id, _FOOTER.get(a.id, a.description), key_display=a.display.split(" or ")[0],
+    return [Binding(a.key, a.id, _FOOTER.get(a.id, a.description), key_display=_footer_key(a),
                     show=a.show, id=a.id)
             for a in ACTIONS if a.key]
+
+
+def _footer_key(action: ActionSpec) -> str:
+    """The footer shows a key this binding really has: search is "/" only in the conversation
+    (whose own binding shows it there); the app-wide key is ctrl+f."""
+    first = action.display.split(" or ")[0]
+    if first in action.key.split(",") or not first.isascii():
+        return first
+    return action.key.split(",")[0].replace("escape", "esc")
 
 
 #: Short labels for the footer (help and the palette use the full descriptions).

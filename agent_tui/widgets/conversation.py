@@ -59,7 +59,8 @@ class ConversationView(VerticalScroll):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "focus_block(-1)", "Prev block", show=False),
         Binding("down,j", "focus_block(1)", "Next block", show=False),
-        Binding("slash", "app.search", "Search", key_display="/"),
+        # Not in the footer: the app's own search binding is there already (once is enough).
+        Binding("slash", "app.search", "Search", key_display="/", show=False),
         Binding("n", "app.search_next", "Next match", show=False),
         Binding("N", "app.search_previous", "Previous match", show=False),
         Binding("i", "app.focus_composer", "Compose", show=False),

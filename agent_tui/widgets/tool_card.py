@@ -145,11 +145,15 @@ class ToolCard(FoldableBlock):
             return "running"
         return "failed" if self.failed else "done"
 
-    def tool_name(self) -> str:
+    def tool_name(self, summary: str = "") -> str:
         use = self.use
         if use.get("type") == "subagent":
             return str(use.get("name") or "Subagent")
-        return str(use.get("displayName") or use.get("toolName") or "tool")
+        display = str(use.get("displayName") or "").strip()
+        # OpenCode and Gemini title a shell call with its command: the summary already shows it.
+        if display and summary and _repeats(display, summary):
+            display = ""
+        return display or str(use.get("toolName") or "tool")
 
     def header_content(self) -> Content:
         outcome = self.outcome()
@@ -176,7 +180,7 @@ class ToolCard(FoldableBlock):
             extra += f" · exit {exit_code}" if exit_code > 0 else f" · killed by signal {-exit_code}"
         header = Content.from_markup(
             f"$fold {icon} [b]$name[/] $summary[dim]$extra[/]",
-            fold=self.fold_symbol(), name=self.tool_name(), summary=summary, extra=extra)
+            fold=self.fold_symbol(), name=self.tool_name(summary), summary=summary, extra=extra)
         preview = self.output_preview() if not self.expanded else ""
         if preview:
             header = header + Content.from_markup("\n  [dim]└ $preview[/]", preview=preview)
@@ -251,3 +255,10 @@ class ToolCard(FoldableBlock):
 
     def search_text(self) -> str:
         return self.copy_text()
+
+
+def _repeats(display: str, summary: str) -> bool:
+    """Whether a tool's display name only repeats the summary (the command or path it shows)."""
+    name = display.rstrip(" …")
+    shown = summary.removeprefix("$ ").rstrip(" …")
+    return name == shown or (len(name) > 12 and (shown.startswith(name) or name.startswith(shown)))

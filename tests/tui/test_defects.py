@@ -410,3 +410,38 @@ async def test_connecting_wrong_token_and_server_down_look_different_and_errors_
         assert len([n for n in app._notifications if n.title == "Cannot start"]) == 1
     assert len(set(looks.values())) == 3
     assert len({classes for classes, _ in looks.values()}) == 3
+
+
+async def test_a_shell_call_titled_with_its_command_shows_the_command_once(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await scripted_session(pilot, [
+            block(0, id="u1", type="user_message", content="go", status="complete"),
+            # As OpenCode's converter sends it: the part's title (the command) as displayName.
+            block(1, id="t1", type="tool_use", toolName="bash", toolUseId="tu1", status="complete",
+                  displayName="echo hi > hello.txt && cat hello.txt",
+                  input={"command": "echo hi > hello.txt && cat hello.txt", "description": "Write and show"}),
+            block(2, id="r1", type="tool_result", toolUseId="tu1", status="complete", output="hi\n"),
+            block(3, id="t2", type="tool_use", toolName="read", toolUseId="tu2", status="complete",
+                  displayName="Read notes", input={"filePath": "notes.txt"}),
+        ])
+        first, second = (c.header_content().plain.splitlines()[0] for c in cards(app))
+        assert first.count("echo hi > hello.txt") == 1 and "bash" in first
+        assert "Read notes" in second and "notes.txt" in second  # a title that says more is kept
+
+
+async def test_search_is_in_the_footer_once_wherever_the_focus_is(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await scripted_session(pilot, [
+            block(0, id="u1", type="user_message", content="go", status="complete"),
+            block(1, id="t1", type="tool_use", toolName="Bash", toolUseId="tu1", status="complete",
+                  input={"command": "ls"}),
+            block(2, id="r1", type="tool_result", toolUseId="tu1", status="complete", output="a\n"),
+        ])
+        for target in (cards(app)[0], app.conversation, app.composer):
+            target.focus()
+            await pilot.pause(0.1)
+            footer = await wait_until(pilot, lambda: "Search" in screen_text(app)[-1] and screen_text(app)[-1],
+                                      what="the footer to be drawn")
+            assert footer.count("Search") == 1, (target, footer)
