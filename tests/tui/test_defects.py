@@ -166,6 +166,13 @@ def screen_text(app: Any) -> list[str]:
     return ["".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips()]
 
 
+def drawn(app: Any, widget: Any) -> str:
+    """The text on screen where ``widget`` is (what was painted, not what it would render now)."""
+    region = widget.region
+    lines = screen_text(app)[region.y:region.bottom]
+    return "\n".join(line[region.x:region.right] for line in lines)
+
+
 async def open_dialog(pilot: Any) -> Any:
     from agent_tui.screens.new_session import NewSessionScreen
 
@@ -445,3 +452,23 @@ async def test_search_is_in_the_footer_once_wherever_the_focus_is(app_factory: A
             footer = await wait_until(pilot, lambda: "Search" in screen_text(app)[-1] and screen_text(app)[-1],
                                       what="the footer to be drawn")
             assert footer.count("Search") == 1, (target, footer)
+
+
+async def test_the_session_list_timer_shows_what_the_status_line_shows(app_factory: Any) -> None:
+    from agent_tui.demo import T0
+
+    now = [T0.timestamp() + 3.25]
+    app = app_factory(clock=lambda: now[0])
+    async with app.run_test(size=SIZE) as pilot:
+        model = await scripted_session(pilot, [
+            block(0, id="u1", type="user_message", content="go", status="complete"),
+            ev("query:started", 0, messageId="u1"),
+            block(1, id="a1", type="assistant_text", status="pending", content="thinking"),
+        ])
+        row = app.session_list.rows[model.session_id]
+        await wait_until(pilot, lambda: "3.2s" in drawn(app, row) and "3.2s" in drawn(app, app.status_line))
+        now[0] = T0.timestamp() + 3.75  # within the same whole second
+        await app.client.bus.publish(model.session_id, [ev("block:delta", 2, blockId="a1", delta=" more")])
+        await wait_until(pilot, lambda: "3.8s" in drawn(app, app.status_line), what="the status line")
+        await pilot.pause()
+        assert "3.8s" in drawn(app, row)
