@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer
+from textual.widgets import Footer, Input, TextArea
 
 from runtime.errors import AgentTuiError
 
@@ -719,6 +719,20 @@ class AgentTuiApp(App[int]):
                 widget_help = help_text
                 break
         self.push_screen(HelpScreen(widget_help))
+
+    async def _on_key(self, event: events.Key) -> None:
+        # A key nothing else wanted (no binding, no widget): typing while the session list or
+        # the conversation has focus goes to the composer instead of being lost. (Textual runs
+        # App._on_key after this one unless the default is prevented: it checks the bindings.)
+        if not (event.is_printable and event.character and self.screen is self.screen_stack[0]
+                and not isinstance(self.focused, Input | TextArea)):
+            return
+        event.prevent_default()
+        if await self._check_bindings(event.key):
+            return
+        composer = self.composer
+        composer.focus()
+        composer.insert(event.character)
 
     # ------------------------------------------------------------------ search
 

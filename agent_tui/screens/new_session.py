@@ -16,6 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, OptionList, RadioButton, RadioSet, Select
 from textual.widgets.option_list import Option
 
@@ -57,6 +58,9 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
     }
     """
 
+    #: Focused by on_mount without scrolling: the auto focus would scroll the title out of sight.
+    AUTO_FOCUS = ""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "create", "Create", priority=True),
@@ -77,7 +81,7 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
     def compose(self):  # noqa: ANN201
         with Vertical(id="dialog"):
             yield Label("New session", classes="title")
-            with VerticalScroll(id="fields"):
+            with VerticalScroll(id="fields", can_focus=False):  # focusing a field scrolls to it
                 yield Label("Architecture")
                 yield OptionList(*self._options(), id="architecture")
                 yield Label("Profile")
@@ -114,7 +118,7 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
 
     def on_mount(self) -> None:
         self._fit()
-        self.query_one("#architecture", OptionList).focus()
+        self.query_one("#architecture", OptionList).focus(scroll_visible=False)  # the dialog opens at its top
         if self._loader is not None:
             self.run_worker(self._load(self._loader), group="load", exit_on_error=False)
         else:
@@ -163,10 +167,23 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         # Keep the field being typed into in sight (the fields scroll on a small terminal).
-        widget = event.widget
+        self.call_after_refresh(self._reveal, event.widget)  # after Textual's own scroll to it
+
+    def _reveal(self, widget: Widget) -> None:
         fields = self.query_one("#fields", VerticalScroll)
-        if fields in widget.ancestors:
-            fields.scroll_to_widget(widget, animate=False)
+        field = next((w for w in (widget, *widget.ancestors) if w.parent is fields), None)
+        if field is None:
+            return
+        children = list(fields.children)
+        label = children[children.index(field) - 1] if children.index(field) > 0 else None
+        # The field and the label naming it, when both fit; else the field alone.
+        top = (label if isinstance(label, Label) else field).virtual_region.y
+        bottom = field.virtual_region.bottom
+        height = fields.scrollable_content_region.height
+        if bottom - top > height:
+            top = field.virtual_region.y
+        if top < fields.scroll_y or bottom > fields.scroll_y + height:
+            fields.scroll_to(y=top if top < fields.scroll_y else bottom - height, animate=False, immediate=True)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         # Enter on an architecture creates the session with the defaults: quick from the keyboard.

@@ -202,7 +202,11 @@ async def test_the_new_session_dialog_fits_a_small_terminal(app_factory: Any, si
         await pilot.press("tab", "tab")  # architecture → profile → name
         assert screen.focused is name
         await pilot.pause()
-        assert fields.region.contains_region(name.region), "the focused field is scrolled into view"
+        await wait_until(pilot, lambda: fields.region.contains_region(name.region),
+                         what="the focused field to be scrolled into view")
+        label = fields.children[fields.children.index(name) - 1]
+        await wait_until(pilot, lambda: fields.region.contains_region(label.region), what="its label too")
+        assert str(label.render()) == "Name (optional)"
         await pilot.press("x", "y")
         assert name.value == "xy"
         assert screen.region.contains_region(create.region)
@@ -472,3 +476,22 @@ async def test_the_session_list_timer_shows_what_the_status_line_shows(app_facto
         await wait_until(pilot, lambda: "3.8s" in drawn(app, app.status_line), what="the status line")
         await pilot.pause()
         assert "3.8s" in drawn(app, row)
+
+
+async def test_typing_after_clicking_a_session_goes_to_the_composer(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "one"})
+        await app.create_session({"architecture": "shell", "name": "two"})
+        first = next(iter(app.models))
+        await wait_until(pilot, lambda: len(app.session_list.rows) == 2 and app.current
+                         and app.current.name == "two" and not app._frame_pending, what="both sessions, two selected")
+        await pilot.click(app.session_list.rows[first])
+        await wait_until(pilot, lambda: app.selected == first, what="the click to select the session")
+        app.session_list.focus()  # where a click on the list leaves the focus
+        await wait_until(pilot, lambda: app.focused is app.session_list)
+        await pilot.press(*"echo", "space", "x")
+        assert app.composer.text == "echo x"
+        assert app.focused is app.composer
+        assert app.selected == first
