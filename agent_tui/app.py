@@ -237,8 +237,33 @@ class AgentTuiApp(App[int]):
                 await self.client.shutdown()
 
     async def action_quit(self) -> None:
+        from .screens.confirm import ConfirmScreen
+
+        reasons = self._quit_would_stop()
+        if reasons and not isinstance(self.screen, ConfirmScreen):
+            # ctrl+q again on the question quits: the answer is clear.
+            question = f"Quit agent-tui?\n{' and '.join(reasons)}: quitting stops {'them' if len(reasons) > 1 else 'it'}."
+            self.push_screen(ConfirmScreen(question, yes="Quit"),
+                             lambda yes: self.call_later(self._quit_now) if yes else None)
+            return
+        await self._quit_now()
+
+    async def _quit_now(self) -> None:
         await self._shutdown_client()
         self.exit(0)
+
+    def _quit_would_stop(self) -> list[str]:
+        """What quitting this process would cut short (nothing for a remote client: the server runs on)."""
+        if self.mode == "remote":
+            return []
+        reasons = []
+        running = sum(1 for m in self.models.values() if m.running_since_ms() is not None)
+        if running:
+            reasons.append(f"{running} quer{'ies are' if running > 1 else 'y is'} running")
+        clients = getattr(getattr(self.client, "server", None), "client_count", 0)
+        if clients:
+            reasons.append(f"{clients} client{'s are' if clients > 1 else ' is'} attached")
+        return reasons
 
     async def on_unmount(self) -> None:
         await self._shutdown_client()

@@ -495,3 +495,34 @@ async def test_typing_after_clicking_a_session_goes_to_the_composer(app_factory:
         assert app.composer.text == "echo x"
         assert app.focused is app.composer
         assert app.selected == first
+
+
+async def test_ctrl_q_asks_first_while_a_query_runs(app_factory: Any) -> None:
+    from agent_tui.screens.confirm import ConfirmScreen
+
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "long"})
+        model = await wait_until(pilot, lambda: app.current)
+        await send(pilot, "echo started; sleep 60")
+        await wait_until(pilot, lambda: model.state.active_query is not None, what="the query to run")
+        await pilot.press("ctrl+q")
+        screen = await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen)
+        assert "1 query is running" in screen.question
+        await pilot.press("escape")  # no: it goes on
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert app.is_running and model.state.active_query is not None
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not app.is_running, what="the app to quit")
+    assert app.return_code == 0
+
+
+async def test_ctrl_q_quits_at_once_when_nothing_runs(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: not app.is_running, what="the app to quit")
