@@ -819,6 +819,9 @@ class AgentTuiApp(App[int]):
             return
         match = self._matches[self._match_index]
         widget = await self.conversation.reveal(match.block_id, match.thread_id)
+        if isinstance(widget, FoldableBlock) and not widget.expanded:
+            widget.expanded = True  # the match is in its body: show it
+            await widget.fill_body()
         self.search_bar.set_count(self._match_index, len(self._matches), self._query)
         self._apply_match_classes()
         if widget is not None:

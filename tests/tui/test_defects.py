@@ -526,3 +526,21 @@ async def test_ctrl_q_quits_at_once_when_nothing_runs(app_factory: Any) -> None:
         await ready(pilot)
         await pilot.press("ctrl+q")
         await wait_until(pilot, lambda: not app.is_running, what="the app to quit")
+
+
+async def test_search_unfolds_the_card_holding_the_match(app_factory: Any) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await scripted_session(pilot, [
+            block(0, id="u1", type="user_message", content="go", status="complete"),
+            block(1, id="t1", type="tool_use", toolName="Bash", toolUseId="tu1", status="complete",
+                  input={"command": "cat log"}),
+            block(2, id="r1", type="tool_result", toolUseId="tu1", status="complete",
+                  output="line one\nthe haystack has a needle in it\nline three\n"),
+            block(3, id="a1", type="assistant_text", status="complete", content="Done."),
+        ])
+        card = cards(app)[0]
+        assert not card.expanded
+        await pilot.press("ctrl+f", *"needle")
+        await wait_until(pilot, lambda: card.expanded, what="the card holding the match to unfold")
+        assert card.has_class("-search-current")
