@@ -36,6 +36,19 @@ def parse_hostport(value: str) -> tuple[str, int]:
     return host, port
 
 
+def connect_url(value: str) -> str:
+    """``--connect``'s URL: ``HOST:PORT`` (or ``PORT``) means ``http://HOST:PORT``; only http(s)."""
+    text = value.strip().rstrip("/")
+    if "://" not in text:
+        host, port = parse_hostport(text)
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}"
+    scheme = text.split("://", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"--connect: {value!r} is not an http(s) URL (expected http://HOST:PORT or HOST:PORT)")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agent-tui",
@@ -74,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.connect and (args.serve or args.db or args.primitive or args.data_dir):
         parser.error("--connect attaches to a remote runtime: --db, --primitive, --data-dir and --serve do not apply")
+    if args.connect:
+        try:
+            args.connect = connect_url(args.connect)
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            parser.error(str(exc))
     app = build_app(args)
     app.run()
     return int(app.return_code or 0)

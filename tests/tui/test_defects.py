@@ -544,3 +544,19 @@ async def test_search_unfolds_the_card_holding_the_match(app_factory: Any) -> No
         await pilot.press("ctrl+f", *"needle")
         await wait_until(pilot, lambda: card.expanded, what="the card holding the match to unfold")
         assert card.has_class("-search-current")
+
+
+def test_connect_accepts_host_and_port_without_a_scheme_and_refuses_other_schemes(capsys: Any) -> None:
+    from agent_tui.cli import connect_url, main
+
+    assert connect_url("127.0.0.1:8787") == "http://127.0.0.1:8787"
+    assert connect_url("8787") == "http://127.0.0.1:8787"
+    assert connect_url("[::1]:9") == "http://[::1]:9"
+    assert connect_url("https://box:1/") == "https://box:1"
+    with pytest.raises(SystemExit) as exited:
+        main(["--connect", "ftp://box:1"])
+    assert exited.value.code == 2
+    assert "not an http(s) URL" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--connect", "box:notaport"])
+    assert "not a port" in capsys.readouterr().err
