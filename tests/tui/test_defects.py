@@ -560,3 +560,15 @@ def test_connect_accepts_host_and_port_without_a_scheme_and_refuses_other_scheme
     with pytest.raises(SystemExit):
         main(["--connect", "box:notaport"])
     assert "not a port" in capsys.readouterr().err
+
+
+async def test_an_unavailable_cli_names_the_variable_a_user_can_set(app_factory: Any, tmp_path: Any) -> None:
+    app = app_factory(config={"host_env": {"PATH": str(tmp_path / "empty-bin")}, "agent_bin_dirs": []})
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_dialog(pilot)
+        claude = next(a for a in screen.architectures if a.id == "claude-code")
+        assert not claude.available
+        assert "AGENT_TUI_CLAUDE_PATH" in (claude.reason or "") and "agent_bin_dirs" not in (claude.reason or "")
+        options = screen.query_one("#architecture")
+        shown = " ".join(str(options.get_option_at_index(i).prompt) for i in range(options.option_count))
+        assert "AGENT_TUI_CLAUDE_PATH" in shown
