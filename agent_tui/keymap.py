@@ -22,10 +22,13 @@ class ActionSpec:
     display: str  # how help shows the key
     show: bool = True  # in the footer
     in_palette: bool = True
+    #: Run before the focused widget sees the key: what is typed right after it then goes
+    #: where the action leads (the new-session dialog), not to the widget that had the focus.
+    priority: bool = False
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec("new_session", "ctrl+n", "New session", "ctrl+n"),
+    ActionSpec("new_session", "ctrl+n", "New session", "ctrl+n", priority=True),
     ActionSpec("send", "", "Send the message (queued while a query runs)", "enter", show=False, in_palette=False),
     ActionSpec("interrupt", "escape", "Interrupt the running query", "esc"),
     ActionSpec("terminate", "ctrl+t", "Terminate the session's sandbox", "ctrl+t", show=False),
@@ -58,7 +61,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 def app_bindings() -> list[Binding]:
     return [Binding(a.key, a.id, _FOOTER.get(a.id, a.description), key_display=_footer_key(a),
-                    show=a.show, id=a.id)
+                    show=a.show, id=a.id, priority=a.priority)
             for a in ACTIONS if a.key]
 
 

@@ -118,7 +118,9 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
 
     def on_mount(self) -> None:
         self._fit()
-        self.query_one("#architecture", OptionList).focus(scroll_visible=False)  # the dialog opens at its top
+        # At once (focus() would wait a turn, behind keys typed early), and without scrolling: the
+        # dialog opens at its top.
+        self.set_focus(self.query_one("#architecture", OptionList), scroll_visible=False)
         if self._loader is not None:
             self.run_worker(self._load(self._loader), group="load", exit_on_error=False)
         else:
@@ -141,8 +143,8 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
         self._highlight_first_available()
         self.loaded = True
         early, self._early_keys = self._early_keys, []
-        for key in early:  # as if typed now, into whatever has focus
-            self.app.post_message(events.Key(key.key, key.character))
+        for key in early:
+            self._type(key)
 
     def _highlight_first_available(self) -> None:
         option_list = self.query_one("#architecture", OptionList)
@@ -151,11 +153,46 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
                 option_list.highlighted = index
                 break
 
+    def _forward_event(self, event: events.Event) -> None:
+        # Keys the app hands to the screen itself arrived while no field had the focus yet (right
+        # after ctrl+n): typed into the dialog here, in order, once it is filled.
+        if isinstance(event, events.Key):
+            event._to_dialog = True  # type: ignore[attr-defined]
+        super()._forward_event(event)
+
     async def _on_key(self, event: events.Key) -> None:
-        if not self.loaded and event.key not in ("escape", "ctrl+q", "ctrl+c"):
-            event.stop()
-            event.prevent_default()
+        if event.key in ("ctrl+q", "ctrl+c"):
+            return
+        if self.loaded and not getattr(event, "_to_dialog", False):
+            return  # typed into a field: the field and the bindings handle it
+        # Before the lists are in, every key waits (the architecture list is still empty).
+        event.stop()
+        event.prevent_default()
+        if not self.loaded:
             self._early_keys.append(event)
+            return
+        self._type(event)
+
+    def _type(self, key: events.Key) -> None:
+        """What ``key`` does in the dialog, done at once (not queued behind other keys)."""
+        focused = self.focused
+        if key.key == "escape":
+            self.action_cancel()
+        elif key.key == "ctrl+s":
+            self.action_create()
+        elif key.key == "tab":
+            self.focus_next()
+        elif key.key == "shift+tab":
+            self.focus_previous()
+        elif isinstance(focused, OptionList) and key.key in ("up", "down"):
+            (focused.action_cursor_up if key.key == "up" else focused.action_cursor_down)()
+        elif key.key == "enter" and isinstance(focused, OptionList | Input | Button | type(None)):
+            if isinstance(focused, Button):
+                focused.press()
+            else:
+                self.action_create()
+        elif isinstance(focused, Input) and key.is_printable and key.character:
+            focused.insert_text_at_cursor(key.character)
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit()

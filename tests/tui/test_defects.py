@@ -226,15 +226,27 @@ async def test_enter_on_an_architecture_creates_the_session_with_defaults(app_fa
 
 
 async def test_keys_typed_right_after_ctrl_n_reach_the_dialog(app_factory: Any) -> None:
+    import asyncio
+
     app = app_factory()
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
+        # The runtime answers "which architectures?" only when the test says so: the keys below
+        # are typed while the dialog is still waiting for it (as with a slow remote server).
+        answer = asyncio.Event()
+        list_architectures = app.client.list_architectures
+
+        async def slow_list_architectures() -> Any:
+            await answer.wait()
+            return await list_architectures()
+
+        app.client.list_architectures = slow_list_architectures
         app.composer.focus()
-        # Typed before the dialog has listed anything: past the profile to the name, a name, enter.
-        await pilot.press("ctrl+n", "tab", "tab", "f", "a", "s", "t", "enter")
+        await pilot.press("ctrl+n", "tab", "tab", *"fast", "enter")  # past the profile, a name, enter
+        assert app.composer.text == ""  # nothing went to the screen underneath
+        answer.set()
         model = await wait_until(pilot, lambda: app.current, what="the session to be created")
         assert model.name == "fast"
-        assert app.composer.text == ""
 
 
 # ---------------------------------------------------------------- Low: what is remembered and where keys go
