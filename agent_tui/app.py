@@ -176,15 +176,21 @@ class AgentTuiApp(App[int]):
         saved_theme = ui_settings.load(self._config_dir).get("theme")
         if isinstance(saved_theme, str) and saved_theme in self.available_themes:
             self.theme = saved_theme
-        # Saved however it was chosen (f2 or the palette's theme picker).
-        self.theme_changed_signal.subscribe(self, lambda theme: ui_settings.save(self._config_dir,
-                                                                                 theme=theme.name))
+        # Saved however it was chosen (f2 or the palette's theme picker), and only when it changed:
+        # starting up writes nothing.
+        self._saved_theme = self.theme
+        self.theme_changed_signal.subscribe(self, self._save_theme)
         self.composer.cursor_blink = self._cursor_blink
         self.composer.focus()
         self._update_header()
         await self.conversation.show(None)
         self.set_interval(1.0, self._tick)
         self._start()
+
+    def _save_theme(self, theme: Any) -> None:
+        if theme.name != self._saved_theme:
+            self._saved_theme = theme.name
+            ui_settings.save(self._config_dir, theme=theme.name)
 
     @work(group="start", exclusive=True)
     async def _start(self) -> None:

@@ -258,6 +258,8 @@ async def test_the_theme_chosen_with_f2_is_there_after_a_restart(app_factory: An
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         first = app.theme
+        await pilot.pause(0.1)
+        assert not (config / "tui.json").exists()  # starting writes nothing
         await pilot.press("f2")
         chosen = await wait_until(pilot, lambda: app.theme != first and app.theme)
         await wait_until(pilot, lambda: (config / "tui.json").exists(), what="the settings file")
