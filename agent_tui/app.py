@@ -40,6 +40,7 @@ from .widgets.permission_bar import PermissionBar
 from .widgets.search_bar import SearchBar
 from .widgets.session_list import SessionList
 from .widgets.status_line import StatusLine
+from .widgets.tool_card import ToolCard
 
 log = logging.getLogger(__name__)
 
@@ -817,6 +818,8 @@ class AgentTuiApp(App[int]):
                 widget.block_id == current.block_id or result.get("id") == current.block_id
                 or (current.thread_id is not None and card_thread == current.thread_id))
             widget.set_class(is_current, "-search-current")
+            if isinstance(widget, ToolCard):
+                widget.show_search(self._query if hit or card_thread in thread_ids else "")
             if card_thread in thread_ids:
                 widget.add_class("-search-match")
 

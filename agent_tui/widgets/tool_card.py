@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.highlighter import Highlighter
+from rich.text import Text
 from textual.content import Content
 from textual.widget import MountError
 from textual.widgets import Log, Static
@@ -28,6 +30,22 @@ _MARKS = {
     "failed": "[$text-error]✗[/]",
     "done": "[$text-success]✓[/]",
 }
+
+
+class _QueryHighlighter(Highlighter):
+    """Marks every occurrence of a search query (case-insensitive) in a line of output."""
+
+    def __init__(self, query: str) -> None:
+        self.query = query.lower()
+
+    def highlight(self, text: Text) -> None:
+        if not self.query:
+            return
+        plain = text.plain.lower()
+        start = plain.find(self.query)
+        while start != -1:
+            text.stylize("bold reverse", start, start + len(self.query))
+            start = plain.find(self.query, start + len(self.query))
 
 
 class ToolCard(FoldableBlock):
@@ -52,6 +70,7 @@ class ToolCard(FoldableBlock):
         self._written = 0
         self._output_text: str | None = None
         self._thread: ThreadView | None = None
+        self._search = ""
 
     def on_mount(self) -> None:
         self.body.mount(self._input)
@@ -232,6 +251,8 @@ class ToolCard(FoldableBlock):
             if self._log is None:
                 self._log = Log(auto_scroll=True)  # the end of an output says how it went
                 await self.body.mount(self._log)
+                if self._search:
+                    self._apply_search()
             if isinstance(output, str):
                 if self._output_text is not None or len(output) < self._written:
                     self._log.clear()
@@ -247,6 +268,27 @@ class ToolCard(FoldableBlock):
                     self._log.write(text)
                     self._output_text = text
                     self._written = 0
+
+    def show_search(self, query: str) -> None:
+        """Mark ``query`` in the output (``""``: no marks) and scroll to its first line."""
+        if query == self._search:
+            return
+        self._search = query
+        self._apply_search()
+
+    def _apply_search(self) -> None:
+        log = self._log
+        if log is None:
+            return
+        log.highlight = bool(self._search)
+        log.highlighter = _QueryHighlighter(self._search)
+        log.notify_style_update()  # drops the lines drawn without the marks
+        log.refresh()
+        if self._search:
+            needle = self._search.lower()
+            line = next((i for i, text in enumerate(log.lines) if needle in text.lower()), None)
+            if line is not None:
+                log.scroll_to(y=max(0, line - 2), animate=False)
 
     def copy_text(self) -> str:
         summary = tool_summary(str(self.use.get("toolName") or ""), self.use.get("input"), 10_000)

@@ -542,7 +542,7 @@ async def test_ctrl_q_quits_at_once_when_nothing_runs(app_factory: Any) -> None:
         await wait_until(pilot, lambda: not app.is_running, what="the app to quit")
 
 
-async def test_search_unfolds_the_card_holding_the_match(app_factory: Any) -> None:
+async def test_search_unfolds_the_card_holding_the_match_and_marks_it(app_factory: Any) -> None:
     app = app_factory()
     async with app.run_test(size=SIZE) as pilot:
         await scripted_session(pilot, [
@@ -558,6 +558,15 @@ async def test_search_unfolds_the_card_holding_the_match(app_factory: Any) -> No
         await pilot.press("ctrl+f", *"needle")
         await wait_until(pilot, lambda: card.expanded, what="the card holding the match to unfold")
         assert card.has_class("-search-current")
+
+        def marked() -> list[str]:
+            strips = app.screen._compositor.render_strips()
+            return [seg.text for strip in strips for seg in strip
+                    if "needle" in seg.text.lower() and seg.style and seg.style.reverse]
+
+        assert await wait_until(pilot, marked, what="the match marked in the output") == ["needle"]
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not marked(), what="the marks to go with the search")
 
 
 def test_connect_accepts_host_and_port_without_a_scheme_and_refuses_other_schemes(capsys: Any) -> None:
