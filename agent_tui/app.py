@@ -834,7 +834,9 @@ class AgentTuiApp(App[int]):
         self.search_bar.set_count(self._match_index, len(self._matches), self._query)
         self._apply_match_classes()
         if widget is not None:
-            self.conversation.scroll_to_widget(widget, animate=False, center=True)
+            # After the layout: an unfolded card's output changes its height first.
+            self.conversation.call_after_refresh(self.conversation.scroll_to_widget, widget, animate=False,
+                                                 center=True)
             if focus:
                 widget.focus(scroll_visible=False)
 
