@@ -16,17 +16,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer
+from textual.widgets import Footer, Input, TextArea
 
 from runtime.errors import AgentTuiError
 
+from . import ui_settings
 from .commands import ActionsProvider, SessionsProvider
 from .controller import SessionsController
-from .keymap import app_bindings, load_keymap
+from .formatting import connect_command, share_url
+from .keymap import ACTIONS, app_bindings, load_keymap
 from .search import Match, find
 from .session_model import BatchChanges, SessionModel
 from .widgets.app_header import AppHeader
@@ -38,6 +40,7 @@ from .widgets.permission_bar import PermissionBar
 from .widgets.search_bar import SearchBar
 from .widgets.session_list import SessionList
 from .widgets.status_line import StatusLine
+from .widgets.tool_card import ToolCard
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +87,11 @@ class AgentTuiApp(App[int]):
         self.selected: str | None = None
         self.ready = False
         self.connected = True
-        self._user_keymap = load_keymap(config_dir)
+        #: The link to the runtime, as the header shows it: connecting, connected, unauthorized
+        #: (wrong token), down (the server never answered) or lost (it went away; reconnecting).
+        self.link = "connecting"
+        self._config_dir = config_dir
+        self._user_keymap, self._keymap_problems = load_keymap(config_dir)
         self._window = window
         self._max_mounted = max_mounted
         self._dirty_rows: set[str] = set()
@@ -99,6 +106,7 @@ class AgentTuiApp(App[int]):
         self._bindings_signature: tuple[Any, ...] = ()
         self._widget_cache: dict[str, Any] = {}
         self._unobserve: Callable[[], None] | None = None
+        self._share_url_cache: tuple[str, str] | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -145,6 +153,11 @@ class AgentTuiApp(App[int]):
             widget = self._widget_cache[selector] = self.screen_stack[0].query_one(selector, kind)
         return widget
 
+    def key_for(self, action: str, default: str) -> str:
+        """The key that runs ``action`` now: the user's keymap.toml choice, else the default."""
+        keys = self._user_keymap.get(action)
+        return keys.split(",")[0].strip() if keys else default
+
     @property
     def models(self) -> dict[str, SessionModel]:
         return self.controller.models if self.controller else {}
@@ -158,6 +171,16 @@ class AgentTuiApp(App[int]):
     async def on_mount(self) -> None:
         if self._user_keymap:
             self.set_keymap(self._user_keymap)
+        if self._keymap_problems:
+            self.notify("\n".join(self._keymap_problems), title="keymap.toml: lines skipped", severity="warning",
+                        timeout=15)
+        saved_theme = ui_settings.load(self._config_dir).get("theme")
+        if isinstance(saved_theme, str) and saved_theme in self.available_themes:
+            self.theme = saved_theme
+        # Saved however it was chosen (f2 or the palette's theme picker), and only when it changed:
+        # starting up writes nothing.
+        self._saved_theme = self.theme
+        self.theme_changed_signal.subscribe(self, self._save_theme)
         self.composer.cursor_blink = self._cursor_blink
         self.composer.focus()
         self._update_header()
@@ -165,9 +188,15 @@ class AgentTuiApp(App[int]):
         self.set_interval(1.0, self._tick)
         self._start()
 
+    def _save_theme(self, theme: Any) -> None:
+        if theme.name != self._saved_theme:
+            self._saved_theme = theme.name
+            ui_settings.save(self._config_dir, theme=theme.name)
+
     @work(group="start", exclusive=True)
     async def _start(self) -> None:
         delay = 1.0
+        last_message = ""
         while not self._client_closed:
             try:
                 if self.owns_client:
@@ -181,13 +210,19 @@ class AgentTuiApp(App[int]):
                     self.exit(1, return_code=1, message=f"agent-tui: cannot start: {message}")
                     return
                 if getattr(exc, "code", "") == "UNAUTHORIZED":
+                    self._set_link("unauthorized")
                     self.notify(message, title="Cannot start", severity="error", timeout=30)
                     return  # retrying cannot help
-                self.notify(f"{message}\nRetrying in {delay:.0f}s…", title="Cannot start", severity="error")
+                # Told once (and again only if the reason changes); the header keeps the state.
+                self._set_link("down")
+                if message != last_message:
+                    last_message = message
+                    self.notify(f"{message}\nRetrying until it answers.", title="Cannot start", severity="error")
                 await _sleep(delay)
                 delay = min(delay * 2, 10.0)
         for path, why in (getattr(self.client, "profile_errors", dict)() or {}).items():
             self.notify(f"{path}: {why}", title="Profile ignored", severity="warning", timeout=20)
+        self._set_link("connected")
         self._unobserve = self.client.add_observer(self._client_notice)
         self.controller = SessionsController(self.client, self._model_changed, self._list_changed)
         await self.controller.load()
@@ -211,8 +246,33 @@ class AgentTuiApp(App[int]):
                 await self.client.shutdown()
 
     async def action_quit(self) -> None:
+        from .screens.confirm import ConfirmScreen
+
+        reasons = self._quit_would_stop()
+        if reasons and not isinstance(self.screen, ConfirmScreen):
+            # ctrl+q again on the question quits: the answer is clear.
+            question = f"Quit agent-tui?\n{' and '.join(reasons)}: quitting stops {'them' if len(reasons) > 1 else 'it'}."
+            self.push_screen(ConfirmScreen(question, yes="Quit"),
+                             lambda yes: self.call_later(self._quit_now) if yes else None)
+            return
+        await self._quit_now()
+
+    async def _quit_now(self) -> None:
         await self._shutdown_client()
         self.exit(0)
+
+    def _quit_would_stop(self) -> list[str]:
+        """What quitting this process would cut short (nothing for a remote client: the server runs on)."""
+        if self.mode == "remote":
+            return []
+        reasons = []
+        running = sum(1 for m in self.models.values() if m.running_since_ms() is not None)
+        if running:
+            reasons.append(f"{running} quer{'ies are' if running > 1 else 'y is'} running")
+        clients = getattr(getattr(self.client, "server", None), "client_count", 0)
+        if clients:
+            reasons.append(f"{clients} client{'s are' if clients > 1 else ' is'} attached")
+        return reasons
 
     async def on_unmount(self) -> None:
         await self._shutdown_client()
@@ -224,6 +284,7 @@ class AgentTuiApp(App[int]):
         if type(notice).__name__ != "ConnectionChanged":
             return
         self.connected = notice.connected
+        self._set_link("connected" if notice.connected else "lost")
         if notice.connected:
             self.notify(notice.message, title="Reconnected")
             self._resync()
@@ -343,7 +404,7 @@ class AgentTuiApp(App[int]):
         right = ""
         server = getattr(self.client, "server", None)
         if server is not None and self.mode != "remote":
-            right = f"serving {getattr(server, 'url', '?')}"
+            right = f"serving {self._share_url() or '?'}"
             token = getattr(server, "token", None)
             if token:
                 right += f" · token {token}"
@@ -352,16 +413,46 @@ class AgentTuiApp(App[int]):
             count = getattr(server, "client_count", 0)
             right += f" · {count} client{'s' if count != 1 else ''}"
         if self.mode == "remote":
-            left = f"remote · {self.location}" + ("" if self.connected else " · DISCONNECTED, reconnecting…")
+            left = f"remote · {self.location}" + _LINK_LABELS.get(self.link, "")
         else:
             left = f"{self.mode} · {self.location}" if self.location else self.mode
         if not self.ready:
             middle = ["connecting…" if self.mode == "remote" else "loading…"]
+            if self.link in ("unauthorized", "down"):
+                middle = []
         header = self._widget("#header", AppHeader)
         if not header.is_attached:
             return
-        header.set_class(not self.connected, "-disconnected")
+        header.set_link(self.link if self.mode == "remote" else "connected")
         header.set_parts(left, " · ".join(middle), right)
+
+    def _set_link(self, link: str) -> None:
+        if link != self.link:
+            self.link = link
+            self._update_header()
+
+    def _share_url(self) -> str | None:
+        """Where another terminal attaches: this app's server, or the server this app is attached to."""
+        if self.mode == "remote":
+            return self.location or None
+        server = getattr(self.client, "server", None)
+        url = getattr(server, "url", None)
+        if not url:
+            return None
+        if self._share_url_cache is None or self._share_url_cache[0] != url:
+            self._share_url_cache = (url, share_url(url))  # a route lookup: once, not per frame
+        return self._share_url_cache[1]
+
+    def action_copy_connect_command(self) -> None:
+        url = self._share_url()
+        if url is None:
+            self.notify("Not serving: start with --serve [HOST:]PORT to let other terminals attach.",
+                        severity="warning")
+            return
+        token = getattr(getattr(self.client, "server", None), "token", None) if self.mode != "remote" \
+            else getattr(self.client, "token", None)
+        self.copy_text(connect_command(url, token))
+        self.notify(f"Copied: agent-tui --connect {url}" + (" (with the token)" if token else ""), timeout=4)
 
     # ------------------------------------------------------------------ selection
 
@@ -401,11 +492,16 @@ class AgentTuiApp(App[int]):
     # ------------------------------------------------------------------ actions on the session
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in _MAIN_SCREEN_ACTIONS and _is_dialog(self.screen):
+            return False  # a dialog's footer shows its own keys, and they are all that work there
         model = self.current
-        if action == "interrupt":
-            return model is not None and (model.state.active_query is not None or bool(model.state.queued))
+        if action == "interrupt":  # esc also closes an open search, wherever the focus went
+            return model is not None and (model.state.active_query is not None or bool(model.state.queued)
+                                          or self.search_bar.is_open)
         if action in ("terminate", "rename_session", "delete_session", "search", "toggle_logs"):
             return model is not None
+        if action == "copy_connect_command":
+            return self._share_url() is not None
         if action == "focus_permission":  # hidden from the footer and palette while nothing is asked
             return model is not None and bool(model.state.pending_permissions)
         if action == "next_needs_input":
@@ -419,7 +515,8 @@ class AgentTuiApp(App[int]):
             self.notify("Nothing to send: the message is empty.", severity="warning")
             return
         if model is None:
-            self.notify("No session yet: press ctrl+n to start one.", severity="warning")
+            self.notify(f"No session yet: press {self.key_for('new_session', 'ctrl+n')} to start one.",
+                        severity="warning")
             return
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > MAX_MESSAGE_BYTES:
@@ -442,8 +539,17 @@ class AgentTuiApp(App[int]):
         if queued:
             self.notify("Queued: it runs when the current query ends.", timeout=2)
 
+    def action_interrupt(self) -> None:
+        if self.search_bar.is_open:
+            # After enter / n / N the focus is on the match, not the search field: esc still
+            # closes the search first (a second esc interrupts).
+            self._close_search()
+            self.composer.focus()
+            return
+        self._interrupt()
+
     @work(group="interrupt", exit_on_error=False)
-    async def action_interrupt(self) -> None:
+    async def _interrupt(self) -> None:
         model = self.current
         if model is None:
             return
@@ -505,25 +611,28 @@ class AgentTuiApp(App[int]):
         except Exception as exc:  # noqa: BLE001
             self.notify(_message(exc), title="Delete failed", severity="error")
 
-    @work(group="new-session", exclusive=True, exit_on_error=False)
-    async def action_new_session(self) -> None:
+    def action_new_session(self) -> None:
         from .screens.new_session import NewSessionScreen
 
+        if isinstance(self.screen, NewSessionScreen):
+            return
+        # Pushed at once, filled when the runtime answers: keys typed right after ctrl+n go to
+        # the dialog (it replays them once filled), not to the screen underneath.
+        self.push_screen(NewSessionScreen(loader=self._new_session_choices), self._new_session_answered)
+
+    async def _new_session_choices(self) -> tuple[list[Any], list[Any], str]:
         for _ in range(200):  # pressed during start-up: wait for the runtime (up to 10 s)
             if self.ready:
                 break
             await _sleep(0.05)
-        try:
-            architectures = await self.client.list_architectures()
-            profiles = await self.client.list_profiles()
-        except Exception as exc:  # noqa: BLE001
-            self.notify(_message(exc), title="Cannot list architectures", severity="error")
-            return
+        architectures = await self.client.list_architectures()
+        profiles = await self.client.list_profiles()
         primitive = getattr(getattr(self.client, "config", None), "primitive", "local")
-        args = await self.push_screen_wait(NewSessionScreen(architectures, profiles, primitive=primitive))
-        if args is None:
-            return
-        await self.create_session(args)
+        return architectures, profiles, primitive
+
+    def _new_session_answered(self, args: dict[str, Any] | None) -> None:
+        if args is not None:
+            self.run_worker(self.create_session(args), group="new-session", exit_on_error=False)
 
     async def create_session(self, args: dict[str, Any]) -> None:
         try:
@@ -589,6 +698,13 @@ class AgentTuiApp(App[int]):
         else:
             self.conversation.focus()
 
+    def action_scroll_conversation(self, pages: int) -> None:
+        conversation = self.conversation
+        if pages < 0:
+            conversation.scroll_page_up(animate=False)
+        else:
+            conversation.scroll_page_down(animate=False)
+
     def action_focus_sessions(self) -> None:
         self.session_list.focus()
 
@@ -639,6 +755,20 @@ class AgentTuiApp(App[int]):
                 widget_help = help_text
                 break
         self.push_screen(HelpScreen(widget_help))
+
+    async def _on_key(self, event: events.Key) -> None:
+        # A key nothing else wanted (no binding, no widget): typing while the session list or
+        # the conversation has focus goes to the composer instead of being lost. (Textual runs
+        # App._on_key after this one unless the default is prevented: it checks the bindings.)
+        if not (event.is_printable and event.character and self.screen is self.screen_stack[0]
+                and not isinstance(self.focused, Input | TextArea)):
+            return
+        event.prevent_default()
+        if await self._check_bindings(event.key):
+            return
+        composer = self.composer
+        composer.focus()
+        composer.insert(event.character)
 
     # ------------------------------------------------------------------ search
 
@@ -692,6 +822,8 @@ class AgentTuiApp(App[int]):
                 widget.block_id == current.block_id or result.get("id") == current.block_id
                 or (current.thread_id is not None and card_thread == current.thread_id))
             widget.set_class(is_current, "-search-current")
+            if isinstance(widget, ToolCard):
+                widget.show_search(self._query if hit or card_thread in thread_ids else "")
             if card_thread in thread_ids:
                 widget.add_class("-search-match")
 
@@ -700,10 +832,15 @@ class AgentTuiApp(App[int]):
             return
         match = self._matches[self._match_index]
         widget = await self.conversation.reveal(match.block_id, match.thread_id)
+        if isinstance(widget, FoldableBlock) and not widget.expanded:
+            widget.expanded = True  # the match is in its body: show it
+            await widget.fill_body()
         self.search_bar.set_count(self._match_index, len(self._matches), self._query)
         self._apply_match_classes()
         if widget is not None:
-            self.conversation.scroll_to_widget(widget, animate=False, center=True)
+            # After the layout: an unfolded card's output changes its height first.
+            self.conversation.call_after_refresh(self.conversation.scroll_to_widget, widget, animate=False,
+                                                 center=True)
             if focus:
                 widget.focus(scroll_visible=False)
 
@@ -725,9 +862,32 @@ class AgentTuiApp(App[int]):
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None:
-        """As ``App.notify``, but plain text by default: messages quote agent output and paths."""
+        """As ``App.notify``, but plain text by default: messages quote agent output and paths.
+
+        A notification identical to one still on screen is not shown again: while a server is
+        unreachable every failing request would otherwise stack the same error."""
+        if any(n.title == title and n.message == message for n in self._notifications):
+            return
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
+
+
+#: How the header names each state of the link to a remote runtime.
+_LINK_LABELS = {
+    "unauthorized": " · WRONG TOKEN: pass --token or set AGENT_TUI_TOKEN",
+    "down": " · SERVER DOWN: retrying…",
+    "lost": " · DISCONNECTED: reconnecting…",
+}
+
+#: Actions of the main screen: off (and out of the footer) while a dialog is open.
+_MAIN_SCREEN_ACTIONS = frozenset(a.id for a in ACTIONS if a.key and a.id not in ("help",))
+
+
+def _is_dialog(screen: Any) -> bool:
+    from textual.command import CommandPalette
+    from textual.screen import ModalScreen
+
+    return isinstance(screen, ModalScreen) and not isinstance(screen, CommandPalette)
 
 
 def _settle_gc() -> None:

@@ -35,6 +35,19 @@ def parse_hostport(value: str) -> tuple[str, int]:
     return host, port
 
 
+def connect_url(value: str) -> str:
+    """``--connect``'s URL: ``HOST:PORT`` (or ``PORT``) means ``http://HOST:PORT``; only http(s)."""
+    text = value.strip().rstrip("/")
+    if "://" not in text:
+        host, port = parse_hostport(text)
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}"
+    scheme = text.split("://", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"--connect: {value!r} is not an http(s) URL (expected http://HOST:PORT or HOST:PORT)")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agent-tui",
@@ -100,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args.token = read_token_file(args.token_file)
         except ValueError as exc:
+            parser.error(str(exc))
+    if args.connect:
+        try:
+            args.connect = connect_url(args.connect)
+        except (ValueError, argparse.ArgumentTypeError) as exc:
             parser.error(str(exc))
     from runtime.logfile import add_secret, setup_log_file
 

@@ -22,7 +22,7 @@ ARCHITECTURES = [
     ArchitectureInfo(id="claude-code", display_name="Claude Code", available=True),
     ArchitectureInfo(id="opencode", display_name="OpenCode", available=True),
     ArchitectureInfo(id="gemini-cli", display_name="Gemini CLI", available=False,
-                     reason="gemini not found on PATH or in agent_bin_dirs"),
+                     reason="gemini is not on PATH (or set AGENT_TUI_GEMINI_PATH)"),
     ArchitectureInfo(id="shell", display_name="Shell (no model)", available=True),
 ]
 PROFILES = [

@@ -105,3 +105,46 @@ def human_size(count: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{count} B"
+
+
+#: Hosts a server listens on that no client can dial.
+_WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")
+
+
+def share_url(url: str, local_address: str | None = None) -> str:
+    """``url`` as another machine would dial it: a wildcard bind (0.0.0.0, ::) becomes this
+    machine's address (``local_address``, else the one its default route uses)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host not in _WILDCARD_HOSTS and f"[{host}]" not in _WILDCARD_HOSTS:
+        return url
+    address = local_address or _primary_address()
+    if ":" in address:
+        address = f"[{address}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{address}{port}{parts.path}"
+
+
+def _primary_address() -> str:
+    """The address of the interface the default route uses (a UDP connect sends nothing)."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere real
+            address = probe.getsockname()[0]
+            if address and not address.startswith("0."):
+                return str(address)
+    except OSError:
+        pass
+    return socket.gethostname()
+
+
+def connect_command(url: str, token: str | None) -> str:
+    """The shell command that attaches another terminal to this runtime."""
+    import shlex
+
+    command = f"agent-tui --connect {shlex.quote(url)}"
+    return f"AGENT_TUI_TOKEN={shlex.quote(token)} {command}" if token else command

@@ -22,10 +22,13 @@ class ActionSpec:
     display: str  # how help shows the key
     show: bool = True  # in the footer
     in_palette: bool = True
+    #: Run before the focused widget sees the key: what is typed right after it then goes
+    #: where the action leads (the new-session dialog), not to the widget that had the focus.
+    priority: bool = False
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec("new_session", "ctrl+n", "New session", "ctrl+n"),
+    ActionSpec("new_session", "ctrl+n", "New session", "ctrl+n", priority=True),
     ActionSpec("send", "", "Send the message (queued while a query runs)", "enter", show=False, in_palette=False),
     ActionSpec("interrupt", "escape", "Interrupt the running query", "esc"),
     ActionSpec("terminate", "ctrl+t", "Terminate the session's sandbox", "ctrl+t", show=False),
@@ -48,6 +51,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                show=False),
     ActionSpec("focus_composer", "", "Move to the composer", "i", show=False),
     ActionSpec("focus_sessions", "", "Move to the session list", "tab", show=False),
+    ActionSpec("copy_connect_command", "", "Copy the command that attaches another terminal here",
+               "palette", show=False),
     ActionSpec("help", "f1", "Help (this screen)", "f1"),
     ActionSpec("command_palette", "", "All commands", "ctrl+p", show=False, in_palette=False),
     ActionSpec("quit", "", "Quit", "ctrl+q", show=False, in_palette=False),
@@ -55,9 +60,18 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 
 def app_bindings() -> list[Binding]:
-    return [Binding(a.key, a.id, _FOOTER.get(a.id, a.description), key_display=a.display.split(" or ")[0],
-                    show=a.show, id=a.id)
+    return [Binding(a.key, a.id, _FOOTER.get(a.id, a.description), key_display=_footer_key(a),
+                    show=a.show, id=a.id, priority=a.priority)
             for a in ACTIONS if a.key]
+
+
+def _footer_key(action: ActionSpec) -> str:
+    """The footer shows a key this binding really has: search is "/" only in the conversation
+    (whose own binding shows it there); the app-wide key is ctrl+f."""
+    first = action.display.split(" or ")[0]
+    if first in action.key.split(",") or not first.isascii():
+        return first
+    return action.key.split(",")[0].replace("escape", "esc")
 
 
 #: Short labels for the footer (help and the palette use the full descriptions).
@@ -66,17 +80,31 @@ _FOOTER = {"new_session": "New", "interrupt": "Interrupt", "search": "Search", "
            "focus_permission": "Answer", "next_needs_input": "Needs input"}
 
 
-def load_keymap(config_dir: Path | None) -> dict[str, str]:
-    """``keymap.toml`` overrides, or ``{}``; a broken file is logged, never fatal."""
+def load_keymap(config_dir: Path | None) -> tuple[dict[str, str], list[str]]:
+    """``keymap.toml`` overrides and what was wrong in it (each problem also logged); never fatal:
+    a line that cannot be used is skipped, the others apply."""
     if config_dir is None:
-        return {}
+        return {}, []
     path = config_dir / "keymap.toml"
     if not path.is_file():
-        return {}
+        return {}, []
     try:
         data = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        log.warning("keymap %s ignored: %s", path, exc)
-        return {}
-    known = {a.id for a in ACTIONS}
-    return {k: v for k, v in data.items() if k in known and isinstance(v, str)}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        problems = [f"{path} ignored: {exc}"]
+    else:
+        known = {a.id for a in ACTIONS}
+        problems = []
+        overrides: dict[str, str] = {}
+        for key, value in data.items():
+            if key not in known:
+                problems.append(f"{path}: unknown action {key!r}; known: {', '.join(sorted(known))}")
+            elif not isinstance(value, str) or not value.strip():
+                problems.append(f"{path}: {key} must be a key string such as \"ctrl+o\", not {value!r}")
+            else:
+                overrides[key] = value
+        for problem in problems:
+            log.warning("keymap: %s", problem)
+        return overrides, problems
+    log.warning("keymap: %s", problems[0])
+    return {}, problems

@@ -79,6 +79,9 @@ class SessionModel:
         self.log_count = 0  # total ever appended, so views can tell what is new after the deque drops some
         self.last_failed = False
         self.last_error: str | None = None
+        #: Blocks (and tool calls, by tool use id) an interrupt cut short: drawn as interrupted,
+        #: not as finished. The reducer closes them as "complete"; only this view tells them apart.
+        self.interrupted: set[str] = set()
 
     # ------------------------------------------------------------------ derived
 
@@ -137,8 +140,12 @@ class SessionModel:
                 continue  # already applied (a resubscription overlaps)
             live = event.seq > self.baseline_seq
             before = len(state.blocks)
-            apply_event(state, event)
             kind = event.type
+            if kind == "query:interrupted":
+                self._note_interrupted(_query_tail(state.blocks), pending_only=True)
+            apply_event(state, event)
+            if kind == "query:interrupted":
+                self._note_interrupted(_query_tail(state.blocks), pending_only=False)
             payload = event.payload
             if kind in ("block:upsert", "block:delta"):
                 block_id = payload.get("blockId") if kind == "block:delta" else (payload.get("block") or {}).get("id")
@@ -218,6 +225,20 @@ class SessionModel:
         elif event.type == "query:interrupted" and live and payload.get("reason") != "user":
             changes.notices.append(Notice("warning", f"{self.name} stopped", str(payload.get("reason"))))
 
+    def _note_interrupted(self, tail: list[dict[str, Any]], *, pending_only: bool) -> None:
+        """Before the reducer closes an interrupted query: what was still pending; after: tool
+        results the interrupt killed (a negative exit code is a signal)."""
+        for block in tail:
+            if pending_only:
+                cut = block.get("status") == "pending" and block.get("type") != "user_message"
+            else:
+                code = block.get("exitCode")
+                cut = block.get("type") == "tool_result" and isinstance(code, int) and code < 0
+            if cut:
+                self.interrupted.add(block["id"])
+                if isinstance(block.get("toolUseId"), str):
+                    self.interrupted.add(block["toolUseId"])
+
     def _thread_key(self, conversation_id: str) -> str:
         thread = self.state.subagents.get(conversation_id)
         if thread is None:
@@ -225,6 +246,18 @@ class SessionModel:
                 if candidate.agent_id == conversation_id:
                     return candidate.tool_use_id
         return conversation_id
+
+
+def _query_tail(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The blocks of the last query (after its user message; queued messages are skipped)."""
+    tail: list[dict[str, Any]] = []
+    for block in reversed(blocks):
+        if block.get("type") == "user_message":
+            if block.get("status") == "pending":
+                continue
+            break
+        tail.append(block)
+    return tail
 
 
 def _pending_tail(blocks: list[dict[str, Any]], count: int) -> list[str]:

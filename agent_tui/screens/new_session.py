@@ -1,57 +1,109 @@
-"""NewSessionScreen: pick an architecture (with why one is unavailable), profile, name, primitive."""
+"""NewSessionScreen: pick an architecture (with why one is unavailable), profile, name, primitive.
+
+The dialog opens at once, before the runtime has listed architectures and profiles (``loader``):
+keys typed in the meantime are kept and replayed into the dialog once it is filled, so nothing
+typed right after ctrl+n lands on the screen underneath. The fields scroll between a fixed title
+and fixed buttons, so Create stays visible on an 80x24 (or 60x20) terminal.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
+from textual import events
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, RadioButton, RadioSet, Select
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Input, Label, OptionList, RadioButton, RadioSet, Select
 from textual.widgets.option_list import Option
 
 from runtime.models import ArchitectureInfo, ProfileInfo
 
+#: What the dialog needs from the runtime: architectures, profiles and the default primitive.
+Loader = Callable[[], Awaitable[tuple[list[ArchitectureInfo], list[ProfileInfo], str]]]
+
+#: Rows around the scrolling fields: the dialog's border, title, buttons and the footer.
+_CHROME_ROWS = 8
+
 
 class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
-    """Returns ``CreateSessionArgs`` as a dict, or ``None`` when cancelled."""
+    """Returns ``CreateSessionArgs`` as a dict, or ``None`` when cancelled.
+
+    **enter** on an architecture creates the session with the other fields as they are (the
+    defaults); **tab** moves on to profile, name and sandbox; **ctrl+s** creates from anywhere.
+    """
 
     DEFAULT_CSS = """
     NewSessionScreen {
         align: center middle;
-        & > Vertical {
+        & > #dialog {
             width: 76;
+            max-width: 100%;
             height: auto;
-            max-height: 90%;
+            max-height: 100%;
             border: thick $primary;
             background: $surface;
-            padding: 1 2;
+            padding: 0 1;
         }
+        & #fields { height: auto; scrollbar-size-vertical: 1; }
         & Label { margin: 1 0 0 0; color: $text-muted; }
         & Label.title { margin: 0; color: $text; text-style: bold; }
         & Label.warning { margin: 0; color: $error; text-style: bold; }
         & OptionList { height: auto; max-height: 8; }
         & RadioSet { layout: horizontal; width: 1fr; }
         & .buttons { height: auto; margin: 1 0 0 0; align-horizontal: right; }
-        & .buttons > Button { margin: 0 0 0 1; }
+        & .buttons > Button { margin: 0 0 0 1; min-width: 12; }
     }
     """
 
+    #: Focused by on_mount without scrolling: the auto focus would scroll the title out of sight.
+    AUTO_FOCUS = ""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "create", "Create"),
+        Binding("ctrl+s", "create", "Create", priority=True),
     ]
 
-    def __init__(self, architectures: list[ArchitectureInfo], profiles: list[ProfileInfo],
-                 primitive: str = "local", primitives: tuple[str, ...] = ("local", "modal")) -> None:
+    def __init__(self, architectures: list[ArchitectureInfo] | None = None,
+                 profiles: list[ProfileInfo] | None = None, primitive: str = "local",
+                 primitives: tuple[str, ...] = ("local", "modal"), *, loader: Loader | None = None) -> None:
         super().__init__()
-        self.architectures = architectures
-        self.profiles = profiles
+        self.architectures = architectures or []
+        self.profiles = profiles or []
         self.primitive = primitive
         self.primitives = primitives
+        self._loader = loader
+        self.loaded = loader is None
+        self._early_keys: list[events.Key] = []
 
     def compose(self):  # noqa: ANN201
+        with Vertical(id="dialog"):
+            yield Label("New session", classes="title")
+            with VerticalScroll(id="fields", can_focus=False):  # focusing a field scrolls to it
+                yield Label("Architecture")
+                yield OptionList(*self._options(), id="architecture")
+                yield Label("Profile")
+                yield Select(self._profile_choices(), value=self._default_profile(), allow_blank=False,
+                             id="profile")
+                yield Label("Name (optional)")
+                yield Input(placeholder="e.g. fix-login-bug", id="name", max_length=200)
+                yield Label("Sandbox")
+                with RadioSet(id="primitive"):
+                    for name in self.primitives:
+                        yield RadioButton(name, value=name == self.primitive, name=name)
+                isolation = getattr(getattr(self.app, "client", None), "isolation", None)
+                if "local" in self.primitives and isolation is not None and not isolation.enabled:
+                    yield Label(f"local is NOT isolated: the agent can read and write what you can "
+                                f"({isolation.reason})", id="not-isolated", classes="warning")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Create", id="create", variant="primary")
+        yield Footer()
+
+    def _options(self) -> list[Option]:
         options = []
         for info in self.architectures:
             if info.available:
@@ -60,40 +112,125 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
                 prompt = Content.from_markup("[dim]$name — unavailable: $reason[/]", name=info.display_name,
                                              reason=info.reason or "not installed")
             options.append(Option(prompt, id=info.id, disabled=not info.available))
-        with Vertical():
-            yield Label("New session", classes="title")
-            yield Label("Architecture")
-            yield OptionList(*options, id="architecture")
-            yield Label("Profile")
-            yield Select([(p.name if p.name == p.id else f"{p.name} ({p.id})", p.id) for p in self.profiles],
-                         value=self.profiles[0].id if self.profiles else Select.NULL, allow_blank=False,
-                         id="profile")
-            yield Label("Name (optional)")
-            yield Input(placeholder="e.g. fix-login-bug", id="name", max_length=200)
-            yield Label("Sandbox")
-            with RadioSet(id="primitive"):
-                for name in self.primitives:
-                    yield RadioButton(name, value=name == self.primitive, name=name)
-            isolation = getattr(getattr(self.app, "client", None), "isolation", None)
-            if "local" in self.primitives and isolation is not None and not isolation.enabled:
-                yield Label(f"local is NOT isolated: the agent can read and write what you can "
-                            f"({isolation.reason})", id="not-isolated", classes="warning")
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Create", id="create", variant="primary")
+        return options
+
+    def _profile_choices(self) -> list[tuple[str, str]]:
+        return [(p.name if p.name == p.id else f"{p.name} ({p.id})", p.id) for p in self.profiles] \
+            or [("Default", "default")]
+
+    def _default_profile(self) -> str:
+        return self.profiles[0].id if self.profiles else "default"
 
     def on_mount(self) -> None:
+        self._fit()
+        # At once (focus() would wait a turn, behind keys typed early), and without scrolling: the
+        # dialog opens at its top.
+        self.set_focus(self.query_one("#architecture", OptionList), scroll_visible=False)
+        if self._loader is not None:
+            self.run_worker(self._load(self._loader), group="load", exit_on_error=False)
+        else:
+            self._highlight_first_available()
+
+    async def _load(self, loader: Loader) -> None:
+        try:
+            self.architectures, self.profiles, self.primitive = await loader()
+        except Exception as exc:  # noqa: BLE001 - shown; the dialog cannot work without the lists
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            self.app.notify(message, title="Cannot list architectures", severity="error", markup=False)
+            self.dismiss(None)
+            return
+        option_list = self.query_one("#architecture", OptionList)
+        option_list.set_options(self._options())
+        self.query_one("#profile", Select).set_options(self._profile_choices())
+        self.query_one("#profile", Select).value = self._default_profile()
+        for button in self.query(RadioButton):
+            button.value = button.name == self.primitive
+        self._highlight_first_available()
+        self.loaded = True
+        early, self._early_keys = self._early_keys, []
+        for key in early:
+            self._type(key)
+
+    def _highlight_first_available(self) -> None:
         option_list = self.query_one("#architecture", OptionList)
         for index, info in enumerate(self.architectures):
             if info.available:
                 option_list.highlighted = index
                 break
-        option_list.focus()
+
+    def _forward_event(self, event: events.Event) -> None:
+        # Keys the app hands to the screen itself arrived while no field had the focus yet (right
+        # after ctrl+n): typed into the dialog here, in order, once it is filled.
+        if isinstance(event, events.Key):
+            event._to_dialog = True  # type: ignore[attr-defined]
+        super()._forward_event(event)
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key in ("ctrl+q", "ctrl+c"):
+            return
+        if self.loaded and not getattr(event, "_to_dialog", False):
+            return  # typed into a field: the field and the bindings handle it
+        # Before the lists are in, every key waits (the architecture list is still empty).
+        event.stop()
+        event.prevent_default()
+        if not self.loaded:
+            self._early_keys.append(event)
+            return
+        self._type(event)
+
+    def _type(self, key: events.Key) -> None:
+        """What ``key`` does in the dialog, done at once (not queued behind other keys)."""
+        focused = self.focused
+        if key.key == "escape":
+            self.action_cancel()
+        elif key.key == "ctrl+s":
+            self.action_create()
+        elif key.key == "tab":
+            self.focus_next()
+        elif key.key == "shift+tab":
+            self.focus_previous()
+        elif isinstance(focused, OptionList) and key.key in ("up", "down"):
+            (focused.action_cursor_up if key.key == "up" else focused.action_cursor_down)()
+        elif key.key == "enter" and isinstance(focused, OptionList | Input | Button | type(None)):
+            if isinstance(focused, Button):
+                focused.press()
+            else:
+                self.action_create()
+        elif isinstance(focused, Input) and key.is_printable and key.character:
+            focused.insert_text_at_cursor(key.character)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        # Textual has no calc(): the fields get what the title, buttons and footer leave.
+        fields = self.query_one("#fields", VerticalScroll)
+        fields.styles.max_height = max(3, self.size.height - _CHROME_ROWS)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # Keep the field being typed into in sight (the fields scroll on a small terminal).
+        self.call_after_refresh(self._reveal, event.widget)  # after Textual's own scroll to it
+
+    def _reveal(self, widget: Widget) -> None:
+        fields = self.query_one("#fields", VerticalScroll)
+        field = next((w for w in (widget, *widget.ancestors) if w.parent is fields), None)
+        if field is None:
+            return
+        children = list(fields.children)
+        label = children[children.index(field) - 1] if children.index(field) > 0 else None
+        # The field and the label naming it, when both fit; else the field alone.
+        top = (label if isinstance(label, Label) else field).virtual_region.y
+        bottom = field.virtual_region.bottom
+        height = fields.scrollable_content_region.height
+        if bottom - top > height:
+            top = field.virtual_region.y
+        if top < fields.scroll_y or bottom > fields.scroll_y + height:
+            fields.scroll_to(y=top if top < fields.scroll_y else bottom - height, animate=False, immediate=True)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        # Enter on an architecture moves on to the next field; ctrl+s creates from anywhere.
+        # Enter on an architecture creates the session with the defaults: quick from the keyboard.
         event.stop()
-        self.query_one("#name", Input).focus()
+        self.action_create()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -110,6 +247,8 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
         self.dismiss(None)
 
     def action_create(self) -> None:
+        if not self.loaded:
+            return
         option_list = self.query_one("#architecture", OptionList)
         highlighted = option_list.highlighted
         if highlighted is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.content import Content
 from textual.widget import Widget
@@ -16,15 +16,27 @@ class AppHeader(Widget):
         background: $panel;
         color: $text;
         padding: 0 1;
+        &.-connecting { background: $warning 25%; }
+        &.-unauthorized { background: $error 60%; text-style: bold; }
+        &.-down { background: $error 40%; }
         &.-disconnected { background: $error 40%; }
     }
     """
+
+    #: The link states of a remote runtime and the class each one gives the header.
+    LINK_CLASSES: ClassVar[dict[str, str]] = {"connecting": "-connecting", "unauthorized": "-unauthorized",
+                                              "down": "-down", "lost": "-disconnected"}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.left = ""
         self.middle = ""
         self.right = ""
+
+    def set_link(self, link: str) -> None:
+        """Colour the header by the link's state (``connected`` is the plain header)."""
+        for state, css_class in self.LINK_CLASSES.items():
+            self.set_class(link == state, css_class)
 
     def set_parts(self, left: str, middle: str, right: str) -> None:
         if (left, middle, right) != (self.left, self.middle, self.right):

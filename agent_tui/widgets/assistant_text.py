@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.widget import MountError
-from textual.widgets import Markdown
+from textual.widgets import Markdown, Static
 
 from ..segmenter import FenceClose, FenceLines, FenceOpen, FencePartial, FenceSegmenter, Op, Prose
 from .block import BlockWidget
@@ -26,6 +26,7 @@ class AssistantText(BlockWidget):
         padding: 0 1 0 1;
         & > Markdown { margin: 0; padding: 0; background: transparent; }
         & > Markdown > MarkdownParagraph:last-child { margin-bottom: 0; }
+        & > .cut-short { color: $text-warning; text-style: italic; }
     }
     """
 
@@ -60,6 +61,16 @@ class AssistantText(BlockWidget):
             self._finished = True
             ops.extend(self._segmenter.finish())
         await self._apply(ops)
+        await self._mark_cut_short()
+
+    async def _mark_cut_short(self) -> None:
+        """An interrupt stopped this reply mid-way: say so under it, once."""
+        cut = self.block_id in (getattr(self.model, "interrupted", None) or ())
+        if cut and not self.query_children(".cut-short"):
+            try:
+                await self.mount(Static("■ cut short: the query was interrupted", classes="cut-short"))
+            except MountError:
+                pass
 
     async def _apply(self, ops: list[Op]) -> None:
         try:

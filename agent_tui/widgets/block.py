@@ -20,7 +20,9 @@ class BlockWidget(Widget, can_focus=True):
     BlockWidget {
         height: auto;
         margin: 0 0 1 0;
-        &:focus { background-tint: $foreground 5%; }
+        /* An outline draws over the left padding column: the focus mark moves nothing. A tint
+           alone is invisible in many terminals and themes. */
+        &:focus { background-tint: $foreground 5%; outline-left: thick $accent; }
         &.-search-match { border-left: thick $warning 60%; }
         &.-search-current { border-left: thick $warning; background-tint: $warning 10%; }
     }

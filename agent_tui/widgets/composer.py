@@ -36,10 +36,13 @@ class Composer(TextArea):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "submit", "Send", key_display="⏎", show=True, priority=False),
         Binding("ctrl+j", "newline", "Newline", show=False),
+        # The composer is a few lines high: paging is for the conversation above it.
+        Binding("pageup", "app.scroll_conversation(-1)", "Page up", show=False),
+        Binding("pagedown", "app.scroll_conversation(1)", "Page down", show=False),
     ]
 
     HELP = ("The composer. **enter** sends (queued while the agent works), **ctrl+j** inserts a newline, "
-            "**up** in an empty composer moves to the conversation.")
+            "**up** in an empty composer moves to the conversation, **pgup**/**pgdn** scroll it.")
 
     class Submitted(Message):
         def __init__(self, composer: Composer, text: str) -> None:

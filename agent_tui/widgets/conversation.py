@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.markup import escape
 from textual.message import Message
 from textual.widget import MountError
 from textual.widgets import Button, Static
@@ -30,7 +31,7 @@ BACKFILL_STEP = 8
 WELCOME = """\
 [b]agent-tui[/b]
 
-No session selected. Press [b]ctrl+n[/b] to start one, [b]ctrl+p[/b] for all commands, [b]f1[/b] for help.
+No session selected. Press [b]{new}[/b] to start one, [b]ctrl+p[/b] for all commands, [b]{help}[/b] for help.
 """
 
 
@@ -58,7 +59,8 @@ class ConversationView(VerticalScroll):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "focus_block(-1)", "Prev block", show=False),
         Binding("down,j", "focus_block(1)", "Next block", show=False),
-        Binding("slash", "app.search", "Search", key_display="/"),
+        # Not in the footer: the app's own search binding is there already (once is enough).
+        Binding("slash", "app.search", "Search", key_display="/", show=False),
         Binding("n", "app.search_next", "Next match", show=False),
         Binding("N", "app.search_previous", "Previous match", show=False),
         Binding("i", "app.focus_composer", "Compose", show=False),
@@ -109,7 +111,10 @@ class ConversationView(VerticalScroll):
         self._dirty.clear()
         self._dirty_threads.clear()
         if model is None:
-            await self.mount(Static(WELCOME, classes="welcome"))
+            # The keys as bound now (keymap.toml may have moved them).
+            key_for = getattr(self.app, "key_for", lambda action, default: default)
+            welcome = WELCOME.format(new=escape(key_for("new_session", "ctrl+n")), help=escape(key_for("help", "f1")))
+            await self.mount(Static(welcome, classes="welcome"))
             return
         blocks = model.state.blocks
         target = max(0, len(blocks) - self.window) if start is None else max(0, start)
@@ -264,9 +269,38 @@ class ConversationView(VerticalScroll):
             self.run_worker(self.load_earlier(), group="load-earlier")
 
     async def set_show_logs(self, show: bool) -> None:
-        self.show_logs = show
+        """Add or remove the log lines in place: folds, focus and scroll position stay as they are."""
         async with self._lock:
-            await self._show(self.model, self.window_start)
+            self.show_logs = show
+            try:
+                await (self._insert_logs() if show else self._remove_logs())
+            except MountError:
+                pass  # the app is quitting under us
+
+    async def _remove_logs(self) -> None:
+        thread = self.thread
+        if thread is not None:
+            await thread.remove_children(LogLine)
+
+    async def _insert_logs(self) -> None:
+        model, thread = self.model, self.thread
+        if model is None or thread is None:
+            return
+        blocks = model.state.blocks
+        self._logs_rendered = model.log_count
+        for entry in list(model.logs):
+            # Drawn after block ``position - 1``, when that block is on screen.
+            if entry.position < self.window_start or entry.position > thread.rendered_upto:
+                continue
+            line = LogLine(entry.event)
+            anchor = thread.widgets.get(blocks[entry.position - 1]["id"]) if entry.position > 0 else None
+            if anchor is not None and anchor.parent is thread:
+                following = _after_logs(thread, anchor)
+                await thread.mount(line, after=following)
+            elif thread.children:
+                await thread.mount(line, before=thread.children[0])
+            else:
+                await thread.mount(line)
 
     # ------------------------------------------------------------------ search support
 
@@ -308,3 +342,12 @@ class ConversationView(VerticalScroll):
             index = len(chain) - 1 if step < 0 else 0
         chain[index].focus()
         chain[index].scroll_visible()
+
+
+def _after_logs(thread: ThreadView, anchor: Any) -> Any:
+    """``anchor`` or the last log line already drawn right after it (logs keep their order)."""
+    children = list(thread.children)
+    index = children.index(anchor)
+    while index + 1 < len(children) and isinstance(children[index + 1], LogLine):
+        index += 1
+    return children[index]

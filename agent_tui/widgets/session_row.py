@@ -66,10 +66,15 @@ class SessionRow(Widget):
 
     def _signature(self) -> tuple[object, ...]:
         model = self.model
-        since = model.running_since_ms()
-        elapsed = int(self.clock() - since / 1000) if since is not None else None
+        # The running time as drawn (tenths under 10 s), so the row changes whenever the status
+        # line's copy of it does, not a second later.
+        elapsed = self._elapsed()
         return (self._status, model.name, model.unread, len(model.state.queued), model.cost_usd, elapsed,
                 model.summary.architecture, model.summary.primitive)
+
+    def _elapsed(self) -> str | None:
+        since = self.model.running_since_ms()
+        return format_duration(max(0, self.clock() * 1000 - since)) if since is not None else None
 
     def render(self) -> Content:
         model = self.model
@@ -77,9 +82,9 @@ class SessionRow(Widget):
         icon = STATUS_ICONS.get(status, "?")
         style = _STATUS_STYLES.get(status, "")
         right: list[str] = []
-        since = model.running_since_ms()
-        if since is not None:
-            right.append(format_duration(max(0, self.clock() * 1000 - since)))
+        elapsed = self._elapsed()
+        if elapsed is not None:
+            right.append(elapsed)
         queued = len(model.state.queued)
         if queued:
             right.append(f"+{queued} queued")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.highlighter import Highlighter
+from rich.text import Text
 from textual.content import Content
 from textual.widget import MountError
 from textual.widgets import Log, Static
@@ -19,6 +21,32 @@ from ..session_model import format_duration
 from .foldable import FoldableBlock
 from .thread_view import ThreadView
 
+#: The header's mark for each outcome: a denied, interrupted or failed call never looks done.
+_MARKS = {
+    "asking": "[$warning]?[/]",
+    "running": "[$warning]◌[/]",
+    "denied": "[$warning]⊘[/]",
+    "interrupted": "[$warning]■[/]",
+    "failed": "[$text-error]✗[/]",
+    "done": "[$text-success]✓[/]",
+}
+
+
+class _QueryHighlighter(Highlighter):
+    """Marks every occurrence of a search query (case-insensitive) in a line of output."""
+
+    def __init__(self, query: str) -> None:
+        self.query = query.lower()
+
+    def highlight(self, text: Text) -> None:
+        if not self.query:
+            return
+        plain = text.plain.lower()
+        start = plain.find(self.query)
+        while start != -1:
+            text.stylize("bold reverse", start, start + len(self.query))
+            start = plain.find(self.query, start + len(self.query))
+
 
 class ToolCard(FoldableBlock):
     DEFAULT_CSS = """
@@ -27,6 +55,7 @@ class ToolCard(FoldableBlock):
         & > .fold-body > Log { height: auto; max-height: 20; background: $surface; margin: 0 0 0 0; }
         & > .fold-body > ThreadView { border-left: solid $secondary; padding: 0 0 0 1; }
         &.-error > FoldHeader { color: $text-error; }
+        &.-stopped > FoldHeader { color: $text-warning; }
         &.-subagent > FoldHeader { text-style: bold; }
     }
     """
@@ -41,6 +70,7 @@ class ToolCard(FoldableBlock):
         self._written = 0
         self._output_text: str | None = None
         self._thread: ThreadView | None = None
+        self._search = ""
 
     def on_mount(self) -> None:
         self.body.mount(self._input)
@@ -59,8 +89,10 @@ class ToolCard(FoldableBlock):
         else:
             self.use = block
             self.block = block
-        failed = self.failed
+        outcome = self.outcome()
+        failed = outcome == "failed"
         self.set_class(failed, "-error")
+        self.set_class(outcome in ("denied", "interrupted"), "-stopped")
         self.set_class(self.subagent is not None, "-subagent")
         if failed and not self.user_toggled and not self.expanded:
             self.expanded = True  # failures unfold themselves
@@ -109,22 +141,43 @@ class ToolCard(FoldableBlock):
             note += f": {one_line(answer['message'], 60)}"
         return note
 
-    def tool_name(self) -> str:
+    @property
+    def interrupted(self) -> bool:
+        """An interrupt stopped this call before it finished (or killed its command)."""
+        cut = getattr(self.model, "interrupted", None) or ()
+        return self.tool_use_id in cut or self.block_id in cut or (self.result or {}).get("id") in cut
+
+    @property
+    def denied(self) -> bool:
+        decisions = getattr(self.model, "decisions", None) or {}
+        return (decisions.get(self.tool_use_id) or {}).get("decision") == "deny"
+
+    def outcome(self) -> str:
+        """How the call ended: asking, running, denied, interrupted, failed or done."""
+        if self.awaiting_approval:
+            return "asking"
+        if self.denied:
+            return "denied"
+        if self.interrupted:
+            return "interrupted"
+        if self.pending:
+            return "running"
+        return "failed" if self.failed else "done"
+
+    def tool_name(self, summary: str = "") -> str:
         use = self.use
         if use.get("type") == "subagent":
             return str(use.get("name") or "Subagent")
-        return str(use.get("displayName") or use.get("toolName") or "tool")
+        display = str(use.get("displayName") or "").strip()
+        # OpenCode and Gemini title a shell call with its command: the summary already shows it.
+        if display and summary and _repeats(display, summary):
+            display = ""
+        return display or str(use.get("toolName") or "tool")
 
     def header_content(self) -> Content:
-        asking = self.awaiting_approval
-        if asking:
-            icon = "[$warning]?[/]"
-        elif self.pending:
-            icon = "[$warning]◌[/]"
-        elif self.failed:
-            icon = "[$text-error]✗[/]"
-        else:
-            icon = "[$text-success]✓[/]"
+        outcome = self.outcome()
+        asking = outcome == "asking"
+        icon = _MARKS[outcome]
         summary = tool_summary(str(self.use.get("toolName") or ""), self.use.get("input"))
         duration = None
         if self.result is not None:
@@ -140,11 +193,13 @@ class ToolCard(FoldableBlock):
         else:
             extra += self.decision_note()
         exit_code = (self.result or {}).get("exitCode")
-        if isinstance(exit_code, int) and exit_code:
-            extra += f" · exit {exit_code}"
+        if outcome == "interrupted":
+            extra += " · interrupted"
+        elif isinstance(exit_code, int) and exit_code:
+            extra += f" · exit {exit_code}" if exit_code > 0 else f" · killed by signal {-exit_code}"
         header = Content.from_markup(
             f"$fold {icon} [b]$name[/] $summary[dim]$extra[/]",
-            fold=self.fold_symbol(), name=self.tool_name(), summary=summary, extra=extra)
+            fold=self.fold_symbol(), name=self.tool_name(summary), summary=summary, extra=extra)
         preview = self.output_preview() if not self.expanded else ""
         if preview:
             header = header + Content.from_markup("\n  [dim]└ $preview[/]", preview=preview)
@@ -196,6 +251,8 @@ class ToolCard(FoldableBlock):
             if self._log is None:
                 self._log = Log(auto_scroll=True)  # the end of an output says how it went
                 await self.body.mount(self._log)
+                if self._search:
+                    self._apply_search()
             if isinstance(output, str):
                 if self._output_text is not None or len(output) < self._written:
                     self._log.clear()
@@ -212,6 +269,27 @@ class ToolCard(FoldableBlock):
                     self._output_text = text
                     self._written = 0
 
+    def show_search(self, query: str) -> None:
+        """Mark ``query`` in the output (``""``: no marks) and scroll to its first line."""
+        if query == self._search:
+            return
+        self._search = query
+        self._apply_search()
+
+    def _apply_search(self) -> None:
+        log = self._log
+        if log is None:
+            return
+        log.highlight = bool(self._search)
+        log.highlighter = _QueryHighlighter(self._search)
+        log.notify_style_update()  # drops the lines drawn without the marks
+        log.refresh()
+        if self._search:
+            needle = self._search.lower()
+            line = next((i for i, text in enumerate(log.lines) if needle in text.lower()), None)
+            if line is not None:
+                log.scroll_to(y=max(0, line - 2), animate=False)
+
     def copy_text(self) -> str:
         summary = tool_summary(str(self.use.get("toolName") or ""), self.use.get("input"), 10_000)
         output = as_text((self.result or {}).get("output"))
@@ -219,3 +297,10 @@ class ToolCard(FoldableBlock):
 
     def search_text(self) -> str:
         return self.copy_text()
+
+
+def _repeats(display: str, summary: str) -> bool:
+    """Whether a tool's display name only repeats the summary (the command or path it shows)."""
+    name = display.rstrip(" …")
+    shown = summary.removeprefix("$ ").rstrip(" …")
+    return name == shown or (len(name) > 12 and (shown.startswith(name) or name.startswith(shown)))

@@ -106,7 +106,8 @@ def cli_info(
         where = (
             f"{binary_env}={configured} is not executable"
             if configured
-            else f"{missing} is not on PATH or in agent_bin_dirs"
+            # Named by what a user of the command line can set (agent_bin_dirs is for embedders).
+            else f"{missing} is not on PATH (or set {binary_env} to its path)"
         )
         return ArchitectureInfo(
             id=arch.id,

@@ -143,5 +143,5 @@ async def test_list_architectures_says_whether_gemini_is_installed(tmp_path: Pat
             found[name] = {i.id: i for i in await runtime.list_architectures()}["gemini-cli"]
     assert found["installed"].available is True
     assert found["missing"].available is False
-    assert found["missing"].reason == ("the Gemini CLI (`gemini`) is not on PATH or in agent_bin_dirs; "
+    assert found["missing"].reason == ("the Gemini CLI (`gemini`) is not on PATH (or set AGENT_TUI_GEMINI_PATH to its path); "
                                        "install it with `npm install -g @google/gemini-cli`")

@@ -171,7 +171,7 @@ async def test_list_architectures_says_whether_opencode_is_installed(tmp_path: P
             found[name] = {i.id: i for i in await runtime.list_architectures()}["opencode"]
     assert found["installed"].available is True and found["installed"].reason is None
     assert found["missing"].available is False
-    assert found["missing"].reason == ("the OpenCode CLI (`opencode`) is not on PATH or in agent_bin_dirs; "
+    assert found["missing"].reason == ("the OpenCode CLI (`opencode`) is not on PATH (or set AGENT_TUI_OPENCODE_PATH to its path); "
                                        "install it with `npm install -g opencode-ai`")
     assert found["broken"].available is False
     assert f"AGENT_TUI_OPENCODE_PATH={tmp_path / 'nope'} is not executable" in (found["broken"].reason or "")

@@ -43,12 +43,14 @@ async def test_create_session_from_dialog_send_echo_and_see_the_tool_card(app_fa
         await ready(pilot)
         await pilot.press("ctrl+n")
         screen = await wait_until(pilot, lambda: isinstance(app.screen, NewSessionScreen) and app.screen)
+        await wait_until(pilot, lambda: screen.loaded, what="the dialog to list architectures")
         options = screen.query_one("#architecture", OptionList)
         ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
         assert "shell" in ids
         while options.get_option_at_index(options.highlighted).id != "shell":
             await pilot.press("down")
-        await pilot.press("enter")  # on to the name field
+        await pilot.press("tab", "tab")  # past the profile, on to the name field
+        assert screen.focused is screen.query_one("#name", Input)
         await type_text(pilot, "demo")
         await pilot.press("enter")  # creates
         model = await wait_until(pilot, lambda: app.current, what="the new session to be selected")

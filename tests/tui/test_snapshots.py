@@ -21,3 +21,13 @@ def test_screen(name: str, snap_compare: Any, tmp_path: Path) -> None:
         await scene(pilot, name)
 
     assert snap_compare(make_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+def test_new_session_dialog_on_a_small_terminal(size: tuple[int, int], snap_compare: Any, tmp_path: Path) -> None:
+    """The fields scroll; title, Create and the dialog's own footer keys stay on screen."""
+
+    async def run_before(pilot: Any) -> None:
+        await scene(pilot, "dialog")
+
+    assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=run_before)
