@@ -73,6 +73,8 @@ class ExecutionEnvironment:
         self._lock = asyncio.Lock()
         self._idle: asyncio.TimerHandle | None = None
         self._busy = 0
+        #: Set for sessions with a workspace: readies the worktree before the sandbox starts.
+        self.prepare: Callable[[str, str], Awaitable[None]] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -108,6 +110,9 @@ class ExecutionEnvironment:
             # as an ``ee:creating`` status, and take the profile (its ``env`` becomes secrets).
             configure(status=status, profile=self.profile)
         try:
+            if self.prepare is not None:
+                await status("Preparing the worktree")
+                await self.prepare(self.primitive_name, primitive.session_dir)
             await primitive.start()
             await status("Installing the runner")
             await primitive.write_files(runner_bundle())
