@@ -339,6 +339,19 @@ class WorkspaceSpec(WireModel):
     branch: str | None = Field(default=None, min_length=1, max_length=200)
     mode: WorkspaceMode = "worktree"
 
+    @field_validator("project", "base_ref", "branch")
+    @classmethod
+    def _plain_text(cls, value: str | None) -> str | None:
+        # Paths and refs go to the OS and to git: no NUL, no lone surrogates (JSON "\ud800").
+        if value is not None:
+            if "\x00" in value:
+                raise ValueError("must not contain NUL characters")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError("contains a lone surrogate (not valid Unicode text)") from exc
+        return value
+
 
 class WorkspaceInfo(WireModel):
     """``SessionSummary.workspace``: where the agent works (``path``) and on what."""

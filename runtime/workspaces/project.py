@@ -41,15 +41,16 @@ async def check_branch_name(name: str, cwd: str) -> None:
 
 async def resolve_workspace(spec: WorkspaceSpec, session_name: str, session_dir: Path) -> dict[str, Any]:
     """The session record's ``workspace`` entry for ``spec`` (raises 400s for bad input)."""
-    project = Path(os.path.expanduser(spec.project))
-    if not project.is_absolute():
-        project = Path.cwd() / project
-    project = Path(os.path.realpath(project))
+    try:
+        project = Path(os.path.realpath(os.path.abspath(os.path.expanduser(spec.project))))
+        is_dir = project.is_dir()
+    except (OSError, ValueError) as exc:  # too long, NUL, a loop: not a folder we can use
+        raise InvalidRequest(f"project path {spec.project[:200]!r} cannot be used: {exc}") from exc
     if spec.mode == "in-place":
-        if not project.is_dir():
+        if not is_dir:
             raise InvalidRequest(f"project folder {str(project)!r} does not exist")
         return {"project": str(project), "mode": "in-place", "path": str(project)}
-    if not project.is_dir():
+    if not is_dir:
         raise NotAGitRepository(
             f"project folder {str(project)!r} does not exist", details={"project": str(project)}
         )
