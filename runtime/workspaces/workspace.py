@@ -126,6 +126,10 @@ class Workspace:
                 await run_git(
                     ["worktree", "add", "--quiet", "-b", branch, str(self.path), self.base_commit], self._repo()
                 )
+            # Files checked out in the same instant the index was written are "racily clean" and
+            # would be re-read on every change listing until the index is written again: now,
+            # before any agent runs git in it.
+            await run_git(["update-index", "-q", "--refresh"], self.path, check=False)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._index_file())
         if not self.record.get("created"):
@@ -198,29 +202,43 @@ class Workspace:
 
     # ------------------------------------------------------------------ changes
 
-    async def _staged_index(self) -> dict[str, str]:
-        """Stage the whole worktree (untracked files included, ignored ones not) into the private
-        index and return the env that makes git read it."""
+    async def _scratch_index(self) -> dict[str, str]:
+        """A private copy of the worktree's index with every untracked, not ignored file added as
+        intent-to-add, and the env that makes git read it.
+
+        ``git diff <baseCommit>`` against it then compares the base with the working tree, new
+        files included, hashing in memory: nothing is written to the object store (``git add -A``
+        would write a loose object per changed file, ~2 ms each), and the worktree's own index,
+        which an agent running git may be using, is never touched.
+        """
         index = self._index_file()
-        if not os.path.exists(index):
-            real = await run_git(["rev-parse", "--path-format=absolute", "--git-path", "index"], self.path)
-            # Starting from the worktree's index reuses its stat cache: unchanged files are not re-hashed.
+        real = await run_git(["rev-parse", "--path-format=absolute", "--git-path", "index"], self.path)
+        try:
+            await asyncio.to_thread(shutil.copyfile, real.line(), index)
+        except FileNotFoundError:
             with contextlib.suppress(FileNotFoundError):
-                await asyncio.to_thread(shutil.copyfile, real.line(), index)
+                os.unlink(index)
         env = {"GIT_INDEX_FILE": index}
-        await run_git(["add", "--all", "--", "."], self.path, env=env)
+        untracked = await run_git(["ls-files", "-z", "--others", "--exclude-standard"], self.path, env=env)
+        if untracked.stdout:
+            await run_git(
+                ["add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"],
+                self.path,
+                env=env,
+                stdin=untracked.stdout,
+            )
         return env
 
     async def changes(self) -> WorkspaceChanges:
         self._require_worktree()
         await self.ensure()
         async with self._lock:
-            env = await self._staged_index()
+            env = await self._scratch_index()
             base = self.base_commit
             numstat, names, head = await asyncio.gather(
-                run_git(["diff", "--cached", "--no-ext-diff", "--no-textconv", "-z", "-M", "--numstat", base],
+                run_git(["diff", "--no-ext-diff", "--no-textconv", "-z", "-M", "--numstat", base],
                         self.path, env=env),
-                run_git(["diff", "--cached", "--no-ext-diff", "-z", "-M", "--name-status", base],
+                run_git(["diff", "--no-ext-diff", "-z", "-M", "--name-status", base],
                         self.path, env=env),
                 run_git(["rev-parse", "HEAD"], self.path),
             )
@@ -233,8 +251,8 @@ class Workspace:
         relative = self.check_path(path) if path is not None else None
         await self.ensure()
         async with self._lock:
-            env = await self._staged_index()
-            args = ["diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv", "-M",
+            env = await self._scratch_index()
+            args = ["diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M",
                     f"-U{context}", self.base_commit]
             if relative is not None:
                 args += ["--", relative]
