@@ -75,6 +75,10 @@ class ExecutionEnvironment:
         self._busy = 0
         #: Set for sessions with a workspace: readies the worktree before the sandbox starts.
         self.prepare: Callable[[str, str], Awaitable[None]] | None = None
+        #: Remote sandboxes with a workspace: the worktree goes up after start, changes come back
+        #: before the sandbox is dropped.
+        self.after_start: Callable[[str, EnvironmentPrimitive], Awaitable[None]] | None = None
+        self.before_drop: Callable[[str, EnvironmentPrimitive], Awaitable[None]] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -116,6 +120,9 @@ class ExecutionEnvironment:
             await primitive.start()
             await status("Installing the runner")
             await primitive.write_files(runner_bundle())
+            if self.after_start is not None and self.primitive_name != "local":
+                await status("Uploading the worktree")
+                await self.after_start(self.primitive_name, primitive)
             self.primitive = primitive
             await status(f"Applying profile {self.profile.id!r}")
             await self.run_command(
@@ -186,6 +193,11 @@ class ExecutionEnvironment:
 
     async def _drop(self, reason: str) -> None:
         primitive, self.primitive = self.primitive, None
+        if primitive is not None and self.before_drop is not None:
+            try:
+                await self.before_drop(self.primitive_name, primitive)
+            except Exception:  # noqa: BLE001 - the sandbox ends either way
+                log.exception("session %s: saving the workspace before the sandbox ends", self.session_id)
         if primitive is not None:
             await self._store.update_session(self.session_id, {"environmentId": None})
             try:

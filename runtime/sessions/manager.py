@@ -85,6 +85,8 @@ class SessionManager:
         if record.get("workspace"):
             session.workspace = self._workspace(session_id, record["workspace"])
             env.prepare = session.workspace.prepare_sandbox
+            env.after_start = session.workspace.sync_up
+            env.before_drop = session.workspace.save_from
         return session
 
     def _workspace(self, session_id: str, entry: dict[str, Any]) -> Workspace:
@@ -232,6 +234,8 @@ class SessionManager:
             "lastActivity": created,
         }
         if args.workspace is not None:
+            if args.workspace.mode == "in-place" and primitive != "local":
+                raise InvalidRequest('mode "in-place" runs the agent in the folder itself: local primitive only')
             record["workspace"] = await resolve_workspace(
                 args.workspace, record["name"], self.config.resolved_data_dir() / session_id
             )

@@ -362,6 +362,8 @@ class AgentSession:
                 # before the end of the query is announced.
                 await self._close_pending(self._end_reason(outcome))
             if self.workspace is not None:
+                if env.primitive is not None:
+                    await self.workspace.sync_back(env.primitive_name, env.primitive)
                 # Before the end of the query: a client reacting to that end sees the change set.
                 await self.workspace.publish_changes()
             duration_ms = int((time.monotonic() - started) * 1000)

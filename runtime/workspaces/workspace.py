@@ -142,6 +142,39 @@ class Workspace:
         local_workspace = Path(session_dir) / "workspace" if primitive == "local" else None
         await self.ensure(local_workspace)
 
+    async def sync_up(self, primitive_name: str, primitive: Any) -> None:
+        """A remote sandbox just started: the worktree goes up in one archive."""
+        if primitive_name == "local" or not self.is_worktree:
+            return
+        from .sync import upload
+
+        await upload(self.path, primitive)
+
+    async def sync_back(self, primitive_name: str, primitive: Any) -> None:
+        """After a query, an interrupt, before a terminate: the remote sandbox's changes come back
+        into the worktree, announced as ``file:*`` events. A failure is logged, never raised: the
+        query's own outcome is what the user needs to see."""
+        if primitive_name == "local" or not self.is_worktree or not self._present():
+            return
+        from .sync import download
+
+        try:
+            async with self._lock:
+                drafts = await download(self.path, primitive)
+        except Exception as exc:  # noqa: BLE001 - reported as a log event below
+            log.warning("session %s: bringing changes back failed: %s", self.session_id, exc)
+            await self._publish("log", {"level": "warn", "message": f"changes not brought back from the sandbox: {exc}"})
+            return
+        for draft in drafts:
+            await self._publish(draft["type"], draft["payload"])
+
+    async def save_from(self, primitive_name: str, primitive: Any) -> None:
+        """The sandbox is about to end (terminate, idle, shutdown): bring back and report."""
+        if primitive_name == "local":
+            return
+        await self.sync_back(primitive_name, primitive)
+        await self.publish_changes()
+
     async def _report_missing(self) -> None:
         await self._publish(
             "ee:error",
