@@ -58,6 +58,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "workspace:merged",
     "workspace:conflict",
     "workspace:discarded",
+    "workspace:checkpoint",
     "options:update",
     "permission:requested",
     "permission:resolved",

@@ -88,6 +88,8 @@ class SessionState:
     changes_index: dict[str, int] = field(default_factory=dict)
     #: The last ``workspace:committed/merged/conflict/discarded`` as ``{type, payload}``.
     workspace_event: dict[str, Any] | None = None
+    #: ``workspace:checkpoint`` payloads (``{ref, commit, messageId}``), oldest first.
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
 
     # ------------------------------------------------------------------ views
 
@@ -361,6 +363,8 @@ def apply_event(state: SessionState, event: SessionEvent) -> SessionState:  # no
             _fold_file(state, event.type, payload)
         case "workspace:committed" | "workspace:merged" | "workspace:conflict" | "workspace:discarded":
             state.workspace_event = {"type": event.type, "payload": payload}
+        case "workspace:checkpoint":
+            state.checkpoints.append(dict(payload))
         case _:
             # log and unknown types stay in the log; they do not change derived state.
             pass

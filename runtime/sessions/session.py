@@ -337,7 +337,7 @@ class AgentSession:
     async def _run_query(self, message_id: str, content: str) -> None:
         started = time.monotonic()
         self._interrupt_reason = None
-        await self.publish("query:started", {"messageId": message_id, "content": content})
+        started_event = await self.publish("query:started", {"messageId": message_id, "content": content})
         env = self.environment
         env.query_started()
         try:
@@ -364,6 +364,7 @@ class AgentSession:
             if self.workspace is not None:
                 if env.primitive is not None:
                     await self.workspace.sync_back(env.primitive_name, env.primitive)
+                await self.workspace.checkpoint(started_event.seq, message_id)
                 # Before the end of the query: a client reacting to that end sees the change set.
                 await self.workspace.publish_changes()
             duration_ms = int((time.monotonic() - started) * 1000)

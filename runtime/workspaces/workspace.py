@@ -209,6 +209,11 @@ class Workspace:
             if self.path.exists():
                 await run_git(["worktree", "remove", "--force", str(self.path)], self._repo(), check=False)
             await run_git(["worktree", "prune"], self._repo(), check=False)
+            refs = await run_git(
+                ["for-each-ref", "--format=delete %(refname)", self.checkpoint_prefix()], self._repo(), check=False
+            )
+            if refs.stdout.strip():
+                await run_git(["update-ref", "--stdin"], self._repo(), stdin=refs.stdout, check=False)
             kept = True
             target = self.record.get("target")
             tip = await run_git(["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], self._repo(), check=False)
@@ -228,8 +233,9 @@ class Workspace:
                 if unchanged or merged:
                     await run_git(["branch", "-D", "--quiet", branch], self._repo(), check=False)
                     kept = False
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._index_file())
+        for scratch in (self._index_file(), str(self.path.parent / "checkpoint.index")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(scratch)
         self.record["branchKept"] = kept
         return {"branch": branch, "branchKept": kept}
 
@@ -385,6 +391,7 @@ class Workspace:
                 await run_git(["reset", "--quiet", "--hard", new], self.path)
                 self.record["baseCommit"] = new
                 self.record["target"] = target
+                self.record.pop("lastCheckpoint", None)
                 await self._persist(self.record)
         await self._publish("workspace:merged", {"commit": new, "into": target, "strategy": strategy})
         await self.publish_changes()
@@ -469,6 +476,51 @@ class Workspace:
         if reason and not files:
             message += f": {reason.strip()[:1000]}"
         raise WorkspaceConflict(message, code="MERGE_CONFLICT", details={"files": files})
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def checkpoint_prefix(self) -> str:
+        return f"refs/agent-tui/{self.session_id}/"
+
+    async def checkpoint(self, seq: int, message_id: str) -> str | None:
+        """After a query: the worktree's whole state (uncommitted and untracked files included) as
+        a commit on the private ref ``refs/agent-tui/<session>/<seq of query:started>``, so every
+        query is a restore point. The worktree, its index and the session branch are untouched.
+        Skipped when nothing changed since the last checkpoint. Never raises."""
+        if not self.is_worktree or not self._present():
+            return None
+        try:
+            async with self._lock:
+                index = str(self.path.parent / "checkpoint.index")
+                real = await run_git(["rev-parse", "--path-format=absolute", "--git-path", "index"], self.path)
+                with contextlib.suppress(FileNotFoundError):
+                    await asyncio.to_thread(shutil.copyfile, real.line(), index)
+                env = {"GIT_INDEX_FILE": index}
+                await run_git(["add", "--all", "--", "."], self.path, env=env)
+                tree = (await run_git(["write-tree"], self.path, env=env)).line()
+                head = (await run_git(["rev-parse", "HEAD"], self.path)).line()
+                last = self.record.get("lastCheckpoint")
+                previous = last["commit"] if isinstance(last, dict) else head
+                previous_tree = (await run_git(["rev-parse", f"{previous}^{{tree}}"], self.path)).line()
+                if tree == previous_tree:
+                    return None
+                parents = ["-p", head] + (["-p", previous] if previous != head else [])
+                commit = (
+                    await run_git(
+                        ["commit-tree", tree, *parents, "-m", f"agent-tui checkpoint after {message_id}"],
+                        self.path,
+                        env=await self._identity_env(),
+                    )
+                ).line()
+                ref = f"{self.checkpoint_prefix()}{seq}"
+                await run_git(["update-ref", ref, commit], self.path)
+                self.record["lastCheckpoint"] = {"ref": ref, "commit": commit}
+                await self._persist(self.record)
+        except Exception as exc:  # noqa: BLE001 - a missed checkpoint must not fail the query
+            log.warning("session %s: checkpoint failed: %s", self.session_id, exc)
+            return None
+        await self._publish("workspace:checkpoint", {"ref": ref, "commit": commit, "messageId": message_id})
+        return commit
 
     async def publish_changes(self) -> WorkspaceChanges | None:
         """Publish ``workspace:changes`` (after every query and every write)."""

@@ -287,3 +287,26 @@ async def test_five_thousand_changed_files(runtime: AgentRuntime, repo: Path) ->
     assert len(changes.files) == 5000
     detail = await runtime.get_session(sid)
     assert len(detail.changes.files) == 5000
+
+
+async def test_a_checkpoint_per_query_on_a_private_ref(runtime: AgentRuntime, repo: Path) -> None:
+    sid = await create(runtime, repo)
+    await run(runtime, sid, "echo one > one.txt")
+    await run(runtime, sid, "true")  # nothing changed: no checkpoint
+    log = await run(runtime, sid, "echo two >> one.txt && rm README.md")  # the whole log
+    checkpoints = [e for e in log if e.type == "workspace:checkpoint"]
+    started = [e.seq for e in log if e.type == "query:started"]
+    assert [c.payload["ref"] for c in checkpoints] == [f"refs/agent-tui/{sid}/{started[0]}",
+                                                        f"refs/agent-tui/{sid}/{started[2]}"]
+    refs = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", f"refs/agent-tui/{sid}/").split("\n")
+    assert [r for r in refs if r] == [f"{c.payload['ref']} {c.payload['commit']}" for c in checkpoints]
+    # Each holds the worktree as it was after that query, untracked files included.
+    assert git(repo, "show", f"{checkpoints[0].payload['commit']}:one.txt") == "one\n"
+    assert git(repo, "show", f"{checkpoints[1].payload['commit']}:one.txt") == "one\ntwo\n"
+    assert "README.md" not in git(repo, "ls-tree", "--name-only", checkpoints[1].payload["commit"])
+    # The worktree's index and the session branch did not move.
+    worktree = Path((await runtime.get_summary(sid)).workspace.path)
+    assert git(worktree, "status", "--porcelain") == " D README.md\n?? one.txt\n"
+    assert head(worktree) == head(repo)
+    await runtime.delete_session(sid)
+    assert git(repo, "for-each-ref", f"refs/agent-tui/{sid}/") == ""
