@@ -79,6 +79,8 @@ class ExecutionEnvironment:
         #: before the sandbox is dropped.
         self.after_start: Callable[[str, EnvironmentPrimitive], Awaitable[None]] | None = None
         self.before_drop: Callable[[str, EnvironmentPrimitive], Awaitable[None]] | None = None
+        #: Sessions with a workspace: the project's setup command, once the sandbox is ready.
+        self.setup: Callable[[ExecutionEnvironment, Callable[[str], Awaitable[None]]], Awaitable[None]] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -133,6 +135,8 @@ class ExecutionEnvironment:
                     "agentProfile": self.profile.model_dump(mode="json", by_alias=True),
                 },
             )
+            if self.setup is not None:
+                await self.setup(self, status)
             if self.has_transcript:
                 transcript = await self._store.load_transcript(self.session_id, self.architecture)
                 if transcript is not None:

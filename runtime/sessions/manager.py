@@ -87,6 +87,7 @@ class SessionManager:
             env.prepare = session.workspace.prepare_sandbox
             env.after_start = session.workspace.sync_up
             env.before_drop = session.workspace.save_from
+            env.setup = session.workspace.run_setup
         return session
 
     def _workspace(self, session_id: str, entry: dict[str, Any]) -> Workspace:

@@ -175,6 +175,32 @@ class Workspace:
         await self.sync_back(primitive_name, primitive)
         await self.publish_changes()
 
+    async def run_setup(self, env: Any, status: Callable[[str], Awaitable[None]]) -> None:
+        """The project's setup command (``.agent-tui.toml``: ``[workspace] setup = "..."``), run in
+        the sandbox's workspace when the sandbox is ready: once per worktree locally, in every new
+        sandbox remotely (a new sandbox starts without what it installed). Its output becomes
+        ``log`` events; a failure is a warning, not a failed sandbox (the agent can still work)."""
+        from .setup import run_setup_command, setup_command
+
+        local = env.primitive_name == "local"
+        if local and self.record.get("setupDone"):
+            return
+        command = await asyncio.to_thread(setup_command, self.path)
+        if command is None:
+            return
+        await status(f"Running the project's setup: {command[:80]}")
+        ok = await run_setup_command(env.primitive, command, env.runner_env(), self._publish)
+        if not local:
+            # What the setup made (dependencies, builds) is not the agent's change to bring back.
+            from .sync import MARKER
+
+            await env.primitive.run_capture(
+                ["bash", "-c", f'touch "$1/{MARKER}"', "mark", env.primitive.session_dir]
+            )
+        if ok and local:
+            self.record["setupDone"] = True
+            await self._persist(self.record)
+
     async def _report_missing(self) -> None:
         await self._publish(
             "ee:error",

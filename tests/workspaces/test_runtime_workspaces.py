@@ -310,3 +310,37 @@ async def test_a_checkpoint_per_query_on_a_private_ref(runtime: AgentRuntime, re
     assert head(worktree) == head(repo)
     await runtime.delete_session(sid)
     assert git(repo, "for-each-ref", f"refs/agent-tui/{sid}/") == ""
+
+
+async def test_project_setup_command_runs_once_per_worktree(runtime: AgentRuntime, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "with-setup", {
+        ".agent-tui.toml": '[workspace]\nsetup = "echo installing && echo done > .installed && pwd"\n',
+        ".gitignore": ".installed\n",
+    })
+    sid = await create(runtime, repo)
+    events = await run(runtime, sid, "cat .installed")
+    worktree = Path((await runtime.get_summary(sid)).workspace.path)
+    logs = [e.payload["message"] for e in events if e.type == "log"]
+    assert "setup: installing" in logs and f"setup: {worktree}" in logs
+    assert any(s["statusMessage"].startswith("Running the project's setup") for s in
+               (e.payload for e in events if e.type == "ee:creating"))
+    assert (worktree / ".installed").read_text() == "done\n"
+    assert (await runtime.get_changes(sid)).files == []  # ignored output is not a change
+    # A new sandbox on the same worktree does not run it again.
+    (worktree / ".installed").unlink()
+    await runtime.terminate_environment(sid)
+    events = await run(runtime, sid, "true")
+    ended = max(e.seq for e in events if e.type == "ee:terminated")
+    later = [e for e in events if e.seq > ended]
+    assert any(e.type == "ee:ready" for e in later)  # a new sandbox was made...
+    assert not any("setup" in e.payload.get("message", "") for e in later if e.type == "log")  # ...without setup
+    assert not (worktree / ".installed").exists()
+
+
+async def test_a_failing_setup_command_is_a_warning(runtime: AgentRuntime, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "bad-setup", {".agent-tui.toml": '[workspace]\nsetup = "exit 3"\n'})
+    sid = await create(runtime, repo)
+    events = await run(runtime, sid, "echo still works")
+    assert events[-1].type == "query:completed"
+    warnings = [e.payload["message"] for e in events if e.type == "log" and e.payload["level"] == "warn"]
+    assert "project setup failed (exit code 3): exit 3" in warnings
