@@ -10,6 +10,8 @@ session on it through ``AgentRuntime`` and measures:
     changes N (warm)    the same call again (the private index's stat cache is warm)
     changes N + JSON    building the HTTP body (``WorkspaceChanges.wire()`` + JSON) on top
     diff N              ``get_diff`` of the whole change set
+    write -> event      a shell agent writes a file (its content is the wall time of the write);
+                        how long until the ``file:*`` event reaches a subscriber (median of 5)
 
 Run by hand; not part of CI.
 """
@@ -97,6 +99,25 @@ async def main() -> None:
                       f"  ({len(body) // 1024} KiB)")
                 await timed(f"diff {count}", runtime.get_diff(sid))
                 done += 1
+            await runtime.discard(sid)
+            await write_to_event(runtime, sid)
+
+
+async def write_to_event(runtime: AgentRuntime, sid: str) -> None:
+    import statistics
+
+    script = "; ".join(f"sleep 0.4; date +%s.%N > lat{i}.txt" for i in range(5)) + "; sleep 0.5"
+    latencies: list[float] = []
+    after = (await runtime.get_summary(sid)).last_seq
+    message_id, _ = await runtime.send_message(sid, script)
+    async for event in runtime.subscribe(sid, after):
+        if event.type == "file:created" and event.payload["path"].startswith("lat"):
+            written = float((runtime._manager().get(sid).workspace.path / event.payload["path"]).read_text())
+            latencies.append(1000 * (time.time() - written))
+        if event.type in ("query:completed", "query:failed") and event.payload.get("messageId") == message_id:
+            break
+    print(f"{'write -> event (median)':<28} {statistics.median(latencies):8.1f} ms  (n={len(latencies)}, "
+          f"max {max(latencies):.1f} ms)")
 
 
 if __name__ == "__main__":

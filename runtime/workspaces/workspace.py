@@ -433,7 +433,9 @@ class Workspace:
             raise WorkspaceConflict(f"nothing to merge: {target!r} already has every change", code="NOTHING_TO_MERGE")
         checkout = await _checked_out_at(repo, target)
         if checkout is not None:
-            dirty = await run_git(["status", "--porcelain", "-z", "--untracked-files=no"], checkout)
+            # GIT_OPTIONAL_LOCKS=0: looking must not rewrite the user's index (status refreshes it).
+            dirty = await run_git(["status", "--porcelain", "-z", "--untracked-files=no"], checkout,
+                                  env={"GIT_OPTIONAL_LOCKS": "0"})
             if dirty.stdout:
                 raise WorkspaceConflict(
                     f"{target!r} is checked out in {checkout!r} with local changes; commit or stash them first",
