@@ -300,14 +300,14 @@ class Workspace:
         async with self._lock:
             env = await self._scratch_index()
             base = self.base_commit
-            numstat, names, head = await asyncio.gather(
-                run_git(["diff", "--no-ext-diff", "--no-textconv", "-z", "-M", "--numstat", base],
-                        self.path, env=env),
-                run_git(["diff", "--no-ext-diff", "-z", "-M", "--name-status", base],
+            # One diff gives both the statuses (--raw) and the line counts (--numstat): each
+            # modified file is hashed once per listing, not twice.
+            listing, head = await asyncio.gather(
+                run_git(["diff", "--no-ext-diff", "--no-textconv", "-z", "-M", "--raw", "--numstat", base],
                         self.path, env=env),
                 run_git(["rev-parse", "HEAD"], self.path),
             )
-        return WorkspaceChanges(base_commit=base, head=head.line(), files=_parse(names.text, numstat.text))
+        return WorkspaceChanges(base_commit=base, head=head.line(), files=_parse(listing.text))
 
     async def diff(self, path: str | None = None, context: int = 3) -> str:
         self._require_worktree()
@@ -580,11 +580,22 @@ async def _checked_out_at(repo: str, branch: str) -> str | None:
     return None
 
 
-def _parse(names: str, numstat: str) -> list[ChangedFile]:
-    """Join ``--name-status -z`` and ``--numstat -z`` output into one entry per path."""
-    counts: dict[str, tuple[int, int, bool]] = {}
-    fields = numstat.split("\0")
+def _parse(listing: str) -> list[ChangedFile]:
+    """Parse ``git diff --raw --numstat -z``: the raw entries (``:<modes> <shas> <status>``, then
+    one path, or two for renames) come first, then the numstat entries (``<added>\t<deleted>\t<path>``,
+    or ``<added>\t<deleted>\t`` then two paths for renames; ``-`` counts for binary files)."""
+    fields = listing.split("\0")
+    entries: list[tuple[str, str | None, str]] = []
     i = 0
+    while i < len(fields) and fields[i].startswith(":"):
+        code = fields[i].rsplit(" ", 1)[-1]
+        if code[:1] in "RC":
+            entries.append((code[0], fields[i + 1], fields[i + 2]))
+            i += 3
+        else:
+            entries.append((code[:1], None, fields[i + 1]))
+            i += 2
+    counts: dict[str, tuple[int, int, bool]] = {}
     while i < len(fields) - 1:
         head = fields[i]
         if not head:
@@ -599,20 +610,8 @@ def _parse(names: str, numstat: str) -> list[ChangedFile]:
         binary = added == "-"
         counts[path] = (0 if binary else int(added), 0 if binary else int(deleted), binary)
     files: list[ChangedFile] = []
-    fields = names.split("\0")
-    i = 0
-    while i < len(fields) - 1:
-        code = fields[i]
-        if not code:
-            i += 1
-            continue
-        kind = _STATUS.get(code[0], "modified")
-        if code[0] in "RC":
-            old, path = fields[i + 1], fields[i + 2]
-            i += 3
-        else:
-            old, path = None, fields[i + 1]
-            i += 2
+    for code, old, path in entries:
+        kind = _STATUS.get(code, "modified")
         added, deleted, binary = counts.get(path, (0, 0, False))
         files.append(
             ChangedFile(

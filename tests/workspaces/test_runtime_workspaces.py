@@ -344,3 +344,12 @@ async def test_a_failing_setup_command_is_a_warning(runtime: AgentRuntime, tmp_p
     assert events[-1].type == "query:completed"
     warnings = [e.payload["message"] for e in events if e.type == "log" and e.payload["level"] == "warn"]
     assert "project setup failed (exit code 3): exit 3" in warnings
+
+
+async def test_a_moved_file_is_a_rename(runtime: AgentRuntime, repo: Path) -> None:
+    sid = await create(runtime, repo)
+    await run(runtime, sid, "mv src/app.py src/main.py && printf '\\x00\\x01' > data.bin")
+    files = {f.path: f for f in (await runtime.get_changes(sid)).files}
+    assert files["src/main.py"].status == "renamed" and files["src/main.py"].old_path == "src/app.py"
+    assert files["data.bin"].status == "added" and files["data.bin"].binary is True
+    assert set(files) == {"src/main.py", "data.bin"}
