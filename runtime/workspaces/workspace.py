@@ -268,8 +268,8 @@ class Workspace:
     # ------------------------------------------------------------------ changes
 
     async def _scratch_index(self) -> dict[str, str]:
-        """A private copy of the worktree's index with every untracked, not ignored file added as
-        intent-to-add, and the env that makes git read it.
+        """A private copy of the worktree's index with every untracked, not ignored file added to
+        it, and the env that makes git read it.
 
         ``git diff <baseCommit>`` against it then compares the base with the working tree, new
         files included, hashing in memory: nothing is written to the object store (``git add -A``
@@ -286,8 +286,11 @@ class Workspace:
         env = {"GIT_INDEX_FILE": index}
         untracked = await run_git(["ls-files", "-z", "--others", "--exclude-standard"], self.path, env=env)
         if untracked.stdout:
+            # --info-only: hashed into the scratch index, never written to the object store (git
+            # diff reads such files from the working tree). One pass, unlike `git add -N <paths>`,
+            # whose pathspec matching grows with paths x pathspecs (1 s for 2,500 new files).
             await run_git(
-                ["add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"],
+                ["update-index", "--add", "--info-only", "-z", "--stdin"],
                 self.path,
                 env=env,
                 stdin=untracked.stdout,
