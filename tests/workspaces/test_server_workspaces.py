@@ -144,3 +144,25 @@ async def test_remote_runtime_has_the_same_methods(
         assert merged == {"commit": commit, "into": "main"}  # a fast-forward: main had not moved
         assert head(repo) == commit and status(repo) == ""
         assert await remote.delete_session(sid) == {"branch": "agent-tui/wire", "branchKept": False}
+
+
+async def test_the_javascript_client(runtime: AgentRuntime, server: AgentServer, repo: Path) -> None:  # noqa: F811
+    from tests.server.test_js_client import NODE_DIR, run_node
+
+    if not (NODE_DIR / "node_modules" / "socket.io-client").is_dir():
+        pytest.skip("tests/node/node_modules (npm ci) is needed")
+    code, lines, err = await run_node("workspace_client.mjs", server.url, TOKEN, str(repo))
+    assert code == 0, (lines[-5:], err)
+    acks = {line["event"]: line["ack"] for line in lines if line["kind"] == "ack"}
+    events = next(line["types"] for line in lines if line["kind"] == "events")
+    assert {"file:created", "file:modified", "workspace:changes"} <= set(events)
+    files = {f["path"]: f["status"] for f in acks["session:changes"]["changes"]["files"]}
+    assert files == {"js.txt": "added", "README.md": "modified"}
+    assert "+more" in acks["session:diff"]["diff"]
+    assert acks["session:diff(bad)"]["success"] is False and acks["session:diff(bad)"]["code"] == "INVALID_PATH"
+    assert acks["session:discard"] == {"success": True, "paths": ["js.txt"]}
+    assert acks["session:commit"]["success"]
+    merged = acks["session:merge"]
+    assert merged["success"] and merged["into"] == "main" and head(repo) == merged["commit"]
+    assert git(repo, "show", "--name-only", "--format=", "main").split() == ["README.md"]
+    assert status(repo) == ""
