@@ -186,6 +186,8 @@ class AgentTuiApp(App[int]):
                 self.notify(f"{message}\nRetrying in {delay:.0f}s…", title="Cannot start", severity="error")
                 await _sleep(delay)
                 delay = min(delay * 2, 10.0)
+        for path, why in (getattr(self.client, "profile_errors", dict)() or {}).items():
+            self.notify(f"{path}: {why}", title="Profile ignored", severity="warning", timeout=20)
         self._unobserve = self.client.add_observer(self._client_notice)
         self.controller = SessionsController(self.client, self._model_changed, self._list_changed)
         await self.controller.load()

@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agent-tui",
         description="Run AI coding agents in sandboxes and watch many sessions from one terminal.",
-        epilog="`agent-tui serve --help` for the headless server.",
+        epilog=f"`agent-tui serve --help` for the headless server. Log file: {_log_path()} "
+        "(rotated; set $AGENT_TUI_LOG to move it).",
     )
     parser.add_argument("--db", metavar="PATH", help="SQLite file (default: agent-tui.db in the user data dir, "
                                                      "or $AGENT_TUI_DB)")
@@ -65,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
 
         result = serve_main(argv[1:])
         return int(result or 0)
+    if argv and argv[0] == "web":
+        from .web import main as web_main  # the app itself runs in each browser tab's own process
+
+        return web_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -74,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.connect and (args.serve or args.db or args.primitive or args.data_dir):
         parser.error("--connect attaches to a remote runtime: --db, --primitive, --data-dir and --serve do not apply")
+    from runtime.logfile import add_secret, setup_log_file
+
+    setup_log_file()
+    add_secret(args.token or os.environ.get("AGENT_TUI_TOKEN"))
     app = build_app(args)
     app.run()
     return int(app.return_code or 0)
@@ -112,6 +121,12 @@ def build_app(args: argparse.Namespace) -> Any:
     runtime = AgentRuntime(config)
     location = _short_path(config.resolved_db_path())
     return AgentTuiApp(runtime, mode=config.primitive, location=location, config_dir=config_dir, bell=bell)
+
+
+def _log_path() -> Path:
+    from runtime.logfile import default_log_path
+
+    return default_log_path()
 
 
 def _config_dir() -> Path:

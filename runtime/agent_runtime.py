@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from .architectures import ARCHITECTURES
 from .config import RuntimeConfig
-from .errors import FileNotFound, InvalidRequest, NoWorkspace, RuntimeClosed, WorkspaceConflict
+from .errors import FileNotFound, InvalidRequest, NoWorkspace, RuntimeClosed, StoreError, WorkspaceConflict
 from .events import EventBus, Subscription
 from .jsonsafe import require_storable
 from .models import (
@@ -27,6 +27,7 @@ from .models import (
     WorkspaceChanges,
 )
 from .primitives.base import EnvironmentPrimitive
+from .private_paths import make_private_dir
 from .profiles import ProfileRegistry
 from .sessions.manager import SessionManager
 from .sessions.session import AgentSession
@@ -81,6 +82,12 @@ class AgentRuntime:
     async def start(self) -> None:
         if self._started:
             return
+        try:
+            make_private_dir(self.config.resolved_data_dir())
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the data folder {self.config.resolved_data_dir()}: {exc.strerror or exc}"
+            ) from exc
         await self.store.open()
         self.bus = EventBus(self.store)
         self.profiles.load(await self.store.list_agent_profiles())
@@ -104,6 +111,16 @@ class AgentRuntime:
                 port=self.config.websocket_port,
                 token=self.config.token,
             )
+            self.record_server_url(self.server.url)
+            from .logfile import add_secret
+
+            add_secret(getattr(self.server, "token", None))
+
+    def record_server_url(self, url: str | None) -> None:
+        """Tell a second agent-tui started on this database where to attach (the instance lock)."""
+        lock = getattr(self.store, "instance_lock", None)
+        if lock is not None:
+            lock.record_url(url)
 
     async def shutdown(self) -> None:
         """Close running queries (``query:interrupted {reason: "shutdown"}``), end sandboxes, close the store."""
@@ -335,6 +352,10 @@ class AgentRuntime:
     async def list_profiles(self) -> list[ProfileInfo]:
         self._manager()
         return self.profiles.infos()
+
+    def profile_errors(self) -> dict[str, str]:
+        """Profile files that were ignored at start: path -> why (one line each)."""
+        return dict(self.profiles.errors)
 
     async def list_architectures(self) -> list[ArchitectureInfo]:
         infos = await asyncio.to_thread(

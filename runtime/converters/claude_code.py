@@ -152,6 +152,7 @@ class ClaudeCodeConverter(Converter):
         self._message_models: dict[str, str] = {}
         self._tools: dict[str, dict[str, Any]] = {}  # tool use id -> {name, conversation, at}
         self._subagents: dict[str, dict[str, Any]] = {}  # tool use id -> {agentId, done}
+        self._task_types: dict[str, str] = {}  # task id -> task_type ("local_agent", "local_bash", ...)
         self._last_text: dict[str, str] = {}  # conversation -> its latest complete text
         self._anonymous = 0
         self.model: str | None = None
@@ -508,7 +509,7 @@ class ClaudeCodeConverter(Converter):
     def task_notification(
         self, tool_id: Any, status: Any, agent_id: Any, summary: Any, duration_ms: Any = None
     ) -> list[dict[str, Any]]:
-        if not isinstance(tool_id, str):
+        if not isinstance(tool_id, str) or not self._is_agent_task(tool_id, agent_id):
             return []
         info = self._subagents.setdefault(tool_id, {"agentId": None, "done": False})
         if isinstance(agent_id, str) and agent_id:
@@ -516,6 +517,16 @@ class ClaudeCodeConverter(Converter):
         ok = status in ("completed", "complete", "success")
         output = self._last_text.get(tool_id) or (summary if isinstance(summary, str) else None)
         return self._subagent_done(tool_id, "completed" if ok else "failed", output, duration_ms)
+
+    def _is_agent_task(self, tool_id: str, task_id: Any) -> bool:
+        """Whether a task event is about a subagent. Claude Code also runs a Bash command that
+        takes seconds as a task (``task_type: local_bash``): that one ends with its tool result,
+        which carries the output, so its task events must not turn the tool card into a subagent."""
+        task_type = self._task_types.get(str(task_id))
+        if task_type is not None:
+            return "agent" in task_type
+        tool = self._tools.get(tool_id)
+        return tool is None or tool.get("name") in SUBAGENT_TOOLS or tool_id in self._subagents
 
     # -- system and result --------------------------------------------------------------------
 
@@ -527,6 +538,9 @@ class ClaudeCodeConverter(Converter):
             }
             if self._background:
                 self._settled = False
+            return []
+        if subtype == "task_started" and isinstance(message.get("task_type"), str):
+            self._task_types[str(message.get("task_id"))] = message["task_type"]
             return []
         if subtype == "task_notification":
             # Also ends the task here, in case the CLI never prints the emptied task list.

@@ -17,6 +17,8 @@ from pathlib import Path
 
 DEFAULT_PORT = 8787
 
+log = logging.getLogger(__name__)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -60,6 +62,7 @@ async def serve(args: argparse.Namespace) -> int:
     from ..agent_runtime import AgentRuntime
     from ..config import RuntimeConfig
     from ..errors import AgentTuiError
+    from ..logfile import add_secret
     from .app import start_server
 
     config = RuntimeConfig(db_path=args.db, primitive=args.primitive, data_dir=args.data_dir)
@@ -73,9 +76,16 @@ async def serve(args: argparse.Namespace) -> int:
             await runtime.start()
         except AgentTuiError as exc:
             # A database that cannot be used (read-only, newer than this version, disk full at
-            # recovery): say so and exit 1, no traceback. A corrupt file is not this case: it is
-            # moved aside and a new database started.
+            # recovery, in use by another process, not ours): say so and exit 1, no traceback.
+            # A corrupt file of ours is not this case: it is moved aside and a new one started.
             print(f"agent-tui serve: {exc.message}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            # A folder it must write (data dir, sandboxes) that is read-only or not there: the
+            # same one clear line; the traceback goes to the log file only.
+            log.debug("start failed", exc_info=True)
+            where = f": {exc.filename}" if exc.filename else ""
+            print(f"agent-tui serve: cannot start: {exc.strerror or exc}{where}", file=sys.stderr)
             return 1
         cors: list[str] | str | None = None
         if args.cors_origins:
@@ -101,6 +111,8 @@ async def serve(args: argparse.Namespace) -> int:
             return 1
         # shutdown() stops the server first, then closes queries, sandboxes and the store.
         runtime.server = server
+        runtime.record_server_url(server.url)
+        add_secret(server.token)
         print(f"agent-tui server listening on {server.url}", flush=True)
         if server.token_generated:
             # Printed once, here only: never logged.
@@ -125,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from ..logfile import setup_log_file
+
+    setup_log_file()
     if args.port < 0 or args.port > 65535:
         print("agent-tui serve: --port must be 0..65535", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ everything queued in one loop turn and it is written with one ``executemany`` an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -20,7 +21,10 @@ import aiosqlite
 import orjson
 
 from ..errors import StoreError
+from ..instance_lock import InstanceLock
+from ..logfile import FILE_ONLY
 from ..models import AgentProfile, SessionEvent, make_event
+from ..private_paths import make_private_dir
 from .base import SessionRecord
 
 log = logging.getLogger(__name__)
@@ -82,11 +86,35 @@ class SQLiteStore:
         self._write_lock = asyncio.Lock()
         #: Set when a corrupt database was found at open and moved here (shown to the user).
         self.moved_aside: Path | None = None
+        #: Held from open() to close(): one process owns a database at a time.
+        self.instance_lock = InstanceLock(self.path)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            make_private_dir(self.path.parent)
+        except OSError as exc:
+            raise StoreError(f"cannot create the database folder {self.path.parent}: {exc.strerror or exc}") from exc
+        # Before anything is locked, created or moved: a file that is not ours is left as it is.
+        try:
+            _refuse_foreign_file(self.path)
+            # Before recovery or a move aside: those assume this process is the database's only user.
+            self.instance_lock.acquire()
+        except StoreError as exc:
+            log.error("%s", exc.message, extra=FILE_ONLY)
+            raise
+        try:
+            await self._open_locked()
+        except BaseException:
+            self.instance_lock.release()
+            raise
+
+    async def _open_locked(self) -> None:
+        # The file (so its -wal and -shm, which SQLite creates with the database's mode) is
+        # created private up front: SQLite would create it 0644 under the usual umask.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
         try:
             self._db = await self._connect()
         except sqlite3.DatabaseError as exc:
@@ -98,6 +126,7 @@ class SQLiteStore:
                     ) from exc
                 raise StoreError(f"cannot open database {self.path}: {exc}") from exc
             # Never overwrite a damaged file: move it (and its WAL) aside and start a new one.
+            # Only reached for a file recognisably ours (_refuse_foreign_file let it through).
             moved = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             for suffix in ("", "-wal", "-shm"):
                 src = Path(str(self.path) + suffix)
@@ -107,6 +136,8 @@ class SQLiteStore:
                 "database %s is corrupt (%s); moved aside to %s and started a new one", self.path, exc, moved
             )
             self.moved_aside = moved
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
             self._db = await self._connect()
 
     async def _connect(self) -> aiosqlite.Connection:
@@ -151,9 +182,12 @@ class SQLiteStore:
                 raise
 
     async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await db.close()
+        try:
+            if self._db is not None:
+                db, self._db = self._db, None
+                await db.close()
+        finally:
+            self.instance_lock.release()
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -356,3 +390,51 @@ def _is_read_only(exc: sqlite3.DatabaseError, path: Path) -> bool:
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
     text = str(exc).lower()
     return "malformed" in text or "not a database" in text or "file is encrypted" in text
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+#: Text of our first migration, which SQLite keeps verbatim in sqlite_master on page 1: our
+#: version table and one of ours no other program is likely to have beside it.
+_OUR_MARKS = (b"CREATE TABLE schema_version", b"CREATE TABLE workspace_files")
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """Raise unless ``path`` is absent, empty, an empty SQLite database or recognisably ours.
+
+    Ours means an SQLite header and our ``schema_version`` table, read from the raw first pages
+    (which works on a damaged file) or from the schema. Anything else (a text file given to
+    ``--db`` by mistake, another program's database) is refused untouched: neither migrated into
+    nor moved aside as "corrupt".
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64 * 1024)
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        raise StoreError(f"database {path} is a folder, not a file: give --db a file path") from None
+    except OSError as exc:
+        raise StoreError(f"cannot read database {path}: {exc.strerror or exc}") from exc
+    if not head:
+        return
+    if not head.startswith(SQLITE_HEADER):
+        raise StoreError(
+            f"{path} is not an agent-tui database (not an SQLite file); it was left as it is: "
+            "give --db a new file or an agent-tui database"
+        )
+    if all(mark in head for mark in _OUR_MARKS):
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"{path} is a damaged SQLite file that is not recognisably agent-tui's ({exc}); "
+            "it was left as it is: give --db another file"
+        ) from exc
+    ours = tables <= {"schema_version"} or {"schema_version", "sessions", "events"} <= tables
+    if not ours:
+        raise StoreError(
+            f"{path} is another program's SQLite database (tables: {', '.join(sorted(tables)[:5])}); "
+            "it was left as it is: give --db a new file or an agent-tui database"
+        )

@@ -128,6 +128,12 @@ def scenarios() -> list[Scenario]:
             Turn(Text("Waiting for the subagent."), match=for_main),
             Turn(Text("The subagent says the workspace is empty."), match=for_main),
         ])]),
+        # Claude Code reports a Bash command that runs for seconds as a `local_bash` task
+        # (system/task_started ... task_notification): it is a tool call, not a subagent.
+        Scenario("long_bash", [("Wait a little, then say done", [
+            Turn(Text("Waiting."), ToolUse("Bash", {"command": "sleep 3; echo done", "description": "Wait 3 s"})),
+            Turn(Text("The command printed done.")),
+        ])]),
         Scenario("resume", [("Remember the word 'teal'.", [Turn(Text("Noted: teal."))]),
                             ("Which word?", [Turn(Text("The word was teal."))])]),
     ]

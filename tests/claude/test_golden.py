@@ -132,3 +132,16 @@ def test_every_line_cut_anywhere_is_survived() -> None:
         converter.feed(line[: rng.randrange(len(line) + 1)])
         converter.feed(line)
     converter.finish(1)
+
+
+def test_long_bash_call_is_a_tool_card_with_its_output() -> None:
+    """A Bash command that runs for seconds comes with `local_bash` task events (recorded from the
+    real CLI): it stays a tool card whose result holds the command's output, live and stored."""
+    folder = DATA / "long_bash"
+    assert '"task_type":"local_bash"' in (folder / "stream-1.jsonl").read_text(encoding="utf-8")
+    for blocks in (reduce_blocks(convert_streams(folder)), transcript_blocks(folder)):
+        main = blocks["main"]
+        assert [b["type"] for b in main] == ["assistant_text", "tool_use", "tool_result", "assistant_text"]
+        assert main[1]["toolName"] == "Bash" and main[1]["input"]["command"] == "sleep 3; echo done"
+        assert (main[2]["output"], main[2]["isError"]) == ("done", False)
+        assert blocks["subagents"] == {}
