@@ -347,6 +347,8 @@ class AgentTuiApp(App[int]):
             token = getattr(server, "token", None)
             if token:
                 right += f" · token {token}"
+            else:  # --no-auth: say so where the user looks
+                right += " · NO AUTH"
             count = getattr(server, "client_count", 0)
             right += f" · {count} client{'s' if count != 1 else ''}"
         if self.mode == "remote":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,12 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where new sessions' sandboxes run (default: local)")
     parser.add_argument("--serve", metavar="[HOST:]PORT", type=parse_hostport,
                         help="also serve HTTP + Socket.IO from this process (port 0: any free port)")
-    parser.add_argument("--token", help="auth token: required from clients with --serve (default: generated "
-                                        "when HOST is not loopback), sent to the server with --connect "
-                                        "(default: $AGENT_TUI_TOKEN)")
+    parser.add_argument("--token", help="auth token: required from clients with --serve (default: generated and "
+                                        "shown in the header), sent to the server with --connect (default: "
+                                        "$AGENT_TUI_TOKEN, else the local server's token file). VISIBLE to other "
+                                        "local users in `ps`: prefer $AGENT_TUI_TOKEN or --token-file")
+    parser.add_argument("--token-file", metavar="PATH", help="read the token from the first line of PATH "
+                                                             "(not visible in `ps`)")
+    parser.add_argument("--no-auth", action="store_true", help="with --serve on a loopback address: serve WITHOUT "
+                                                               "a token (any local user can drive the agents)")
     parser.add_argument("--connect", metavar="URL", help="attach to a remote agent-tui (agent-tui serve / --serve)")
     parser.add_argument("--data-dir", metavar="PATH", help="where local sandboxes live (default: beside the db)")
     parser.add_argument("--no-bell", action="store_true", help="no terminal bell on notifications")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="run local sandboxes without bubblewrap (the agent can reach what you can)")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser
 
@@ -77,8 +83,24 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"agent-tui {VERSION}")
         return 0
-    if args.connect and (args.serve or args.db or args.primitive or args.data_dir):
-        parser.error("--connect attaches to a remote runtime: --db, --primitive, --data-dir and --serve do not apply")
+    if args.connect and (args.serve or args.db or args.primitive or args.data_dir or args.no_auth):
+        parser.error("--connect attaches to a remote runtime: --db, --primitive, --data-dir, --serve and --no-auth "
+                     "do not apply")
+    if args.token and args.token_file:
+        parser.error("give --token or --token-file, not both")
+    if args.no_auth and not args.serve:
+        parser.error("--no-auth only applies to --serve")
+    if args.no_auth and (args.token or args.token_file):
+        parser.error("--no-auth and a token conflict")
+    if args.no_auth and args.serve[0] not in LOOPBACK:
+        parser.error(f"--no-auth is only allowed on a loopback bind (127.0.0.1, ::1, localhost), not {args.serve[0]!r}")
+    if args.token_file:
+        from runtime.server.auth import read_token_file
+
+        try:
+            args.token = read_token_file(args.token_file)
+        except ValueError as exc:
+            parser.error(str(exc))
     from runtime.logfile import add_secret, setup_log_file
 
     setup_log_file()
@@ -93,10 +115,18 @@ def build_app(args: argparse.Namespace) -> Any:
 
     config_dir = _config_dir()
     bell = not args.no_bell
+    if getattr(args, "token_file", None) and not args.token:
+        from runtime.server.auth import read_token_file
+
+        args.token = read_token_file(args.token_file)
     if args.connect:
         from .client import RemoteRuntime
 
         token = args.token or os.environ.get("AGENT_TUI_TOKEN") or None
+        if token is None:
+            from runtime.server.token_file import read_for
+
+            token = read_for(args.connect)  # a server this user started on this machine
         client = RemoteRuntime(args.connect, token=token)
         return AgentTuiApp(client, mode="remote", location=args.connect, config_dir=config_dir, bell=bell)
     from runtime.config import RuntimeConfig
@@ -108,14 +138,17 @@ def build_app(args: argparse.Namespace) -> Any:
         config.data_dir = Path(args.data_dir)
     if args.primitive:
         config.primitive = args.primitive
+    config.isolation = not args.no_isolation
     if args.serve:
         host, port = args.serve
         config.websocket_host = host
         config.websocket_port = port
-        token = args.token or os.environ.get("AGENT_TUI_TOKEN")
-        if not token and host not in LOOPBACK:
-            token = secrets.token_urlsafe(18)  # never serve beyond this machine without auth
-        config.token = token or None
+        if args.no_auth:
+            config.no_auth = True
+        else:
+            # None: the server generates one, shows it in the header and writes the token file.
+            config.token = args.token or os.environ.get("AGENT_TUI_TOKEN") or None
+            config.write_token_file = True
     from runtime.agent_runtime import AgentRuntime
 
     runtime = AgentRuntime(config)

@@ -222,7 +222,7 @@ class RemoteRuntime:
         except AgentTuiError as exc:
             if exc.status == 401:
                 raise Unauthorized(f"{self.url} refused the token: {exc.message} "
-                                   "(pass --token or set AGENT_TUI_TOKEN)") from exc
+                                   "(pass --token-file, set AGENT_TUI_TOKEN or pass --token)") from exc
             raise
         try:
             await self._sio.connect(self.url, auth={"token": self.token} if self.token else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from .models import (
     WorkspaceChanges,
 )
 from .primitives.base import EnvironmentPrimitive
+from .primitives.isolation import IsolationState, SandboxPolicy
 from .private_paths import make_private_dir
 from .profiles import ProfileRegistry
 from .sessions.manager import SessionManager
@@ -71,8 +73,40 @@ class AgentRuntime:
         self._observers: list[Observer] = []
         self._started = False
         self._closed = False
+        self._isolation: IsolationState | None = None
+        self._policy: SandboxPolicy | None = None
+
+    @property
+    def isolation(self) -> IsolationState:
+        """Whether local sandboxes run isolated (bubblewrap), and why not (docs/isolation.md)."""
+        if self._isolation is None:
+            self._detect_isolation()
+        assert self._isolation is not None
+        return self._isolation
+
+    def _detect_isolation(self) -> None:
+        from .primitives.isolation import build_policy, detect
+
+        state, bwrap = detect(self.config.isolation)
+        policy = None
+        if bwrap is not None:
+            binaries = [getattr(arch, "binary", lambda _c: None)(self.config) for arch in ARCHITECTURES.values()]
+            policy = build_policy(
+                bwrap,
+                data_dir=self.config.resolved_data_dir(),
+                db_path=self.config.resolved_db_path(),
+                config_dir=self.config.resolved_config_dir(),
+                python=self.config.runner_python,
+                binaries=binaries,
+                bin_dirs=[*self.config.agent_bin_dirs, *os.environ.get("PATH", "").split(os.pathsep)],
+            )
+        self._policy, self._isolation = policy, state
 
     def _sqlite_store(self) -> SessionStore:
+        if self.config.database_url:
+            from .store.postgres import PostgresStore
+
+            return PostgresStore(self.config.database_url)
         from .store.sqlite import SQLiteStore
 
         return SQLiteStore(self.config.resolved_db_path())
@@ -89,6 +123,8 @@ class AgentRuntime:
                 f"cannot create the data folder {self.config.resolved_data_dir()}: {exc.strerror or exc}"
             ) from exc
         await self.store.open()
+        if self._isolation is None:  # a modal runtime may still start local sessions
+            await asyncio.to_thread(self._detect_isolation)
         self.bus = EventBus(self.store)
         self.profiles.load(await self.store.list_agent_profiles())
         self.sessions = SessionManager(
@@ -100,7 +136,7 @@ class AgentRuntime:
             on_runtime_change=self._runtime_changed,
             on_query_end=self._query_ended,
         )
-        await self.sessions.load_all()
+        await self._load_sessions()
         self._started = True
         if self.config.websocket_port is not None:
             from .server.app import start_server
@@ -110,6 +146,9 @@ class AgentRuntime:
                 host=self.config.websocket_host,
                 port=self.config.websocket_port,
                 token=self.config.token,
+                no_auth=self.config.no_auth,
+                allowed_hosts=tuple(self.config.allowed_hosts),
+                write_token_file=self.config.write_token_file,
             )
             self.record_server_url(self.server.url)
             from .logfile import add_secret
@@ -121,6 +160,11 @@ class AgentRuntime:
         lock = getattr(self.store, "instance_lock", None)
         if lock is not None:
             lock.record_url(url)
+
+    async def _load_sessions(self) -> None:
+        # A cluster node (runtime/cluster) loads only the sessions it holds a lease on.
+        assert self.sessions is not None
+        await self.sessions.load_all()
 
     async def shutdown(self) -> None:
         """Close running queries (``query:interrupted {reason: "shutdown"}``), end sandboxes, close the store."""
@@ -150,7 +194,9 @@ class AgentRuntime:
             return ModalPrimitive(session_id, self.config)
         from .primitives.local import LocalPrimitive
 
-        return LocalPrimitive(self.config.resolved_data_dir(), session_id)
+        if self._isolation is None:
+            self._detect_isolation()
+        return LocalPrimitive(self.config.resolved_data_dir(), session_id, self._policy)
 
     def _manager(self) -> SessionManager:
         if self._closed:

@@ -28,13 +28,22 @@ class RuntimeConfig:
     db_path: Path | str | None = None
     #: Any persistence adapter instance (overrides ``db_path``), e.g. ``MemoryStore()``.
     persistence: Any = None
+    #: ``postgresql://...``: use the Postgres store instead of SQLite (a multi-node team server).
+    database_url: str | None = None
     primitive: str = "local"
     modal: ModalConfig | None = None
     idle_timeout_ms: int = 15 * 60 * 1000
     #: Set to serve HTTP + Socket.IO from the same process (used by ``agent-tui --serve``).
     websocket_port: int | None = None
     websocket_host: str = "127.0.0.1"
+    #: Bearer token of that server; None: one is generated (read it from ``runtime.server.token``).
     token: str | None = None
+    #: Serve without a token: only allowed when ``websocket_host`` is loopback (docs/security.md).
+    no_auth: bool = False
+    #: Extra ``Host`` names the server answers to (a reverse proxy's or a team box's DNS name).
+    allowed_hosts: list[str] = field(default_factory=list)
+    #: Write the token file a local ``agent-tui --connect`` reads (the CLI sets it; embedders opt in).
+    write_token_file: bool = False
     #: Where local sandboxes live (one folder per session); default: ``<user data dir>/sandboxes``.
     data_dir: Path | str | None = None
     #: Where ``profiles/*.toml`` are read from; default: the platform user config dir.
@@ -49,6 +58,8 @@ class RuntimeConfig:
     host_env: dict[str, str] | None = None
     #: Seconds an interrupted agent gets to stop after SIGTERM before its group is SIGKILLed.
     interrupt_grace_s: float = 1.0
+    #: Run local sandboxes under bubblewrap when it works here (False: ``--no-isolation``).
+    isolation: bool = True
     #: Seconds a tool permission request may wait for an answer before it is denied (None: forever).
     permission_timeout_s: float | None = None
 

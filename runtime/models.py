@@ -459,6 +459,7 @@ class AgentProfile(WireModel):
     files: dict[str, str] = Field(default_factory=dict)
     mcp_servers: dict[str, Any] = Field(default_factory=dict)
     permission_mode: PermissionMode = "bypass"
+    network: bool = True  # False: a local sandbox under bubblewrap gets no network (docs/isolation.md)
 
     def info(self) -> ProfileInfo:
         return ProfileInfo(id=self.id, name=self.name, description=self.description)

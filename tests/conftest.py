@@ -12,6 +12,8 @@ import pytest
 
 from runtime import AgentRuntime
 from tests.helpers import make_config
+from tests.pg_cluster import postgres_cluster, postgres_url  # noqa: F401 - shared fixtures
+from tests.stores import any_store, make_store  # noqa: F401 - shared fixtures
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -70,3 +70,31 @@ def process_alive(pid: int) -> bool:
             return handle.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def sandbox_pid(pid: int, folder: Path) -> int | None:
+    """The pid, as this test sees it, of the process a sandbox numbered ``pid`` (``echo $$`` in
+    a shell session): under bubblewrap the sandbox has its own PID namespace, so the number is
+    looked up by ``NSpid`` among the processes of the sandbox at ``folder`` (``HOME`` in its
+    ``home/``, or working inside it); without isolation it is the same number. None: no such
+    process (any more) in that sandbox."""
+    root = os.path.realpath(folder)
+    home = f"HOME={root}/home".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+        if not nspid or int(nspid[-1]) != pid:
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if home in environ or cwd == root or cwd.startswith(root + os.sep):
+            return int(entry)
+    return None

@@ -30,6 +30,7 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
         }
         & Label { margin: 1 0 0 0; color: $text-muted; }
         & Label.title { margin: 0; color: $text; text-style: bold; }
+        & Label.warning { margin: 0; color: $error; text-style: bold; }
         & OptionList { height: auto; max-height: 8; }
         & RadioSet { layout: horizontal; width: 1fr; }
         & .buttons { height: auto; margin: 1 0 0 0; align-horizontal: right; }
@@ -73,6 +74,10 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
             with RadioSet(id="primitive"):
                 for name in self.primitives:
                     yield RadioButton(name, value=name == self.primitive, name=name)
+            isolation = getattr(getattr(self.app, "client", None), "isolation", None)
+            if "local" in self.primitives and isolation is not None and not isolation.enabled:
+                yield Label(f"local is NOT isolated: the agent can read and write what you can "
+                            f"({isolation.reason})", id="not-isolated", classes="warning")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Create", id="create", variant="primary")

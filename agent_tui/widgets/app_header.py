@@ -31,10 +31,22 @@ class AppHeader(Widget):
             self.left, self.middle, self.right = left, middle, right
             self.refresh()
 
+    def _not_isolated(self) -> str | None:
+        """Why local sandboxes are not isolated (no bubblewrap, --no-isolation), or None."""
+        state = getattr(getattr(self.app, "client", None), "isolation", None)
+        if state is None or getattr(state, "enabled", True):
+            return None
+        return str(getattr(state, "reason", ""))
+
     def render(self) -> Content:
         # Priority when narrow: what is served (URL, token, clients) stays whole, then the
         # mode and store, then the session counts.
         left = Content.from_markup("[b]agent-tui[/] $left", left=self.left)
+        reason = self._not_isolated()
+        if reason is not None:
+            # Said plainly, beside where sandboxes run: local agents can reach the whole machine.
+            left += Content.from_markup(" [b $error]· sandbox NOT isolated[/]")
+            self.tooltip = f"Local sandboxes are not isolated: {reason}"
         middle = Content(self.middle)
         right = Content.from_markup("[b]$right[/]", right=self.right) if self.right else Content("")
         width = max(1, self.size.width - 2)

@@ -12,10 +12,15 @@ import stat
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import FileNotFound, FileTooLarge, InvalidPath, SandboxError
 from .base import RemoteFile
+from .isolation import SandboxPolicy, bwrap_argv, existing, exit_code
 from .paths import clean_relative, confine
+
+if TYPE_CHECKING:
+    from ..models import AgentProfile
 
 #: A line longer than this is delivered in pieces (a runner printing 10 MB without a newline
 #: must not make us buffer it whole).
@@ -50,10 +55,21 @@ async def _pump(stream: asyncio.StreamReader, queue: asyncio.Queue[bytes | None]
 
 class LocalProcess:
     def __init__(
-        self, proc: asyncio.subprocess.Process, sweep: Callable[[], Awaitable[int]] | None = None
+        self,
+        proc: asyncio.subprocess.Process,
+        sweep: Callable[[], Awaitable[int]] | None = None,
+        *,
+        isolated: bool = False,
+        info: asyncio.StreamReader | None = None,
     ) -> None:
         self._proc = proc
         self._sweep = sweep
+        #: Started under bwrap: ``proc`` is bwrap; the sandbox is the process group of its child,
+        #: the init of the sandbox's PID namespace, whose host pid bwrap writes to ``info``.
+        self._isolated = isolated
+        self._init: asyncio.Task[int | None] | None = (
+            asyncio.create_task(_read_init_pid(info)) if info is not None else None
+        )
         self.pid: int | None = proc.pid
         self._stdout: asyncio.Queue[bytes | None] = asyncio.Queue(_STREAM_QUEUE)
         self._stderr: asyncio.Queue[bytes | None] = asyncio.Queue(_STREAM_QUEUE)
@@ -96,9 +112,26 @@ class LocalProcess:
     async def wait(self) -> int:
         code = await self._proc.wait()
         await asyncio.gather(*self._pumps, return_exceptions=True)
-        return code
+        return exit_code(code) if self._isolated else code
+
+    async def _init_pid(self) -> int | None:
+        if self._init is None:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._init), 5.0)
+        except TimeoutError:
+            return None
 
     async def signal_group(self, signum: int) -> None:
+        if self._isolated:
+            # The sandbox's init leads the sandbox's own session and group; bwrap itself would
+            # just die of a SIGTERM (and take the sandbox down with it, ungracefully).
+            init = await self._init_pid()
+            if init is not None and self._proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(init, signum)
+            if signum != signal.SIGKILL:
+                return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, signum)
 
@@ -107,32 +140,68 @@ class LocalProcess:
         # The leader may already be gone while its group lives on: the killpg above covers that.
         with contextlib.suppress(ProcessLookupError):
             self._proc.kill()
+        init = await self._init_pid()
+        if init is not None:
+            # Nothing leaves a PID namespace, and its init ends only once the kernel has killed
+            # everything in it; bwrap may exit before that (as soon as the init reports the
+            # runner's exit status), so wait for the init itself.
+            delay = 0.001
+            for _ in range(200):
+                if not _running(init, "bwrap"):
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.02)
         if self._sweep is not None:
             # What left the group (setsid, a daemonizing tool) while the runner, which would have
             # reaped it as a subreaper, was killed before it could.
             await self._sweep()
 
 
+async def _read_init_pid(info: asyncio.StreamReader) -> int | None:
+    """The host pid of the sandbox's init, from bwrap's ``--info-fd`` (None if bwrap failed)."""
+    import json
+
+    try:
+        data = await info.read(1 << 16)  # bwrap writes one small JSON document, then closes it
+        while data.count(b"{") > data.count(b"}"):
+            more = await info.read(1 << 16)
+            if not more:
+                break
+            data += more
+        pid = json.loads(data).get("child-pid")
+    except (ValueError, OSError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) and pid > 1 else None
+
+
 class LocalPrimitive:
-    """A sandbox that is a folder under the data dir; isolation is by process group and ``HOME``."""
+    """A sandbox that is a folder under the data dir. With a ``policy`` its processes run under
+    bubblewrap (``isolation.py``); without, isolation is by process group and ``HOME`` only."""
 
     name = "local"
     #: Seconds between checks, while a query runs, that the folder still exists (a stat: cheap).
     liveness_check_s = 1.0
 
-    def __init__(self, root: Path, session_id: str) -> None:
-        self.root = Path(root) / session_id
+    def __init__(self, root: Path, session_id: str, policy: SandboxPolicy | None = None) -> None:
+        # Under bwrap the folders are bound at their real path: a symlink on the way to them
+        # could lie inside a hidden folder.
+        self.root = (Path(os.path.realpath(root)) if policy is not None else Path(root)) / session_id
         self.session_dir = str(self.root)
+        self.policy = policy
         self._id: str | None = None
         self._processes: set[LocalProcess] = set()
+
+    def configure(self, *, profile: AgentProfile | None = None, **_ignored: object) -> None:
+        """Take the profile's network switch (``network = false``: no network in the sandbox)."""
+        if self.policy is not None and profile is not None:
+            self.policy = self.policy.with_network(profile.network)
 
     @property
     def environment_id(self) -> str | None:
         return self._id
 
     async def start(self) -> None:
-        for sub in ("app", "workspace", "home"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_make_private_dirs, self.root)
         self._id = f"local-{uuid.uuid4().hex[:12]}"
 
     def _require(self) -> None:
@@ -144,19 +213,35 @@ class LocalPrimitive:
     ) -> LocalProcess:
         self._require()
         workdir = confine(self.root, cwd) if cwd else self.root
+        run_env = dict(env) if env is not None else None
+        info_read = info_write = -1
+        if self.policy is not None:
+            info_read, info_write = os.pipe()
+            os.set_inheritable(info_write, True)
+            argv = bwrap_argv(existing(self.policy), str(self.root), argv, str(workdir), info_fd=info_write)
+            if run_env is not None:
+                # app/ is read-only inside: the runner's bytecode cache goes to its home.
+                run_env.setdefault("PYTHONPYCACHEPREFIX", str(self.root / "home" / ".cache" / "agent-runner"))
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 cwd=str(workdir),
-                env=dict(env) if env is not None else None,
+                env=run_env,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,  # its own process group, killed as a group
+                pass_fds=(info_write,) if info_write >= 0 else (),
             )
         except OSError as exc:
+            if info_read >= 0:
+                os.close(info_read)
             raise SandboxError(f"could not start {argv[0]!r}: {exc}", code="EXEC_FAILED") from exc
-        process = LocalProcess(proc, sweep=self._sweep_escaped)
+        finally:
+            if info_write >= 0:
+                os.close(info_write)
+        info = await _reader(info_read) if info_read >= 0 else None
+        process = LocalProcess(proc, sweep=self._sweep_escaped, isolated=self.policy is not None, info=info)
         self._processes.add(process)
         proc_wait = asyncio.ensure_future(proc.wait())
         proc_wait.add_done_callback(lambda _f: self._processes.discard(process))
@@ -234,6 +319,24 @@ class LocalPrimitive:
         """Terminate and remove the session folder (the session was deleted)."""
         await self.terminate()
         await asyncio.to_thread(shutil.rmtree, self.root, True)
+
+
+async def _reader(fd: int) -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", 0))
+    return reader
+
+
+def _make_private_dirs(root: Path) -> None:
+    """The session folder and its app/, workspace/, home/: the user's only (0700), whatever the
+    umask; the sandboxes folder above them too when we create it."""
+    if not root.parent.exists():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(root.parent, 0o700)
+    for folder in (root, *(root / sub for sub in ("app", "workspace", "home"))):
+        folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o700)
 
 
 #: Largest file ``read_file`` hands over (it is read into memory whole).
@@ -339,9 +442,13 @@ async def _kill_and_wait(pids: list[int]) -> int:
     return len(pids)
 
 
-def _running(pid: int) -> bool:
+def _running(pid: int, name: str | None = None) -> bool:
+    """Alive (not a zombie); with ``name``, and still that program (not a reused pid)."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+            stat_line = handle.read()
     except OSError:
         return False
+    if name is not None and stat_line.partition("(")[2].rpartition(")")[0] != name:
+        return False
+    return stat_line.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")

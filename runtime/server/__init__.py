@@ -2,7 +2,8 @@
 
 ``start_server(runtime, host=..., port=..., token=...)`` serves an ``AgentRuntime`` on the running
 event loop and returns an ``AgentServer`` (``url``, ``host``, ``port``, ``token``, ``client_count``,
-``stop()``). ``agent-tui serve`` / ``python -m runtime.server`` run it headless (``serve.main``).
+``stop()``); without ``token`` one is generated (``server.token``): every bind requires one, see
+docs/security.md. ``agent-tui serve`` / ``python -m runtime.server`` run it headless (``serve.main``).
 Importing this package is cheap: aiohttp and python-socketio load only when a server starts.
 """
 

@@ -18,6 +18,8 @@ TOKEN_ENV = "AGENT_TUI_TOKEN"
 
 #: Routes anyone may call (a load balancer's health check; API discovery).
 OPEN_PATHS = frozenset({"/health", "/api/health", "/openapi.json", "/api/openapi.json"})
+# Load-balancer probes (docs/deploy.md): they carry no token.
+OPEN_PATHS |= {f"{p}/health/{k}" for p in ("", "/api") for k in ("ready", "live")}
 
 
 def is_loopback(host: str) -> bool:
@@ -30,20 +32,42 @@ def is_loopback(host: str) -> bool:
         return False  # a hostname or "" (all interfaces): assume it is reachable from outside
 
 
-def resolve_token(host: str, token: str | None) -> tuple[str | None, bool]:
+class NoAuthRefused(ValueError):
+    """``no_auth`` asked for on a bind other machines can reach."""
+
+
+def resolve_token(host: str, token: str | None, *, no_auth: bool = False) -> tuple[str | None, bool]:
     """The effective token and whether it was generated here.
 
-    An explicit token wins, then ``AGENT_TUI_TOKEN``; a non-loopback bind without either gets
-    a fresh random one, because an open agent server is remote code execution for anyone.
+    An explicit token wins, then ``AGENT_TUI_TOKEN``; otherwise a fresh random one, on every
+    bind, loopback included: other local users and any web page the user visits can reach
+    127.0.0.1, and an open agent server is code execution as the user. ``no_auth`` (only for a
+    loopback bind) is the one way to run without a token.
     """
+    if no_auth:
+        if not is_loopback(host):
+            raise NoAuthRefused(
+                f"--no-auth is only allowed on a loopback bind (127.0.0.1, ::1, localhost), not {host or '*'!r}"
+            )
+        return None, False
     if token:
         return token, False
     from_env = os.environ.get(TOKEN_ENV)
     if from_env:
         return from_env, False
-    if not is_loopback(host):
-        return secrets.token_urlsafe(32), True
-    return None, False
+    return secrets.token_urlsafe(32), True
+
+
+def read_token_file(path: str) -> str:
+    """The token in a ``--token-file`` (first line, stripped); ValueError with a clear message if unusable."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            token = handle.readline().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read token file {path}: {exc.strerror or exc}") from None
+    if not token:
+        raise ValueError(f"token file {path} is empty")
+    return token
 
 
 def token_matches(expected: str, offered: Any) -> bool:

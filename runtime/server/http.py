@@ -32,6 +32,7 @@ from .schemas import (
     HealthResponse,
     InterruptResponse,
     PermissionRequest,
+    ProbeResponse,
     ProfilesResponse,
     RenameSessionRequest,
     SendMessageRequest,
@@ -158,6 +159,25 @@ def path_param(request: web.Request, name: str) -> str:
 
 async def health(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
     return runtime.health()
+
+
+async def live(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
+    return {"status": "live"}
+
+
+async def ready(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
+    """Ready when the store answers (and, on a cluster node, its leases are being renewed)."""
+    probe = getattr(runtime, "health_ready", None)
+    ok, reason = probe() if probe is not None else (runtime.sessions is not None, "not started")
+    ping = getattr(runtime.store, "ping", None)
+    if ok and ping is not None:
+        try:
+            await ping()
+        except AgentTuiError as exc:
+            ok, reason = False, exc.message
+    if not ok:
+        raise HttpError(503, "NOT_READY", reason)
+    return {"status": "ready"}
 
 
 async def list_sessions(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
@@ -289,6 +309,25 @@ ROUTES: tuple[Route, ...] = (
         "Liveness and basic figures; never needs auth",
         health,
         response=HealthResponse,
+        open=True,
+    ),
+    Route(
+        "GET",
+        "/health/live",
+        "live",
+        "Liveness probe: the process answers; never needs auth",
+        live,
+        response=ProbeResponse,
+        open=True,
+    ),
+    Route(
+        "GET",
+        "/health/ready",
+        "ready",
+        "Readiness probe: the store answers (and a cluster node holds its leases); 503 if not",
+        ready,
+        response=ProbeResponse,
+        errors=(503,),
         open=True,
     ),
     Route("GET", "/sessions", "listSessions", "All sessions", list_sessions, response=SessionListResponse),

@@ -21,9 +21,11 @@ _REF = "#/components/schemas/{model}"
 _ERROR_TEXT = {
     400: "Invalid request (bad JSON, failed validation, unknown architecture, invalid path)",
     401: "Missing or wrong bearer token",
+    403: "Host (FORBIDDEN_HOST) or Origin (FORBIDDEN_ORIGIN) not allowed (docs/security.md)",
     404: "Not found (session, profile, permission request, file)",
     409: "Already resolved",
     413: "Request body larger than 1 MiB",
+    415: "Request body is not application/json (UNSUPPORTED_MEDIA_TYPE)",
     500: "Internal error (never with a traceback)",
 }
 
@@ -89,9 +91,9 @@ def _operation(route: Route, refs: dict[tuple[type[BaseModel], str], Any], prefi
     else:
         success = {"description": "Success", "content": {"application/json": {"schema": {"type": "object"}}}}
     responses: dict[str, Any] = {str(route.status): success}
-    statuses = set(route.errors) | {500}
+    statuses = set(route.errors) | {403, 500}  # 403: the Host/Origin guards answer every route
     if route.body is not None:
-        statuses |= {400, 413}
+        statuses |= {400, 413, 415}
     if route.query is not None:
         statuses.add(400)
     if not route.open:

@@ -154,6 +154,12 @@ class HealthResponse(WireModel):
     sessions_loaded: int
 
 
+class ProbeResponse(WireModel):
+    """``/health/ready`` and ``/health/live`` (503 with the standard error shape when not ready)."""
+
+    status: Literal["ready", "live"]
+
+
 class SessionListResponse(WireModel):
     sessions: list[SessionSummary]
 

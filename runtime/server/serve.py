@@ -28,14 +28,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to bind (default 127.0.0.1; any other address requires a token, "
-        "one is generated and printed if none is given)",
+        help="address to bind (default 127.0.0.1). Every bind requires a token (see --token-file)",
     )
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)"
     )
     parser.add_argument(
-        "--token", default=None, help="bearer token clients must present (default: $AGENT_TUI_TOKEN)"
+        "--token",
+        default=None,
+        help="bearer token clients must present. VISIBLE to other local users in `ps`: prefer "
+        "$AGENT_TUI_TOKEN or --token-file. Default: generated, printed once here, and written to "
+        "<user state dir>/agent-tui/servers/<port>.json (mode 0600) for a local `agent-tui --connect`",
+    )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="read the token from the first line of PATH (not visible in `ps`)",
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve WITHOUT a token: loopback binds only; any local user can then drive the agents",
+    )
+    parser.add_argument(
+        "--allowed-hosts",
+        default=None,
+        metavar="NAMES",
+        help="comma-separated Host names the server answers to besides loopback and the bound address "
+        "(a reverse proxy's or the machine's DNS name; '.example.com' includes subdomains)",
+    )
+    parser.add_argument(
+        "--trust-proxy",
+        action="store_true",
+        help="believe X-Forwarded-Host/-Proto (only behind a reverse proxy you run, which sets them)",
     )
     parser.add_argument(
         "--db", type=Path, default=None, help="SQLite file (default: $AGENT_TUI_DB or the user data dir)"
@@ -45,14 +72,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="where local sandboxes live")
     parser.add_argument(
+        "--no-isolation", action="store_true", help="run local sandboxes without bubblewrap (docs/isolation.md)"
+    )
+    parser.add_argument(
         "--redis-url",
         default=None,
         help="fan Socket.IO events out across several serve processes through Redis",
     )
     parser.add_argument(
+        "--database-url",
+        default=None,
+        help="postgresql://... : keep sessions in Postgres and run as one node of a team server "
+        "(default: $AGENT_TUI_DATABASE_URL; without it, the SQLite file). See docs/deploy.md",
+    )
+    parser.add_argument(
+        "--advertise-url",
+        default=None,
+        help="with --database-url: the URL other nodes reach this one at (default: the listening URL)",
+    )
+    parser.add_argument(
+        "--lease-ttl", type=float, default=3.0, help="with --database-url: seconds a dead node keeps its sessions"
+    )
+    parser.add_argument(
         "--cors-origins",
         default=None,
-        help="comma-separated browser origins allowed to connect ('*': any); default: same origin",
+        help="comma-separated browser origins allowed to call the server ('*': any); default: none "
+        "(requests carrying another Origin are refused with 403)",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level on stderr (default INFO)")
     return parser
@@ -65,8 +110,22 @@ async def serve(args: argparse.Namespace) -> int:
     from ..logfile import add_secret
     from .app import start_server
 
-    config = RuntimeConfig(db_path=args.db, primitive=args.primitive, data_dir=args.data_dir)
-    runtime = AgentRuntime(config)
+    database_url = args.database_url or os.environ.get("AGENT_TUI_DATABASE_URL") or None
+    config = RuntimeConfig(
+        db_path=args.db,
+        primitive=args.primitive,
+        data_dir=args.data_dir,
+        database_url=database_url,
+        token=args.token,
+        isolation=not args.no_isolation,
+    )
+    runtime: AgentRuntime
+    if database_url:
+        from ..cluster import ClusterRuntime
+
+        runtime = ClusterRuntime(config, redis_url=args.redis_url, lease_ttl_s=args.lease_ttl)
+    else:
+        runtime = AgentRuntime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -102,6 +161,10 @@ async def serve(args: argparse.Namespace) -> int:
                 token=args.token,
                 redis_url=args.redis_url,
                 cors_origins=cors,
+                no_auth=args.no_auth,
+                allowed_hosts=_split(args.allowed_hosts) + _advertised_host(args.advertise_url),
+                trust_proxy=args.trust_proxy,
+                write_token_file=True,
             )
         except OSError as exc:
             print(
@@ -113,7 +176,12 @@ async def serve(args: argparse.Namespace) -> int:
         runtime.server = server
         runtime.record_server_url(server.url)
         add_secret(server.token)
+        if database_url:
+            runtime.config.token = server.token  # sent with the commands forwarded to other nodes
+            await runtime.join_cluster(args.advertise_url or server.url)  # type: ignore[attr-defined]
         print(f"agent-tui server listening on {server.url}", flush=True)
+        if not runtime.isolation.enabled:
+            print(f"warning: local sandboxes are NOT isolated: {runtime.isolation.reason}", file=sys.stderr)
         if server.token_generated:
             # Printed once, here only: never logged.
             print(
@@ -121,6 +189,10 @@ async def serve(args: argparse.Namespace) -> int:
                 f"Socket.IO auth {{token}}): {server.token}",
                 flush=True,
             )
+        if server.token_file is not None:
+            print(f"token file (local `agent-tui --connect {server.url}` reads it): {server.token_file}", flush=True)
+        if server.token is None:
+            print("NO AUTH (--no-auth): any local user or process can drive this server", flush=True)
         await stop.wait()
         print("agent-tui server shutting down", flush=True)
     finally:
@@ -128,6 +200,20 @@ async def serve(args: argparse.Namespace) -> int:
             loop.remove_signal_handler(sig)
         await runtime.shutdown()
     return 0
+
+
+def _advertised_host(url: str | None) -> list[str]:
+    """A cluster node is reached by the others under its --advertise-url, so that Host is its own."""
+    if not url:
+        return []
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname
+    return [host] if host else []
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,8 +229,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.port < 0 or args.port > 65535:
         print("agent-tui serve: --port must be 0..65535", file=sys.stderr)
         return 2
+    from .auth import is_loopback, read_token_file
+
+    if args.token_file is not None:
+        if args.token:
+            print("agent-tui serve: give --token or --token-file, not both", file=sys.stderr)
+            return 2
+        try:
+            args.token = read_token_file(str(args.token_file))
+        except ValueError as exc:
+            print(f"agent-tui serve: {exc}", file=sys.stderr)
+            return 2
+    database_url = args.database_url or os.environ.get("AGENT_TUI_DATABASE_URL") or ""
+    if database_url and not database_url.startswith(("postgresql://", "postgres://")):
+        print("agent-tui serve: --database-url must be a postgresql:// URL", file=sys.stderr)
+        return 2
+    if not 0.5 <= args.lease_ttl <= 300:
+        print("agent-tui serve: --lease-ttl must be 0.5..300 seconds", file=sys.stderr)
+        return 2
     if args.token is None and os.environ.get("AGENT_TUI_TOKEN"):
         args.token = os.environ["AGENT_TUI_TOKEN"]
+    if args.no_auth and not is_loopback(args.host):
+        print(
+            f"agent-tui serve: --no-auth is only allowed on a loopback bind (127.0.0.1, ::1, localhost), "
+            f"not {args.host!r}: other machines could run commands as you",
+            file=sys.stderr,
+        )
+        return 2
+    if args.no_auth and args.token:
+        print("agent-tui serve: --no-auth and a token (--token, --token-file, $AGENT_TUI_TOKEN) conflict",
+              file=sys.stderr)
+        return 2
     try:
         return asyncio.run(serve(args))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown

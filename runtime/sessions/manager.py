@@ -106,28 +106,7 @@ class SessionManager:
     async def load_all(self) -> None:
         records = await self.store.list_sessions()
         for record in records:
-            session_id = record["sessionId"]
-            try:
-                state = SessionState()
-                after = 0
-                while True:
-                    page = await self.store.load_events(session_id, after, _LOAD_PAGE)
-                    reduce_events(page, state)
-                    if len(page) < _LOAD_PAGE:
-                        break
-                    after = page[-1].seq
-                await self.bus.open_session(session_id)
-                session = self._build(record, state)
-            except Exception:
-                log.exception("session %s could not be loaded; it is kept in the store untouched", session_id)
-                continue
-            self.sessions[session_id] = session
-            await self._recover(session)
-            if session.workspace is not None:
-                try:
-                    await session.workspace.check_on_load()
-                except Exception:
-                    log.exception("session %s: checking its worktree failed", session_id)
+            await self.load(record)
         if self.config.primitive == "modal" or any(r.get("primitive") == "modal" for r in records):
             await self._sweep_modal()
 
@@ -145,9 +124,37 @@ class SessionManager:
         except Exception:
             log.exception("sweeping orphaned Modal sandboxes failed")
 
-    async def _recover(self, session: AgentSession) -> None:
+    async def load(self, record: SessionRecord, *, rerun_queued: bool = False) -> AgentSession | None:
+        """Load one stored session and recover it (``rerun_queued``: a cluster node taking over a
+        dead node's session runs its queued messages instead of closing them)."""
+        session_id = record["sessionId"]
+        try:
+            state = SessionState()
+            after = 0
+            while True:
+                page = await self.store.load_events(session_id, after, _LOAD_PAGE)
+                reduce_events(page, state)
+                if len(page) < _LOAD_PAGE:
+                    break
+                after = page[-1].seq
+            await self.bus.open_session(session_id)
+            session = self._build(record, state)
+        except Exception:
+            log.exception("session %s could not be loaded; it is kept in the store untouched", session_id)
+            return None
+        self.sessions[session_id] = session
+        await self._recover(session, rerun_queued=rerun_queued)
+        if session.workspace is not None:
+            try:
+                await session.workspace.check_on_load()
+            except Exception:
+                log.exception("session %s: checking its worktree failed", session_id)
+        return session
+
+    async def _recover(self, session: AgentSession, *, rerun_queued: bool = False) -> None:
         """Close what a dead process left open: a running query, queued messages, pending requests."""
         state = session.state
+        rerun = [*state.unstarted, *state.queued] if rerun_queued else []
         drafts: list[dict[str, Any]] = []
         for request_id in list(state.pending_permissions):
             drafts.append(
@@ -174,6 +181,8 @@ class SessionManager:
             )
         # A message accepted while idle whose query had not started yet, and queued messages.
         for message_id in [*state.unstarted, *state.queued]:
+            if message_id in rerun:
+                continue
             drafts.append(
                 {
                     "type": "query:failed",
@@ -199,6 +208,8 @@ class SessionManager:
             drafts.append({"type": "ee:terminated", "payload": {"reason": "shutdown"}})
         if drafts:
             await self.bus.publish(session.id, drafts)
+        if rerun:
+            session.resume_queued(rerun)
         if session.record.get("primitive", "local") == "local":
             from ..primitives.local import sweep_orphans
 
@@ -214,7 +225,7 @@ class SessionManager:
             raise SessionNotFound(f"session {session_id!r} not found")
         return session
 
-    async def create(self, args: CreateSessionArgs) -> AgentSession:
+    async def create(self, args: CreateSessionArgs, *, session_id: str | None = None) -> AgentSession:
         architecture = get_architecture(args.architecture)
         profile = self.profiles.get(args.agent_profile_ref)
         primitive = args.primitive or self.config.primitive
@@ -222,7 +233,7 @@ class SessionManager:
             raise InvalidRequest(f"unknown primitive {primitive!r} (known: {', '.join(PRIMITIVES)})")
         require_storable(args.session_options, "sessionOptions")
         require_storable(args.name, "name")
-        session_id = f"ses-{uuid.uuid4().hex[:20]}"
+        session_id = session_id or new_session_id()
         created = now_ms()
         record: SessionRecord = {
             "sessionId": session_id,
@@ -271,6 +282,10 @@ class SessionManager:
         sessions = list(self.sessions.values())
         await asyncio.gather(*(s.close("shutdown") for s in sessions), return_exceptions=True)
         await asyncio.gather(*(s.environment.terminate("shutdown") for s in sessions), return_exceptions=True)
+
+
+def new_session_id() -> str:
+    return f"ses-{uuid.uuid4().hex[:20]}"
 
 
 def _os_environ() -> dict[str, str]:

@@ -222,6 +222,16 @@ class AgentSession:
             self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"session-{self.id}")
         return message_id, queued
 
+    def resume_queued(self, message_ids: list[str]) -> None:
+        """Run messages accepted (and stored) by a node that died before running them, in order."""
+        contents = {b.get("id"): b.get("content") for b in self.state.blocks if b.get("type") == "user_message"}
+        for message_id in message_ids:
+            content = contents.get(message_id)
+            if isinstance(content, str):
+                self._queue.append((message_id, content))
+        if self._queue and (self._worker is None or self._worker.done()):
+            self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"session-{self.id}")
+
     async def _work(self) -> None:
         while self._queue and not self._closed:
             message_id, content = self._queue.popleft()

@@ -7,7 +7,9 @@ is the real one, and below the SDK surface the processes and files are real.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 import time
 import types
 from collections.abc import AsyncIterator
@@ -17,16 +19,25 @@ import pytest
 
 from runtime.errors import FileNotFound, InvalidPath, SandboxError
 from runtime.primitives.base import EnvironmentPrimitive, SandboxProcess
-from runtime.primitives.local import MAX_LINE, LocalPrimitive
+from runtime.primitives.isolation import build_policy, detect
+from runtime.primitives.local import MAX_LINE, LocalPrimitive, _sandbox_processes
 from tests.modal.support import modal_config
 
 STEP_TIMEOUT = 20.0
 
 
-@pytest.fixture(params=["local", "modal"])
+@pytest.fixture(params=["local", "local-bwrap", "modal"])
 async def primitive(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EnvironmentPrimitive]:
     if request.param == "local":
         prim: EnvironmentPrimitive = LocalPrimitive(tmp_path / "local", "ses-contract")
+    elif request.param == "local-bwrap":
+        state, bwrap = detect()
+        if bwrap is None:
+            pytest.skip(state.reason)
+        policy = build_policy(
+            bwrap, data_dir=tmp_path / "local", db_path=None, config_dir=tmp_path / "config", python=sys.executable
+        )
+        prim = LocalPrimitive(tmp_path / "local", "ses-contract", policy)
     else:
         fake: types.ModuleType = request.getfixturevalue("fake_modal")
         from runtime.primitives.modal import ModalPrimitive
@@ -164,6 +175,11 @@ async def test_kill_ends_the_process_and_its_group(primitive: EnvironmentPrimiti
         'p=$(cat child.pid); for i in $(seq 50); do s=$(cut -d" " -f3 /proc/$p/stat 2>/dev/null); '
         '{ [ -z "$s" ] || [ "$s" = Z ]; } && exit 1; sleep 0.1; done; exit 0'
     )
+    if getattr(primitive, "policy", None) is not None:
+        # Its pid means nothing in a new sandbox (a new PID namespace): look from the host.
+        folder = os.path.realpath(primitive.session_dir)
+        assert _sandbox_processes(folder, True) == [], "a process of the killed sandbox survived"
+        return
     _, _, alive = await sh(primitive, alive_check, cwd="workspace")
     assert alive != 0, "the child in the killed process group survived"
 
@@ -250,10 +266,15 @@ async def test_paths_outside_the_session_folder_are_refused(
 
 
 async def test_symlinks_out_of_the_session_folder_are_refused(primitive: EnvironmentPrimitive) -> None:
+    isolated = getattr(primitive, "policy", None) is not None
+    outside = Path(primitive.session_dir).parent / "outside"
+    if isolated:  # the sandbox cannot write beside its session folder: set it up from the host
+        outside.mkdir()
+        (outside / "secret").write_text("secret")
     _, _, code = await sh(
         primitive,
-        "mkdir -p ../outside && printf secret > ../outside/secret "
-        "&& ln -s ../../outside workspace/link && ln -s ../../outside/secret workspace/s "
+        ("true" if isolated else "mkdir -p ../outside && printf secret > ../outside/secret")
+        + " && ln -s ../../outside workspace/link && ln -s ../../outside/secret workspace/s "
         "&& mkdir -p workspace/in && ln -s in workspace/inner",
     )
     assert code == 0
@@ -279,8 +300,11 @@ async def test_symlinks_out_of_the_session_folder_are_refused(primitive: Environ
     ):
         with pytest.raises(InvalidPath):
             await attempt
-    out, _, _ = await sh(primitive, "ls ../outside; cat ../outside/secret")
-    assert out == [b"secret", b"secret"], "something was written outside the session folder"
+    if isolated:
+        assert [p.name for p in outside.iterdir()] == ["secret"] and (outside / "secret").read_text() == "secret"
+    else:
+        out, _, _ = await sh(primitive, "ls ../outside; cat ../outside/secret")
+        assert out == [b"secret", b"secret"], "something was written outside the session folder"
     # A symlink that stays inside is fine.
     await primitive.write_file("workspace/inner/ok.txt", b"ok")
     assert await primitive.read_file("workspace/in/ok.txt") == b"ok"

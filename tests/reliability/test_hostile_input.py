@@ -234,7 +234,7 @@ async def test_oversized_and_slow_bodies_are_refused_without_buffering(target: T
     reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
     writer.write(
         (
-            f"POST /sessions/{sid}/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"POST /sessions/{sid}/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
             "Content-Type: application/json\r\nContent-Length: 10737418240\r\n\r\n"
         ).encode()
     )
@@ -246,7 +246,7 @@ async def test_oversized_and_slow_bodies_are_refused_without_buffering(target: T
     reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
     writer.write(
         (
-            f"POST /sessions/{sid}/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"POST /sessions/{sid}/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
             "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         ).encode()
     )
@@ -279,7 +279,7 @@ async def _abandon(port: int, style: int, session_id: str) -> None:
             writer.transport.abort()
         elif style == 1:  # half a request line, then vanish
             _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /sessions HTTP/1.1\r\nHost: x\r\nAuthoriz")
+            writer.write(b"GET /sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthoriz")
             await writer.drain()
             writer.transport.abort()
         elif style == 2:  # an Engine.IO polling handshake that never polls again

@@ -184,7 +184,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     await runtime.start()
     server = await start_server(runtime, host="127.0.0.1", port=0)
     try:
-        async with aiohttp.ClientSession(base_url=server.url) as http:
+        headers = {"Authorization": f"Bearer {server.token}"}  # generated: every bind requires one
+        async with aiohttp.ClientSession(base_url=server.url, headers=headers) as http:
             rig = Rig(runtime, server, http)
             rig.session_id = (await runtime.create_session({"architecture": "shell"})).session_id
             message_id, _ = await runtime.send_message(rig.session_id, "echo setup")

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropic, Text, Turn
-from tests.helpers import NODE_BIN
+from tests.helpers import NODE_BIN, sandbox_pid
 from tests.reliability.harness import (
     Http,
     ServeProcess,
@@ -94,14 +94,23 @@ async def _wait_for_file(path: Path, timeout: float = 30) -> str:
     return path.read_text().strip()
 
 
+async def _pid_file(path: Path) -> int:
+    """A pid the sandbox wrote to ``<session>/workspace/<name>`` (in its own numbering, under
+    bubblewrap), as this test sees it."""
+    inner = int(await _wait_for_file(path))
+    pid = sandbox_pid(inner, path.parent.parent)
+    assert pid is not None, f"no process {inner} in the sandbox at {path.parent.parent}"
+    return pid
+
+
 async def test_the_agent_process_killed_mid_query_fails_the_query_and_the_session_recovers(
     served: Served, record_property: Any
 ) -> None:
     sid = await served.http.create("shell")
     workspace = served.folder(sid) / "workspace"
     message_id = await served.send(sid, "echo $$ > bash.pid; echo $PPID > runner.pid; sleep 600")
-    runner_pid = int(await _wait_for_file(workspace / "runner.pid"))
-    pgid = os.getpgid(int(await _wait_for_file(workspace / "bash.pid")))
+    runner_pid = await _pid_file(workspace / "runner.pid")
+    pgid = os.getpgid(await _pid_file(workspace / "bash.pid"))
     started = time.monotonic()
     os.kill(runner_pid, signal.SIGKILL)
     end = await served.end_of(sid, message_id)
@@ -183,7 +192,7 @@ async def test_the_sandbox_folder_deleted_mid_query_fails_the_query_and_a_new_sa
     message_id = await served.send(
         sid, "echo $$ > bash.pid; for i in $(seq 1 6000); do echo tick $i; sleep 0.1; done"
     )
-    pgid = os.getpgid(int(await _wait_for_file(folder / "workspace" / "bash.pid")))
+    pgid = os.getpgid(await _pid_file(folder / "workspace" / "bash.pid"))
     started = time.monotonic()
     await asyncio.to_thread(__import__("shutil").rmtree, folder)
     end = await served.end_of(sid, message_id, timeout=30)
@@ -269,7 +278,7 @@ async def test_a_runner_that_prints_nothing_and_hangs_is_interrupted_cleanly(ser
         "open('../workspace/hung.pid', 'w').write(str(os.getpid()))\ntime.sleep(3600)\n",
     )
     message_id = await served.send(sid, "echo hi")
-    pid = int(await _wait_for_file(served.folder(sid) / "workspace" / "hung.pid"))
+    pid = await _pid_file(served.folder(sid) / "workspace" / "hung.pid")
     pgid = os.getpgid(pid)
     started = time.monotonic()
     status, body = await served.http.call("POST", f"/sessions/{sid}/interrupt")
@@ -292,8 +301,8 @@ async def test_a_child_that_ignores_sigterm_or_leaves_the_group_is_gone_after_an
         "setsid sh -c 'trap \"\" TERM; echo $$ > escaped.pid; sleep 3000' & "
         "(cd / && exec sleep 3001) & sleep 3000",
     )
-    pgid = os.getpgid(int(await _wait_for_file(workspace / "bash.pid")))
-    escaped = int(await _wait_for_file(workspace / "escaped.pid"))
+    pgid = os.getpgid(await _pid_file(workspace / "bash.pid"))
+    escaped = await _pid_file(workspace / "escaped.pid")
     assert os.getpgid(escaped) != pgid  # really out of the agent's process group
     started = time.monotonic()
     status, body = await served.http.call("POST", f"/sessions/{sid}/interrupt")
@@ -314,7 +323,7 @@ async def test_yes_until_interrupted_keeps_the_log_bounded_and_ends_cleanly(
     sid = await served.http.create("shell")
     workspace = served.folder(sid) / "workspace"
     message_id = await served.send(sid, "echo $$ > bash.pid; yes 'all work and no play'")
-    pgid = os.getpgid(int(await _wait_for_file(workspace / "bash.pid")))
+    pgid = os.getpgid(await _pid_file(workspace / "bash.pid"))
     # Past the tool output limit (1 MiB by default): the marker is in the log.
     await served.http.wait_for_event(
         sid, lambda e: e["type"] == "block:delta" and "output truncated" in e["payload"]["delta"], timeout=60

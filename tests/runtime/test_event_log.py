@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from runtime import AgentRuntime, EventBus, MemoryStore, SQLiteStore, StoreError, SubscriberLagged
+from runtime import AgentRuntime, EventBus, MemoryStore, StoreError, SubscriberLagged
+from runtime.store.base import SessionStore
 
 
 def _deltas(n: int, start: int = 0) -> list[dict]:
@@ -17,10 +18,8 @@ def _deltas(n: int, start: int = 0) -> list[dict]:
     ]
 
 
-@pytest.mark.parametrize("store_kind", ["sqlite", "memory"])
-async def test_subscribe_at_a_random_seq_mid_stream_sees_exactly_the_rest(tmp_path, store_kind: str) -> None:
-    store = SQLiteStore(tmp_path / "log.db") if store_kind == "sqlite" else MemoryStore()
-    await store.open()
+async def test_subscribe_at_a_random_seq_mid_stream_sees_exactly_the_rest(any_store: SessionStore) -> None:
+    store = any_store
     bus = EventBus(store)
     total = 5000
     rng = random.Random(7)
@@ -56,12 +55,10 @@ async def test_subscribe_at_a_random_seq_mid_stream_sees_exactly_the_rest(tmp_pa
     assert [e.seq for e in stored] == list(range(1, total + 1))
     assert [e.payload["delta"] for e in stored[:3]] == ["0 ", "1 ", "2 "]
     await bus.close()
-    await store.close()
 
 
-async def test_a_subscriber_that_falls_behind_is_dropped_with_subscriber_lagged(tmp_path) -> None:
-    store = MemoryStore()
-    bus = EventBus(store, subscriber_buffer=100)
+async def test_a_subscriber_that_falls_behind_is_dropped_with_subscriber_lagged(any_store: SessionStore) -> None:
+    bus = EventBus(any_store, subscriber_buffer=100)
     await bus.publish("s1", _deltas(10))
     slow = bus.subscribe("s1", 10)
     fast = bus.subscribe("s1", 10)
@@ -87,9 +84,8 @@ async def test_a_subscriber_that_falls_behind_is_dropped_with_subscriber_lagged(
     await bus.close()
 
 
-async def test_overflow_during_replay_catches_up_from_the_store() -> None:
-    store = MemoryStore()
-    bus = EventBus(store, subscriber_buffer=50)
+async def test_overflow_during_replay_catches_up_from_the_store(any_store: SessionStore) -> None:
+    bus = EventBus(any_store, subscriber_buffer=50)
     await bus.publish("s1", _deltas(500))
     sub = bus.subscribe("s1", 0)
     seen: list[int] = []
@@ -155,12 +151,10 @@ async def test_runtime_subscribe_unknown_session_is_a_clear_error(runtime: Agent
         runtime.subscribe("nope")
 
 
-async def test_concurrent_first_publishers_of_a_session_get_distinct_gapless_seqs(tmp_path) -> None:
-    store = SQLiteStore(tmp_path / "c.db")
-    await store.open()
+async def test_concurrent_first_publishers_of_a_session_get_distinct_gapless_seqs(any_store: SessionStore) -> None:
+    store = any_store
     bus = EventBus(store)
     published = await asyncio.gather(*(bus.publish("fresh", _deltas(1, i)) for i in range(300)))
     assert sorted(e.seq for batch in published for e in batch) == list(range(1, 301))
     assert [e.seq for e in await store.load_events("fresh")] == list(range(1, 301))
     await bus.close()
-    await store.close()

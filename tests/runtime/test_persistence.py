@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from runtime import AgentRuntime, SQLiteStore
-from tests.helpers import collect_until, make_config, process_alive, query_end
+from runtime.primitives.isolation import detect
+from tests.helpers import collect_until, make_config, process_alive, query_end, sandbox_pid
 
 CHILD = Path(__file__).with_name("child_runtime.py")
 
@@ -74,8 +75,19 @@ async def test_sigkill_mid_stream_loses_nothing_received_and_closes_the_query_on
     proc.wait(timeout=10)
     # Whatever else the pipe still held was also delivered to the subscriber, hence persisted.
     received.extend(json.loads(line) for line in proc.stdout.read().splitlines() if line.strip())
-    shell_pid = int((config.resolved_data_dir() / sid / "workspace" / "shell.pid").read_text())
-    assert process_alive(shell_pid)  # the sandbox outlived its dead parent ...
+    folder = config.resolved_data_dir() / sid
+    shell_pid = sandbox_pid(int((folder / "workspace" / "shell.pid").read_text()), folder)
+    if detect()[1] is not None:
+        # Under bubblewrap (--die-with-parent) the sandbox's PID namespace ends with agent-tui.
+        for _ in range(500):  # the kernel kills the namespace asynchronously: up to 5 s
+            if sandbox_pid(int((folder / "workspace" / "shell.pid").read_text()), folder) is None:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the sandbox outlived agent-tui under bubblewrap")
+        shell_pid = None
+    else:
+        assert shell_pid is not None and process_alive(shell_pid)  # the sandbox outlived its dead parent ...
 
     store = SQLiteStore(config.resolved_db_path())
     await store.open()
@@ -86,7 +98,7 @@ async def test_sigkill_mid_stream_loses_nothing_received_and_closes_the_query_on
         assert stored[event["seq"]] == event
 
     async with AgentRuntime(config) as runtime:
-        assert not process_alive(shell_pid)  # ... until the restart swept it
+        assert shell_pid is None or not process_alive(shell_pid)  # ... until the restart swept it
         detail = await runtime.get_session(sid)
         assert detail.runtime.active_query is None
         events, last = await runtime.get_events(sid, after_seq=max(stored))

@@ -8,7 +8,7 @@ import signal
 import time
 
 from runtime import AgentRuntime
-from tests.helpers import collect_until, process_alive, query_end
+from tests.helpers import collect_until, process_alive, query_end, sandbox_pid
 
 
 async def _wait_for(predicate, timeout: float = 10.0) -> None:
@@ -55,7 +55,8 @@ async def test_interrupt_ends_a_sleep_within_2s_and_kills_its_process_group(runt
     pid_file = runtime.config.resolved_data_dir() / sid / "workspace" / "pid"
     await _wait_for(pid_file.exists)
     await _wait_for(lambda: pid_file.read_text().strip() != "")
-    shell_pid = int(pid_file.read_text())
+    shell_pid = sandbox_pid(int(pid_file.read_text()), pid_file.parent.parent)
+    assert shell_pid is not None
     pgid = os.getpgid(shell_pid)
     started = time.monotonic()
     assert await runtime.interrupt(sid) is True
@@ -92,7 +93,8 @@ async def test_agent_killed_from_outside_fails_the_query_and_the_next_message_ge
     message_id, _ = await runtime.send_message(sid, "echo $PPID > runner.pid; sleep 30")
     pid_file = runtime.config.resolved_data_dir() / sid / "workspace" / "runner.pid"
     await _wait_for(lambda: pid_file.exists() and pid_file.read_text().strip() != "")
-    runner_pid = int(pid_file.read_text())
+    runner_pid = sandbox_pid(int(pid_file.read_text()), pid_file.parent.parent)
+    assert runner_pid is not None
     first_env = (await runtime.get_summary(sid)).runtime.execution_environment
     assert first_env is not None and first_env.status == "ready"
     os.kill(runner_pid, signal.SIGKILL)  # the runner (the agent process as the runtime sees it) dies
@@ -125,7 +127,8 @@ async def test_background_processes_end_with_the_query_even_in_their_own_session
     assert time.monotonic() - started < 10
     workspace = runtime.config.resolved_data_dir() / sid / "workspace"
     for name in ("bg.pid", "setsid.pid"):
-        pid = int((workspace / name).read_text())
-        await _wait_for(lambda pid=pid: not process_alive(pid), timeout=5)
+        pid = sandbox_pid(int((workspace / name).read_text()), workspace.parent)
+        if pid is not None:  # None: already gone (under bubblewrap, with its PID namespace)
+            await _wait_for(lambda pid=pid: not process_alive(pid), timeout=5)
     detail = await runtime.get_session(sid)
     assert [b.output for b in detail.blocks if b.type == "tool_result"][-1] == "done\n"

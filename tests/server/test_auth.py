@@ -79,8 +79,46 @@ async def test_socketio_without_the_right_token_is_refused(
     await ok.disconnect()
 
 
-async def test_no_token_on_loopback_means_open(runtime: AgentRuntime) -> None:
-    server = await start_server(runtime, host="127.0.0.1", port=0)
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+async def test_without_a_token_one_is_generated_on_every_bind(runtime: AgentRuntime, host: str) -> None:
+    """SPEC §11: loopback too: other local users and web pages reach 127.0.0.1."""
+    server = await start_server(runtime, host=host, port=0)
+    try:
+        assert server.token_generated and server.token and len(server.token) >= 32
+        assert server.token_file is None  # the Python API writes no file unless asked
+        url = f"http://127.0.0.1:{server.port}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{url}/sessions") as r:
+                assert r.status == 401
+            async with http.get(f"{url}/sessions", headers={"Authorization": f"Bearer {server.token}"}) as r:
+                assert r.status == 200
+        refused = socketio.AsyncClient(reconnection=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await refused.connect(url, wait_timeout=5)
+        client = socketio.AsyncClient(reconnection=False)
+        await client.connect(url, auth={"token": server.token}, wait_timeout=5)
+        assert (await client.call("sessions:list", timeout=5))["success"]
+        await client.disconnect()
+    finally:
+        await server.stop()
+
+
+def test_resolve_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(auth.TOKEN_ENV, "from-env")
+    assert auth.resolve_token("0.0.0.0", None) == ("from-env", False)
+    assert auth.resolve_token("127.0.0.1", "explicit") == ("explicit", False)
+    monkeypatch.delenv(auth.TOKEN_ENV)
+    for host in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::", "", "192.168.1.5", "example.com"):
+        token, generated = auth.resolve_token(host, None)
+        assert generated and token and len(token) >= 32
+    assert auth.resolve_token("::1", "ignored", no_auth=True) == (None, False)
+    for host in ("0.0.0.0", "::", "", "192.168.1.5", "example.com"):
+        with pytest.raises(auth.NoAuthRefused, match="loopback"):
+            auth.resolve_token(host, None, no_auth=True)
+
+
+async def test_no_auth_on_loopback_means_open_and_is_refused_elsewhere(runtime: AgentRuntime) -> None:
+    server = await start_server(runtime, host="127.0.0.1", port=0, no_auth=True)
     try:
         assert server.token is None and not server.token_generated
         async with aiohttp.ClientSession() as http, http.get(f"{server.url}/sessions") as r:
@@ -91,31 +129,8 @@ async def test_no_token_on_loopback_means_open(runtime: AgentRuntime) -> None:
         await client.disconnect()
     finally:
         await server.stop()
-
-
-async def test_a_non_loopback_bind_without_a_token_generates_one(
-    runtime: AgentRuntime, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    server = await start_server(runtime, host="0.0.0.0", port=0)
-    try:
-        assert server.token_generated and server.token and len(server.token) >= 32
-        url = f"http://127.0.0.1:{server.port}"
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{url}/sessions") as r:
-                assert r.status == 401
-            async with http.get(f"{url}/sessions", headers={"Authorization": f"Bearer {server.token}"}) as r:
-                assert r.status == 200
-    finally:
-        await server.stop()
-    monkeypatch.setenv(auth.TOKEN_ENV, "from-env")
-    assert auth.resolve_token("0.0.0.0", None) == ("from-env", False)
-    assert auth.resolve_token("127.0.0.1", "explicit") == ("explicit", False)
-    monkeypatch.delenv(auth.TOKEN_ENV)
-    assert auth.resolve_token("::1", None) == (None, False)
-    assert auth.resolve_token("localhost", None) == (None, False)
-    for host in ("0.0.0.0", "::", "", "192.168.1.5", "example.com"):
-        token, generated = auth.resolve_token(host, None)
-        assert generated and token
+    with pytest.raises(auth.NoAuthRefused):
+        await start_server(runtime, host="0.0.0.0", port=0, no_auth=True)
 
 
 async def test_the_token_is_never_logged(runtime: AgentRuntime, caplog: pytest.LogCaptureFixture) -> None:
@@ -142,7 +157,8 @@ async def test_cors_is_off_by_default_and_opens_to_the_configured_origins(runtim
         async with aiohttp.ClientSession() as http:
             headers = {"Origin": "https://app.example", "Authorization": f"Bearer {TOKEN}"}
             async with http.get(f"{closed.url}/sessions", headers=headers) as r:
-                assert r.status == 200 and "Access-Control-Allow-Origin" not in r.headers
+                assert r.status == 403 and "Access-Control-Allow-Origin" not in r.headers
+                assert (await r.json())["code"] == "FORBIDDEN_ORIGIN"
             async with http.get(f"{opened.url}/sessions", headers=headers) as r:
                 assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == "https://app.example"
             async with http.options(
@@ -159,7 +175,7 @@ async def test_cors_is_off_by_default_and_opens_to_the_configured_origins(runtim
             async with http.get(
                 f"{opened.url}/sessions", headers={**headers, "Origin": "https://evil.example"}
             ) as r:
-                assert "Access-Control-Allow-Origin" not in r.headers
+                assert r.status == 403 and "Access-Control-Allow-Origin" not in r.headers
             # Socket.IO: a browser on another origin is refused unless configured.
             for server, ok in ((closed, False), (opened, True)):
                 async with http.get(

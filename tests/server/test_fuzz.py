@@ -26,6 +26,7 @@ from tests.server.clients import RawSocketIO
 from tests.server.conftest import TOKEN
 
 LONG = os.environ.get("AGENT_TUI_LONG") == "1"
+JSON = {"Content-Type": "application/json"}
 # Long mode (--long): at least 10,000 generated examples per test (docs/reliability.md).
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 10_000 if LONG else 60))
 # pyproject's 120 s per test is for the default mode.
@@ -394,7 +395,7 @@ async def test_free_form_fields_never_break_the_store(
     keys, deep values): accepted and stored, or refused with a 4xx; never a 5xx, never a broken list."""
     body = {"architecture": "shell", "sessionOptions": options, "name": name}
     async with http.post(
-        data.draw(st.sampled_from(["/sessions", "/api/sessions"])), data=json.dumps(body)
+        data.draw(st.sampled_from(["/sessions", "/api/sessions"])), data=json.dumps(body), headers=JSON
     ) as r:
         assert r.status in (201, 400), await r.text()
         created = (await r.json()).get("sessionId") if r.status == 201 else None
@@ -402,7 +403,7 @@ async def test_free_form_fields_never_break_the_store(
     assert ack["success"] or ack["code"] == "INVALID_REQUEST", ack
     for session_id in filter(None, (created, ack.get("session", {}).get("sessionId"))):
         async with http.patch(
-            f"/sessions/{quote(session_id)}/options", data=json.dumps({"sessionOptions": options})
+            f"/sessions/{quote(session_id)}/options", data=json.dumps({"sessionOptions": options}), headers=JSON
         ) as r:
             assert r.status in (200, 400), await r.text()
         ack = await client.call(

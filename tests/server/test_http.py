@@ -231,7 +231,7 @@ async def test_error_shapes(http: aiohttp.ClientSession, server: AgentServer, ru
         for _ in range(20):
             yield b"a" * 65536
 
-    async with http.post("/sessions", data=chunks()) as r:
+    async with http.post("/sessions", data=chunks(), headers={"Content-Type": "application/json"}) as r:
         assert r.status == 413
         assert_error(await r.json(), "PAYLOAD_TOO_LARGE")
     assert (await runtime.get_summary(sid)).last_seq == 0  # nothing above touched the session's log

@@ -33,7 +33,7 @@ async def test_openapi_document_is_valid_and_complete(server: AgentServer) -> No
     ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]
     assert len(ids) == len(set(ids))
     create = doc["paths"]["/sessions"]["post"]
-    assert set(create["responses"]) == {"201", "400", "401", "404", "413", "500"}
+    assert set(create["responses"]) == {"201", "400", "401", "403", "404", "413", "415", "500"}
     assert doc["paths"]["/health"]["get"]["security"] == []
     schema = doc["components"]["schemas"]["CreateSessionRequest"]
     assert "shell" in schema["properties"]["architecture"]["enum"] and schema["required"] == ["architecture"]

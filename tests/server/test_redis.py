@@ -16,7 +16,10 @@ import pytest
 import socketio
 
 from tests.server.clients import Collector
+from tests.server.conftest import TOKEN
 from tests.server.test_serve import serve
+
+TOKEN_ENV = {"AGENT_TUI_TOKEN": TOKEN}
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None or importlib.util.find_spec("redis") is None,
@@ -71,13 +74,13 @@ async def test_two_processes_fan_events_out_through_redis(tmp_path: Path, redis_
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     async with (
-        serve(tmp_path / "a", "--redis-url", redis_url) as (proc_a, url_a, _),
-        serve(tmp_path / "b", "--redis-url", redis_url) as (proc_b, url_b, _),
+        serve(tmp_path / "a", "--redis-url", redis_url, env=TOKEN_ENV) as (proc_a, url_a, _),
+        serve(tmp_path / "b", "--redis-url", redis_url, env=TOKEN_ENV) as (proc_b, url_b, _),
     ):
         owner = socketio.AsyncClient(reconnection=False)
         remote = socketio.AsyncClient(reconnection=False)
-        await owner.connect(url_a, transports=["websocket"])
-        await remote.connect(url_b, transports=["websocket"])
+        await owner.connect(url_a, transports=["websocket"], auth={"token": TOKEN})
+        await remote.connect(url_b, transports=["websocket"], auth={"token": TOKEN})
         owner_seen, remote_seen = Collector(owner), Collector(remote)
         try:
             created = await owner.call("session:create", {"architecture": "shell"}, timeout=10)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import re
+import secrets
 import signal
 import sys
 from pathlib import Path
@@ -21,11 +22,20 @@ def child_env(home: Path) -> dict[str, str]:
 
 
 class ServeProcess:
-    """``agent-tui serve`` on 127.0.0.1; ``start()`` again after ``stop()`` reuses the port and db."""
+    """``agent-tui serve`` on 127.0.0.1; ``start()`` again after ``stop()`` reuses the port, db and token.
 
-    def __init__(self, tmp: Path, port: int = 0, extra: tuple[str, ...] = ()) -> None:
+    The token goes in through ``AGENT_TUI_TOKEN`` (never argv, where ``ps`` shows it) unless
+    ``extra`` gives one; the server writes its token file under this test's ``XDG_STATE_HOME``, so an
+    in-process ``agent-tui --connect`` finds it like a local user's would.
+    """
+
+    def __init__(self, tmp: Path, port: int = 0, extra: tuple[str, ...] = (), token: str | None = None) -> None:
         self.tmp = tmp
         self.extra = extra
+        self.token = token or secrets.token_urlsafe(24)
+        if "--token" in extra:
+            self.token = extra[extra.index("--token") + 1]
+        self.headers = {"Authorization": f"Bearer {self.token}"}
         self.port = port
         self.url = ""
         self.process: asyncio.subprocess.Process | None = None
@@ -36,7 +46,7 @@ class ServeProcess:
         self.process = await asyncio.create_subprocess_exec(
             str(AGENT_TUI), "serve", "--port", str(self.port), "--db", str(self.tmp / "server.db"),
             "--log-level", "WARNING", *self.extra,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=child_env(self.tmp / "home"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=self.env(),
         )
         assert self.process.stdout is not None
         while True:
@@ -51,6 +61,14 @@ class ServeProcess:
                 break
         asyncio.get_running_loop().create_task(self._drain())
         return self.url
+
+    def env(self) -> dict[str, str]:
+        env = child_env(self.tmp / "home")
+        if "--no-auth" not in self.extra:
+            env["AGENT_TUI_TOKEN"] = self.token
+        if os.environ.get("XDG_STATE_HOME"):
+            env["XDG_STATE_HOME"] = os.environ["XDG_STATE_HOME"]
+        return env
 
     async def _drain(self) -> None:
         process = self.process

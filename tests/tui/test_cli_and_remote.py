@@ -14,6 +14,7 @@ import socketio
 
 from agent_tui.cli import build_app, build_parser, main
 from agent_tui.widgets.tool_card import ToolCard
+from runtime.server import token_file
 from tests.tui.conftest import SIZE, idle, ready, wait_until
 from tests.tui.servers import ServeProcess
 
@@ -48,11 +49,24 @@ def test_bad_arguments_exit_2_with_a_message(argv: list[str], capsys: pytest.Cap
     assert "agent-tui: error:" in capsys.readouterr().err
 
 
-def test_serving_beyond_loopback_generates_a_token(tmp_path: Path) -> None:
-    app = build_app(build_parser().parse_args(["--serve", "0.0.0.0:0", "--db", str(tmp_path / "a.db")]))
-    assert len(app.client.config.token or "") >= 20
+def test_serve_arguments_set_the_token_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # No token given: the server generates one on start (every bind) and writes the token file.
     app = build_app(build_parser().parse_args(["--serve", "127.0.0.1:0", "--db", str(tmp_path / "a.db")]))
-    assert app.client.config.token is None
+    assert app.client.config.token is None and not app.client.config.no_auth and app.client.config.write_token_file
+    app = build_app(build_parser().parse_args(["--serve", "127.0.0.1:0", "--no-auth", "--db", str(tmp_path / "a.db")]))
+    assert app.client.config.no_auth and not app.client.config.write_token_file
+    (tmp_path / "tok").write_text("from-file\n")
+    app = build_app(build_parser().parse_args(["--serve", "127.0.0.1:0", "--token-file", str(tmp_path / "tok"),
+                                               "--db", str(tmp_path / "a.db")]))
+    assert app.client.config.token == "from-file"
+    for argv in (["--serve", "0.0.0.0:0", "--no-auth"], ["--no-auth"], ["--serve", "0", "--no-auth", "--token", "t"],
+                 ["--connect", "http://127.0.0.1:1", "--token", "t", "--token-file", str(tmp_path / "tok")],
+                 ["--serve", "0", "--token-file", str(tmp_path / "missing")]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2, argv
+    err = capsys.readouterr().err
+    assert "--no-auth is only allowed on a loopback bind" in err and "cannot read token file" in err
     app = build_app(build_parser().parse_args(["--serve", "[::1]:9000", "--token", "t", "--db", str(tmp_path / "a.db")]))
     assert (app.client.config.websocket_host, app.client.config.websocket_port, app.client.config.token) == \
         ("::1", 9000, "t")
@@ -73,8 +87,10 @@ async def test_serve_a_socketio_client_drives_the_runtime_and_the_tui_shows_it(t
         assert server is not None and server.port > 0
         header = app.query_one("#header")
         assert f"serving {server.url}" in header.right and "0 clients" in header.right
+        assert server.token and f"token {server.token}" in header.right  # shown once, where it started
+        assert token_file.read_for(server.url) == server.token  # a local --connect finds it
         client = socketio.AsyncClient()
-        await client.connect(server.url, transports=["websocket"])
+        await client.connect(server.url, transports=["websocket"], auth={"token": server.token})
         try:
             await wait_until(pilot, lambda: "1 client" in (app._update_header() or header.right))
             ack = await client.call("session:create", {"architecture": "shell", "name": "from-socket"})
@@ -88,13 +104,23 @@ async def test_serve_a_socketio_client_drives_the_runtime_and_the_tui_shows_it(t
             await wait_until(pilot, lambda: idle(app) and outputs(app) == ["via-socket"], what="the socket's message")
         finally:
             await client.disconnect()
+    assert not token_file.token_path(server.port).exists()  # removed on a clean exit
+
+
+async def test_no_auth_is_shown_in_the_header(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["--serve", "127.0.0.1:0", "--no-auth", "--db", str(tmp_path / "app.db")])
+    app = build_app(args)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert app.client.server.token is None
+        assert "NO AUTH" in app.query_one("#header").right
 
 
 async def test_connect_shows_a_served_session_live_and_sends_through_the_server(tmp_path: Path) -> None:
     server = ServeProcess(tmp_path)
     url = await server.start()
     try:
-        async with aiohttp.ClientSession(url) as http:
+        async with aiohttp.ClientSession(url, headers=server.headers) as http:
             async with http.post("/sessions", json={"architecture": "shell", "name": "shared"}) as response:
                 session_id = (await response.json())["sessionId"]
             async with http.post(f"/sessions/{session_id}/messages", json={"content": "echo before"}) as response:
@@ -151,7 +177,7 @@ async def test_connect_survives_the_server_going_away_and_resumes_from_its_last_
             await wait_until(pilot, lambda: idle(app) and outputs(app) == ["one", "while-down"], timeout=20)
             ids = [b["id"] for b in model.state.blocks]
             assert len(ids) == len(set(ids))
-            async with aiohttp.ClientSession(url) as http, http.get(f"/sessions/{model.session_id}") as response:
+            async with aiohttp.ClientSession(url, headers=server.headers) as http, http.get(f"/sessions/{model.session_id}") as response:
                 detail = await response.json()
             assert [b["id"] for b in detail["blocks"]] == ids  # nothing missed, nothing twice
             assert model.state.last_seq > seen

@@ -1,0 +1,500 @@
+"""ClusterRuntime: an ``AgentRuntime`` that is one node of a multi-node team server.
+
+- It runs (holds an ``AgentSession`` for) only the sessions it has a lease on (leases.py).
+- Any node answers lists, details and event pages from Postgres, and streams a session another
+  node owns by tailing Postgres (tail.py), woken through Redis by the owner's commits.
+- Commands on a session another node owns (message, interrupt, permission answers, options,
+  rename, terminate, delete, files) are forwarded to the owner over its HTTP API, with the shared
+  token. If the owner does not answer, the lease runs out within ``ttl`` and a node takes the
+  session over: its running query is closed as ``INTERRUPTED_BY_RESTART`` and its queued
+  messages run; the forwarded command then runs there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+
+from ..agent_runtime import AgentRuntime, SessionsChanged
+from ..config import RuntimeConfig
+from ..errors import AgentTuiError, InvalidRequest, SessionNotFound, StoreError
+from ..models import CreateSessionArgs, FileInfo, SessionDetail, SessionEvent, SessionRuntime, SessionSummary
+from ..reducer import SessionState, reduce_events
+from ..sessions.manager import new_session_id
+from ..sessions.session import AgentSession
+from ..store.postgres import PostgresStore
+from .leases import LeaseTable
+from .tail import TailSubscription, Wakeups
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Redis channel the owner of a session announces its commits on ("<sessionId>").
+COMMITS_CHANNEL = "agent-tui:commits"
+#: Most orphaned sessions one node takes per tick (the others get theirs on the same tick).
+_CLAIM_BATCH = 25
+_FORWARD_TIMEOUT = 30.0
+
+
+class _RemoteView:
+    """A session another node runs, as this node sees it in Postgres (for summaries and details)."""
+
+    summary = AgentSession.summary
+    detail = AgentSession.detail
+    last_activity = AgentSession.last_activity
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self.id: str = record["sessionId"]
+        self.state = SessionState()
+
+
+class ClusterRuntime(AgentRuntime):
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        *,
+        redis_url: str | None = None,
+        lease_ttl_s: float = 3.0,
+        node_id: str | None = None,
+    ) -> None:
+        super().__init__(config)
+        if not isinstance(self.store, PostgresStore):
+            raise InvalidRequest("a cluster node needs the Postgres store (--database-url postgresql://...)")
+        self.node_id = node_id or f"node-{uuid.uuid4().hex[:12]}"
+        self.pg.fence_node_id = self.node_id
+        self.node_url: str | None = None
+        self.redis_url = redis_url
+        self.lease_ttl_s = lease_ttl_s
+        self.leases: LeaseTable | None = None
+        self.wakeups = Wakeups()
+        self._views: dict[str, _RemoteView] = {}
+        self._http: aiohttp.ClientSession | None = None
+        self._redis: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_tick = 0.0
+        self._owning = asyncio.Lock()
+
+    @property
+    def pg(self) -> PostgresStore:
+        assert isinstance(self.store, PostgresStore)
+        return self.store
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def _load_sessions(self) -> None:
+        """Nothing yet: sessions are taken by lease once the node knows its URL (``join_cluster``)."""
+
+    async def join_cluster(self, node_url: str) -> None:
+        """Start owning sessions; ``node_url`` is where the other nodes forward commands to."""
+        self.node_url = node_url.rstrip("/")
+        self.leases = LeaseTable(self.pg, self.node_id, self.node_url, self.lease_ttl_s)
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_FORWARD_TIMEOUT))
+        assert self.bus is not None
+        self.bus.add_listener(None, self._committed)
+        if self.redis_url:
+            import redis.asyncio as aioredis
+
+            self._redis = aioredis.from_url(self.redis_url)
+            self._tasks.append(asyncio.get_running_loop().create_task(self._listen(), name="cluster-wakeups"))
+        await self._tick()
+        self._tasks.append(asyncio.get_running_loop().create_task(self._lease_loop(), name="cluster-leases"))
+        log.info("cluster node %s at %s joined", self.node_id, self.node_url)
+
+    async def shutdown(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        # Close queries and sandboxes first (the store is still open), then hand the leases back
+        # so another node takes the sessions at once instead of after ``ttl``.
+        if self._started and not self._closed:
+            await self._shutdown_sessions()
+            if self.leases is not None:
+                with contextlib.suppress(Exception):
+                    await self.leases.release_all()
+        await super().shutdown()
+        if self._http is not None:
+            await self._http.close()
+        if self._redis is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._redis.aclose(), 2)
+
+    async def _shutdown_sessions(self) -> None:
+        assert self.sessions is not None and self.bus is not None
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                await self.server.stop()
+            self.server = None
+        await self.sessions.shutdown()
+        await self.bus.flush()
+        self.sessions.sessions.clear()
+
+    # ------------------------------------------------------------------ leases
+
+    def health_ready(self) -> tuple[bool, str]:
+        if not self._started or self._closed or self.leases is None:
+            return False, "not started"
+        age = time.monotonic() - self._last_tick
+        if age > self.lease_ttl_s:
+            return False, f"leases not renewed for {age:.1f} s (Postgres unreachable?)"
+        return True, "ok"
+
+    async def _lease_loop(self) -> None:
+        interval = self.lease_ttl_s / 4
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Postgres restarting: try again next tick
+                log.warning("cluster node %s: lease renewal failed: %s", self.node_id, exc)
+
+    async def _tick(self) -> None:
+        assert self.leases is not None and self.sessions is not None
+        async with self._owning:
+            owned = await self.leases.renew()
+            for session_id in [s for s in self.sessions.sessions if s not in owned]:
+                self._lost(session_id)
+            renewed = time.monotonic()
+            claimed = await self.leases.claim(_CLAIM_BATCH)
+            for session_id in claimed:
+                await self._take_over(session_id)
+                if time.monotonic() - renewed > self.lease_ttl_s / 4:
+                    # Loading many sessions takes a while: keep every lease (new ones too) alive.
+                    await self.leases.renew()
+                    renewed = time.monotonic()
+        self._last_tick = time.monotonic()
+
+    def _lost(self, session_id: str) -> None:
+        """Another node owns it now (this one missed its renewals): stop running it here."""
+        assert self.sessions is not None and self.bus is not None
+        session = self.sessions.sessions.pop(session_id, None)
+        log.warning("cluster node %s lost the lease on session %s", self.node_id, session_id)
+        self.bus.forget_session(session_id)
+        if session is not None:
+            # Its writes would be refused by the store's high-water check anyway.
+            task = asyncio.get_running_loop().create_task(session.close("shutdown"))
+            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    async def _take_over(self, session_id: str) -> None:
+        assert self.sessions is not None and self.bus is not None
+        if self._is_local(session_id):
+            return
+        record = await self.store.load_session(session_id)
+        if record is None:
+            return
+        self.bus.forget_session(session_id)  # a high-water mark from an earlier ownership is stale
+        session = await self.sessions.load(record, rerun_queued=True)
+        if session is not None:
+            self._views.pop(session_id, None)
+            log.info("cluster node %s took over session %s", self.node_id, session_id)
+            self._notify(SessionsChanged("updated", session.summary()))
+
+    async def _own(self, session_id: str) -> bool:
+        """Take ``session_id`` now if nobody holds a live lease on it."""
+        assert self.leases is not None
+        async with self._owning:
+            if self._is_local(session_id):
+                return True
+            claimed = await self.leases.claim(1, only=session_id)
+            for sid in claimed:
+                await self._take_over(sid)
+        return self._is_local(session_id)
+
+    # ------------------------------------------------------------------ wake-ups
+
+    def _committed(self, session_id: str, events: list[SessionEvent]) -> None:
+        self.wakeups.signal(session_id)
+        if self._redis is not None:
+            task = asyncio.get_running_loop().create_task(self._announce(session_id))
+            task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
+
+    async def _announce(self, session_id: str) -> None:
+        with contextlib.suppress(Exception):  # a lost wake-up costs latency (tails poll), not events
+            await self._redis.publish(COMMITS_CHANNEL, session_id)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                pubsub = self._redis.pubsub()
+                await pubsub.subscribe(COMMITS_CHANNEL)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        data = message["data"]
+                        self.wakeups.signal(data.decode() if isinstance(data, bytes) else str(data))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis restarting
+                log.warning("cluster wake-ups from Redis interrupted: %s", exc)
+                await asyncio.sleep(1.0)
+
+    # ------------------------------------------------------------------ where a session lives
+
+    def _is_local(self, session_id: str) -> bool:
+        return self.sessions is not None and session_id in self.sessions.sessions
+
+    async def _view(self, session_id: str, record: dict[str, Any] | None = None) -> _RemoteView:
+        """The session as stored, reduced up to its latest event (incrementally, cached)."""
+        view = self._views.get(session_id)
+        if record is None and isinstance(session_id, str):
+            record = await self.store.load_session(session_id)
+        if record is None:
+            self._views.pop(session_id, None)
+            raise SessionNotFound(f"session {session_id!r} not found")
+        if view is None:
+            view = self._views[session_id] = _RemoteView(record)
+        view.record = record
+        while True:
+            page = await self.store.load_events(session_id, view.state.last_seq, 5000)
+            reduce_events(page, view.state)
+            if len(page) < 5000:
+                return view
+
+    async def _on_owner(
+        self,
+        session_id: str,
+        local: Callable[[], Awaitable[T]],
+        method: str,
+        path: str,
+        body: Any = None,
+        parse: Callable[[Any], T] = lambda r: r,
+    ) -> T:
+        """Run a command where the session lives: here, or on its owner over HTTP."""
+        self._manager()
+        deadline = time.monotonic() + self.lease_ttl_s * 3 + 2
+        while True:
+            if self._is_local(session_id):
+                return await local()
+            assert self.leases is not None
+            lease = await self.leases.owner(session_id)
+            if lease is None or not lease.live:
+                await self._view(session_id)  # SessionNotFound for an unknown id
+                if await self._own(session_id):
+                    continue
+            elif lease.node_id == self.node_id:
+                # Ours in the table but not loaded (a renewal raced a take-over): load it.
+                if await self._own(session_id):
+                    continue
+            else:
+                try:
+                    return parse(await self._forward(lease.node_url, method, path, body))
+                except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                    log.info(
+                        "owner %s of %s did not answer (%s); waiting for its lease",
+                        lease.node_url,
+                        session_id,
+                        exc,
+                    )
+                except AgentTuiError as exc:
+                    if exc.code not in ("RUNTIME_CLOSED", "SESSION_NOT_FOUND"):
+                        raise
+                    # The owner is shutting down, or handed the session on since we looked: ask
+                    # again where it lives (a deleted session ends as SESSION_NOT_FOUND above).
+            if time.monotonic() > deadline:
+                raise StoreError(f"the node owning session {session_id} does not answer; try again")
+            await asyncio.sleep(self.lease_ttl_s / 6)
+
+    async def _forward(self, node_url: str, method: str, path: str, body: Any) -> Any:
+        assert self._http is not None
+        headers = {"Content-Type": "application/json"}
+        if self.config.token:
+            headers["Authorization"] = f"Bearer {self.config.token}"
+        async with self._http.request(method, node_url + path, json=body, headers=headers) as response:
+            if response.content_type != "application/json":
+                data = await response.read()
+                if response.status >= 400:
+                    raise AgentTuiError(f"owner node answered {response.status}")
+                return data
+            payload = await response.json()
+            if response.status >= 400:
+                error = AgentTuiError(
+                    str(payload.get("error", "error")), code=str(payload.get("code", "ERROR"))
+                )
+                error.status = response.status
+                raise error
+            return payload
+
+    # ------------------------------------------------------------------ reads (from Postgres)
+
+    async def list_sessions(self) -> list[SessionSummary]:
+        manager = self._manager()
+        out: list[SessionSummary] = []
+        for record in await self.store.list_sessions():
+            session_id = record["sessionId"]
+            local = manager.sessions.get(session_id)
+            if local is not None:
+                out.append(local.summary())
+                continue
+            with contextlib.suppress(SessionNotFound):
+                out.append(self._remote_summary(await self._view(session_id, record)))
+        return out
+
+    def _remote_summary(self, view: _RemoteView) -> SessionSummary:
+        summary = view.summary()
+        return summary.model_copy(update={"runtime": view.state.runtime(is_loaded=False)})
+
+    async def get_session(self, session_id: str) -> SessionDetail:
+        if self._is_local(session_id):
+            return await super().get_session(session_id)
+        self._manager()
+        view = await self._view(session_id)
+        detail = view.detail()
+        return detail.model_copy(update={"runtime": view.state.runtime(is_loaded=False)})
+
+    async def get_summary(self, session_id: str) -> SessionSummary:
+        if self._is_local(session_id):
+            return await super().get_summary(session_id)
+        self._manager()
+        return self._remote_summary(await self._view(session_id))
+
+    async def get_events(
+        self, session_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> tuple[list[SessionEvent], int]:
+        if self._is_local(session_id):
+            return await super().get_events(session_id, after_seq, limit)
+        self._manager()
+        await self._view(session_id)
+        events = await self.store.load_events(session_id, max(after_seq, 0), limit)
+        return events, await self.store.last_seq(session_id)
+
+    def subscribe(self, session_id: str, after_seq: int = 0) -> Any:
+        if self._is_local(session_id):
+            return super().subscribe(session_id, after_seq)
+        self._manager()
+        if session_id not in self._views:
+            # Callers look the session up first (get_summary), which caches its view.
+            raise SessionNotFound(f"session {session_id!r} not found")
+        return TailSubscription(self.store, self.wakeups, session_id, after_seq)
+
+    # ------------------------------------------------------------------ commands (on the owner)
+
+    async def create_session(self, args: Any) -> SessionSummary:
+        if not isinstance(args, CreateSessionArgs):
+            args = CreateSessionArgs.model_validate(args)
+        manager = self._manager()
+        assert self.leases is not None
+        # The lease first: a session row without one would be claimed by any node's next tick.
+        session_id = new_session_id()
+        await self.leases.take_new(session_id)
+        try:
+            session = await manager.create(args, session_id=session_id)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.leases.release(session_id)
+            raise
+        summary = session.summary()
+        self._notify(SessionsChanged("created", summary))
+        return summary
+
+    async def send_message(self, session_id: str, content: str) -> tuple[str, bool]:
+        return await self._on_owner(
+            session_id,
+            lambda: super(ClusterRuntime, self).send_message(session_id, content),
+            "POST",
+            f"/sessions/{session_id}/messages",
+            {"content": content},
+            lambda r: (r["messageId"], bool(r["queued"])),
+        )
+
+    async def interrupt(self, session_id: str) -> bool:
+        return await self._on_owner(
+            session_id,
+            lambda: super(ClusterRuntime, self).interrupt(session_id),
+            "POST",
+            f"/sessions/{session_id}/interrupt",
+            None,
+            lambda r: bool(r["interrupted"]),
+        )
+
+    async def resolve_permission(
+        self,
+        session_id: str,
+        request_id: str,
+        decision: str,
+        message: str | None = None,
+        by: str | None = None,
+    ) -> None:
+        body: dict[str, Any] = {"decision": decision}
+        if message is not None:
+            body["message"] = message
+        await self._on_owner(
+            session_id,
+            lambda: super(ClusterRuntime, self).resolve_permission(
+                session_id, request_id, decision, message, by
+            ),
+            "POST",
+            f"/sessions/{session_id}/permissions/{request_id}",
+            body,
+        )
+
+    async def update_options(self, session_id: str, options: dict[str, Any]) -> dict[str, Any]:
+        return await self._on_owner(
+            session_id,
+            lambda: super(ClusterRuntime, self).update_options(session_id, options),
+            "PATCH",
+            f"/sessions/{session_id}/options",
+            {"sessionOptions": options},
+            lambda r: dict(r["sessionOptions"]),
+        )
+
+    async def rename_session(self, session_id: str, name: str) -> SessionSummary:
+        return await self._on_owner(
+            session_id,
+            lambda: super(ClusterRuntime, self).rename_session(session_id, name),
+            "PATCH",
+            f"/sessions/{session_id}",
+            {"name": name},
+            SessionSummary.model_validate,
+        )
+
+    async def terminate_environment(self, session_id: str) -> SessionRuntime:
+        return await self._on_owner(
+            session_id,
+            lambda: super(ClusterRuntime, self).terminate_environment(session_id),
+            "POST",
+            f"/sessions/{session_id}/environment/terminate",
+            None,
+            lambda r: SessionRuntime.model_validate(r["runtime"]),
+        )
+
+    async def delete_session(self, session_id: str) -> None:
+        await self._on_owner(
+            session_id,
+            lambda: super(ClusterRuntime, self).delete_session(session_id),
+            "DELETE",
+            f"/sessions/{session_id}",
+        )
+        self._views.pop(session_id, None)
+
+    async def list_files(self, session_id: str) -> list[FileInfo]:
+        return await self._on_owner(
+            session_id,
+            lambda: super(ClusterRuntime, self).list_files(session_id),
+            "GET",
+            f"/sessions/{session_id}/files",
+            None,
+            lambda r: [FileInfo.model_validate(f) for f in r["files"]],
+        )
+
+    async def read_file(self, session_id: str, path: str) -> bytes:
+        from urllib.parse import quote
+
+        return await self._on_owner(
+            session_id,
+            lambda: super(ClusterRuntime, self).read_file(session_id, path),
+            "GET",
+            f"/sessions/{session_id}/files/{quote(path)}",
+            None,
+            lambda r: r if isinstance(r, bytes) else str(r).encode(),
+        )
