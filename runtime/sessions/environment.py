@@ -74,7 +74,7 @@ class ExecutionEnvironment:
         self._idle: asyncio.TimerHandle | None = None
         self._busy = 0
         #: Set for sessions with a workspace: readies the worktree before the sandbox starts.
-        self.prepare: Callable[[str, str], Awaitable[None]] | None = None
+        self.prepare: Callable[[str, EnvironmentPrimitive], Awaitable[None]] | None = None
         #: Remote sandboxes with a workspace: the worktree goes up after start, changes come back
         #: before the sandbox is dropped.
         self.after_start: Callable[[str, EnvironmentPrimitive], Awaitable[None]] | None = None
@@ -118,7 +118,7 @@ class ExecutionEnvironment:
         try:
             if self.prepare is not None:
                 await status("Preparing the worktree")
-                await self.prepare(self.primitive_name, primitive.session_dir)
+                await self.prepare(self.primitive_name, primitive)
             await primitive.start()
             await status("Installing the runner")
             await primitive.write_files(runner_bundle())

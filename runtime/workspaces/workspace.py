@@ -136,11 +136,16 @@ class Workspace:
             self.record["created"] = True
             await self._persist(self.record)
 
-    async def prepare_sandbox(self, primitive: str, session_dir: str) -> None:
+    async def prepare_sandbox(self, primitive_name: str, primitive: Any) -> None:
         """Before a sandbox starts: the worktree exists; a local in-place sandbox's ``workspace``
-        is a link to the project, so the agent runs in it."""
-        local_workspace = Path(session_dir) / "workspace" if primitive == "local" else None
-        await self.ensure(local_workspace)
+        is a link to the project, so the agent runs in it; an isolated local sandbox may read the
+        repository's git dir (so ``git log``/``diff``/``status`` work in the worktree), never
+        write it (hooks there run outside any sandbox)."""
+        local = primitive_name == "local"
+        await self.ensure(Path(primitive.session_dir) / "workspace" if local else None)
+        expose = getattr(primitive, "expose_readonly", None)
+        if local and self.is_worktree and expose is not None:
+            expose([str(self.record["commonDir"])])
 
     async def sync_up(self, primitive_name: str, primitive: Any) -> None:
         """A remote sandbox just started: the worktree goes up in one archive."""

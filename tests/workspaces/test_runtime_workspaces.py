@@ -353,3 +353,19 @@ async def test_a_moved_file_is_a_rename(runtime: AgentRuntime, repo: Path) -> No
     assert files["src/main.py"].status == "renamed" and files["src/main.py"].old_path == "src/app.py"
     assert files["data.bin"].status == "added" and files["data.bin"].binary is True
     assert set(files) == {"src/main.py", "data.bin"}
+
+
+async def test_the_agent_can_read_the_repository_history_but_not_write_the_git_dir(
+    runtime: AgentRuntime, repo: Path
+) -> None:
+    sid = await create(runtime, repo)
+    events = await run(
+        runtime, sid,
+        "echo x >> README.md; git log --format=%s -1; git diff --stat | tail -1; "
+        f"touch '{repo}/.git/hooks/evil' && echo WROTE || echo REFUSED",
+    )
+    output = "".join(e.payload.get("delta", "") for e in events if e.type == "block:delta")
+    assert "initial" in output and "1 file changed" in output
+    isolated = runtime._make_primitive("local", sid).policy is not None  # type: ignore[attr-defined]
+    if isolated:  # under bubblewrap the repository's git dir is read-only for the agent
+        assert "REFUSED" in output and not (repo / ".git" / "hooks" / "evil").exists()
