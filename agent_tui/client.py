@@ -31,6 +31,7 @@ from runtime.models import (
     SessionEvent,
     SessionRuntime,
     SessionSummary,
+    WorkspaceChanges,
 )
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,15 @@ _ERRORS: dict[str, type[AgentTuiError]] = {
         _errors.InvalidRequest, _errors.UnknownArchitecture, _errors.InvalidPath, _errors.NotFound,
         _errors.SessionNotFound, _errors.ProfileNotFound, _errors.FileNotFound, _errors.PermissionNotFound,
         _errors.AlreadyResolved, _errors.StoreError, _errors.SandboxError, _errors.RuntimeClosed,
+        _errors.NotAGitRepository, _errors.NoWorkspace,
     )
 }
+_ERRORS.update(
+    dict.fromkeys(
+        ("WORKSPACE_BUSY", "NOTHING_TO_COMMIT", "NOTHING_TO_MERGE", "MERGE_CONFLICT", "TARGET_DIRTY", "TARGET_MOVED"),
+        _errors.WorkspaceConflict,
+    )
+)
 _EVENTS_PAGE = 2000
 
 
@@ -56,6 +64,12 @@ class RuntimeClient(Protocol):
     async def send_message(self, session_id: str, content: str) -> tuple[str, bool]: ...
     def subscribe(self, session_id: str, after_seq: int = 0) -> Any: ...
     def add_observer(self, observer: Callable[[Any], None]) -> Callable[[], None]: ...
+    # Workspaces (SPEC §10)
+    async def get_changes(self, session_id: str) -> WorkspaceChanges: ...
+    async def get_diff(self, session_id: str, path: str | None = None, context: int = 3) -> str: ...
+    async def commit(self, session_id: str, message: str) -> str: ...
+    async def merge(self, session_id: str, into: str | None = None, strategy: str = "merge") -> dict[str, Any]: ...
+    async def discard(self, session_id: str, paths: list[str] | None = None) -> list[str]: ...
 
 
 class ServerUnreachable(AgentTuiError):
@@ -437,8 +451,9 @@ class RemoteRuntime:
     async def get_summary(self, session_id: str) -> SessionSummary:
         return SessionSummary.model_validate(await self._request("GET", f"/sessions/{quote(session_id, safe='')}"))
 
-    async def delete_session(self, session_id: str) -> None:
-        await self._request("DELETE", f"/sessions/{quote(session_id, safe='')}")
+    async def delete_session(self, session_id: str) -> dict[str, Any]:
+        body = await self._request("DELETE", f"/sessions/{quote(session_id, safe='')}")
+        return dict(body.get("workspace") or {})
 
     async def rename_session(self, session_id: str, name: str) -> SessionSummary:
         body = await self._request("PATCH", f"/sessions/{quote(session_id, safe='')}", {"name": name})
@@ -483,6 +498,35 @@ class RemoteRuntime:
 
     async def read_file(self, session_id: str, path: str) -> bytes:
         return await self._request("GET", f"/sessions/{quote(session_id, safe='')}/files/{quote(path)}", raw=True)
+
+    # ------------------------------------------------------------------ workspaces (SPEC §10)
+
+    async def get_changes(self, session_id: str) -> WorkspaceChanges:
+        body = await self._request("GET", f"/sessions/{quote(session_id, safe='')}/changes")
+        return WorkspaceChanges.model_validate(body)
+
+    async def get_diff(self, session_id: str, path: str | None = None, context: int = 3) -> str:
+        params: dict[str, Any] = {"context": context}
+        if path is not None:
+            params["path"] = path
+        data = await self._request("GET", f"/sessions/{quote(session_id, safe='')}/diff", raw=True, params=params)
+        return bytes(data).decode("utf-8", "replace")
+
+    async def commit(self, session_id: str, message: str) -> str:
+        body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/commit", {"message": message})
+        return str(body["commit"])
+
+    async def merge(self, session_id: str, into: str | None = None, strategy: str = "merge") -> dict[str, Any]:
+        request: dict[str, Any] = {"strategy": strategy}
+        if into is not None:
+            request["into"] = into
+        body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/merge", request)
+        return {"commit": str(body["commit"]), "into": str(body["into"])}
+
+    async def discard(self, session_id: str, paths: list[str] | None = None) -> list[str]:
+        request: dict[str, Any] = {} if paths is None else {"paths": paths}
+        body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/discard", request)
+        return [str(p) for p in body.get("paths", [])]
 
     async def list_profiles(self) -> list[ProfileInfo]:
         body = await self._request("GET", "/profiles")

@@ -39,6 +39,9 @@ from .models import (
     SessionEvent,
     SessionRuntime,
     SessionSummary,
+    WorkspaceChanges,
+    WorkspaceInfo,
+    WorkspaceSpec,
 )
 from .reducer import SessionState, apply_event, reduce_events
 from .store import MemoryStore, SQLiteStore
@@ -80,6 +83,9 @@ __all__ = [
     "SubscriberLagged",
     "Subscription",
     "UnknownArchitecture",
+    "WorkspaceChanges",
+    "WorkspaceInfo",
+    "WorkspaceSpec",
     "apply_event",
     "reduce_events",
 ]

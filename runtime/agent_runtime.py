@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from .architectures import ARCHITECTURES
 from .config import RuntimeConfig
-from .errors import FileNotFound, InvalidRequest, RuntimeClosed, StoreError
+from .errors import FileNotFound, InvalidRequest, NoWorkspace, RuntimeClosed, StoreError, WorkspaceConflict
 from .events import EventBus, Subscription
 from .jsonsafe import require_storable
 from .models import (
@@ -25,6 +25,7 @@ from .models import (
     SessionEvent,
     SessionRuntime,
     SessionSummary,
+    WorkspaceChanges,
 )
 from .primitives.base import EnvironmentPrimitive
 from .primitives.isolation import IsolationState, SandboxPolicy
@@ -33,6 +34,7 @@ from .profiles import ProfileRegistry
 from .sessions.manager import SessionManager
 from .sessions.session import AgentSession
 from .store.base import SessionStore
+from .workspaces import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -243,11 +245,16 @@ class AgentRuntime:
     async def get_summary(self, session_id: str) -> SessionSummary:
         return self._manager().get(session_id).summary()
 
-    async def delete_session(self, session_id: str) -> None:
+    async def delete_session(self, session_id: str) -> dict[str, Any]:
+        """Delete the session; returns what was kept of its workspace: ``{branch, branchKept}`` (a
+        branch with unmerged work stays in the repository), empty for a session without one."""
         manager = self._manager()
         summary = manager.get(session_id).summary()
-        await manager.delete(session_id)
+        kept = await manager.delete(session_id)
+        if summary.workspace is not None and kept:
+            summary.workspace.branch_kept = bool(kept.get("branchKept"))
         self._notify(SessionsChanged("deleted", summary))
+        return kept
 
     async def rename_session(self, session_id: str, name: str) -> SessionSummary:
         session = self._manager().get(session_id)
@@ -347,6 +354,44 @@ class AgentRuntime:
 
             return LocalPrimitive(self.config.resolved_data_dir(), session_id)
         return None
+
+    # ------------------------------------------------------------------ workspaces (SPEC §10)
+
+    def _workspace(self, session_id: str, *, write: bool = False) -> Workspace:
+        session = self._manager().get(session_id)
+        if session.workspace is None:
+            raise NoWorkspace("this session has no workspace (it was created without one)")
+        if write and session.busy:
+            raise WorkspaceConflict(
+                "the agent is working in this workspace; wait for the query to end (or interrupt it)",
+                code="WORKSPACE_BUSY",
+            )
+        return session.workspace
+
+    async def get_changes(self, session_id: str) -> WorkspaceChanges:
+        """The session's whole change set against its base commit, computed now."""
+        return await self._workspace(session_id).changes()
+
+    async def get_diff(self, session_id: str, path: str | None = None, context: int = 3) -> str:
+        """Unified diff (git's format) of the change set, or of one path, uncommitted changes included."""
+        return await self._workspace(session_id).diff(path, context)
+
+    async def commit(self, session_id: str, message: str) -> str:
+        """Commit every change on the session branch; returns the commit id."""
+        return await self._workspace(session_id, write=True).commit(message)
+
+    async def merge(
+        self, session_id: str, into: str | None = None, strategy: str = "merge"
+    ) -> dict[str, Any]:
+        """Merge the session branch into ``into`` (default: the branch baseRef named); ``{commit, into}``."""
+        session = self._manager().get(session_id)
+        result = await self._workspace(session_id, write=True).merge(session.record["name"], into, strategy)
+        self._notify(SessionsChanged("updated", session.summary()))
+        return result
+
+    async def discard(self, session_id: str, paths: list[str] | None = None) -> list[str]:
+        """Put ``paths`` (all changes when ``None``) back to the base commit; returns the paths."""
+        return await self._workspace(session_id, write=True).discard(paths)
 
     # ------------------------------------------------------------------ catalogue
 

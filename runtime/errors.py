@@ -102,3 +102,19 @@ class SandboxError(AgentTuiError):
 class RuntimeClosed(AgentTuiError):
     code = "RUNTIME_CLOSED"
     status = 503
+
+
+class NotAGitRepository(InvalidRequest):
+    code = "NOT_A_GIT_REPOSITORY"
+
+
+class NoWorkspace(InvalidRequest):
+    code = "NO_WORKSPACE"
+
+
+class WorkspaceConflict(AgentTuiError):
+    """A workspace write that cannot be done now (409): ``WORKSPACE_BUSY``, ``NOTHING_TO_COMMIT``,
+    ``MERGE_CONFLICT`` (details ``{files}``), ``TARGET_DIRTY``, ``TARGET_MOVED``."""
+
+    code = "WORKSPACE_BUSY"
+    status = 409

@@ -53,6 +53,12 @@ EVENT_TYPES: tuple[str, ...] = (
     "file:created",
     "file:modified",
     "file:deleted",
+    "workspace:changes",
+    "workspace:committed",
+    "workspace:merged",
+    "workspace:conflict",
+    "workspace:discarded",
+    "workspace:checkpoint",
     "options:update",
     "permission:requested",
     "permission:resolved",
@@ -318,6 +324,68 @@ class SessionOptions(WireModel):
     model: str | None = None
 
 
+# --------------------------------------------------------------------------- workspaces (SPEC §10)
+
+WorkspaceMode = Literal["worktree", "in-place"]
+MergeStrategy = Literal["merge", "squash", "rebase"]
+
+
+class WorkspaceSpec(WireModel):
+    """``CreateSessionArgs.workspace``: which project the session works on, and how."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    project: str = Field(min_length=1, max_length=4096)
+    base_ref: str = Field(default="HEAD", min_length=1, max_length=1000)
+    branch: str | None = Field(default=None, min_length=1, max_length=200)
+    mode: WorkspaceMode = "worktree"
+
+    @field_validator("project", "base_ref", "branch")
+    @classmethod
+    def _plain_text(cls, value: str | None) -> str | None:
+        # Paths and refs go to the OS and to git: no NUL, no lone surrogates (JSON "\ud800").
+        if value is not None:
+            if "\x00" in value:
+                raise ValueError("must not contain NUL characters")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError("contains a lone surrogate (not valid Unicode text)") from exc
+        return value
+
+
+class WorkspaceInfo(WireModel):
+    """``SessionSummary.workspace``: where the agent works (``path``) and on what."""
+
+    project: str
+    mode: WorkspaceMode
+    branch: str | None = None
+    base_ref: str | None = None
+    base_commit: str | None = None
+    path: str
+    #: The branch a merge goes into by default.
+    target: str | None = None
+    #: After the session was deleted: whether its branch was kept (it held unmerged work).
+    branch_kept: bool | None = None
+
+
+class ChangedFile(WireModel):
+    path: str
+    status: Literal["added", "modified", "deleted", "renamed"]
+    old_path: str | None = None
+    additions: int = 0
+    deletions: int = 0
+    binary: bool | None = None
+
+
+class WorkspaceChanges(WireModel):
+    """The ``workspace:changes`` payload: the whole change set against ``baseCommit``."""
+
+    base_commit: str
+    head: str
+    files: list[ChangedFile] = Field(default_factory=list)
+
+
 class SessionSummary(WireModel):
     session_id: str
     name: str
@@ -330,6 +398,7 @@ class SessionSummary(WireModel):
     runtime: SessionRuntime = Field(default_factory=SessionRuntime)
     metadata: SessionMetadata = Field(default_factory=SessionMetadata)
     last_seq: int = 0
+    workspace: WorkspaceInfo | None = None
 
     def wire(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -340,6 +409,8 @@ class SessionSummary(WireModel):
 class SessionDetail(SessionSummary):
     blocks: list[Block] = Field(default_factory=list)
     subagents: list[SubagentState] = Field(default_factory=list)
+    #: The change set as the reducer folded it from ``workspace:*`` and ``file:*`` events.
+    changes: WorkspaceChanges | None = None
 
 
 class CreateSessionArgs(WireModel):
@@ -348,6 +419,7 @@ class CreateSessionArgs(WireModel):
     session_options: dict[str, Any] = Field(default_factory=dict)
     name: str | None = Field(default=None, max_length=200)
     primitive: str | None = None
+    workspace: WorkspaceSpec | None = None
 
     @field_validator("architecture")
     @classmethod

@@ -82,6 +82,14 @@ class SessionState:
     options: dict[str, Any] | None = None
     last_seq: int = 0
     last_timestamp: str | None = None
+    #: The workspace change set (``workspace:changes`` payload, wire form), kept current between
+    #: those by the ``file:*`` events; ``None`` until the first of either.
+    changes: dict[str, Any] | None = None
+    changes_index: dict[str, int] = field(default_factory=dict)
+    #: The last ``workspace:committed/merged/conflict/discarded`` as ``{type, payload}``.
+    workspace_event: dict[str, Any] | None = None
+    #: ``workspace:checkpoint`` payloads (``{ref, commit, messageId}``), oldest first.
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
 
     # ------------------------------------------------------------------ views
 
@@ -341,7 +349,52 @@ def apply_event(state: SessionState, event: SessionEvent) -> SessionState:  # no
                 state.resolved_permissions.add(request_id)
         case "error":
             _add_error_block(state, event, str(payload.get("message") or "error"), payload.get("code"))
+        case "workspace:changes":
+            files = payload.get("files")
+            files = [dict(f) for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)] \
+                if isinstance(files, list) else []
+            state.changes = {
+                "baseCommit": str(payload.get("baseCommit") or ""),
+                "head": str(payload.get("head") or ""),
+                "files": files,
+            }
+            state.changes_index = {f["path"]: i for i, f in enumerate(files)}
+        case "file:created" | "file:modified" | "file:deleted":
+            _fold_file(state, event.type, payload)
+        case "workspace:committed" | "workspace:merged" | "workspace:conflict" | "workspace:discarded":
+            state.workspace_event = {"type": event.type, "payload": payload}
+        case "workspace:checkpoint":
+            state.checkpoints.append(dict(payload))
         case _:
-            # log, file:* and unknown types stay in the log; they do not change derived state.
+            # log and unknown types stay in the log; they do not change derived state.
             pass
     return state
+
+
+def _fold_file(state: SessionState, kind: str, payload: dict[str, Any]) -> None:
+    """A live file event updates the change set until the next ``workspace:changes`` replaces it
+    (line counts are only known then; a file seen only live shows 0/0)."""
+    path = payload.get("path")
+    if not isinstance(path, str) or not path:
+        return
+    if state.changes is None:
+        state.changes = {"baseCommit": "", "head": "", "files": []}
+        state.changes_index = {}
+    files: list[dict[str, Any]] = state.changes["files"]
+    position = state.changes_index.get(path)
+    entry = files[position] if position is not None else None
+    if kind == "file:deleted":
+        if entry is None:
+            state.changes_index[path] = len(files)
+            files.append({"path": path, "status": "deleted", "additions": 0, "deletions": 0})
+        elif entry.get("status") == "added":
+            files.pop(position)  # type: ignore[arg-type]
+            state.changes_index = {f["path"]: i for i, f in enumerate(files)}
+        else:
+            entry["status"] = "deleted"
+    elif entry is None:
+        state.changes_index[path] = len(files)
+        status = "added" if kind == "file:created" else "modified"
+        files.append({"path": path, "status": status, "additions": 0, "deletions": 0})
+    elif entry.get("status") == "deleted":
+        entry["status"] = "modified"

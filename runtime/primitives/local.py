@@ -11,6 +11,7 @@ import signal
 import stat
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -195,6 +196,13 @@ class LocalPrimitive:
         """Take the profile's network switch (``network = false``: no network in the sandbox)."""
         if self.policy is not None and profile is not None:
             self.policy = self.policy.with_network(profile.network)
+
+    def expose_readonly(self, paths: list[str]) -> None:
+        """Folders this sandbox may read although they lie in hidden ones (a worktree's
+        repository git dir, for workspaces: docs/workspaces.md)."""
+        if self.policy is not None:
+            real = tuple(os.path.realpath(p) for p in paths)
+            self.policy = replace(self.policy, expose=(*self.policy.expose, *real))
 
     @property
     def environment_id(self) -> str | None:

@@ -600,6 +600,10 @@ class ModalPrimitive:
             raise SandboxError(f"{argv[0]} timed out in the sandbox", code="SANDBOX_TIMEOUT")
         return code, out, err
 
+    async def run_capture(self, argv: list[str], stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+        """Run a short command to completion, binary-safe; ``(code, stdout, stderr)`` (workspace sync)."""
+        return await self._run(argv, stdin)
+
     async def _signal_group(self, pgid: int, signum: int) -> None:
         if self._sandbox is None:
             return

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..agent_runtime import AgentRuntime
 from ..errors import AgentTuiError, InvalidRequest
-from ..models import SessionDetail, SessionSummary
+from ..models import SessionDetail, SessionSummary, WorkspaceChanges
 from . import auth
 from .schemas import (
     ArchitecturesResponse,
@@ -44,6 +44,20 @@ from .schemas import (
     UpdateOptionsResponse,
 )
 from .sockets import validation_details
+from .workspace_api import (
+    CommitRequest,
+    CommitResponse,
+    DiffQuery,
+    DiscardRequest,
+    DiscardResponse,
+    MergeRequest,
+    MergeResponse,
+)
+from .workspace_api import commit as ws_commit
+from .workspace_api import discard as ws_discard
+from .workspace_api import get_changes as ws_changes
+from .workspace_api import get_diff as ws_diff
+from .workspace_api import merge as ws_merge
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +84,7 @@ class Route:
     response: type[BaseModel] | None = None
     #: Responses that are not JSON (file bytes).
     raw: bool = False
+    raw_type: str = "application/octet-stream"
     errors: tuple[int, ...] = ()
     open: bool = False
     params: dict[str, str] = field(default_factory=dict)
@@ -181,8 +196,11 @@ async def get_session(runtime: AgentRuntime, request: web.Request, _: Any) -> di
 
 async def delete_session(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
     session_id = path_param(request, "id")
-    await runtime.delete_session(session_id)
-    return {"success": True, "sessionId": session_id}
+    kept = await runtime.delete_session(session_id)
+    body: dict[str, Any] = {"success": True, "sessionId": session_id}
+    if kept:
+        body["workspace"] = kept  # {branch, branchKept}: an unmerged session branch stays
+    return body
 
 
 async def rename_session(
@@ -439,6 +457,62 @@ ROUTES: tuple[Route, ...] = (
         raw=True,
         errors=(400, 404),
         params={**_ID, "path": "Path relative to the workspace (may contain /)"},
+    ),
+    # Workspaces (SPEC §10); writes are 409 WORKSPACE_BUSY while a query runs.
+    Route(
+        "GET",
+        "/sessions/{id}/changes",
+        "getChanges",
+        "The session's change set against its base commit, computed now",
+        ws_changes,
+        response=WorkspaceChanges,
+        errors=(400, 404),
+        params=_ID,
+    ),
+    Route(
+        "GET",
+        "/sessions/{id}/diff",
+        "getDiff",
+        "Unified diff (git's format) of the change set or one path, uncommitted changes included",
+        ws_diff,
+        query=DiffQuery,
+        raw=True,
+        raw_type="text/x-diff",
+        errors=(400, 404),
+        params=_ID,
+    ),
+    Route(
+        "POST",
+        "/sessions/{id}/commit",
+        "commitChanges",
+        "Commit every change on the session branch",
+        ws_commit,
+        body=CommitRequest,
+        response=CommitResponse,
+        errors=(400, 404, 409),
+        params=_ID,
+    ),
+    Route(
+        "POST",
+        "/sessions/{id}/merge",
+        "mergeChanges",
+        "Merge the session branch (uncommitted changes committed first); conflicts change nothing",
+        ws_merge,
+        body=MergeRequest,
+        response=MergeResponse,
+        errors=(400, 404, 409),
+        params=_ID,
+    ),
+    Route(
+        "POST",
+        "/sessions/{id}/discard",
+        "discardChanges",
+        "Put paths (all when omitted) back to the base commit",
+        ws_discard,
+        body=DiscardRequest,
+        response=DiscardResponse,
+        errors=(400, 404, 409),
+        params=_ID,
     ),
     Route("GET", "/profiles", "listProfiles", "Agent profiles", list_profiles, response=ProfilesResponse),
     Route(

@@ -78,11 +78,9 @@ def _operation(route: Route, refs: dict[tuple[type[BaseModel], str], Any], prefi
         }
     if route.raw:
         success: dict[str, Any] = {
-            "description": "The file's bytes",
+            "description": "The file's bytes" if route.raw_type == "application/octet-stream" else route.summary,
             "content": {
-                "application/octet-stream": {
-                    "schema": {"type": "string", "contentMediaType": "application/octet-stream"}
-                }
+                route.raw_type: {"schema": {"type": "string", "contentMediaType": route.raw_type}}
             },
         }
     elif route.response is not None:

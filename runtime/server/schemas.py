@@ -167,6 +167,8 @@ class SessionListResponse(WireModel):
 class DeleteSessionResponse(WireModel):
     success: Literal[True] = True
     session_id: str
+    #: Sessions with a worktree: ``{branch, branchKept}`` (a branch with unmerged work is kept).
+    workspace: dict[str, Any] | None = None
 
 
 class SendMessageResponse(WireModel):

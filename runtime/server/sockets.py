@@ -49,6 +49,7 @@ from .schemas import (
     SocketPermissionRequest,
     SocketRenameRequest,
 )
+from .workspace_api import socket_events as workspace_socket_events
 
 log = logging.getLogger(__name__)
 
@@ -478,6 +479,7 @@ class SocketHub:
             "profiles:list": (EmptyRequest, self._profiles),
             "architectures:list": (EmptyRequest, self._architectures),
         }
+        events.update(workspace_socket_events(self.runtime))  # SPEC §10
         for name, (model, fn) in events.items():
             sio.on(name, self._handler(name, model, fn))
         self.client_events = tuple(events)
@@ -585,8 +587,8 @@ class SocketHub:
         return {"success": True, "session": detail.wire()}
 
     async def _delete(self, conn: Connection, req: SessionRef) -> Ack:
-        await self.runtime.delete_session(req.session_id)
-        return {"success": True, "sessionId": req.session_id}
+        kept = await self.runtime.delete_session(req.session_id)
+        return {"success": True, "sessionId": req.session_id, **({"workspace": kept} if kept else {})}
 
     async def _rename(self, conn: Connection, req: SocketRenameRequest) -> Ack:
         summary = await self.runtime.rename_session(req.session_id, req.name)

@@ -73,6 +73,14 @@ class ExecutionEnvironment:
         self._lock = asyncio.Lock()
         self._idle: asyncio.TimerHandle | None = None
         self._busy = 0
+        #: Set for sessions with a workspace: readies the worktree before the sandbox starts.
+        self.prepare: Callable[[str, EnvironmentPrimitive], Awaitable[None]] | None = None
+        #: Remote sandboxes with a workspace: the worktree goes up after start, changes come back
+        #: before the sandbox is dropped.
+        self.after_start: Callable[[str, EnvironmentPrimitive], Awaitable[None]] | None = None
+        self.before_drop: Callable[[str, EnvironmentPrimitive], Awaitable[None]] | None = None
+        #: Sessions with a workspace: the project's setup command, once the sandbox is ready.
+        self.setup: Callable[[ExecutionEnvironment, Callable[[str], Awaitable[None]]], Awaitable[None]] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -108,9 +116,15 @@ class ExecutionEnvironment:
             # as an ``ee:creating`` status, and take the profile (its ``env`` becomes secrets).
             configure(status=status, profile=self.profile)
         try:
+            if self.prepare is not None:
+                await status("Preparing the worktree")
+                await self.prepare(self.primitive_name, primitive)
             await primitive.start()
             await status("Installing the runner")
             await primitive.write_files(runner_bundle())
+            if self.after_start is not None and self.primitive_name != "local":
+                await status("Uploading the worktree")
+                await self.after_start(self.primitive_name, primitive)
             self.primitive = primitive
             await status(f"Applying profile {self.profile.id!r}")
             await self.run_command(
@@ -121,6 +135,8 @@ class ExecutionEnvironment:
                     "agentProfile": self.profile.model_dump(mode="json", by_alias=True),
                 },
             )
+            if self.setup is not None:
+                await self.setup(self, status)
             if self.has_transcript:
                 transcript = await self._store.load_transcript(self.session_id, self.architecture)
                 if transcript is not None:
@@ -181,6 +197,11 @@ class ExecutionEnvironment:
 
     async def _drop(self, reason: str) -> None:
         primitive, self.primitive = self.primitive, None
+        if primitive is not None and self.before_drop is not None:
+            try:
+                await self.before_drop(self.primitive_name, primitive)
+            except Exception:  # noqa: BLE001 - the sandbox ends either way
+                log.exception("session %s: saving the workspace before the sandbox ends", self.session_id)
         if primitive is not None:
             await self._store.update_session(self.session_id, {"environmentId": None})
             try:

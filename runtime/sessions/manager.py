@@ -18,6 +18,7 @@ from ..primitives.base import EnvironmentPrimitive
 from ..profiles import ProfileRegistry
 from ..reducer import SessionState, reduce_events
 from ..store.base import SessionRecord, SessionStore
+from ..workspaces import Workspace, resolve_workspace
 from .environment import ExecutionEnvironment
 from .session import AgentSession
 
@@ -69,7 +70,7 @@ class SessionManager:
             python=self.config.runner_python if primitive_name == "local" else "python3",
             idle_timeout_s=self.config.idle_timeout_ms / 1000,
         )
-        return AgentSession(
+        session = AgentSession(
             record,
             bus=self.bus,
             architecture=architecture,
@@ -80,6 +81,24 @@ class SessionManager:
             host_env=self.config.host_env if self.config.host_env is not None else _os_environ(),
             on_runtime_change=self._on_runtime_change,
             on_query_end=self._on_query_end,
+        )
+        if record.get("workspace"):
+            session.workspace = self._workspace(session_id, record["workspace"])
+            env.prepare = session.workspace.prepare_sandbox
+            env.after_start = session.workspace.sync_up
+            env.before_drop = session.workspace.save_from
+            env.setup = session.workspace.run_setup
+        return session
+
+    def _workspace(self, session_id: str, entry: dict[str, Any]) -> Workspace:
+        async def persist(updated: dict[str, Any]) -> None:
+            await self.store.update_session(session_id, {"workspace": updated})
+
+        return Workspace(
+            session_id,
+            entry,
+            publish=lambda kind, payload: self.bus.publish_one(session_id, kind, payload),
+            persist=persist,
         )
 
     # ------------------------------------------------------------------ start-up
@@ -125,6 +144,11 @@ class SessionManager:
             return None
         self.sessions[session_id] = session
         await self._recover(session, rerun_queued=rerun_queued)
+        if session.workspace is not None:
+            try:
+                await session.workspace.check_on_load()
+            except Exception:
+                log.exception("session %s: checking its worktree failed", session_id)
         return session
 
     async def _recover(self, session: AgentSession, *, rerun_queued: bool = False) -> None:
@@ -221,17 +245,30 @@ class SessionManager:
             "createdAt": created,
             "lastActivity": created,
         }
+        if args.workspace is not None:
+            if args.workspace.mode == "in-place" and primitive != "local":
+                raise InvalidRequest('mode "in-place" runs the agent in the folder itself: local primitive only')
+            record["workspace"] = await resolve_workspace(
+                args.workspace, record["name"], self.config.resolved_data_dir() / session_id
+            )
         await self.store.create_session(record)
         await self.bus.open_session(session_id)
         session = self._build(record, SessionState())
         self.sessions[session_id] = session
         return session
 
-    async def delete(self, session_id: str) -> None:
+    async def delete(self, session_id: str) -> dict[str, Any]:
+        """Returns what was kept of its workspace (``{branch, branchKept}``; empty without one)."""
         session = self.get(session_id)
         del self.sessions[session_id]
         await session.close("shutdown")
         await session.environment.terminate("manual")
+        kept: dict[str, Any] = {}
+        if session.workspace is not None:
+            try:
+                kept = await session.workspace.remove(session.record["name"])
+            except Exception:
+                log.exception("session %s: removing its worktree failed", session_id)
         await self.bus.flush()
         self.bus.forget_session(session_id)
         await self.store.delete_session(session_id)
@@ -239,6 +276,7 @@ class SessionManager:
             from ..primitives.local import LocalPrimitive
 
             await LocalPrimitive(self.config.resolved_data_dir(), session_id).destroy()
+        return kept
 
     async def shutdown(self) -> None:
         sessions = list(self.sessions.values())

@@ -26,6 +26,7 @@ from ..models import (
 )
 from ..reducer import SessionState, apply_event
 from ..store.base import SessionRecord
+from ..workspaces import Workspace
 from .environment import ExecutionEnvironment
 from .runner_events import parse_runner_line
 
@@ -98,6 +99,8 @@ class AgentSession:
         #: Set by the liveness watchdog when the sandbox went away under a running query.
         self._sandbox_lost = False
         self._runtime_signature: tuple[Any, ...] = self._signature()
+        #: The session's git worktree or project folder (SPEC §10), when it has one.
+        self.workspace: Workspace | None = None
         self._remove_listener = bus.add_listener(self.id, self._on_events)
 
     # ------------------------------------------------------------------ state
@@ -152,6 +155,7 @@ class AgentSession:
             runtime=self.state.runtime(),
             metadata=self.state.metadata(),
             last_seq=self.state.last_seq,
+            workspace=self.workspace.info() if self.workspace is not None else None,
         )
 
     def detail(self) -> SessionDetail:
@@ -166,6 +170,7 @@ class AgentSession:
                 **summary.model_dump(by_alias=True),
                 "blocks": [lenient_block(b) for b in self.state.blocks],
                 "subagents": subagents,
+                "changes": self.state.changes,
             }
         )
 
@@ -342,7 +347,7 @@ class AgentSession:
     async def _run_query(self, message_id: str, content: str) -> None:
         started = time.monotonic()
         self._interrupt_reason = None
-        await self.publish("query:started", {"messageId": message_id, "content": content})
+        started_event = await self.publish("query:started", {"messageId": message_id, "content": content})
         env = self.environment
         env.query_started()
         try:
@@ -360,11 +365,18 @@ class AgentSession:
                 return
             outcome: dict[str, Any] | None = None
             try:
-                outcome = await self._execute(message_id, content)
+                async with self._watch_workspace():
+                    outcome = await self._execute(message_id, content)
             finally:
                 # The agent is gone, so nobody waits for these answers any more: close them
                 # before the end of the query is announced.
                 await self._close_pending(self._end_reason(outcome))
+            if self.workspace is not None:
+                if env.primitive is not None:
+                    await self.workspace.sync_back(env.primitive_name, env.primitive)
+                await self.workspace.checkpoint(started_event.seq, message_id)
+                # Before the end of the query: a client reacting to that end sees the change set.
+                await self.workspace.publish_changes()
             duration_ms = int((time.monotonic() - started) * 1000)
             # Saved before the end of the query is announced: a client reacting to that end (by
             # terminating the sandbox, say) must not race the save and lose this query's turns.
@@ -396,6 +408,18 @@ class AgentSession:
                     await env.terminate("unhealthy")
         finally:
             env.query_ended()
+
+    def _watch_workspace(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """``file:*`` events while the agent works in a local worktree (SPEC §10)."""
+        workspace = self.workspace
+        if workspace is None or self.environment.primitive_name != "local":
+            return contextlib.nullcontext()
+        from ..workspaces.watcher import watch_files
+
+        async def emit(drafts: list[dict[str, Any]]) -> None:
+            await self.bus.publish(self.id, drafts)
+
+        return watch_files(workspace.path, emit)
 
     def _launch_context(self, message_id: str, content: str) -> LaunchContext:
         return LaunchContext(

@@ -21,6 +21,7 @@ from runtime import AgentRuntime
 from runtime.server import schemas
 from runtime.server.app import AgentServer
 from runtime.server.http import ROUTES, Route
+from runtime.server.workspace_api import socket_events as workspace_socket_events
 from tests.server.clients import RawSocketIO
 from tests.server.conftest import TOKEN
 
@@ -97,6 +98,9 @@ MUTATING_EVENTS = {
     "session:options",
     "session:permission",
     "session:interrupt",
+    "session:commit",
+    "session:merge",
+    "session:discard",
 }
 
 
@@ -258,6 +262,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "session:options": schemas.SocketOptionsRequest,
     "profiles:list": schemas.EmptyRequest,
     "architectures:list": schemas.EmptyRequest,
+    **{name: model for name, (model, _fn) in workspace_socket_events(None).items()},  # type: ignore[arg-type]
 }
 
 
