@@ -127,6 +127,9 @@ class AcpConverter(Converter):
         self.permission_requests: dict[str, tuple[str, list[dict[str, Any]]]] = {}
         #: block id -> the block as last emitted (an unchanged tool card is not sent again).
         self._emitted: dict[str, str] = {}
+        self.home = ""
+        #: Calls that ended without saying what they returned (Gemini CLI's): filled in at the end.
+        self._silent: list[str] = []
 
     # ------------------------------------------------------------------ before the agent starts
 
@@ -139,7 +142,10 @@ class AcpConverter(Converter):
         except ValueError:
             setup = {}
         home = env.get("HOME") or os.path.expanduser("~")
+        self.home = home
         write_files(home, _dict(setup.get("files")))
+        if env.get("TMPDIR"):
+            os.makedirs(env["TMPDIR"], exist_ok=True)  # the host points it into the session home
         options = {
             "cwd": self.request.get("baseWorkspacePath") or os.getcwd(),
             "mcpServers": setup.get("mcpServers") if isinstance(setup.get("mcpServers"), list) else [],
@@ -269,6 +275,9 @@ class AcpConverter(Converter):
         # Content replaces what was there (ACP sends the whole list); an empty list or none keeps it.
         if isinstance(update.get("content"), list) and update["content"]:
             known["content"] = update["content"]
+        elif (update.get("status") in ("completed", "failed") and update.get("rawOutput") is None
+              and call_id not in self._silent):
+            self._silent.append(call_id)
         for item in known.get("content") or []:
             if _dict(item).get("type") == "terminal" and isinstance(item.get("terminalId"), str):
                 self._terminal_users.setdefault(item["terminalId"], set()).add(call_id)
@@ -313,6 +322,8 @@ class AcpConverter(Converter):
                                   "status": "error" if status == "failed" else ("complete" if done else "pending")}
         if diffs:
             result["diffs"] = diffs
+        if isinstance(known.get("exitCode"), int):
+            result["exitCode"] = known["exitCode"]
         if terminal_id is not None:
             result["terminalId"] = terminal_id
             exit_status = self._terminals.get(terminal_id, {}).get("exitStatus")
@@ -389,10 +400,27 @@ class AcpConverter(Converter):
 
     # -- the end --------------------------------------------------------------------------------
 
+    def _fill_silent(self) -> list[dict[str, Any]]:
+        """Gemini CLI's tool output, from its chat file (``acp_gemini``), for calls whose last
+        update had none."""
+        if not self._silent or self.request.get("architecture") != "acp-gemini" or not self.session_id:
+            return []
+        from .acp_gemini import tool_outputs
+
+        events: list[dict[str, Any]] = []
+        for call_id, (output, exit_code) in tool_outputs(self.home, self.session_id, self._silent).items():
+            self._silent.remove(call_id)
+            known = self._tools.get(call_id, {})
+            known["content"] = [{"type": "content", "content": {"type": "text", "text": output}}]
+            if exit_code is not None:
+                known["exitCode"] = exit_code
+            events += self._tool_blocks(call_id)
+        return events
+
     def _end(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         self.ended = True
         self.stop_reason = message.get("stopReason") if isinstance(message.get("stopReason"), str) else None
-        events = self._close()
+        events = [*self._close(), *self._fill_silent()]
         usage = _dict(message.get("usage"))
         if usage:
             numbers = {k: int(v) for k, v in usage.items() if isinstance(v, int | float)}
