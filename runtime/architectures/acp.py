@@ -136,6 +136,18 @@ class GeminiAcp(BuiltinAcp):
 
 
 class ClaudeAcp(BuiltinAcp):
+    def files(self, ctx: LaunchContext) -> dict[str, str]:
+        # Without a ``defaultMode`` the adapter starts in Claude Code's ``auto`` mode, which talks
+        # to a classifier and, behind a gateway (a base URL), adds a billing notice to the reply.
+        # ``bypass`` is ``default`` too: the ACP client approves what is asked.
+        mode = "acceptEdits" if ctx.profile.permission_mode == "acceptEdits" else "default"
+        allowed = [*ctx.profile.allowed_tools, *ctx.extra_allowed_tools]
+        settings = {"permissions": {"defaultMode": mode, "allow": allowed}}
+        files = {".claude/settings.json": json.dumps(settings, indent=2)}
+        if ctx.profile.system_prompt:
+            files[".claude/CLAUDE.md"] = ctx.profile.system_prompt
+        return files
+
     def extra_env(self, ctx: LaunchContext) -> dict[str, str]:
         model = ctx.session_options.get("model") or ctx.profile.model
         # The SDK's CLI would otherwise look for updates and send telemetry from the sandbox.
