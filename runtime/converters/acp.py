@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 #: Host -> runner: the ACP client's options (JSON), taken out of the agent's environment.
 SETUP_ENV = "AGENT_TUI_ACP_SETUP"
+#: A file the client's lines are appended to as they arrive (recording golden streams for tests).
+RECORD_ENV = "AGENT_TUI_ACP_RECORD"
 #: Where the ACP session id is kept, under the session home (saved with the transcript).
 STATE_FILE = os.path.join(".agent-tui", "acp-session.json")
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
@@ -87,6 +89,16 @@ def content_text(block: Any) -> str:
     return ""
 
 
+def unfenced(text: str) -> str:
+    """Text that is one Markdown code block (how Claude's adapter wraps a command's output) as
+    the block's content: a tool card shows output, not Markdown."""
+    stripped = text.strip()
+    if stripped.startswith("```") and stripped.endswith("```") and stripped.count("```") == 2 and "\n" in stripped:
+        inner = stripped[3:-3].split("\n", 1)[1] if "\n" in stripped[3:-3] else ""
+        return inner if inner.endswith("\n") or not inner else inner + "\n"
+    return text
+
+
 def diff_text(item: dict[str, Any], workspace: str = "") -> str:
     path = str(item.get("path") or "file")
     if workspace and path.startswith(workspace.rstrip("/") + "/"):
@@ -128,6 +140,8 @@ class AcpConverter(Converter):
         #: block id -> the block as last emitted (an unchanged tool card is not sent again).
         self._emitted: dict[str, str] = {}
         self.home = ""
+        self._record: str | None = None
+        self._last_metadata: dict[str, str] = {}
         #: Calls that ended without saying what they returned (Gemini CLI's): filled in at the end.
         self._silent: list[str] = []
 
@@ -136,6 +150,7 @@ class AcpConverter(Converter):
     def prepare(self, argv: list[str], env: dict[str, str]) -> list[str]:
         from .acp_client import driver_argv
 
+        self._record = env.pop(RECORD_ENV, None)
         setup_text = env.pop(SETUP_ENV, None)
         try:
             setup = _dict(json.loads(setup_text)) if setup_text else {}
@@ -165,6 +180,12 @@ class AcpConverter(Converter):
         return True
 
     # ------------------------------------------------------------------ client lines
+
+    def feed(self, line: str) -> list[dict[str, Any]]:
+        if self._record:
+            with open(self._record, "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        return super().feed(line)
 
     def convert(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         kind = message.get("type")
@@ -226,11 +247,11 @@ class AcpConverter(Converter):
             cost = _dict(update.get("cost"))
             if isinstance(cost.get("amount"), int | float) and str(cost.get("currency") or "USD").upper() == "USD":
                 payload["sessionCostUsd"] = cost["amount"]
-            return [make_event("metadata:update", payload)] if payload else []
+            return self._metadata(payload)
         if kind == "available_commands_update":
             commands = [{"name": str(c.get("name")), "description": str(c.get("description") or "")}
                         for c in update.get("availableCommands") or [] if isinstance(c, dict) and c.get("name")]
-            return [make_event("metadata:update", {"commands": commands})]
+            return self._metadata({"commands": commands})
         if kind == "current_mode_update":
             mode = update.get("currentModeId") or update.get("modeId")
             return [make_event("metadata:update", {"mode": mode})] if isinstance(mode, str) else []
@@ -238,6 +259,18 @@ class AcpConverter(Converter):
             return [log_event("debug", f"ACP {kind}")]
         return [log_event("warn", f"ACP session/update of a kind agent-tui does not know: {kind[:80] or '(none)'}",
                           {"update": json.dumps(update)[:2000]})]
+
+    def _metadata(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """``metadata:update`` unless it says again what the last one of its keys said (agents
+        repeat their command list and context size often)."""
+        if not payload:
+            return []
+        key = ",".join(sorted(payload))
+        text = json.dumps(payload, sort_keys=True)
+        if self._last_metadata.get(key) == text:
+            return []
+        self._last_metadata[key] = text
+        return [make_event("metadata:update", payload)]
 
     def _chunk(self, block_type: str, text: str) -> list[dict[str, Any]]:
         if not text:
@@ -306,7 +339,7 @@ class AcpConverter(Converter):
         for item in content:
             item = _dict(item)
             if item.get("type") == "content":
-                pieces.append(content_text(item.get("content")))
+                pieces.append(unfenced(content_text(item.get("content"))))
             elif item.get("type") == "diff":
                 diffs.append({k: item.get(k) for k in ("path", "oldText", "newText")})
                 pieces.append(diff_text(item, self.workspace))
@@ -440,7 +473,7 @@ class AcpConverter(Converter):
         return events
 
     def _error(self, message: dict[str, Any]) -> list[dict[str, Any]]:
-        text = str(message.get("message") or "the ACP agent failed")
+        text = readable_error(str(message.get("message") or "the ACP agent failed"))
         if isinstance(message.get("exitCode"), int):
             # The agent died: finish() quotes its last stderr lines (they may still be coming).
             self._exit_code = message["exitCode"]
@@ -465,6 +498,20 @@ class AcpConverter(Converter):
         if not self.ended:
             return [], {"error": "the ACP agent ended before answering the prompt", "code": "AGENT_NO_RESULT"}
         return [], None
+
+
+def readable_error(text: str) -> str:
+    """An error message that is a provider's JSON error body (Gemini CLI passes them on as they
+    are) as ``API error <code> <status>: <message>``; anything else unchanged."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text
+    error = _dict(_dict(body).get("error"))
+    if not isinstance(error.get("message"), str):
+        return text
+    label = " ".join(str(error[k]) for k in ("code", "status") if error.get(k) not in (None, ""))
+    return f"API error {label}: {error['message']}" if label else error["message"]
 
 
 def choose_option(options: list[dict[str, Any]], decision: str, wanted: Any = None) -> str | None:

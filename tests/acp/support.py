@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import socketio
 
 from runtime import AgentRuntime
+from runtime.converters.acp import RECORD_ENV
 from runtime.server.app import start_server
 
 TOKEN = "acp-test-token"
+#: ``ACP_RECORD=<file> pytest tests/acp/test_gemini_acp.py``: the ACP client's lines of every query
+#: are appended to ``<file>`` (how ``golden/*.jsonl`` were recorded).
+RECORD_VARIABLE = "ACP_RECORD"
+
+
+def recording() -> dict[str, str]:
+    """Host variables that make the runner record the ACP stream, when ``ACP_RECORD`` is set."""
+    target = os.environ.get(RECORD_VARIABLE)
+    return {RECORD_ENV: os.path.abspath(target)} if target else {}
 
 
 @asynccontextmanager

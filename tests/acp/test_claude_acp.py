@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runtime import AgentRuntime
-from tests.acp.support import answer, socket_client
+from tests.acp.support import answer, recording, socket_client
 from tests.agent_support import ask, needs_cli, started_runtime
 from tests.claude.conftest import claude_host_env, fake, loopback_only  # noqa: F401 - fixtures
 from tests.fakes.anthropic_server import ErrorReply, FakeAnthropic, Text, ToolUse, Turn
@@ -21,13 +21,13 @@ from tests.helpers import NODE_BIN, collect_until, make_config, process_alive, q
 ADAPTER_BIN = NODE_BIN / "claude-agent-acp"
 pytestmark = [needs_cli(ADAPTER_BIN, "claude-agent-acp")]
 
-_ENV = 'env = ["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "CLAUDE_CODE_MAX_RETRIES"]\n'
+_ENV = 'env = ["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "CLAUDE_CODE_MAX_RETRIES", "AGENT_TUI_ACP_RECORD"]\n'
 PROFILES = {"bypass": f'name = "Bypass"\n{_ENV}', "ask": f'name = "Ask"\npermissionMode = "ask"\n{_ENV}'}
 
 
 @pytest.fixture
 async def runtime(tmp_path: Path, fake: FakeAnthropic) -> AsyncIterator[AgentRuntime]:  # noqa: F811
-    config = make_config(tmp_path, agent_bin_dirs=[str(NODE_BIN)], host_env=claude_host_env(fake))
+    config = make_config(tmp_path, agent_bin_dirs=[str(NODE_BIN)], host_env=claude_host_env(fake, **recording()))
     profiles = Path(config.config_dir) / "profiles"  # type: ignore[arg-type]
     profiles.mkdir(parents=True)
     for name, text in PROFILES.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runtime import AgentRuntime
-from tests.acp.support import answer, socket_client
+from tests.acp.support import answer, recording, socket_client
 from tests.agent_support import ask, started_runtime
 from tests.fakes.gemini_server import ErrorReply, FakeGemini, FunctionCall, Text, Turn
 from tests.gemini.conftest import (  # noqa: F401 - fake, loopback_only: fixtures for this module
@@ -27,20 +27,22 @@ from tests.helpers import NODE_BIN, collect_until, make_config, process_alive, q
 
 pytestmark = [needs_gemini]
 
-ASK_PROFILE = 'name = "Ask"\npermissionMode = "ask"\nenv = ["GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL"]\n'
+_ENV = 'env = ["GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL", "AGENT_TUI_ACP_RECORD"]\n'
+PROFILES = {"bypass": f'name = "Bypass"\n{_ENV}', "ask": f'name = "Ask"\npermissionMode = "ask"\n{_ENV}'}
 
 
 @pytest.fixture
 async def runtime(tmp_path: Path, fake: FakeGemini) -> AsyncIterator[AgentRuntime]:  # noqa: F811
-    config = make_config(tmp_path, agent_bin_dirs=[str(NODE_BIN)], host_env=gemini_host_env(fake))
+    config = make_config(tmp_path, agent_bin_dirs=[str(NODE_BIN)], host_env=gemini_host_env(fake, **recording()))
     profiles = Path(config.config_dir) / "profiles"  # type: ignore[arg-type]
     profiles.mkdir(parents=True)
-    (profiles / "ask.toml").write_text(ASK_PROFILE)
+    for name, text in PROFILES.items():
+        (profiles / f"{name}.toml").write_text(text)
     async with started_runtime(config) as started:
         yield started
 
 
-async def new_session(runtime: AgentRuntime, profile: str = "default") -> str:
+async def new_session(runtime: AgentRuntime, profile: str = "bypass") -> str:
     session = await runtime.create_session({"architecture": "acp-gemini", "agentProfileRef": profile,
                                             "sessionOptions": {"model": MODEL}})
     return session.session_id
