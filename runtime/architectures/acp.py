@@ -157,6 +157,27 @@ class ClaudeAcp(BuiltinAcp):
         return env
 
 
+class OpencodeAcp(BuiltinAcp):
+    def files(self, ctx: LaunchContext) -> dict[str, str]:
+        from ..converters.opencode import PLUGIN_PACKAGE
+        from .opencode import build_config, model_and_provider
+
+        model, provider = model_and_provider(ctx.session_options.get("model") or ctx.profile.model,
+                                             ctx.passthrough_env())
+        config = build_config(ctx, model, provider)
+        config.pop("mcp", None)  # sent with session/new instead
+        # As for ``opencode``: an empty node_modules and a lock naming the plugin package keep
+        # OpenCode from installing it from the npm registry in every new sandbox.
+        manifest = {"dependencies": {PLUGIN_PACKAGE: "*"}}
+        files = {".config/opencode/opencode.json": json.dumps(config, indent=2),
+                 ".config/opencode/package.json": json.dumps(manifest),
+                 ".config/opencode/package-lock.json": json.dumps({"lockfileVersion": 3, "packages": {"": manifest}}),
+                 ".config/opencode/node_modules/.agent-tui": ""}
+        if ctx.profile.system_prompt:
+            files[".config/opencode/AGENTS.md"] = ctx.profile.system_prompt
+        return files
+
+
 def builtins() -> list[BuiltinAcp]:
     from .opencode import FIXED_ENV as OPENCODE_ENV
 
@@ -169,7 +190,7 @@ def builtins() -> list[BuiltinAcp]:
                   {"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_NO_RELAUNCH": "true"}),
         BuiltinAcp("acp-codex", "Codex (ACP)", ("codex-acp",), "AGENT_TUI_CODEX_ACP_PATH", (),
                    "npm install -g @zed-industries/codex-acp", [".codex"]),
-        BuiltinAcp("acp-opencode", "OpenCode (ACP)", ("opencode",), "AGENT_TUI_OPENCODE_PATH", ("acp",),
+        OpencodeAcp("acp-opencode", "OpenCode (ACP)", ("opencode",), "AGENT_TUI_OPENCODE_PATH", ("acp",),
                    "npm install -g opencode-ai", [".local/share/opencode"], dict(OPENCODE_ENV)),
     ]
 

@@ -3,9 +3,11 @@
 The ACP client keeps the session id in ``home/.agent-tui/acp-session.json`` together with the
 folders under ``home/`` where the agent keeps its own conversation (``stateDirs``: the
 architecture's, e.g. ``.gemini`` for Gemini CLI, or a profile's ``acp.state``). The stored
-transcript (``TRANSCRIPT_FORMAT``) is that file plus every file of those folders (text as is,
-anything else base64), by path relative to ``home/``; restoring writes them back, so the next
-query's ``session/load`` finds both the id and the agent's files.
+transcript (``TRANSCRIPT_FORMAT``) is that file plus the files of those folders (each
+zlib-compressed and base64-encoded), by path relative to ``home/``; restoring writes them back, so
+the next query's ``session/load`` finds both the id and the agent's files. The whole transcript is
+one line of the runner's output, which the host caps at 1 MiB: files that would take it past
+``MAX_TOTAL`` (compressed) are left out, named in ``skipped`` (the agent then starts afresh).
 
 Stdlib only: runs inside the sandbox as ``agent_runner.acp_transcript``.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import zlib
 
 from .transcript_files import home_for, request_workspace, target_inside
 
@@ -25,12 +28,13 @@ if TYPE_CHECKING:
 
 TRANSCRIPT_FORMAT = "acp/1"
 STATE_FILE = os.path.join(".agent-tui", "acp-session.json")
-#: Files bigger than this are left out, and the whole transcript stops growing past ``MAX_TOTAL``
-#: (a runaway cache must not bloat the store).
-MAX_FILE = 8 * 1024 * 1024
-MAX_TOTAL = 48 * 1024 * 1024
-#: Folder names never saved: caches and installs an agent rebuilds itself.
-SKIPPED = frozenset({"node_modules", ".cache", "cache", "tmp-downloads", "bin", "log", "logs"})
+#: Files bigger than this are not even read, and the encoded files stop at ``MAX_TOTAL`` bytes
+#: (under the host's 1 MiB line limit, with room for the JSON around them).
+MAX_FILE = 32 * 1024 * 1024
+MAX_TOTAL = 900 * 1024
+#: Folder names never saved: caches, logs and installs an agent rebuilds itself.
+SKIPPED = frozenset({"node_modules", ".cache", "cache", "tmp-downloads", "bin", "log", "logs", "snapshot",
+                     "statsig", "telemetry", "shell-snapshots"})
 
 
 def _file_entry(path: str) -> dict[str, str] | None:
@@ -39,10 +43,7 @@ def _file_entry(path: str) -> dict[str, str] | None:
             data = handle.read()
     except OSError:
         return None
-    try:
-        return {"text": data.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"base64": base64.b64encode(data).decode("ascii")}
+    return {"z": base64.b64encode(zlib.compress(data, 6)).decode("ascii")}
 
 
 def read_transcript(request: dict[str, Any]) -> dict[str, Any] | None:
@@ -56,6 +57,7 @@ def read_transcript(request: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(state, dict) or not isinstance(state.get("sessionId"), str):
         return None
     files: dict[str, dict[str, str]] = {STATE_FILE: {"text": json.dumps(state)}}
+    skipped: list[str] = []
     total = 0
     for folder in state.get("stateDirs") or []:
         root = target_inside(home, folder) if isinstance(folder, str) else None
@@ -68,14 +70,18 @@ def read_transcript(request: dict[str, Any]) -> dict[str, Any] | None:
         for path in paths:
             if os.path.islink(path) or not os.path.isfile(path):
                 continue
-            size = os.path.getsize(path)
-            if size > MAX_FILE or total + size > MAX_TOTAL:
+            relative = os.path.relpath(path, home)
+            entry = _file_entry(path) if os.path.getsize(path) <= MAX_FILE else None
+            size = len(entry["z"]) if entry else 0
+            if entry is None or total + size > MAX_TOTAL:
+                skipped.append(relative)
                 continue
-            entry = _file_entry(path)
-            if entry is not None:
-                total += size
-                files[os.path.relpath(path, home)] = entry
-    return {"format": TRANSCRIPT_FORMAT, "sessionId": state["sessionId"], "files": files}
+            total += size
+            files[relative] = entry
+    transcript: dict[str, Any] = {"format": TRANSCRIPT_FORMAT, "sessionId": state["sessionId"], "files": files}
+    if skipped:
+        transcript["skipped"] = skipped[:100]
+    return transcript
 
 
 def load_transcript(request: dict[str, Any], transcript: Any) -> None:
@@ -91,8 +97,11 @@ def load_transcript(request: dict[str, Any], transcript: Any) -> None:
             continue  # never write outside the session home
         if isinstance(entry.get("text"), str):
             data = entry["text"].encode("utf-8")
-        elif isinstance(entry.get("base64"), str):
-            data = base64.b64decode(entry["base64"])
+        elif isinstance(entry.get("z"), str):
+            try:
+                data = zlib.decompress(base64.b64decode(entry["z"]))
+            except (ValueError, zlib.error):
+                continue
         else:
             continue
         os.makedirs(os.path.dirname(target), exist_ok=True)
