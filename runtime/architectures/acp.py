@@ -141,8 +141,9 @@ class ClaudeAcp(BuiltinAcp):
         # to a classifier and, behind a gateway (a base URL), adds a billing notice to the reply.
         # ``bypass`` is ``default`` too: the ACP client approves what is asked.
         mode = "acceptEdits" if ctx.profile.permission_mode == "acceptEdits" else "default"
-        allowed = [*ctx.profile.allowed_tools, *ctx.extra_allowed_tools]
-        settings = {"permissions": {"defaultMode": mode, "allow": allowed}}
+        # Only the profile's tool names: an ``allow_always`` answer names an ACP tool kind
+        # (``execute``), which the adapter remembers itself for its session.
+        settings = {"permissions": {"defaultMode": mode, "allow": list(ctx.profile.allowed_tools)}}
         files = {".claude/settings.json": json.dumps(settings, indent=2)}
         if ctx.profile.system_prompt:
             files[".claude/CLAUDE.md"] = ctx.profile.system_prompt
