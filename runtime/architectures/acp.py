@@ -46,8 +46,10 @@ def mcp_servers(profile: AgentProfile) -> list[dict[str, Any]]:
     return servers
 
 
-def setup_for(ctx: LaunchContext, state_dirs: list[str], files: dict[str, str] | None = None) -> str:
+def setup_for(ctx: LaunchContext, state_dirs: list[str], files: dict[str, str] | None = None,
+              mode: str | None = None) -> str:
     return json.dumps({
+        "mode": mode,
         "mcpServers": mcp_servers(ctx.profile),
         "autoApprove": ctx.profile.permission_mode == "bypass",
         "stateDirs": state_dirs,
@@ -111,10 +113,14 @@ class BuiltinAcp:
     def extra_env(self, ctx: LaunchContext) -> dict[str, str]:
         return {}
 
+    def mode(self, ctx: LaunchContext) -> str | None:
+        """The ACP session mode to switch to, if any."""
+        return None
+
     def launch(self, ctx: LaunchContext) -> Launch:
         binary = self.binary(ctx.config, ctx.primitive) or self.binaries[0]
         env = {**base_env(ctx), **self.fixed_env, **self.extra_env(ctx),
-               SETUP_ENV: setup_for(ctx, self.state_dirs, self.files(ctx))}
+               SETUP_ENV: setup_for(ctx, self.state_dirs, self.files(ctx), self.mode(ctx))}
         return Launch(argv=[binary, *self.args], env=env)
 
 
@@ -179,6 +185,49 @@ class OpencodeAcp(BuiltinAcp):
         return files
 
 
+#: Codex's ``approval_policy`` per profile ``permissionMode``. Codex 0.166 dropped ``untrusted``;
+#: with ``on-request`` the model asks (a command with ``sandbox_permissions: require_escalated``).
+CODEX_APPROVALS = {"bypass": "never", "acceptEdits": "on-request", "ask": "on-request"}
+CODEX_SANDBOX = {"bypass": "danger-full-access", "acceptEdits": "workspace-write", "ask": "read-only"}
+CODEX_MODES = {"bypass": "agent-full-access", "acceptEdits": "workspace-write", "ask": "read-only"}
+CODEX_DEFAULT_MODEL = "gpt-5.5"
+
+
+def toml_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+class CodexAcp(BuiltinAcp):
+    def files(self, ctx: LaunchContext) -> dict[str, str]:
+        passthrough = ctx.passthrough_env()
+        model = str(ctx.session_options.get("model") or ctx.profile.model or CODEX_DEFAULT_MODEL)
+        lines = [f"model = {toml_string(model)}",
+                 f"approval_policy = {toml_string(CODEX_APPROVALS.get(ctx.profile.permission_mode, 'never'))}",
+                 # The agent-tui sandbox is the boundary. In ``ask`` Codex's own read-only sandbox
+                 # is what makes it ask: a command needing more is asked about (escalation).
+                 f"sandbox_mode = {toml_string(CODEX_SANDBOX.get(ctx.profile.permission_mode, 'danger-full-access'))}",
+                 # Approvals go to the user (our clients), not Codex's own reviewer model.
+                 'approvals_reviewer = "user"',
+                 "check_for_update_on_startup = false"]
+        base_url = passthrough.get("OPENAI_BASE_URL")
+        if base_url:
+            lines += ['model_provider = "agent-tui"', "", "[model_providers.agent-tui]",
+                      'name = "OpenAI-compatible (agent-tui)"', f"base_url = {toml_string(base_url)}",
+                      'env_key = "OPENAI_API_KEY"', 'wire_api = "responses"']
+        files = {".codex/config.toml": "\n".join(lines) + "\n"}
+        if ctx.profile.system_prompt:
+            files[".codex/AGENTS.md"] = ctx.profile.system_prompt
+        return files
+
+    def extra_env(self, ctx: LaunchContext) -> dict[str, str]:
+        return {"CODEX_HOME": os.path.join(ctx.home, ".codex")}
+
+    def mode(self, ctx: LaunchContext) -> str | None:
+        # codex-acp starts in "agent" (auto review: Codex's reviewer model answers approvals);
+        # these presets send approvals to the client instead.
+        return CODEX_MODES.get(ctx.profile.permission_mode, "agent-full-access")
+
+
 def builtins() -> list[BuiltinAcp]:
     from .opencode import FIXED_ENV as OPENCODE_ENV
 
@@ -189,8 +238,8 @@ def builtins() -> list[BuiltinAcp]:
         GeminiAcp("acp-gemini", "Gemini CLI (ACP)", ("gemini",), "AGENT_TUI_GEMINI_PATH", ("--acp",),
                   "npm install -g @google/gemini-cli", [".gemini"],
                   {"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_NO_RELAUNCH": "true"}),
-        BuiltinAcp("acp-codex", "Codex (ACP)", ("codex-acp",), "AGENT_TUI_CODEX_ACP_PATH", (),
-                   "npm install -g @zed-industries/codex-acp", [".codex"]),
+        CodexAcp("acp-codex", "Codex (ACP)", ("codex-acp",), "AGENT_TUI_CODEX_ACP_PATH", (),
+                 "npm install -g @agentclientprotocol/codex-acp", [".codex"]),
         OpencodeAcp("acp-opencode", "OpenCode (ACP)", ("opencode",), "AGENT_TUI_OPENCODE_PATH", ("acp",),
                    "npm install -g opencode-ai", [".local/share/opencode"], dict(OPENCODE_ENV)),
     ]

@@ -142,6 +142,9 @@ class AcpConverter(Converter):
         self.home = ""
         self._record: str | None = None
         self._last_metadata: dict[str, str] = {}
+        self._system_error = False
+        #: The text of the last closed assistant block (a Codex system error's message).
+        self._last_text = ""
         #: Calls that ended without saying what they returned (Gemini CLI's): filled in at the end.
         self._silent: list[str] = []
 
@@ -168,6 +171,7 @@ class AcpConverter(Converter):
             "resume": bool(self.request.get("resume")),
             "stateFile": os.path.join(home, STATE_FILE),
             "stateDirs": setup.get("stateDirs") if isinstance(setup.get("stateDirs"), list) else [],
+            "mode": setup.get("mode") if isinstance(setup.get("mode"), str) else None,
         }
         if isinstance(setup.get("error"), str):
             options["error"] = setup["error"]
@@ -255,7 +259,14 @@ class AcpConverter(Converter):
         if kind == "current_mode_update":
             mode = update.get("currentModeId") or update.get("modeId")
             return [make_event("metadata:update", {"mode": mode})] if isinstance(mode, str) else []
-        if kind in ("user_message_chunk", "config_option_update", "session_info_update"):
+        if kind == "session_info_update":
+            # Codex's extension: a thread that hit a provider error says so here, then prints the
+            # error as agent text and ends the turn normally.
+            status = _dict(_dict(_dict(update.get("_meta")).get("codex")).get("threadStatus"))
+            if status.get("type") == "systemError":
+                self._system_error = True
+            return [log_event("debug", f"ACP {kind}")]
+        if kind in ("user_message_chunk", "config_option_update"):
             return [log_event("debug", f"ACP {kind}")]
         return [log_event("warn", f"ACP session/update of a kind agent-tui does not know: {kind[:80] or '(none)'}",
                           {"update": json.dumps(update)[:2000]})]
@@ -293,6 +304,8 @@ class AcpConverter(Converter):
             return []
         block_type, block_id, text = self._open
         self._open = None
+        if block_type == "assistant_text":
+            self._last_text = text
         return [make_event("block:upsert", {"block": {"id": block_id, "type": block_type, "content": text,
                                                       "status": "complete"}})]
 
@@ -314,7 +327,22 @@ class AcpConverter(Converter):
         for item in known.get("content") or []:
             if _dict(item).get("type") == "terminal" and isinstance(item.get("terminalId"), str):
                 self._terminal_users.setdefault(item["terminalId"], set()).add(call_id)
+        self._terminal_meta(_dict(update.get("_meta")))
         return [*events, *self._tool_blocks(call_id)]
+
+    def _terminal_meta(self, meta: dict[str, Any]) -> None:
+        """The terminal extension agents that run commands themselves use (Codex: ``_meta``
+        ``terminal_output_delta {terminal_id, data}``, ``terminal_exit {terminal_id, exit_code,
+        signal}``; Zed shows the embedded terminal from them)."""
+        for name in ("terminal_output_delta", "terminal_output"):
+            piece = _dict(meta.get(name))
+            if isinstance(piece.get("terminal_id"), str) and isinstance(piece.get("data"), str):
+                terminal = self._terminals.setdefault(piece["terminal_id"], {"output": ""})
+                terminal["output"] = str(terminal.get("output") or "") + piece["data"]
+        exit_info = _dict(meta.get("terminal_exit"))
+        if isinstance(exit_info.get("terminal_id"), str):
+            terminal = self._terminals.setdefault(exit_info["terminal_id"], {"output": ""})
+            terminal["exitStatus"] = {"exitCode": exit_info.get("exit_code"), "signal": exit_info.get("signal")}
 
     def _tool_blocks(self, call_id: str) -> list[dict[str, Any]]:
         known = self._tools[call_id]
@@ -464,7 +492,11 @@ class AcpConverter(Converter):
             if "cachedWriteTokens" in numbers:
                 wire["cacheWriteTokens"] = numbers["cachedWriteTokens"]
             events.append(make_event("metadata:update", {"usage": wire}))
-        if self.stop_reason not in NORMAL_STOPS:
+        if self._system_error and self.failure is None and self.stop_reason != "cancelled":
+            text = readable_error(self._last_text.strip()) or "the agent reported a system error"
+            self.failure = {"error": text, "code": "AGENT_ERROR"}
+            events.append(make_event("error", {"message": text, "code": "AGENT_ERROR"}))
+        elif self.stop_reason not in NORMAL_STOPS:
             text = "the agent refused to answer" if self.stop_reason == "refusal" else f"the agent stopped: {self.stop_reason}"
             self.failure = {"error": text, "code": "AGENT_REFUSED" if self.stop_reason == "refusal" else "AGENT_ERROR"}
             events.append(make_event("error", {"message": text, "code": self.failure["code"]}))

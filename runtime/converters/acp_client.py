@@ -523,10 +523,12 @@ def open_session(client: Client, capabilities: dict[str, Any], agent_info: Any) 
     state_file = str(options.get("stateFile") or "")
     stored = read_state(state_file) if state_file and options.get("resume") else None
     resumed = False
+    opened: Any = None
     if stored and capabilities.get("loadSession"):
         client.replaying = True
         try:
-            client.request("session/load", {"sessionId": stored, "cwd": cwd, "mcpServers": mcp}, SETUP_TIMEOUT_S)
+            opened = client.request("session/load", {"sessionId": stored, "cwd": cwd, "mcpServers": mcp},
+                                    SETUP_TIMEOUT_S)
             client.session_id, resumed = stored, True
         except RpcError as exc:
             client.out.warn(f"the agent could not load its session {stored} ({exc.text()}); "
@@ -542,11 +544,31 @@ def open_session(client: Client, capabilities: dict[str, Any], agent_info: Any) 
         if not isinstance(session, str) or not session:
             raise DriverError("the agent's session/new gave no sessionId")
         client.session_id = session
+        opened = result
         client.out.line({"type": "acp.session_info", "result": {k: v for k, v in result.items() if k != "sessionId"}})
+    set_mode(client, opened)
     if state_file:
         write_state(state_file, client.session_id, agent_info, options.get("stateDirs"))
     client.out.line({"type": "acp.session", "sessionId": client.session_id, "resumed": resumed,
                      "replayed": client.replayed, "agentInfo": agent_info})
+
+
+def set_mode(client: Client, opened: Any) -> None:
+    """``session/set_mode`` to ``options.mode`` when the agent offers that mode and is not in it
+    (e.g. Codex starts in its "auto review" mode, where its own reviewer model answers approvals)."""
+    wanted = client.options.get("mode")
+    modes = opened.get("modes") if isinstance(opened, dict) and isinstance(opened.get("modes"), dict) else {}
+    if not isinstance(wanted, str) or not wanted or modes.get("currentModeId") == wanted:
+        return
+    offered = [m.get("id") for m in modes.get("availableModes") or [] if isinstance(m, dict)]
+    if wanted not in offered:
+        client.out.warn(f"the agent offers no mode {wanted!r} (it has {', '.join(map(str, offered)) or 'none'})")
+        return
+    try:
+        client.request("session/set_mode", {"sessionId": client.session_id, "modeId": wanted}, SETUP_TIMEOUT_S)
+        client.out.line({"type": "acp.update", "update": {"sessionUpdate": "current_mode_update", "currentModeId": wanted}})
+    except RpcError as exc:
+        client.out.warn(f"the agent did not switch to mode {wanted!r}: {exc.text()}")
 
 
 def stop_agent(agent: subprocess.Popen[bytes]) -> None:

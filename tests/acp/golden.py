@@ -20,7 +20,7 @@ MESSAGE_ID = "msg-golden"
 
 
 def architecture_of(name: str) -> str:
-    return {"gemini": "acp-gemini", "claude": "acp-claude"}.get(name.split("_", 1)[0], "acp")
+    return {"gemini": "acp-gemini", "claude": "acp-claude", "codex": "acp-codex"}.get(name.split("_", 1)[0], "acp")
 
 
 def convert(name: str) -> dict[str, Any]:
