@@ -446,6 +446,16 @@ class ProfileInfo(WireModel):
 PermissionMode = Literal["bypass", "ask", "acceptEdits"]
 
 
+class AcpAgent(WireModel):
+    """A profile's own ACP agent (``acp = { command = [...], env = {...}, state = [...] }``):
+    the command the ``acp`` architecture runs, fixed variables for it, and the folders under the
+    session home where it keeps its conversation (saved so a new sandbox resumes it)."""
+
+    command: list[str] = Field(min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    state: list[str] = Field(default_factory=list)
+
+
 class AgentProfile(WireModel):
     """SPEC §8: how an agent is configured (system prompt, model, tools, env names, files)."""
 
@@ -460,6 +470,7 @@ class AgentProfile(WireModel):
     mcp_servers: dict[str, Any] = Field(default_factory=dict)
     permission_mode: PermissionMode = "bypass"
     network: bool = True  # False: a local sandbox under bubblewrap gets no network (docs/isolation.md)
+    acp: AcpAgent | None = None
 
     def info(self) -> ProfileInfo:
         return ProfileInfo(id=self.id, name=self.name, description=self.description)

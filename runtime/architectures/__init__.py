@@ -30,6 +30,14 @@ def _load() -> dict[str, Architecture]:
         registry["gemini-cli"] = GeminiCliArchitecture()
     except ImportError:
         pass
+    try:
+        from .acp import AcpArchitecture, builtins
+
+        registry["acp"] = AcpArchitecture()
+        for arch in builtins():
+            registry[arch.id] = arch
+    except ImportError:
+        pass
     return registry
 
 

@@ -22,6 +22,11 @@ CONVERTER_MODULES: dict[str, str] = {
     "claude-sdk": "claude_code",
     "opencode": "opencode",
     "gemini-cli": "gemini_cli",
+    "acp": "acp",
+    "acp-claude": "acp",
+    "acp-gemini": "acp",
+    "acp-codex": "acp",
+    "acp-opencode": "acp",
 }
 
 

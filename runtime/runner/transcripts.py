@@ -22,6 +22,11 @@ HANDLERS: dict[str, str] = {
     "claude-sdk": "claude_transcript",
     "opencode": "opencode_transcript",
     "gemini-cli": "gemini_transcript",
+    "acp": "acp_transcript",
+    "acp-claude": "acp_transcript",
+    "acp-gemini": "acp_transcript",
+    "acp-codex": "acp_transcript",
+    "acp-opencode": "acp_transcript",
 }
 
 
