@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ..agent_runtime import AgentRuntime
 from . import auth
+from ._engineio import GuardedServer
 from .http import MAX_BODY, RUNTIME_KEY, TOKEN_KEY, add_routes, make_middlewares
 from .sockets import DEFAULT_SEND_BUDGET, SocketHub
 
@@ -52,7 +53,7 @@ class AgentServer:
         manager = None
         if redis_url:
             manager = socketio.AsyncRedisManager(redis_url)
-        self.sio = socketio.AsyncServer(
+        self.sio = GuardedServer(
             async_mode="aiohttp",
             client_manager=manager,
             # Same-origin only by default: with no token on 127.0.0.1, any web page the user visits
@@ -65,6 +66,8 @@ class AgentServer:
             engineio_logger=False,
         )
         self.hub = SocketHub(runtime, self.sio, token=token, send_budget=send_budget, redis=bool(redis_url))
+        bridge = self.hub.bridge
+        self.sio.transport_of = lambda eio_sid: bridge.transport(eio_sid, self.sio.environ.get(eio_sid))
         self.app = web.Application(
             client_max_size=MAX_BODY,
             middlewares=[self.hub.bridge.middleware, *make_middlewares(SOCKETIO_PATH, cors_origins)],
