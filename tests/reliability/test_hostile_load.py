@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+import socketio
 
-from tests.reliability.harness import ServeProcess, TOKEN
+from runtime import AgentRuntime
+from tests.helpers import ROOT, make_config
+from tests.reliability.harness import TOKEN, ServeProcess
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -94,3 +101,135 @@ async def test_a_flood_of_undecodable_packets_before_auth_keeps_the_log_small(
     record_property("undecodable_packets_sent", total)
     record_property("log_growth_bytes", grown)
     record_property("health_after_ms", round(health, 1))
+
+
+# --------------------------------------------------------------------------- #3 polling-only clients
+
+NODE_DIR = ROOT / "tests" / "node"
+STREAM_EVENTS = 5_000
+
+
+async def _seed_stream(tmp_path: Path, count: int) -> str:
+    """A session whose log holds ``count`` events, written before the server starts."""
+    async with AgentRuntime(make_config(tmp_path, data_dir=tmp_path / "sandboxes")) as runtime:
+        session = await runtime.create_session({"architecture": "shell"})
+        sid = session.session_id
+        for start in range(0, count, 500):
+            await runtime.bus.publish(
+                sid,
+                [
+                    {"type": "log", "payload": {"level": "info", "message": f"line {n}"}}
+                    for n in range(start, min(count, start + 500))
+                ],
+            )
+        assert (await runtime.get_summary(sid)).last_seq == count
+    return sid
+
+
+class _Pause:
+    """SIGSTOP the server once, when the first client passed ``at`` events; SIGCONT 3 s later."""
+
+    def __init__(self, pid: int, at: int) -> None:
+        self.pid, self.at = pid, at
+        self.resumed = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def seen(self, count: int) -> None:
+        if self.task is None and count >= self.at:
+            os.kill(self.pid, signal.SIGSTOP)
+            self.task = asyncio.ensure_future(self._resume())
+
+    async def _resume(self) -> None:
+        try:
+            await asyncio.sleep(3)  # the fault's duration, not a wait for a condition
+        finally:
+            os.kill(self.pid, signal.SIGCONT)
+            self.resumed.set()
+
+
+async def _python_polling_client(url: str, sid: str, last_seq: int, pause: _Pause | None) -> list[int]:
+    client = socketio.AsyncClient(reconnection=False)
+    seqs: list[int] = []
+    done = asyncio.Event()
+    lost = asyncio.Event()
+
+    @client.on("stream:event")
+    async def _event(data: dict[str, Any]) -> None:
+        seqs.append(int(data["event"]["seq"]))
+        if pause is not None:
+            pause.seen(len(seqs))
+        if seqs[-1] == last_seq:
+            done.set()
+
+    @client.on("disconnect")
+    async def _gone(*_args: Any) -> None:
+        lost.set()
+
+    await client.connect(url, auth={"token": TOKEN}, transports=["polling"], wait_timeout=20)
+    try:
+        ack = await client.call("session:join", {"sessionId": sid, "afterSeq": 0, "batch": False}, timeout=30)
+        assert ack["success"], ack
+        waiters = [asyncio.ensure_future(done.wait()), asyncio.ensure_future(lost.wait())]
+        await asyncio.wait(waiters, timeout=120, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        assert done.is_set(), f"python client: {len(seqs)} of {last_seq} events, disconnected={lost.is_set()}"
+    finally:
+        await client.disconnect()
+    return seqs
+
+
+async def _js_polling_client(url: str, sid: str, last_seq: int, pause: _Pause | None) -> list[int]:
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(NODE_DIR / "polling_join.mjs"),
+        url,
+        TOKEN,
+        sid,
+        str(last_seq),
+        cwd=NODE_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        limit=16 * 1024 * 1024,
+    )
+    assert process.stdout is not None
+    result: dict[str, Any] = {}
+    async for raw in process.stdout:
+        line = json.loads(raw)
+        if line["kind"] == "count" and pause is not None:
+            pause.seen(int(line["n"]))
+        elif line["kind"] in ("done", "error"):
+            result = line
+    await process.wait()
+    assert result.get("kind") == "done", result
+    return [int(seq) for seq in result["seqs"]]
+
+
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (NODE_DIR / "node_modules" / "socket.io-client").is_dir(),
+    reason="node and tests/node/node_modules are needed",
+)
+@pytest.mark.parametrize("fault", ["none", "sigstop"])
+async def test_polling_only_clients_receive_every_event_of_a_5000_event_stream(
+    tmp_path: Path, fault: str, record_property: pytest.RecordProperty
+) -> None:
+    sid = await _seed_stream(tmp_path, STREAM_EVENTS)
+    server = ServeProcess(db=tmp_path / "agent-tui.db", data_dir=tmp_path / "sandboxes", home=tmp_path / "home")
+    url = await server.start()
+    pause = _Pause(server.pid, at=1_000) if fault == "sigstop" else None
+    started = time.monotonic()
+    try:
+        py_seqs, js_seqs = await asyncio.gather(
+            _python_polling_client(url, sid, STREAM_EVENTS, pause),
+            _js_polling_client(url, sid, STREAM_EVENTS, pause),
+        )
+    finally:
+        if pause is not None and pause.task is not None:
+            await pause.resumed.wait()
+        await server.kill()
+    expected = list(range(1, STREAM_EVENTS + 1))
+    assert py_seqs == expected
+    assert js_seqs == expected
+    if pause is not None:
+        assert pause.task is not None, "the server was never paused mid-stream"
+    record_property("polling_stream_seconds", round(time.monotonic() - started, 1))
