@@ -17,6 +17,7 @@ from ..agent_runtime import AgentRuntime
 from . import auth
 from ._engineio import GuardedServer
 from .http import MAX_BODY, RUNTIME_KEY, TOKEN_KEY, add_routes, make_middlewares
+from .limits import ConnectionGuard, GuardedSite
 from .sockets import DEFAULT_SEND_BUDGET, SocketHub
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,14 @@ class AgentServer:
         self.hub = SocketHub(runtime, self.sio, token=token, send_budget=send_budget, redis=bool(redis_url))
         bridge = self.hub.bridge
         self.sio.transport_of = lambda eio_sid: bridge.transport(eio_sid, self.sio.environ.get(eio_sid))
+        self.guard = ConnectionGuard()
         self.app = web.Application(
             client_max_size=MAX_BODY,
-            middlewares=[self.hub.bridge.middleware, *make_middlewares(SOCKETIO_PATH, cors_origins)],
+            middlewares=[
+                self.guard.middleware,
+                self.hub.bridge.middleware,
+                *make_middlewares(SOCKETIO_PATH, cors_origins),
+            ],
         )
         self.app[RUNTIME_KEY] = runtime
         self.app[TOKEN_KEY] = token
@@ -102,12 +108,13 @@ class AgentServer:
             max_field_size=MAX_REQUEST_LINE,
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        site = GuardedSite(runner, self.host, self.port, self.guard)
         try:
             await site.start()
         except BaseException:
             await runner.cleanup()
             raise
+        self.guard.start()
         self._runner = runner
         addresses = runner.addresses
         if addresses:
@@ -118,6 +125,7 @@ class AgentServer:
         if self._stopped:
             return
         self._stopped = True
+        self.guard.stop()
         await self.hub.stop()
         with contextlib.suppress(Exception):
             await self.sio.shutdown()

@@ -233,3 +233,83 @@ async def test_polling_only_clients_receive_every_event_of_a_5000_event_stream(
     if pause is not None:
         assert pause.task is not None, "the server was never paused mid-stream"
     record_property("polling_stream_seconds", round(time.monotonic() - started, 1))
+
+
+# --------------------------------------------------------------------------- #1 idle connections
+
+
+def _nofile_1024() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+
+async def _idle(port: int, count: int) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    async def one() -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        try:
+            return await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+        except (OSError, TimeoutError):
+            return None  # refused or never accepted under load: what the server may do
+
+    return [c for c in await asyncio.gather(*(one() for _ in range(count))) if c is not None]
+
+
+async def _slow_headers(conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]], until: float) -> None:
+    """Slowloris: a request line, then one header byte a second, never a blank line."""
+    for _reader, writer in conns:
+        writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    while time.monotonic() < until:
+        for _reader, writer in conns:
+            if not writer.is_closing():
+                writer.write(b"a")
+        await asyncio.sleep(1)
+
+
+async def test_idle_and_slow_header_connections_cannot_take_the_server_down(
+    tmp_path: Path, record_property: pytest.RecordProperty
+) -> None:
+    server = ServeProcess(
+        db=tmp_path / "agent-tui.db",
+        data_dir=tmp_path / "sandboxes",
+        home=tmp_path / "home",
+        preexec=_nofile_1024,
+    )
+    url = await server.start()
+    port = int(url.rsplit(":", 1)[1])
+    assert server.log_path is not None
+    log_before = server.log_path.stat().st_size
+    idle = await _idle(port, 1_100)
+    slow = await _idle(port, 200)
+    slow_task = asyncio.ensure_future(_slow_headers(slow, time.monotonic() + 20))
+    try:
+        # Under the flood: /health answers quickly, and the server holds far fewer than 1,024 files.
+        timings = sorted([await _health_ms(url) for _ in range(9)])
+        fds = server.fd_count()
+        assert timings[len(timings) // 2] < 100, timings
+        assert fds < 1000, fds
+        # A Socket.IO client still connects and gets answers.
+        client = socketio.AsyncClient(reconnection=False)
+        await client.connect(url, auth={"token": TOKEN}, wait_timeout=20)
+        assert (await client.call("sessions:list", {}, timeout=20))["success"]
+        await client.disconnect()
+        # Connections that sent no complete request are closed by the server (header timeout).
+        async def closed_by_server(reader: asyncio.StreamReader) -> bool:
+            try:
+                return await asyncio.wait_for(reader.read(), 30) == b""
+            except (ConnectionError, TimeoutError):
+                return True
+
+        results = await asyncio.gather(*(closed_by_server(r) for r, _w in idle + slow))
+        assert all(results), f"{results.count(False)} connections still open"
+        grown = server.log_path.stat().st_size - log_before
+        assert grown < 64 * 1024, server.log_tail()
+        assert "Traceback" not in server.log_text()
+    finally:
+        slow_task.cancel()
+        for _reader, writer in idle + slow:
+            writer.close()
+        await server.kill()
+    record_property("health_median_ms", round(timings[len(timings) // 2], 1))
+    record_property("health_max_ms", round(timings[-1], 1))
+    record_property("server_fds_under_flood", fds)
+    record_property("log_growth_bytes", grown)
