@@ -28,7 +28,9 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[ServeProcess]:
-    server = ServeProcess(db=tmp_path / "agent-tui.db", data_dir=tmp_path / "sandboxes", home=tmp_path / "home")
+    server = ServeProcess(
+        db=tmp_path / "agent-tui.db", data_dir=tmp_path / "sandboxes", home=tmp_path / "home"
+    )
     await server.start()
     try:
         yield server
@@ -73,7 +75,9 @@ async def _polling_flood(url: str, until: float) -> int:
                     sid = json.loads((await r.text())[1:])["sid"]
                 while time.monotonic() < until:
                     body = "\x1e".join(['42["x",[[[' for _ in range(50)])
-                    async with http.post(f"{url}/socket.io/?EIO=4&transport=polling&sid={sid}", data=body) as r:
+                    async with http.post(
+                        f"{url}/socket.io/?EIO=4&transport=polling&sid={sid}", data=body
+                    ) as r:
                         sent += 50
                         if r.status != 200:
                             break
@@ -214,7 +218,9 @@ async def test_polling_only_clients_receive_every_event_of_a_5000_event_stream(
     tmp_path: Path, fault: str, record_property: pytest.RecordProperty
 ) -> None:
     sid = await _seed_stream(tmp_path, STREAM_EVENTS)
-    server = ServeProcess(db=tmp_path / "agent-tui.db", data_dir=tmp_path / "sandboxes", home=tmp_path / "home")
+    server = ServeProcess(
+        db=tmp_path / "agent-tui.db", data_dir=tmp_path / "sandboxes", home=tmp_path / "home"
+    )
     url = await server.start()
     pause = _Pause(server.pid, at=1_000) if fault == "sigstop" else None
     started = time.monotonic()
@@ -292,6 +298,7 @@ async def test_idle_and_slow_header_connections_cannot_take_the_server_down(
         await client.connect(url, auth={"token": TOKEN}, wait_timeout=20)
         assert (await client.call("sessions:list", {}, timeout=20))["success"]
         await client.disconnect()
+
         # Connections that sent no complete request are closed by the server (header timeout).
         async def closed_by_server(reader: asyncio.StreamReader) -> bool:
             try:
