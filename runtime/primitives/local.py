@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from ..errors import FileNotFound, FileTooLarge, InvalidPath, SandboxError
 from .base import RemoteFile
 from .isolation import SandboxPolicy, bwrap_argv, existing, exit_code
-from .paths import clean_relative, confine
+from .paths import check_served_file, clean_relative, confine, walk_files
 
 if TYPE_CHECKING:
     from ..models import AgentProfile
@@ -291,13 +291,9 @@ class LocalPrimitive:
             out: list[RemoteFile] = []
             if not base.is_dir():
                 return out
-            iterator = base.rglob("*") if recursive else base.iterdir()
-            for entry in iterator:
-                # Symlinks are listed as what they are, never followed out of the sandbox.
-                if entry.is_file() and not entry.is_symlink():
-                    st = entry.stat()
-                    out.append(RemoteFile(str(entry.relative_to(base)), st.st_size, int(st.st_mtime * 1000)))
-            out.sort(key=lambda f: f.path)
+            # Symlinks are never followed (nor listed), hard-linked files not listed: paths.walk_files.
+            for relative, st in walk_files(base, recursive=recursive):
+                out.append(RemoteFile(relative, st.st_size, int(st.st_mtime * 1000)))
             return out
 
         return await asyncio.to_thread(scan)
@@ -379,6 +375,7 @@ def _read_confined(root: Path, target: Path, shown: str) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise FileNotFound(f"no such file: {shown} (not a regular file)")
+        check_served_file(info, root, shown)
         if info.st_size > MAX_READ_BYTES:
             raise FileTooLarge(
                 f"{shown} is {info.st_size} bytes; files over {MAX_READ_BYTES} bytes are not served"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 from pathlib import Path
 
 from ..errors import InvalidPath
@@ -34,3 +35,52 @@ def confine(root: Path, path: str) -> Path:
     if target != root_real and root_real not in target.parents:
         raise InvalidPath(f"path escapes the workspace: {path!r}")
     return target
+
+
+def check_served_file(info: os.stat_result, root: Path | str, shown: str) -> None:
+    """Refuse a regular file that may be another file's content under a workspace name.
+
+    A hard link is the one way into a workspace that no path check sees: ``ln /etc/passwd x`` (or
+    another session's file, or the runtime's database) gives the agent a name inside the workspace
+    for an inode outside it. A file with a second link, or on another device than the workspace
+    (a bind mount), is therefore not served: its content cannot be told to belong to the workspace.
+    """
+    if info.st_nlink > 1:
+        raise InvalidPath(
+            f"{shown!r} has {info.st_nlink} hard links: not served (it may be a file outside the workspace)"
+        )
+    if info.st_dev != os.stat(root).st_dev:
+        raise InvalidPath(f"{shown!r} is on another device than the workspace: not served")
+
+
+def walk_files(base: Path, *, recursive: bool = True) -> list[tuple[str, os.stat_result]]:
+    """Every servable regular file under ``base`` (relative POSIX path, its ``lstat``), sorted.
+
+    Nothing is followed or ``stat``-ed through a link: a symlink whose target cannot be examined
+    (``ln -s /proc/1/root x``) is skipped like any symlink instead of failing the whole listing, and
+    folders that cannot be read are skipped. Hard-linked files are left out as ``check_served_file``
+    refuses to serve them.
+    """
+    out: list[tuple[str, os.stat_result]] = []
+    root_dev = os.lstat(base).st_dev
+    stack = [""]
+    while stack:
+        prefix = stack.pop()
+        try:
+            with os.scandir(base / prefix if prefix else base) as entries:
+                listed = list(entries)
+        except OSError:
+            continue
+        for entry in listed:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            relative = f"{prefix}/{entry.name}" if prefix else entry.name
+            if stat.S_ISDIR(info.st_mode):
+                if recursive and info.st_dev == root_dev:
+                    stack.append(relative)
+            elif stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and info.st_dev == root_dev:
+                out.append((relative, info))
+    out.sort(key=lambda item: item[0])
+    return out

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 FLUSH_INTERVAL_S = 0.15
 FLUSH_BYTES = 64 * 1024
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
+#: How far before the output cap unfinished lines are held back so the cap can fall between lines.
+_LINE_HOLD = 64 * 1024
 
 _STDOUT, _STDERR, _CONTROL, _EXIT = "stdout", "stderr", "control", "exit"
 #: After the agent exits, how long its output pipes may stay open (held by a background child)
@@ -251,6 +253,11 @@ def run_shell(request: dict[str, Any]) -> int:
     pending_bytes = 0
     kept = 0
     dropped = 0
+    over = False
+    #: Bytes after the last newline, not yet emitted: near the cap only whole lines are kept.
+    tail = b""
+    #: True while part of the current line was already emitted (a line longer than _LINE_HOLD).
+    mid_line = False
     last_flush = time.monotonic()
 
     def flush() -> None:
@@ -259,22 +266,46 @@ def run_shell(request: dict[str, Any]) -> int:
             wire.emit(wire.event("block:delta", {"blockId": result_id, "delta": "".join(pending)}))
         pending, pending_bytes, last_flush = [], 0, time.monotonic()
 
-    def add(chunk: bytes) -> None:
-        nonlocal kept, dropped, pending_bytes
-        if kept >= limit:
-            dropped += len(chunk)
+    def commit(data: bytes) -> None:
+        nonlocal kept, pending_bytes, mid_line
+        if not data:
             return
-        room = limit - kept
-        piece, rest = chunk[:room], chunk[room:]
-        kept += len(piece)
-        text = decoder.decode(piece)
+        kept += len(data)
+        mid_line = not data.endswith(b"\n")
+        text = decoder.decode(data)
         if text:
             pending.append(text)
-            pending_bytes += len(piece)
-        if rest:
-            dropped += len(rest)
-            pending.append(decoder.decode(b"", final=True))
-            pending.append(f"\n[output truncated at {limit} bytes]\n")
+            pending_bytes += len(data)
+
+    def add(chunk: bytes) -> None:
+        # The cap cuts at a line boundary (a reader should never see "16566" for "165669"): until
+        # _LINE_HOLD bytes before the cap everything is emitted as it comes (progress bars without
+        # newlines stay live); past that, an unfinished line waits for its newline, and the line the
+        # cap falls in is dropped whole. Only a line longer than _LINE_HOLD is cut inside.
+        nonlocal dropped, tail, over
+        if over:
+            dropped += len(chunk)
+            return
+        data = tail + chunk
+        tail = b""
+        if kept + len(data) <= limit:
+            if kept + len(data) <= limit - _LINE_HOLD:
+                commit(data)
+            else:
+                end = data.rfind(b"\n") + 1
+                commit(data[:end])
+                tail = data[end:]
+            return
+        over = True
+        room = limit - kept
+        end = data.rfind(b"\n", 0, room) + 1
+        if end == 0 and (mid_line or kept == 0):
+            end = room  # one line longer than the cap (or than _LINE_HOLD): no boundary to cut at
+        commit(data[:end])
+        dropped += len(data) - end
+        pending.append(decoder.decode(b"", final=True))
+        lead = "\n" if mid_line else ""
+        pending.append(f"{lead}[output truncated at {limit} bytes; the rest is dropped]\n")
 
     threading.Thread(target=_exit_watcher, args=(proc, inbox), daemon=True).start()
     eof = False
@@ -304,10 +335,13 @@ def run_shell(request: dict[str, Any]) -> int:
                     flush()
         elif tag == _CONTROL and item is not None and item.get("type") == "interrupt":
             stopper.stop(proc)
-    if kept < limit:
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            pending.append(tail)
+    if not over:
+        commit(tail)
+        rest = decoder.decode(b"", final=True)
+        if rest:
+            pending.append(rest)
+    elif dropped:
+        pending.append(f"[{dropped} bytes dropped]\n")
     flush()
     code = proc.wait()
     duration_ms = int((time.monotonic() - started) * 1000)

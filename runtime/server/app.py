@@ -17,8 +17,10 @@ from aiohttp import web
 
 from ..agent_runtime import AgentRuntime
 from . import auth, token_file
+from ._engineio import GuardedServer
 from .guards import WILDCARD_HOSTS, GuardConfig, guard_middleware
 from .http import MAX_BODY, RUNTIME_KEY, TOKEN_KEY, add_routes, make_middlewares
+from .limits import ConnectionGuard, GuardedSite
 from .sockets import DEFAULT_SEND_BUDGET, SocketHub
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,7 @@ class AgentServer:
         manager = None
         if redis_url:
             manager = socketio.AsyncRedisManager(redis_url)
-        self.sio = socketio.AsyncServer(
+        self.sio = GuardedServer(
             async_mode="aiohttp",
             client_manager=manager,
             # The guard middleware checks Origin (same origin or --cors-origins) for Socket.IO too;
@@ -87,10 +89,15 @@ class AgentServer:
         # the Redis mirror of its own sessions would deliver their events twice.
         mirror = bool(redis_url) and not hasattr(runtime, "join_cluster")
         self.hub = SocketHub(runtime, self.sio, token=token, send_budget=send_budget, redis=mirror)
+        bridge = self.hub.bridge
+        self.sio.transport_of = lambda eio_sid: bridge.transport(eio_sid, self.sio.environ.get(eio_sid))
+        self.guard = ConnectionGuard()
         self.app = web.Application(
             client_max_size=MAX_BODY,
             middlewares=[
-                # First: a refused Host, Origin or content type reaches nothing else, not even auth.
+                # Marks the connection's headers as received (limits.py), before anything can refuse it.
+                self.guard.middleware,
+                # Then: a refused Host, Origin or content type reaches nothing else, not even auth.
                 guard_middleware(
                     GuardConfig(
                         bound_host=host,
@@ -134,12 +141,13 @@ class AgentServer:
             max_field_size=MAX_REQUEST_LINE,
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        site = GuardedSite(runner, self.host, self.port, self.guard)
         try:
             await site.start()
         except BaseException:
             await runner.cleanup()
             raise
+        self.guard.start()
         self._runner = runner
         addresses = runner.addresses
         if addresses:
@@ -154,6 +162,7 @@ class AgentServer:
         self._stopped = True
         if self.token_file is not None:
             token_file.remove(self.port)
+        self.guard.stop()
         await self.hub.stop()
         with contextlib.suppress(Exception):
             await self.sio.shutdown()

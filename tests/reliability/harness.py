@@ -63,6 +63,8 @@ class ServeProcess:
     args: list[str] = field(default_factory=list)
     #: The module run with ``python -m`` (the load test runs a probe wrapper around the same serve).
     module: str = "runtime.server"
+    #: Run in the child before exec (e.g. to lower RLIMIT_NOFILE).
+    preexec: Callable[[], None] | None = None
     #: stderr of every run, appended (the server's log; read it for error messages).
     log_path: Path | None = None
     process: asyncio.subprocess.Process | None = None
@@ -110,6 +112,7 @@ class ServeProcess:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
                 env=self.environ(),
+                preexec_fn=self.preexec,
             )
         self.starts += 1
         return self.process

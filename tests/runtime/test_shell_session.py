@@ -78,9 +78,32 @@ async def test_noisy_output_is_coalesced_and_truncated_with_a_marker(tmp_path) -
         detail = await runtime.get_session(session.session_id)
         result = [b for b in detail.blocks if b.type == "tool_result"][-1]
         assert result.output.startswith("y\ny\n")
-        assert f"[output truncated at {limit} bytes]" in result.output
+        assert f"[output truncated at {limit} bytes; the rest is dropped]" in result.output
         assert len(result.output) < limit + 100
         assert result.model_extra and result.model_extra["truncatedBytes"] == 3_000_000 - limit
+        assert result.output.endswith(f"[{3_000_000 - limit} bytes dropped]\n")
+
+
+async def test_output_cap_cuts_at_a_line_boundary_and_says_how_much_was_dropped(tmp_path) -> None:
+    """Issue 21 #10: the last kept line is whole ("165669", never "16566")."""
+    from tests.helpers import make_config
+
+    limit = 200_000
+    total = sum(len(f"{n}\n") for n in range(1, 300_001))
+    async with AgentRuntime(make_config(tmp_path, tool_output_limit=limit)) as runtime:
+        session = await runtime.create_session({"architecture": "shell"})
+        await _run(runtime, session.session_id, "seq 1 300000")
+        detail = await runtime.get_session(session.session_id)
+        result = [b for b in detail.blocks if b.type == "tool_result"][-1]
+        kept, marker = result.output.split("[output truncated at", 1)
+        lines = kept.split("\n")
+        assert lines[-1] == "", "the cut falls after a newline"
+        numbers = [int(x) for x in lines[:-1]]
+        assert numbers == list(range(1, len(numbers) + 1))
+        assert len(kept.encode()) <= limit
+        dropped = total - len(kept.encode())
+        assert result.model_extra and result.model_extra["truncatedBytes"] == dropped
+        assert marker.endswith(f"[{dropped} bytes dropped]\n")
 
 
 async def test_agent_env_has_home_inside_the_sandbox(runtime: AgentRuntime, tmp_path) -> None:
