@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from typing import Any
 
 _lock = threading.Lock()
@@ -184,7 +185,8 @@ def handle(message: dict[str, Any]) -> None:
         send({"id": request_id, "result": {"protocolVersion": 1, "agentCapabilities": {"loadSession": load},
                                            "agentInfo": {"name": "fake-acp", "version": "0.1"}, "authMethods": []}})
     elif method == "session/new":
-        session = f"fake-{os.getpid()}"
+        # Not the pid: inside bubblewrap's PID namespace every agent gets the same small pid.
+        session = f"fake-{uuid.uuid4().hex[:12]}"
         remember(session, "(new)")
         send({"id": request_id, "result": {"sessionId": session, "modes": {"currentModeId": "default",
                                                                              "availableModes": []}}})

@@ -16,7 +16,7 @@ from tests.acp.support import answer, recording, socket_client
 from tests.agent_support import ask, needs_cli, started_runtime
 from tests.claude.conftest import claude_host_env, fake, loopback_only  # noqa: F401 - fixtures
 from tests.fakes.anthropic_server import ErrorReply, FakeAnthropic, Text, ToolUse, Turn
-from tests.helpers import NODE_BIN, collect_until, make_config, process_alive, query_end
+from tests.helpers import NODE_BIN, collect_until, make_config, process_alive, query_end, sandbox_pid
 
 ADAPTER_BIN = NODE_BIN / "claude-agent-acp"
 pytestmark = [needs_cli(ADAPTER_BIN, "claude-agent-acp")]
@@ -108,7 +108,9 @@ async def test_interrupt_is_quick_and_leaves_nothing_running(runtime: AgentRunti
         if pid_file.exists() and pid_file.read_text().strip():
             break
         await asyncio.sleep(0.05)
-    pid = int(pid_file.read_text())
+    # As this test sees it: under bubblewrap the sandbox numbers its processes itself.
+    pid = sandbox_pid(int(pid_file.read_text()), pid_file.parent.parent)
+    assert pid is not None
     assert process_alive(pid)
     loop = asyncio.get_running_loop()
     started = loop.time()

@@ -12,7 +12,7 @@ from pathlib import Path
 from runtime import AgentRuntime
 from tests.acp.conftest import new_session
 from tests.agent_support import ask
-from tests.helpers import collect_until, process_alive, query_end
+from tests.helpers import collect_until, process_alive, query_end, sandbox_pid
 
 
 def upserts(events: list, block_type: str) -> list[dict]:
@@ -154,7 +154,9 @@ async def test_interrupt_cancels_then_ends_everything_quickly(acp_runtime: Agent
     message_id, _ = await acp_runtime.send_message(sid, "sleep")
     await collect_until(acp_runtime, sid, lambda e: e.type == "block:delta", after_seq=after, timeout=30)
     pid_file = workspace_of(acp_runtime, sid) / "sleeper.pid"
-    pid = int(pid_file.read_text())
+    # As this test sees it: under bubblewrap the sandbox numbers its processes itself.
+    pid = sandbox_pid(int(pid_file.read_text()), pid_file.parent.parent)
+    assert pid is not None
     assert process_alive(pid)
     loop = asyncio.get_running_loop()
     started = loop.time()

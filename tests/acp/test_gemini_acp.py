@@ -23,7 +23,7 @@ from tests.gemini.conftest import (  # noqa: F401 - fake, loopback_only: fixture
     loopback_only,
     needs_gemini,
 )
-from tests.helpers import NODE_BIN, collect_until, make_config, process_alive, query_end
+from tests.helpers import NODE_BIN, collect_until, make_config, process_alive, query_end, sandbox_pid
 
 pytestmark = [needs_gemini]
 
@@ -123,7 +123,9 @@ async def test_interrupt_is_quick_and_leaves_nothing_running(runtime: AgentRunti
         if pid_file.exists() and pid_file.read_text().strip():
             break
         await asyncio.sleep(0.05)
-    pid = int(pid_file.read_text())
+    # As this test sees it: under bubblewrap the sandbox numbers its processes itself.
+    pid = sandbox_pid(int(pid_file.read_text()), pid_file.parent.parent)
+    assert pid is not None
     assert process_alive(pid)
     loop = asyncio.get_running_loop()
     started = loop.time()

@@ -11,7 +11,7 @@ import pytest
 from runtime import AgentRuntime, SQLiteStore, StoreError
 from runtime.models import make_event
 from runtime.reducer import SessionState, apply_event
-from tests.helpers import make_config
+from tests.helpers import make_config, sandbox_pid
 
 
 def _event(seq: int, kind: str, payload: dict) -> object:
@@ -161,7 +161,9 @@ async def test_a_store_failure_mid_query_ends_it_and_the_queued_message_runs_onc
             if pid_file.exists() and pid_file.read_text().strip():
                 break
             await asyncio.sleep(0.01)
-        pgid = os.getpgid(int(pid_file.read_text()))
+        host_pid = sandbox_pid(int(pid_file.read_text()), pid_file.parent.parent)  # bubblewrap numbers its own
+        assert host_pid is not None
+        pgid = os.getpgid(host_pid)
         store = runtime.store
         assert isinstance(store, SQLiteStore)
         await store.db.execute("PRAGMA query_only = ON")

@@ -34,7 +34,7 @@ import pytest
 
 from runtime import AgentRuntime, SQLiteStore
 from runtime.server.app import start_server
-from tests.helpers import make_config
+from tests.helpers import make_config, sandbox_pid
 from tests.reliability.harness import (
     Http,
     ServeProcess,
@@ -226,7 +226,9 @@ async def test_the_disk_filling_up_mid_query_stops_the_agent_and_the_session_rec
         message_id = body["messageId"]
         pid_file = rig.data_dir / busy / "workspace" / "bash.pid"
         await wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 30, "bash.pid")
-        pgid = os.getpgid(int(pid_file.read_text()))
+        host_pid = sandbox_pid(int(pid_file.read_text()), pid_file.parent.parent)  # bubblewrap numbers its own
+        assert host_pid is not None
+        pgid = os.getpgid(host_pid)
         if rig.how == "read-only":
             await rig.fill()
         # The store fails; the agent is stopped (its whole process group), the server stays up.
