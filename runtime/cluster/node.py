@@ -25,7 +25,15 @@ import aiohttp
 from ..agent_runtime import AgentRuntime, SessionsChanged
 from ..config import RuntimeConfig
 from ..errors import AgentTuiError, InvalidRequest, SessionNotFound, StoreError
-from ..models import CreateSessionArgs, FileInfo, SessionDetail, SessionEvent, SessionRuntime, SessionSummary
+from ..models import (
+    CreateSessionArgs,
+    FileInfo,
+    SessionDetail,
+    SessionEvent,
+    SessionRuntime,
+    SessionSummary,
+    WorkspaceInfo,
+)
 from ..reducer import SessionState, reduce_events
 from ..sessions.manager import new_session_id
 from ..sessions.session import AgentSession
@@ -55,6 +63,21 @@ class _RemoteView:
         self.record = record
         self.id: str = record["sessionId"]
         self.state = SessionState()
+
+    @property
+    def workspace(self) -> _StoredWorkspace | None:
+        """What ``summary()`` reads of the session's workspace: the stored record only (the worktree
+        itself is on the owner's machine)."""
+        entry = self.record.get("workspace")
+        return _StoredWorkspace(entry) if entry else None
+
+
+class _StoredWorkspace:
+    def __init__(self, entry: dict[str, Any]) -> None:
+        self.entry = entry
+
+    def info(self) -> WorkspaceInfo:
+        return WorkspaceInfo.model_validate(self.entry)
 
 
 class ClusterRuntime(AgentRuntime):
