@@ -76,16 +76,18 @@ def tool_output(events: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
-def create_shell_session(page: Any, name: str) -> None:
-    """ctrl+n, enter on the first available architecture (shell here), type a name, enter: all keys."""
+def create_shell_session(page: Any, watcher: Watcher) -> str:
+    """ctrl+n, enter on the first available architecture (shell here): created with the defaults, all
+    by keys. Returns the new session's name, as the Socket.IO watcher saw it created."""
+    before = len(watcher.created)
     focus(page)
     page.keyboard.press("Control+n")
     wait_for_text(page, "New session")
     wait_for_text(page, "Shell")
-    page.keyboard.press("Enter")  # architecture chosen: on to the name field
-    page.keyboard.type(name)
-    page.keyboard.press("Enter")  # submits the dialog
+    page.keyboard.press("Enter")  # enter on the architecture creates the session
     wait_for_text(page, "shell · local")
+    watcher.wait(lambda: len(watcher.created) > before)
+    return str(watcher.created[-1]["name"])
 
 
 def test_browser_tabs_drive_the_same_sessions_as_a_socketio_client(web: WebProcess) -> None:
@@ -101,11 +103,10 @@ def test_browser_tabs_drive_the_same_sessions_as_a_socketio_client(web: WebProce
             tab2 = open_app(context, web.url)  # the cookie from tab 1 lets it in
             wait_for_text(tab2, "0 sessions")
 
-            create_shell_session(tab1, "web-demo")
+            name = create_shell_session(tab1, watcher)
             # The other tab's own app process sees the session appear, live.
-            wait_for_text(tab2, "web-demo")
-            watcher.wait(lambda: any(s["name"] == "web-demo" for s in watcher.created))
-            session_id = next(s["sessionId"] for s in watcher.created if s["name"] == "web-demo")
+            wait_for_text(tab2, name)
+            session_id = next(s["sessionId"] for s in watcher.created if s["name"] == name)
 
             # The quotes keep "hello" out of the echoed command: only the output can show it whole.
             tab1.keyboard.type("echo hel''lo")
@@ -119,9 +120,9 @@ def test_browser_tabs_drive_the_same_sessions_as_a_socketio_client(web: WebProce
             tab1.screenshot(path=str(ROOT / "screenshots" / "web.png"))
 
             # And the other way round: a session made in tab 2 shows up in tab 1.
-            create_shell_session(tab2, "from-tab-two")
+            other = create_shell_session(tab2, watcher)
             tab1.bring_to_front()
-            wait_for_text(tab1, "from-tab-two")
+            wait_for_text(tab1, other)
             wait_for_text(tab1, "2 sessions")
             assert len(web.app_processes()) == 2  # one app process per tab
             browser.close()
