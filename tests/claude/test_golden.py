@@ -106,6 +106,8 @@ def test_malformed_lines_and_unknown_types_never_raise() -> None:
         events = converter.feed(line)
         assert isinstance(events, list)
         assert all(isinstance(e, dict) and "type" in e for e in events)
+        # feed() hides a converter exception as a warning; "did not raise" alone proves nothing.
+        assert not [e for e in events if "could not convert" in str(e.get("payload", {}).get("message", ""))], line
     warnings = [e for line in odd[:2] for e in ClaudeCodeConverter({}).feed(line)]
     assert [e["payload"]["level"] for e in warnings] == ["warn", "warn"]
 
