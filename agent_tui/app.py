@@ -23,6 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Input, TextArea
 
 from runtime.errors import AgentTuiError
+from runtime.remote import ConnectionChanged, RuntimeClient
 
 from . import ui_settings
 from .commands import ActionsProvider, SessionsProvider
@@ -63,7 +64,7 @@ class AgentTuiApp(App[int]):
 
     def __init__(
         self,
-        client: Any,
+        client: RuntimeClient,
         *,
         owns_client: bool = True,
         clock: Callable[[], float] = time.time,
@@ -281,7 +282,7 @@ class AgentTuiApp(App[int]):
 
     def _client_notice(self, notice: Any) -> None:
         # Remote clients also report their connection; local runtimes never do.
-        if type(notice).__name__ != "ConnectionChanged":
+        if not isinstance(notice, ConnectionChanged):
             return
         self.connected = notice.connected
         self._set_link("connected" if notice.connected else "lost")

@@ -138,7 +138,7 @@ def build_app(args: argparse.Namespace) -> Any:
 
         args.token = read_token_file(args.token_file)
     if args.connect:
-        from .client import RemoteRuntime
+        from runtime.remote import RemoteRuntime
 
         token = args.token or os.environ.get("AGENT_TUI_TOKEN") or None
         if token is None:

@@ -89,3 +89,7 @@ __all__ = [
     "apply_event",
     "reduce_events",
 ]
+
+# The package root is the library's composition root: importing the server (cheap, aiohttp loads only
+# when it starts) registers it, so RuntimeConfig.websocket_port works; nothing else in the core imports it.
+from . import server as server  # noqa: E402

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -59,6 +59,16 @@ class SessionStatusChanged:
 
 RuntimeNotice = SessionsChanged | SessionStatusChanged
 Observer = Callable[[RuntimeNotice], None]
+
+
+#: Starts the HTTP + Socket.IO server for ``RuntimeConfig.websocket_port``; set by runtime.server.
+_server_starter: Callable[[AgentRuntime], Awaitable[Any]] | None = None
+
+
+def register_server_starter(starter: Callable[[AgentRuntime], Awaitable[Any]]) -> None:
+    """Called by runtime.server on import, so the core can honour ``websocket_port`` without importing it."""
+    global _server_starter
+    _server_starter = starter
 
 
 class AgentRuntime:
@@ -139,21 +149,11 @@ class AgentRuntime:
         await self._load_sessions()
         self._started = True
         if self.config.websocket_port is not None:
-            from .server.app import start_server
-
-            self.server = await start_server(
-                self,
-                host=self.config.websocket_host,
-                port=self.config.websocket_port,
-                token=self.config.token,
-                no_auth=self.config.no_auth,
-                allowed_hosts=tuple(self.config.allowed_hosts),
-                write_token_file=self.config.write_token_file,
-            )
-            self.record_server_url(self.server.url)
-            from .logfile import add_secret
-
-            add_secret(getattr(self.server, "token", None))
+            # The server registers itself (runtime/__init__ imports runtime.server): the core never
+            # imports the server, so the dependency points one way (docs/architecture.md, Layers).
+            if _server_starter is None:
+                raise RuntimeError("RuntimeConfig.websocket_port needs the server: import runtime.server first")
+            self.server = await _server_starter(self)
 
     def record_server_url(self, url: str | None) -> None:
         """Tell a second agent-tui started on this database where to attach (the instance lock)."""

@@ -33,7 +33,7 @@ def make_block_widget(block: dict[str, Any], model: SessionModel) -> BlockWidget
     if kind == "thinking":
         return Thinking(block, model)
     if kind in ("tool_use", "tool_result", "subagent"):
-        return ToolCard(block, model)
+        return ToolCard(block, model, nested_thread=ThreadView)
     if kind == "error":
         return ErrorBlock(block, model)
     if kind == "system":

@@ -8,7 +8,8 @@ inside the card of its ``tool_use``. A call that started a subagent (Claude's Ta
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from rich.highlighter import Highlighter
 from rich.text import Text
@@ -19,7 +20,6 @@ from textual.widgets import Log, Static
 from ..formatting import as_text, clip, one_line, tool_summary
 from ..session_model import format_duration
 from .foldable import FoldableBlock
-from .thread_view import ThreadView
 
 #: The header's mark for each outcome: a denied, interrupted or failed call never looks done.
 _MARKS = {
@@ -48,6 +48,12 @@ class _QueryHighlighter(Highlighter):
             start = plain.find(self.query, start + len(self.query))
 
 
+class SubagentThread(Protocol):
+    """What a Task card shows its subagent's blocks in (a ThreadView widget)."""
+
+    async def sync_all(self, blocks: list[dict[str, Any]], index: dict[str, int], dirty: set[str] | None) -> None: ...
+
+
 class ToolCard(FoldableBlock):
     DEFAULT_CSS = """
     ToolCard {
@@ -60,8 +66,12 @@ class ToolCard(FoldableBlock):
     }
     """
 
-    def __init__(self, block: dict[str, Any], model: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, block: dict[str, Any], model: Any, *, nested_thread: Callable[[Any], SubagentThread], **kwargs: Any
+    ) -> None:
         super().__init__(block, model, **kwargs)
+        # Handed in by ThreadView (which renders cards), so this module does not import it back.
+        self._nested_thread = nested_thread
         self.tool_use_id = str(block.get("toolUseId") or block["id"])
         self.use: dict[str, Any] = block if block.get("type") != "tool_result" else {}
         self.result: dict[str, Any] | None = block if block.get("type") == "tool_result" else None
@@ -69,7 +79,7 @@ class ToolCard(FoldableBlock):
         self._log: Log | None = None
         self._written = 0
         self._output_text: str | None = None
-        self._thread: ThreadView | None = None
+        self._thread: SubagentThread | None = None
         self._search = ""
 
     def on_mount(self) -> None:
@@ -240,8 +250,8 @@ class ToolCard(FoldableBlock):
         thread = self.subagent
         if thread is not None:
             if self._thread is None:
-                self._thread = ThreadView(self.model)
-                await self.body.mount(self._thread)
+                self._thread = self._nested_thread(self.model)
+                await self.body.mount(self._thread)  # type: ignore[arg-type]  # a ThreadView
             await self._thread.sync_all(thread.blocks, thread.index, None)
         result = self.result
         if result is None and thread is not None and thread.output is not None:
