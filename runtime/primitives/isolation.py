@@ -174,6 +174,11 @@ def exposure_candidates(python: str, binaries: Iterable[str | None], bin_dirs: I
     choices: list[list[str]] = []
     real_python = Path(_real(python))
     choices.append([str(real_python.parent.parent), str(real_python.parent), str(real_python)])
+    # The runner is started by the path as given (a venv's bin/python, a link to the interpreter
+    # above): that path must resolve inside the sandbox too, e.g. a checkout under the private /tmp.
+    given = Path(os.path.abspath(os.path.expanduser(python)))
+    if str(given) != str(real_python):
+        choices.append([str(given.parent.parent), str(given.parent), str(given)])
     for binary in binaries:
         if not binary:
             continue

@@ -142,3 +142,28 @@ async def test_the_sandbox_folders_are_private_whatever_the_umask(machine: Machi
     for folder in (root.parent, root, root / "app", root / "workspace", root / "home"):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     await prim.destroy()
+
+
+def test_a_venv_python_under_the_private_tmp_is_exposed_by_the_path_it_is_started_with(tmp_path: Path) -> None:
+    """CI checks out under /tmp: the runner is started as <checkout>/.venv/bin/python, a link to an
+    interpreter elsewhere, and bubblewrap's private /tmp would hide the link itself."""
+    venv = Path("/tmp") / f"agent-tui-venv-test-{os.getpid()}" / ".venv"
+    (venv / "bin").mkdir(parents=True, exist_ok=True)
+    try:
+        link = venv / "bin" / "python"
+        if not link.is_symlink():
+            link.symlink_to(os.path.realpath(sys.executable))
+        home = tmp_path / "home"
+        policy = build_policy(
+            "/usr/bin/bwrap",
+            data_dir=home / "data" / "sandboxes",
+            db_path=home / "data" / "agent-tui.db",
+            config_dir=home / "config",
+            python=str(link),
+            home=str(home),
+        )
+        assert str(venv) in policy.expose
+    finally:
+        import shutil
+
+        shutil.rmtree(venv.parent, ignore_errors=True)
