@@ -41,7 +41,9 @@ def write_profiles(config_dir: Path) -> None:
 
 @pytest.fixture
 async def acp_runtime(tmp_path: Path) -> AsyncIterator[AgentRuntime]:
-    config = make_config(tmp_path, host_env={"PATH": "/usr/bin:/bin"})
+    # The fake agent's folder is one the agent needs: bubblewrap hides the checkout when it lies
+    # under /tmp or the home (as in CI), and agent_bin_dirs is how a user shows such a folder.
+    config = make_config(tmp_path, host_env={"PATH": "/usr/bin:/bin"}, agent_bin_dirs=[str(FAKE_AGENT.parent)])
     write_profiles(config.config_dir)  # type: ignore[arg-type]
     async with started_runtime(config) as runtime:
         yield runtime
