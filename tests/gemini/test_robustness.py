@@ -36,7 +36,9 @@ sys.stdout.write(open({golden!r}).read())
 async def test_bad_output_fails_the_query_readably_and_the_session_goes_on(tmp_path: Path) -> None:
     stand_in = STAND_IN.format(python=sys.executable, golden=str(DATA / "text" / "stream-1.jsonl"))
     gemini = write_executable(tmp_path / "gemini", stand_in)
-    config = make_config(tmp_path, host_env={"AGENT_TUI_GEMINI_PATH": str(gemini)})
+    # The stand-in reads a golden file from the checkout, which bubblewrap hides when the checkout
+    # is under /tmp or the home (CI): agent_bin_dirs shows that folder.
+    config = make_config(tmp_path, host_env={"AGENT_TUI_GEMINI_PATH": str(gemini)}, agent_bin_dirs=[str(DATA / "text")])
     async with AgentRuntime(config) as runtime:
         session = await runtime.create_session({"architecture": "gemini-cli"})
         sid = session.session_id
