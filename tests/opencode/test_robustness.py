@@ -97,7 +97,10 @@ server.serve_forever()
 async def test_bad_output_fails_the_query_readably_and_the_session_goes_on(tmp_path: Path) -> None:
     stand_in = STAND_IN.format(python=sys.executable, golden=str(DATA / "text" / "stream-1.jsonl"))
     opencode = write_executable(tmp_path / "opencode", stand_in)
-    config = make_config(tmp_path, host_env={"AGENT_TUI_OPENCODE_PATH": str(opencode)})
+    # The stand-in reads a golden file from the checkout, which bubblewrap hides when the checkout
+    # is under /tmp or the home (CI): agent_bin_dirs shows that folder.
+    config = make_config(tmp_path, host_env={"AGENT_TUI_OPENCODE_PATH": str(opencode)},
+                         agent_bin_dirs=[str(DATA / "text")])
     async with AgentRuntime(config) as runtime:
         session = await runtime.create_session({"architecture": "opencode"})
         sid = session.session_id
