@@ -427,7 +427,7 @@ class ClusterRuntime(AgentRuntime):
         self._views.pop(session_id, None)
         return kept
 
-    async def on_owner(self, name: str, **call: Any) -> Any:
+    async def on_owner(self, name: str, /, **call: Any) -> Any:
         """Run operation ``name`` of the table (runtime/api.py) where the session lives."""
         op = api.operation(name)
         local = getattr(AgentRuntime, op.method)
