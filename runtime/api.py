@@ -111,6 +111,14 @@ class Operation:
     encode: Encode = _wire
     decode: Decode = _same
 
+    def __post_init__(self) -> None:
+        # A table mistake fails at import (or when a test builds an entry), not on a request.
+        if (self.event is None) != (self.event_model is None):
+            raise ValueError(f"{self.name}: an event and its payload model go together")
+        unknown = [p for p in self.path_params if p not in PATH_PARAMS]
+        if unknown or self.verb not in ("GET", "POST", "PATCH", "PUT", "DELETE"):
+            raise ValueError(f"{self.name}: bad {self.http!r} (path parameters must be in PATH_PARAMS)")
+
     @property
     def verb(self) -> str:
         return self.http.split(" ", 1)[0]

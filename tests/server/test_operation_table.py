@@ -172,3 +172,10 @@ def test_every_operation_binds_to_its_runtime_method_and_the_remote_client_has_i
     assert _params(getattr(RemoteRuntime, op.method)) == accepted
     assert len({o.name for o in api.OPERATIONS}) == len(api.OPERATIONS)
     assert len({o.http for o in api.OPERATIONS}) == len(api.OPERATIONS)
+
+
+def test_a_malformed_entry_fails_when_it_is_written() -> None:
+    with pytest.raises(ValueError, match="PATH_PARAMS"):
+        api.Operation("bad", "get_session", "GET /sessions/{sessionId}", "unknown path parameter")
+    with pytest.raises(ValueError, match="payload model"):
+        api.Operation("bad", "get_session", "GET /sessions/{id}", "an event without a model", event="session:x")
