@@ -15,6 +15,8 @@ import signal
 import sys
 from pathlib import Path
 
+from ..primitives.registry import DEFAULT_PRIMITIVE, names
+
 DEFAULT_PORT = 8787
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", type=Path, default=None, help="SQLite file (default: $AGENT_TUI_DB or the user data dir)"
     )
     parser.add_argument(
-        "--primitive", choices=("local", "modal"), default="local", help="where sandboxes run (default local)"
+        "--primitive", choices=names(), default=DEFAULT_PRIMITIVE, help="where sandboxes run (default local)"
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="where local sandboxes live")
     parser.add_argument(
