@@ -9,9 +9,12 @@ from collections.abc import Iterator
 
 class PrimitiveChoices:
     def _names(self) -> list[str]:
-        from runtime.primitives.registry import names
+        from runtime.primitives.registry import PrimitivePluginError, names
 
-        return names()
+        try:
+            return names()
+        except PrimitivePluginError as exc:  # a broken plugin: say which, not a traceback
+            raise SystemExit(f"agent-tui: {exc.message}") from exc
 
     def __contains__(self, name: object) -> bool:
         return name in self._names()

@@ -113,3 +113,15 @@ def test_the_registry_does_not_import_modal() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_the_command_lines_name_a_broken_plugin_instead_of_a_traceback(install: object) -> None:
+    from agent_tui.cli import main
+    from runtime.server.serve import build_parser
+
+    with pytest.raises(registry.PrimitivePluginError):
+        install("fake = tests.primitives.fake:NoSuchThing")  # type: ignore[operator]
+    with pytest.raises(SystemExit, match="agent-tui: cannot load entry point 'fake'"):
+        main(["--primitive", "local", "--version"])
+    with pytest.raises(SystemExit, match="agent-tui serve: cannot load entry point 'fake'"):
+        build_parser()
