@@ -123,3 +123,16 @@ async def test_an_unknown_primitive_is_refused_naming_the_registered_ones(tmp_pa
             await runtime.create_session({"architecture": "shell", "primitive": "docker"})
         created = await runtime.create_session({"architecture": "shell", "primitive": "fake"})
         assert created.primitive == "fake"
+
+
+async def test_a_session_whose_plugin_is_gone_is_kept_untouched_until_it_is_back(tmp_path: Path) -> None:
+    with registry.registered(FakeKind()):
+        async with AgentRuntime(make_config(tmp_path)) as runtime:
+            created = await runtime.create_session({"architecture": "shell", "primitive": "fake"})
+            kept = await runtime.create_session({"architecture": "shell"})
+    async with AgentRuntime(make_config(tmp_path)) as runtime:  # the plugin was uninstalled
+        assert [s.session_id for s in await runtime.list_sessions()] == [kept.session_id]
+        assert await runtime.store.load_session(created.session_id) is not None
+    with registry.registered(FakeKind()):
+        async with AgentRuntime(make_config(tmp_path)) as runtime:
+            assert {s.session_id for s in await runtime.list_sessions()} == {created.session_id, kept.session_id}
