@@ -52,6 +52,8 @@ def register(kind: PrimitiveKind | type[PrimitiveKind], *, origin: str = "") -> 
     name = instance.name
     if not isinstance(name, str) or not name or not name.replace("-", "").replace("_", "").isalnum():
         raise PrimitivePluginError(f"primitive{where} has an invalid name {name!r} (letters, digits, - and _)")
+    if type(instance).create is PrimitiveKind.create:
+        raise PrimitivePluginError(f"primitive {name!r}{where} has no create()")
     if not isinstance(instance.capabilities, Capabilities):
         raise PrimitivePluginError(f"primitive {name!r}{where}: capabilities must be a Capabilities")
     for capability in instance.capabilities.names():

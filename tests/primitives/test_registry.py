@@ -12,6 +12,7 @@ import pytest
 
 from runtime.primitives import registry
 from runtime.primitives.kind import Capabilities, PrimitiveKind
+from runtime.primitives.local import LocalPrimitive
 from tests.primitives.fake import FakeKind
 
 
@@ -19,17 +20,21 @@ class LocalClash(FakeKind):
     name: ClassVar[str] = "local"
 
 
-class AttachMissing(PrimitiveKind):
+class AttachMissing(FakeKind):
     """Declares reattach, but its primitive class has no ``attach``."""
 
     name: ClassVar[str] = "no-attach"
     capabilities: ClassVar[Capabilities] = Capabilities(reattach=True)
-    primitive_class: ClassVar[type | None] = object
+    primitive_class: ClassVar[type | None] = LocalPrimitive
 
 
-class SweepMissing(PrimitiveKind):
+class SweepMissing(FakeKind):
     name: ClassVar[str] = "no-sweep"
     capabilities: ClassVar[Capabilities] = Capabilities(orphan_sweep=True)
+
+
+class CreateMissing(PrimitiveKind):
+    name: ClassVar[str] = "no-create"
 
 
 @pytest.fixture
@@ -86,6 +91,7 @@ def test_a_plugin_is_found_through_its_entry_point(install: object) -> None:
         ("other = tests.primitives.fake:FakeKind", "registers 'fake': the entry point's name must be"),
         ("no-attach = tests.primitives.test_registry:AttachMissing", "declares 'reattach' but its primitive has no attach"),
         ("no-sweep = tests.primitives.test_registry:SweepMissing", "declares 'orphan_sweep' but its kind has no sweep_orphans"),
+        ("no-create = tests.primitives.test_registry:CreateMissing", "'no-create' .* has no create"),
         ("odd = builtins:object", "is not a PrimitiveKind"),
     ],
 )
