@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .primitive_choices import PRIMITIVE_CHOICES
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -57,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--db", metavar="PATH", help="SQLite file (default: agent-tui.db in the user data dir, "
                                                      "or $AGENT_TUI_DB)")
-    parser.add_argument("--primitive", choices=("local", "modal"), default=None,
+    parser.add_argument("--primitive", choices=PRIMITIVE_CHOICES, default=None,
                         help="where new sessions' sandboxes run (default: local)")
     parser.add_argument("--serve", metavar="[HOST:]PORT", type=parse_hostport,
                         help="also serve HTTP + Socket.IO from this process (port 0: any free port)")

@@ -10,7 +10,7 @@ team server's forwarding read the same table. Core types (``SessionSummary``,
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
@@ -86,6 +86,13 @@ def known_architectures() -> list[str]:
     return sorted({*ARCHITECTURES, *ALIASES})
 
 
+def primitive_names() -> list[str]:
+    """Sandbox backends this runtime has (the primitive registry), for validation and OpenAPI."""
+    from ..primitives.registry import names
+
+    return names()
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -99,7 +106,7 @@ class ErrorResponse(WireModel):
 
 
 class CreateSessionRequest(CreateSessionArgs):
-    """``CreateSessionArgs`` (plus ``primitive``: ``local`` or ``modal``, default: the server's)."""
+    """``CreateSessionArgs`` (plus ``primitive``: a registered backend, default: the server's)."""
 
     model_config = ConfigDict(strict=True)
 
@@ -111,7 +118,17 @@ class CreateSessionRequest(CreateSessionArgs):
         pattern=r"\S",
         json_schema_extra=lambda schema: schema.update(enum=known_architectures()),
     )
-    primitive: Literal["local", "modal"] | None = None
+    # Checked against the primitive registry (not a Literal: plugins add names); OpenAPI lists them.
+    primitive: (
+        Annotated[StrictStr, Field(json_schema_extra=lambda schema: schema.update(enum=primitive_names()))] | None
+    ) = None
+
+    @field_validator("primitive")
+    @classmethod
+    def _known_primitive(cls, value: str | None) -> str | None:
+        if value is not None and value not in primitive_names():
+            raise ValueError(f"unknown primitive {value[:100]!r} (known: {', '.join(primitive_names())})")
+        return value
 
     @field_validator("session_options")
     @classmethod

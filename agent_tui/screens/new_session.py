@@ -69,12 +69,14 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
 
     def __init__(self, architectures: list[ArchitectureInfo] | None = None,
                  profiles: list[ProfileInfo] | None = None, primitive: str = "local",
-                 primitives: tuple[str, ...] = ("local", "modal"), *, loader: Loader | None = None) -> None:
+                 primitives: tuple[str, ...] | None = None, *, loader: Loader | None = None) -> None:
+        from runtime.primitives.registry import names as registered_primitives
+
         super().__init__()
         self.architectures = architectures or []
         self.profiles = profiles or []
         self.primitive = primitive
-        self.primitives = primitives
+        self.primitives = primitives if primitives is not None else tuple(registered_primitives())
         self._loader = loader
         self.loaded = loader is None
         self._early_keys: list[events.Key] = []

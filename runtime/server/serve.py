@@ -15,9 +15,18 @@ import signal
 import sys
 from pathlib import Path
 
+from ..primitives.registry import DEFAULT_PRIMITIVE, PrimitivePluginError, names
+
 DEFAULT_PORT = 8787
 
 log = logging.getLogger(__name__)
+
+
+def _primitive_names() -> list[str]:
+    try:
+        return names()
+    except PrimitivePluginError as exc:  # a broken plugin: say which, not a traceback
+        raise SystemExit(f"agent-tui serve: {exc.message}") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", type=Path, default=None, help="SQLite file (default: $AGENT_TUI_DB or the user data dir)"
     )
     parser.add_argument(
-        "--primitive", choices=("local", "modal"), default="local", help="where sandboxes run (default local)"
+        "--primitive", choices=_primitive_names(), default=DEFAULT_PRIMITIVE, help="where sandboxes run (default local)"
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="where local sandboxes live")
     parser.add_argument(

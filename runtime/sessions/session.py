@@ -149,7 +149,7 @@ class AgentSession:
             architecture=self.record["architecture"],
             agent_profile_ref=self.record.get("agentProfileRef", "default"),
             session_options=self.record.get("sessionOptions") or {},
-            primitive=self.record.get("primitive", "local"),
+            primitive=self.environment.primitive_name,
             created_at=self.record["createdAt"],
             last_activity=self.last_activity(),
             runtime=self.state.runtime(),
@@ -412,7 +412,7 @@ class AgentSession:
     def _watch_workspace(self) -> contextlib.AbstractAsyncContextManager[None]:
         """``file:*`` events while the agent works in a local worktree (SPEC §10)."""
         workspace = self.workspace
-        if workspace is None or self.environment.primitive_name != "local":
+        if workspace is None or not self.environment.capabilities.on_host:
             return contextlib.nullcontext()
         from ..workspaces.watcher import watch_files
 
@@ -433,7 +433,7 @@ class AgentSession:
             host_env=self.host_env,
             extra_allowed_tools=list(self.record.get("allowedTools") or []),
             config=self.config,
-            primitive=self.record.get("primitive", "local"),
+            primitive=self.environment.primitive_name,
         )
 
     async def _execute(self, message_id: str, content: str) -> dict[str, Any]:
@@ -554,10 +554,10 @@ class AgentSession:
 
     async def _watch_sandbox(self, process: Any) -> None:
         """Stop the agent when its sandbox goes away under it (a local sandbox's folder deleted):
-        the agent would otherwise run on in a sandbox that no longer exists. Only for primitives
-        whose liveness check is cheap (``liveness_check_s``)."""
+        the agent would otherwise run on in a sandbox that no longer exists. Only for backends
+        whose liveness check is cheap (``Capabilities.liveness_check_s``)."""
         primitive = self.environment.primitive
-        interval = getattr(primitive, "liveness_check_s", None)
+        interval = self.environment.capabilities.liveness_check_s
         if primitive is None or not interval:
             return
         while True:
