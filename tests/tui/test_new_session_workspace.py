@@ -1,4 +1,4 @@
-"""The new-session dialog on a project (SPEC §10), the session rows' branch and ``+N −M``, and
+"""The new-session dialog on a project (SPEC §10), the session rows' branch and ``+N -M``, and
 deleting a session with unmerged work: Pilot over the real runtime and real git repositories."""
 
 from __future__ import annotations
