@@ -74,6 +74,8 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
         & #error.-shown { display: block; }
         & OptionList { height: auto; max-height: 8; }
         & RadioSet { layout: horizontal; width: 1fr; }
+        & .pair { height: auto; }
+        & .pair > Vertical { height: auto; width: 1fr; }
         & .buttons { height: auto; margin: 1 0 0 0; align-horizontal: right; }
         & .buttons > Button { margin: 0 0 0 1; min-width: 12; }
     }
@@ -125,18 +127,25 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
                             max_length=4096)
                 if self.remote:
                     yield Label("a path on the server's machine, not this one", id="project-hint", classes="hint")
-                yield Label("Base ref")
-                yield Input(placeholder=self._base_placeholder(), id="base-ref", max_length=1000)
-                yield Label("Branch")
-                yield Input(placeholder=self._branch_placeholder(""), id="branch", max_length=200)
-                yield Label("Mode")
-                with RadioSet(id="mode"):
-                    yield RadioButton("worktree", value=True, name="worktree")
-                    yield RadioButton("in-place", name="in-place")
-                yield Label("Sandbox")
-                with RadioSet(id="primitive"):
-                    for name in self.primitives:
-                        yield RadioButton(name, value=name == self.primitive, name=name)
+                # Side by side, in pairs: the dialog stays short enough to show most of it at once.
+                with Horizontal(classes="pair"):
+                    with Vertical():
+                        yield Label("Base ref")
+                        yield Input(placeholder=self._base_placeholder(), id="base-ref", max_length=1000)
+                    with Vertical():
+                        yield Label("New branch")
+                        yield Input(placeholder=self._branch_placeholder(""), id="branch", max_length=200)
+                with Horizontal(classes="pair"):
+                    with Vertical():
+                        yield Label("Mode")
+                        with RadioSet(id="mode"):
+                            yield RadioButton("worktree", value=True, name="worktree")
+                            yield RadioButton("in-place", name="in-place")
+                    with Vertical():
+                        yield Label("Sandbox")
+                        with RadioSet(id="primitive"):
+                            for name in self.primitives:
+                                yield RadioButton(name, value=name == self.primitive, name=name)
                 isolation = getattr(getattr(self.app, "client", None), "isolation", None)
                 if "local" in self.primitives and isolation is not None and not isolation.enabled:
                     yield Label(f"local is NOT isolated: the agent can read and write what you can "
@@ -170,19 +179,19 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
 
     def _base_placeholder(self) -> str:
         branch = self.project.branch
-        return f"HEAD ({branch})" if branch else "HEAD: the project's current branch"
+        return f"HEAD ({branch})" if branch else "HEAD (its current branch)"
 
     @staticmethod
     def _branch_placeholder(name: str) -> str:
-        # What the runtime will choose (SPEC §10): made unique with -2, -3… if it exists.
-        return f"{BRANCH_PREFIX}{slugify(name) if name.strip() else '<session-name>'} (made unique)"
+        # What the runtime will choose (SPEC §10; made unique with -2, -3… if it exists).
+        return f"{BRANCH_PREFIX}{slugify(name) if name.strip() else '<name>'}"
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "name":
             self.query_one("#branch", Input).placeholder = self._branch_placeholder(event.value)
         elif event.input.id == "project" and event.value != self.project.path:
             # The branch shown is that of the project guessed, not of one typed since.
-            self.query_one("#base-ref", Input).placeholder = "HEAD: the project's current branch"
+            self.query_one("#base-ref", Input).placeholder = "HEAD (its current branch)"
         self._show_error(None)
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
