@@ -14,7 +14,10 @@ from agent_tui.cli import build_app, build_parser, project_source
 from agent_tui.projects import ProjectSource
 from agent_tui.screens.confirm import ConfirmScreen
 from agent_tui.screens.new_session import NewSessionScreen
-from agent_tui.widgets.session_row import MINUS
+from agent_tui.session_model import SessionModel
+from agent_tui.widgets.session_row import MINUS, workspace_totals
+from runtime import AgentRuntime, MemoryStore
+from tests.helpers import collect_until, make_config, query_end
 from tests.tui.conftest import SIZE, idle, make_app, ready, wait_until
 from tests.tui.servers import ServeProcess
 from tests.workspaces.conftest import git, make_repo
@@ -197,3 +200,21 @@ async def test_over_connect_the_project_is_a_path_on_the_server(tmp_path: Path) 
             assert summary["workspace"]["additions"] == 1 and summary["workspace"]["changedFiles"] == 1
     finally:
         assert await server.stop() == 0
+
+
+async def test_a_row_whose_log_is_not_replayed_yet_shows_the_summarys_counts(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "project")
+    runtime = AgentRuntime(make_config(tmp_path, persistence=MemoryStore()))
+    await runtime.start()
+    try:
+        summary = await runtime.create_session({"architecture": "shell", "workspace": {"project": str(repo)}})
+        assert summary.workspace is not None and summary.workspace.changed_files is None  # nothing changed yet
+        message_id, _ = await runtime.send_message(summary.session_id, "printf 'x\\ny\\n' >> README.md && rm src/app.py")
+        await collect_until(runtime, summary.session_id, query_end(message_id), timeout=60)
+        summary = await runtime.get_summary(summary.session_id)
+        assert (summary.workspace.changed_files, summary.workspace.additions, summary.workspace.deletions) == (2, 2, 1)
+        model = SessionModel(summary)
+        assert not model.loaded  # the app has not replayed its log: the row reads the summary
+        assert workspace_totals(model) == (2, 2, 1)
+    finally:
+        await runtime.shutdown()
