@@ -50,7 +50,8 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
     """Returns ``CreateSessionArgs`` as a dict, or ``None`` when cancelled.
 
     **enter** on an architecture creates the session with the other fields as they are (the
-    defaults); **tab** moves on to profile, name and sandbox; **ctrl+s** creates from anywhere.
+    defaults: the project guessed, its HEAD, a branch named after the session); **tab** moves on to
+    profile, name, project, base ref, branch, mode and sandbox; **ctrl+s** creates from anywhere.
     """
 
     DEFAULT_CSS = """

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from textual.widgets import Input, Label, OptionList, RadioSet
 
 from agent_tui.cli import build_app, build_parser, project_source
@@ -218,3 +219,16 @@ async def test_a_row_whose_log_is_not_replayed_yet_shows_the_summarys_counts(tmp
         assert workspace_totals(model) == (2, 2, 1)
     finally:
         await runtime.shutdown()
+
+
+def test_path_on_the_command_line(tmp_path: Path, capsys: Any) -> None:
+    from agent_tui.cli import main
+
+    # A local PATH must be a folder here; a server's PATH is its business (passed as typed).
+    with pytest.raises(SystemExit) as exited:
+        main(["--db", str(tmp_path / "db"), str(tmp_path / "no such folder")])
+    assert exited.value.code == 2 and "no such folder" in capsys.readouterr().err
+    remote = build_parser().parse_args(["--connect", "http://build-box:8787", "srv/repo"])
+    assert project_source(remote) == ProjectSource(explicit="srv/repo", start_dir=None, local=False)
+    loopback = build_parser().parse_args(["--connect", "http://[::1]:8787", str(tmp_path)])
+    assert project_source(loopback).local and project_source(loopback).explicit == str(tmp_path)
