@@ -221,12 +221,16 @@ async def test_a_row_whose_log_is_not_replayed_yet_shows_the_summarys_counts(tmp
         await runtime.shutdown()
 
 
-def test_path_on_the_command_line(tmp_path: Path, capsys: Any) -> None:
-    from agent_tui.cli import main
+def test_path_on_the_command_line(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    from agent_tui import cli
 
+    def no_app(args: Any) -> Any:
+        raise AssertionError(f"started the app with PATH {args.project!r}")
+
+    monkeypatch.setattr(cli, "build_app", no_app)
     # A local PATH must be a folder here; a server's PATH is its business (passed as typed).
     with pytest.raises(SystemExit) as exited:
-        main(["--db", str(tmp_path / "db"), str(tmp_path / "no such folder")])
+        cli.main(["--db", str(tmp_path / "db"), str(tmp_path / "no such folder")])
     assert exited.value.code == 2 and "no such folder" in capsys.readouterr().err
     remote = build_parser().parse_args(["--connect", "http://build-box:8787", "srv/repo"])
     assert project_source(remote) == ProjectSource(explicit="srv/repo", start_dir=None, local=False)
