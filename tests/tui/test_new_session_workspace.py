@@ -228,6 +228,7 @@ def test_path_on_the_command_line(tmp_path: Path, capsys: Any, monkeypatch: Any)
         raise AssertionError(f"started the app with PATH {args.project!r}")
 
     monkeypatch.setattr(cli, "build_app", no_app)
+    monkeypatch.setattr("runtime.logfile.setup_log_file", lambda *a, **k: None)  # never the real HOME's log
     # A local PATH must be a folder here; a server's PATH is its business (passed as typed).
     with pytest.raises(SystemExit) as exited:
         cli.main(["--db", str(tmp_path / "db"), str(tmp_path / "no such folder")])
