@@ -88,7 +88,7 @@ def known_architectures() -> list[str]:
 
 def primitive_names() -> list[str]:
     """Sandbox backends this runtime has (the primitive registry), for validation and OpenAPI."""
-    from ..primitives.registry import names
+    from .primitives.registry import names
 
     return names()
 

@@ -22,9 +22,10 @@ from ..models import (
     SessionDetail,
     SessionEvent,
     SessionSummary,
+    WorkspaceInfo,
     lenient_block,
 )
-from ..reducer import SessionState, apply_event
+from ..reducer import SessionState, apply_event, change_totals
 from ..store.base import SessionRecord
 from ..workspaces import Workspace
 from .environment import ExecutionEnvironment
@@ -155,8 +156,16 @@ class AgentSession:
             runtime=self.state.runtime(),
             metadata=self.state.metadata(),
             last_seq=self.state.last_seq,
-            workspace=self.workspace.info() if self.workspace is not None else None,
+            workspace=self._workspace_info(),
         )
+
+    def _workspace_info(self) -> WorkspaceInfo | None:
+        if self.workspace is None:
+            return None
+        info = self.workspace.info()
+        if self.state.changes is not None:
+            info.changed_files, info.additions, info.deletions = change_totals(self.state.changes)
+        return info
 
     def detail(self) -> SessionDetail:
         summary = self.summary()
