@@ -1,0 +1,203 @@
+"""The Changes pane with Pilot over the real runtime and real git: a shell session works on a
+repository's worktree, the pane shows what changed and acts on it (merge, discard, comment)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agent_tui.app import AgentTuiApp
+from agent_tui.cli import build_app, build_parser
+from agent_tui.widgets.changes_pane import MINUS, ChangesPane
+from tests.tui.conftest import SIZE, idle, make_app, ready, wait_until
+from tests.tui.servers import ServeProcess
+from tests.workspaces.conftest import git, head, make_repo, status
+
+
+def pane(app: AgentTuiApp) -> ChangesPane:
+    return app.changes_pane
+
+
+def listed(app: AgentTuiApp) -> dict[str, str]:
+    """What the file list shows, by path: the drawn line of each option."""
+    file_list = pane(app).file_list
+    return {str(file_list.get_option_at_index(i).id): str(file_list.get_option_at_index(i).prompt)
+            for i in range(file_list.option_count)}
+
+
+def diff_text(app: AgentTuiApp) -> str:
+    return "\n".join(line.text for line in pane(app).diff_lines)
+
+
+def settled(app: AgentTuiApp) -> bool:
+    return idle(app) and not pane(app).busy
+
+
+def notices(app: AgentTuiApp) -> list[tuple[str, str]]:
+    return [(n.title, n.message) for n in app._notifications]
+
+
+async def start_session(pilot: Any, repo: Path, command: str, name: str = "fix") -> AgentTuiApp:
+    """A shell session on ``repo``'s worktree that ran ``command``, with the pane open."""
+    app = await ready(pilot)
+    await app.create_session({"architecture": "shell", "name": name, "workspace": {"project": str(repo)}})
+    await wait_until(pilot, lambda: app.current is not None, what="the session")
+    app.composer.load_text(command)
+    app.composer.focus()
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: idle(app) and app.current.state.changes is not None, timeout=60,
+                     what="the command and its change set")
+    await pilot.press("f5")
+    return app
+
+
+async def select_file(pilot: Any, app: AgentTuiApp, path: str) -> None:
+    file_list = pane(app).file_list
+    file_list.highlighted = file_list.get_option_index(path)
+    await wait_until(pilot, lambda: settled(app) and pane(app).diff_lines
+                     and pane(app).diff_lines[0].path == path, what=f"the diff of {path}")
+
+
+async def test_the_pane_shows_files_counts_and_diff_and_merges_squashed(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "project")
+    before = head(repo)
+    async with make_app(tmp_path).run_test(size=SIZE, notifications=True) as pilot:
+        app = await start_session(pilot, repo, "sed -i 's/v1/v2/' src/app.py && printf 'x\\ny\\n' > notes.txt "
+                                               "&& head -c 3000 /dev/urandom > blob.bin")
+        assert pane(app).shown and not app.conversation.display and app.focused is pane(app).file_list
+        rows = await wait_until(pilot, lambda: len(listed(app)) == 3 and listed(app), what="three files")
+        assert rows["src/app.py"].split() == ["M", "+1", f"{MINUS}1", "src/app.py"]
+        assert rows["notes.txt"].split() == ["A", "+2", f"{MINUS}0", "notes.txt"]
+        assert rows["blob.bin"].split() == ["A", "binary", "blob.bin"]
+        title = str(app.query_one("#changes-title").render())
+        assert "agent-tui/fix → main" in title and f"3 files +3 {MINUS}1" in title
+
+        await select_file(pilot, app, "src/app.py")
+        assert "-print('v1')" in diff_text(app) and "+print('v2')" in diff_text(app)
+        assert "notes.txt" not in diff_text(app)
+        await select_file(pilot, app, "blob.bin")
+        assert "binary" in diff_text(app)
+
+        # Merge from the pane: squash (the first choice) into the prefilled target.
+        await pilot.press("m")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "MergeScreen")
+        assert app.screen.query_one("#into").value == "main"
+        await pilot.click("#merge")
+        await wait_until(pilot, lambda: any(t == "Merge" for t, _ in notices(app)), timeout=30, what="the merge")
+        assert head(repo, "main~1") == before  # one new commit on the target
+        assert git(repo, "log", "-1", "--format=%s", "main").startswith("fix (agent-tui session, squashed)")
+        assert git(repo, "diff", "--stat", "main~1", "main").count("|") == 3
+        assert (repo / "src/app.py").read_text() == "print('v2')\n"  # checked out and clean: it moved
+        assert status(repo) == ""
+        # The change set is empty again and the pane says what happened (from the reduced state).
+        await wait_until(pilot, lambda: settled(app) and not listed(app), what="an empty change set")
+        assert "Merged into main (squash)" in str(app.query_one("#changes-banner").render())
+        await pilot.press("f5")
+        assert not pane(app).shown and app.conversation.display
+
+
+async def test_a_conflicting_merge_lists_the_files_and_a_dirty_target_is_named(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "project")
+    async with make_app(tmp_path).run_test(size=SIZE, notifications=True) as pilot:
+        app = await start_session(pilot, repo, "echo agent >> README.md")
+        await wait_until(pilot, lambda: settled(app) and "README.md" in listed(app))
+        # Meanwhile the user changes the same line on main.
+        (repo / "README.md").write_text("hello from the user\n")
+        git(repo, "commit", "-qam", "user edit")
+        user_head = head(repo)
+        await pilot.press("m")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "MergeScreen")
+        await pilot.click("#merge")
+        await wait_until(pilot, lambda: any(t == "Merge refused: conflicts" for t, _ in notices(app)), timeout=30)
+        message = next(m for t, m in notices(app) if t == "Merge refused: conflicts")
+        assert "Nothing was changed" in message and "README.md" in message
+        assert head(repo) == user_head and status(repo) == ""
+        await wait_until(pilot, lambda: "conflicts in README.md" in str(app.query_one("#changes-banner").render()))
+        assert app.query_one("#changes-banner").has_class("-error")
+
+        # The target checked out with local changes: refused, and the reason is the title.
+        (repo / "src/app.py").write_text("print('local')\n")
+        await pilot.press("m")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "MergeScreen")
+        await pilot.click("#merge")
+        await wait_until(pilot, lambda: any(t == "Target branch has local changes" for t, _ in notices(app)),
+                         timeout=30)
+        assert head(repo) == user_head and (repo / "src/app.py").read_text() == "print('local')\n"
+
+
+async def test_discard_one_file_then_all(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "project")
+    async with make_app(tmp_path).run_test(size=SIZE, notifications=True) as pilot:
+        app = await start_session(pilot, repo, "echo more >> README.md && sed -i 's/v1/v3/' src/app.py && echo n > new.txt")
+        await wait_until(pilot, lambda: settled(app) and len(listed(app)) == 3)
+        worktree = Path(app.current.summary.workspace.path)
+        await select_file(pilot, app, "src/app.py")
+        await pilot.press("d")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: settled(app) and set(listed(app)) == {"README.md", "new.txt"}, timeout=30)
+        assert (worktree / "src/app.py").read_text() == "print('v1')\n"
+        await pilot.press("D")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: settled(app) and not listed(app), timeout=30)
+        assert (worktree / "README.md").read_text() == "hello\n" and not (worktree / "new.txt").exists()
+        assert status(repo) == ""
+
+
+async def test_a_comment_on_a_diff_line_goes_to_the_agent_quoting_file_and_line(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "project", {"src/app.py": "a = 1\nb = 2\nc = 3\n"})
+    async with make_app(tmp_path).run_test(size=SIZE, notifications=True) as pilot:
+        app = await start_session(pilot, repo, "sed -i 's/b = 2/b = 20/' src/app.py")
+        await wait_until(pilot, lambda: settled(app) and "src/app.py" in listed(app))
+        await select_file(pilot, app, "src/app.py")
+        diff = pane(app).diff_view
+        diff.focus()
+        row = next(i for i, line in enumerate(pane(app).diff_lines) if line.text == "+b = 20")
+        diff.highlighted = row
+        await pilot.press("r")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "CommentScreen")
+        await pilot.press(*"use a constant")
+        await pilot.press("enter")
+        model = app.current
+
+        def sent() -> str:
+            users = [b for b in model.state.blocks if b.get("type") == "user_message"]
+            return users[-1]["content"] if len(users) == 2 else ""
+
+        message = await wait_until(pilot, sent, timeout=30, what="the comment as a message")
+        assert message.startswith("Review comment on src/app.py line 2:")
+        assert "+b = 20" in message and message.endswith("use a constant")
+
+
+async def test_over_connect_the_pane_uses_the_http_routes(tmp_path: Path) -> None:
+    import aiohttp
+
+    repo = make_repo(tmp_path / "project")
+    before = head(repo)
+    server = ServeProcess(tmp_path)
+    url = await server.start()
+    try:
+        app = build_app(build_parser().parse_args(["--connect", url, "--no-bell"]))
+        app._cursor_blink = False
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await start_session(pilot, repo, "sed -i 's/v1/v2/' src/app.py && echo n > new.txt", name="remote fix")
+            rows = await wait_until(pilot, lambda: settled(app) and len(listed(app)) == 2 and listed(app))
+            assert rows["src/app.py"].split() == ["M", "+1", f"{MINUS}1", "src/app.py"]
+            await select_file(pilot, app, "src/app.py")
+            assert "+print('v2')" in diff_text(app)
+            await pilot.press("e")
+            await wait_until(pilot, lambda: any("not available over --connect" in m for _, m in notices(app)))
+            await pilot.press("m")
+            await wait_until(pilot, lambda: type(app.screen).__name__ == "MergeScreen")
+            await pilot.click("#merge")
+            await wait_until(pilot, lambda: any(t == "Merge" for t, _ in notices(app)), timeout=30)
+            assert head(repo, "main~1") == before
+            await wait_until(pilot, lambda: settled(app) and not listed(app))
+            sid = app.current.session_id
+        # What the pane showed is what the server says.
+        async with aiohttp.ClientSession(url, headers=server.headers) as http:
+            async with http.get(f"/sessions/{sid}/changes") as response:
+                assert (await response.json())["files"] == []
+    finally:
+        await server.stop()
