@@ -54,7 +54,7 @@ async def start_session(pilot: Any, repo: Path, command: str, name: str = "fix")
 async def select_file(pilot: Any, app: AgentTuiApp, path: str) -> None:
     file_list = pane(app).file_list
     file_list.highlighted = file_list.get_option_index(path)
-    await wait_until(pilot, lambda: settled(app) and pane(app).diff_lines
+    await wait_until(pilot, lambda: not pane(app).busy and pane(app).diff_lines
                      and pane(app).diff_lines[0].path == path, what=f"the diff of {path}")
 
 
@@ -201,3 +201,44 @@ async def test_over_connect_the_pane_uses_the_http_routes(tmp_path: Path) -> Non
                 assert (await response.json())["files"] == []
     finally:
         await server.stop()
+
+
+async def test_live_while_the_agent_works_and_a_storm_does_not_refetch_the_diff(tmp_path: Path) -> None:
+    """File events update the list during the query; the selected file's diff is fetched again when
+    an event names it, not for events about other files."""
+    repo = make_repo(tmp_path / "project")
+    wait_for = "while [ ! -e {0} ]; do sleep 0.02; done; rm {0}"
+    command = (f"echo a > live.txt && {wait_for.format('go1')} && echo b >> live.txt && {wait_for.format('go2')} "
+               f"&& for i in $(seq 200); do echo $i > storm$i.txt; done && {wait_for.format('go3')}")
+    async with make_app(tmp_path).run_test(size=SIZE, notifications=True) as pilot:
+        app = await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "live", "workspace": {"project": str(repo)}})
+        model = await wait_until(pilot, lambda: app.current)
+        await pilot.press("f5")
+        app.composer.load_text(command)
+        app.composer.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "live.txt" in listed(app), timeout=60, what="the file event on screen")
+        assert model.state.active_query is not None  # still running: this came from file:created
+        worktree = Path(model.summary.workspace.path)
+        fetches: list[str | None] = []
+        get_diff = app.client.get_diff
+
+        async def counted(session_id: str, path: str | None = None, context: int = 3) -> str:
+            fetches.append(path)
+            return await get_diff(session_id, path, context)
+
+        app.client.get_diff = counted  # type: ignore[method-assign]
+        await select_file(pilot, app, "live.txt")
+        assert "+a" in diff_text(app)
+        (worktree / "go1").touch()
+        await wait_until(pilot, lambda: "+b" in diff_text(app), what="the diff to follow the file while running")
+        assert model.state.active_query is not None
+        before = len(fetches)
+        (worktree / "go2").touch()
+        await wait_until(pilot, lambda: len(listed(app)) == 201 and not pane(app).busy, timeout=30,
+                         what="the storm of 200 files listed")
+        assert fetches[before:] == []  # 200 events about other files: the diff was not fetched again
+        assert pane(app).selected_path == "live.txt"
+        (worktree / "go3").touch()
+        await wait_until(pilot, lambda: settled(app) and listed(app)["live.txt"].split()[1] == "+2", timeout=60)
