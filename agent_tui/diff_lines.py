@@ -100,10 +100,16 @@ def render(lines: list[DiffLine]) -> list[Content]:
     return out
 
 
-@lru_cache(maxsize=256)
 def language_for(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    # Looked up by extension (pygments matches every lexer's patterns: slow the first time).
+    return _language_for_name("x" + name[name.rfind("."):] if "." in name.lstrip(".") else name)
+
+
+@lru_cache(maxsize=256)
+def _language_for_name(name: str) -> str:
     try:
-        lexer = get_lexer_for_filename(path.rsplit("/", 1)[-1])
+        lexer = get_lexer_for_filename(name)
     except ClassNotFound:
         return ""
     return lexer.aliases[0] if lexer.aliases else ""

@@ -5,7 +5,7 @@ The file list is the reducer's change set (``SessionState.changes``, folded from
 other client show. Only the diff text is fetched (``client.get_diff``), for the selected file, and
 again only when that file's entry changed or a ``file:*`` event named it. Updates are coalesced
 (``DEBOUNCE_S``): an agent rewriting a thousand files redraws the list a few times, not a thousand.
-Both lists are ``OptionList``s, which draw only the visible lines.
+Both lists are ``RowList``s, which draw only the visible rows.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from textual import work
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import OptionList, Static
-from textual.widgets.option_list import Option
+from textual.timer import Timer
+from textual.widgets import Static
 
 from ..diff_lines import DiffLine, parse, render
+from .row_list import RowList
 
 if TYPE_CHECKING:
     from ..session_model import SessionModel
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 MINUS = "\u2212"  # typographic minus, as the session rows show counts
 #: Model changes arriving within this long are drawn once.
 DEBOUNCE_S = 0.2
+#: The diff is fetched when the cursor has rested on a file this long.
+DIFF_DELAY_S = 0.08
 
 _STATUS = {"added": ("A", "$text-success"), "modified": ("M", "$text-warning"), "deleted": ("D", "$text-error"),
            "renamed": ("R", "$text-accent")}
@@ -43,18 +46,24 @@ def file_key(entry: dict[str, Any]) -> FileKey:
 def file_prompt(key: FileKey) -> Content:
     path, status, additions, deletions, binary, old_path = key
     letter, style = _STATUS.get(status, ("?", "$text-muted"))
-    counts = Content.styled("  binary  ", "$text-muted") if binary else Content.assemble(
+    counts = Content.styled(f"{'binary':>10}   ", "$text-muted") if binary else Content.assemble(
         (f"{'+' + str(additions):>6}", "$text-success"), (f" {MINUS + str(deletions):<5} ", "$text-error"))
     name = f"{old_path} → {path}" if old_path and status == "renamed" else path
     return Content.assemble((letter, f"bold {style}"), " ", counts, name)
 
 
-class FileList(OptionList):
-    """Changed files; the highlighted one's diff is shown below."""
+class FileList(RowList[FileKey]):
+    """Changed files; the one under the cursor has its diff shown below."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(file_prompt, **kwargs)
 
 
-class DiffView(OptionList):
-    """The selected file's diff, a line per option (the highlighted line is what a comment quotes)."""
+class DiffView(RowList[Content]):
+    """The selected file's diff, a row per line (the line under the cursor is what a comment quotes)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(lambda content: content, **kwargs)
 
 
 class ChangesPane(Vertical):
@@ -83,9 +92,9 @@ class ChangesPane(Vertical):
         & > #changes-banner.-error { color: $text-error; background: $error 15%; }
         & > #changes-banner.-ok { color: $text-success; }
         & > #changes-empty { height: auto; padding: 1 2; color: $text-muted; }
-        & > FileList { height: auto; max-height: 35%; border: none; padding: 0; }
+        & > FileList { height: auto; max-height: 35%; }
         & > #changes-diff-title { height: 1; padding: 0 1; color: $text-muted; background: $panel; }
-        & > DiffView { height: 1fr; border: none; padding: 0; }
+        & > DiffView { height: 1fr; }
     }
     """
 
@@ -110,8 +119,9 @@ class ChangesPane(Vertical):
         self._seen_logs = 0
         self._pending = False
         self.diff_lines: list[DiffLine] = []
-        #: Set while a diff fetch runs; tests and the screenshot script wait on it.
+        #: Set while a diff fetch is due or runs; tests and the screenshot script wait on it.
         self.diff_loading = False
+        self._fetch_timer: Timer | None = None
 
     def compose(self):  # noqa: ANN201 - textual's ComposeResult
         yield Static("Changes", id="changes-title", markup=False)
@@ -140,10 +150,10 @@ class ChangesPane(Vertical):
     @property
     def selected_path(self) -> str | None:
         file_list = self.file_list
-        index = file_list.highlighted
+        index = file_list.cursor
         if index is None or not self._files:
             return None
-        return file_list.get_option_at_index(index).id
+        return file_list.rows[index][0]
 
     @property
     def selected_file(self) -> FileKey | None:
@@ -165,8 +175,8 @@ class ChangesPane(Vertical):
             self._diff_for = None
             self._seen_logs = model.log_count if model else 0
             self._files = {}
-            self.file_list.clear_options()
-            self.diff_view.clear_options()
+            self.file_list.set_rows([])
+            self.diff_view.set_rows([])
             self.diff_lines = []
         self.model_changed()
 
@@ -255,13 +265,10 @@ class ChangesPane(Vertical):
         file_list = self.file_list
         keep = self.selected_path
         self._files = {k[0]: k for k in keys}
-        file_list.clear_options()
-        file_list.add_options([Option(file_prompt(k), id=k[0]) for k in keys])
-        if keys:
-            index = file_list.get_option_index(keep) if keep in self._files else 0
-            file_list.highlighted = index
-        else:
-            self.diff_view.clear_options()
+        index = next((i for i, k in enumerate(keys) if k[0] == keep), 0) if keep in self._files else 0
+        file_list.set_rows(keys, index)
+        if not keys:
+            self.diff_view.set_rows([])
             self.diff_lines = []
             self._diff_for = None
             self.query_one("#changes-diff-title", Static).update("")
@@ -279,14 +286,23 @@ class ChangesPane(Vertical):
         entries = list(model.logs)[-min(new, len(model.logs)):]
         return {str(e.event.payload.get("path")) for e in entries if e.event.type.startswith("file:")}
 
-    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if isinstance(event.option_list, FileList):
-            event.stop()
-            self._maybe_fetch_diff(set())
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+    def on_row_list_highlighted(self, event: RowList.Highlighted) -> None:
         event.stop()
-        if isinstance(event.option_list, FileList):
+        if isinstance(event.row_list, FileList):
+            # Fetched once the cursor rests: holding a key down through the list runs no git.
+            if self._fetch_timer is not None:
+                self._fetch_timer.stop()
+            self.diff_loading = True
+            self._fetch_timer = self.set_timer(DIFF_DELAY_S, self._cursor_rested)
+
+    def _cursor_rested(self) -> None:
+        self._fetch_timer = None
+        self.diff_loading = False
+        self._maybe_fetch_diff(set())
+
+    def on_row_list_selected(self, event: RowList.Selected) -> None:
+        event.stop()
+        if isinstance(event.row_list, FileList):
             self.diff_view.focus()
         else:
             self.action_changes("comment")
@@ -327,17 +343,15 @@ class ChangesPane(Vertical):
 
     def _show_diff(self, lines: list[DiffLine]) -> None:
         view = self.diff_view
-        keep = view.highlighted
+        keep = view.cursor
         same_file = bool(self.diff_lines) and self.diff_lines[0].path == (lines[0].path if lines else None)
         self.diff_lines = lines
-        view.clear_options()
-        view.add_options([Option(content) for content in render(lines)])
-        if lines:
-            view.highlighted = min(keep, len(lines) - 1) if same_file and keep is not None else 0
+        width = max((len(line.text) for line in lines), default=0) + 1
+        view.set_rows(render(lines), keep if same_file and keep is not None else 0, width)
 
     @property
     def selected_line(self) -> DiffLine | None:
-        index = self.diff_view.highlighted
+        index = self.diff_view.cursor
         if index is None or not self.diff_lines or index >= len(self.diff_lines):
             return None
         return self.diff_lines[index]

@@ -21,8 +21,7 @@ def pane(app: AgentTuiApp) -> ChangesPane:
 def listed(app: AgentTuiApp) -> dict[str, str]:
     """What the file list shows, by path: the drawn line of each option."""
     file_list = pane(app).file_list
-    return {str(file_list.get_option_at_index(i).id): str(file_list.get_option_at_index(i).prompt)
-            for i in range(file_list.option_count)}
+    return {row[0]: file_list.content(i).plain for i, row in enumerate(file_list.rows)}
 
 
 def diff_text(app: AgentTuiApp) -> str:
@@ -52,8 +51,7 @@ async def start_session(pilot: Any, repo: Path, command: str, name: str = "fix")
 
 
 async def select_file(pilot: Any, app: AgentTuiApp, path: str) -> None:
-    file_list = pane(app).file_list
-    file_list.highlighted = file_list.get_option_index(path)
+    pane(app).file_list.cursor = pane(app).paths.index(path)
     await wait_until(pilot, lambda: not pane(app).busy and pane(app).diff_lines
                      and pane(app).diff_lines[0].path == path, what=f"the diff of {path}")
 
@@ -154,7 +152,7 @@ async def test_a_comment_on_a_diff_line_goes_to_the_agent_quoting_file_and_line(
         diff = pane(app).diff_view
         diff.focus()
         row = next(i for i, line in enumerate(pane(app).diff_lines) if line.text == "+b = 20")
-        diff.highlighted = row
+        diff.cursor = row
         await pilot.press("r")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "CommentScreen")
         await pilot.press(*"use a constant")
