@@ -240,3 +240,77 @@ async def test_live_while_the_agent_works_and_a_storm_does_not_refetch_the_diff(
         assert pane(app).selected_path == "live.txt"
         (worktree / "go3").touch()
         await wait_until(pilot, lambda: settled(app) and listed(app)["live.txt"].split()[1] == "+2", timeout=60)
+
+
+_EDITOR_APP = """
+import asyncio, inspect, sys
+from pathlib import Path
+from agent_tui.app import AgentTuiApp
+from runtime import AgentRuntime, MemoryStore, RuntimeConfig
+
+tmp, repo = sys.argv[1:3]
+
+
+class App(AgentTuiApp):
+    CSS_PATH = AgentTuiApp.CSS_PATH and str(Path(inspect.getfile(AgentTuiApp)).parent / "app.tcss")
+
+    async def on_ready(self) -> None:
+        self.run_worker(self._prepare())
+
+    async def _prepare(self) -> None:
+        while not self.ready:
+            await asyncio.sleep(0.05)
+        await self.create_session({"architecture": "shell", "name": "ed", "workspace": {"project": repo}})
+        await self.client.send_message(self.current.session_id, "echo edited > note.txt")
+
+
+runtime = AgentRuntime(RuntimeConfig(persistence=MemoryStore(), data_dir=tmp + "/sandboxes", config_dir=tmp + "/config"))
+sys.exit(App(runtime, bell=False, cursor_blink=False).run() or 0)
+"""
+
+
+def test_e_opens_the_file_in_the_editor_with_the_app_suspended(tmp_path: Path) -> None:
+    """In a real terminal (App.suspend needs one): $EDITOR gets the file's path in the worktree."""
+    import os
+    import sys
+
+    import pexpect
+
+    from tests.tui.servers import child_env
+
+    repo = make_repo(tmp_path / "project")
+    marker = tmp_path / "editor-ran"
+    editor = tmp_path / "editor.sh"
+    editor.write_text(f'#!/bin/sh\necho "$1" > {marker}\necho EDITOR-RAN\n')
+    editor.chmod(0o755)
+    (tmp_path / "home").mkdir()
+    env = {**child_env(tmp_path / "home"), "TERM": "xterm-256color", "EDITOR": str(editor),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("VISUAL", None)
+    script = tmp_path / "editor_app.py"  # a file: Textual finds the app's CSS relative to its class's source
+    script.write_text(_EDITOR_APP)
+    child = pexpect.spawn(sys.executable, [str(script), str(tmp_path), str(repo)], env=env, cwd=str(tmp_path),
+                          dimensions=(40, 120), encoding="utf-8", codec_errors="replace", timeout=60)
+    try:
+        child.expect("shell · local")  # the session exists and is selected
+        child.send("\x1b[15~")  # f5
+        child.expect("1 file")  # the pane's title, once the change set arrived
+        child.send("e")
+        child.expect("EDITOR-RAN")
+        child.expect("Changes")  # the app drew itself again after the editor
+        # Keys sent while Textual restarts its input thread may be dropped: ask until the app
+        # answers (the command palette opens), then close it and quit.
+        for _ in range(20):
+            child.sendcontrol("p")
+            if child.expect(["Search for commands", pexpect.TIMEOUT], timeout=3) == 0:
+                break
+        child.send("\x1b")
+        child.sendcontrol("q")
+        child.expect(pexpect.EOF, timeout=30)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    opened = Path(marker.read_text().strip())
+    assert opened.name == "note.txt" and opened.read_text() == "edited\n"
+    assert tmp_path / "sandboxes" in opened.parents and repo not in opened.parents
+    assert os.path.exists(opened)
