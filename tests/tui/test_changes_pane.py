@@ -314,3 +314,25 @@ def test_e_opens_the_file_in_the_editor_with_the_app_suspended(tmp_path: Path) -
     assert opened.name == "note.txt" and opened.read_text() == "edited\n"
     assert tmp_path / "sandboxes" in opened.parents and repo not in opened.parents
     assert os.path.exists(opened)
+
+
+async def test_commit_asks_for_a_message_and_the_branch_gets_the_commit(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "project")
+    async with make_app(tmp_path).run_test(size=SIZE, notifications=True) as pilot:
+        app = await start_session(pilot, repo, "echo more >> README.md")
+        await wait_until(pilot, lambda: settled(app) and "README.md" in listed(app))
+        branch = app.current.summary.workspace.branch
+        await pilot.press("c")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "CommitScreen")
+        await pilot.press("enter")  # empty: refused in the dialog, which stays
+        assert "needs a message" in str(app.screen.query_one(".problem").render())
+        await pilot.press(*"Add more", "enter")
+        await wait_until(pilot, lambda: any(t == "Commit" for t, _ in notices(app)), timeout=30)
+        assert git(repo, "log", "-1", "--format=%s", branch).strip() == "Add more"
+        assert head(repo, "main") == head(repo, f"{branch}~1")  # on the session branch only
+        await wait_until(pilot, lambda: "Committed" in str(app.query_one("#changes-banner").render()))
+        # Nothing left to commit: the refusal is shown, not lost.
+        await pilot.press("c")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "CommitScreen")
+        await pilot.press(*"again", "enter")
+        await wait_until(pilot, lambda: any(t == "Commit failed" for t, _ in notices(app)), timeout=30)
