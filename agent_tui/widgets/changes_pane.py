@@ -19,6 +19,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.timer import Timer
 from textual.widgets import Static
+from textual.worker import Worker, get_current_worker
 
 from ..diff_lines import DiffLine, parse, render
 from .row_list import RowList
@@ -122,6 +123,7 @@ class ChangesPane(Vertical):
         #: Set while a diff fetch is due or runs; tests and the screenshot script wait on it.
         self.diff_loading = False
         self._fetch_timer: Timer | None = None
+        self._diff_worker: Worker[None] | None = None
 
     def compose(self):  # noqa: ANN201 - textual's ComposeResult
         yield Static("Changes", id="changes-title", markup=False)
@@ -322,7 +324,7 @@ class ChangesPane(Vertical):
             self._show_diff([DiffLine("note", f"{key[0]}: binary file (no text diff)", key[0])])
             return
         self.diff_loading = True
-        self._fetch_diff(model.session_id, key[0])
+        self._diff_worker = self._fetch_diff(model.session_id, key[0])
 
     @work(group="changes-diff", exclusive=True, exit_on_error=False)
     async def _fetch_diff(self, session_id: str, path: str) -> None:
@@ -339,7 +341,8 @@ class ChangesPane(Vertical):
         except asyncio.CancelledError:
             raise
         finally:
-            self.diff_loading = False
+            if get_current_worker() is self._diff_worker:  # not one a newer fetch replaced
+                self.diff_loading = False
 
     def _show_diff(self, lines: list[DiffLine]) -> None:
         view = self.diff_view

@@ -75,6 +75,8 @@ async def test_the_pane_shows_files_counts_and_diff_and_merges_squashed(tmp_path
         assert "notes.txt" not in diff_text(app)
         await select_file(pilot, app, "blob.bin")
         assert "binary" in diff_text(app)
+        await pilot.press("y")
+        assert app.clipboard == str(Path(app.current.summary.workspace.path) / "blob.bin")
 
         # Merge from the pane: squash (the first choice) into the prefilled target.
         await pilot.press("m")
