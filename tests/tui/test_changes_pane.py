@@ -190,9 +190,13 @@ async def test_over_connect_the_pane_uses_the_http_routes(tmp_path: Path) -> Non
             await wait_until(pilot, lambda: any("not available over --connect" in m for _, m in notices(app)))
             await pilot.press("m")
             await wait_until(pilot, lambda: type(app.screen).__name__ == "MergeScreen")
+            await pilot.press("down", "enter")  # the second strategy: merge (here a fast-forward)
+            assert app.screen.strategy == "merge"
             await pilot.click("#merge")
             await wait_until(pilot, lambda: any(t == "Merge" for t, _ in notices(app)), timeout=30)
             assert head(repo, "main~1") == before
+            # A fast-forward to the session's own commit (a squash would be a new "… squashed" one).
+            assert git(repo, "log", "-1", "--format=%s", "main").startswith("agent-tui: changes of session")
             await wait_until(pilot, lambda: settled(app) and not listed(app))
             sid = app.current.session_id
         # What the pane showed is what the server says.
