@@ -342,3 +342,47 @@ async def test_commit_asks_for_a_message_and_the_branch_gets_the_commit(tmp_path
         await wait_until(pilot, lambda: type(app.screen).__name__ == "CommitScreen")
         await pilot.press(*"again", "enter")
         await wait_until(pilot, lambda: any(t == "Commit failed" for t, _ in notices(app)), timeout=30)
+
+
+async def test_row_list_draws_only_the_visible_rows() -> None:
+    """10,000 rows: only what is on screen is turned into text; keys and clicks move the cursor."""
+    from textual.app import App
+    from textual.content import Content
+
+    from agent_tui.widgets.row_list import RowList
+
+    rendered: list[int] = []
+    events: list[tuple[str, int]] = []
+
+    def render_row(row: int) -> Content:
+        rendered.append(row)
+        return Content(f"row {row} " + "x" * 200)
+
+    class Rows(App[None]):
+        def compose(self):  # noqa: ANN202
+            yield RowList(render_row)
+
+        def on_row_list_highlighted(self, event: RowList.Highlighted) -> None:
+            events.append(("highlighted", event.index))
+
+        def on_row_list_selected(self, event: RowList.Selected) -> None:
+            events.append(("selected", event.index))
+
+    app = Rows()
+    async with app.run_test(size=(60, 20)) as pilot:
+        rows = app.query_one(RowList)
+        rows.set_rows(list(range(10_000)), width=220)
+        rows.focus()
+        await pilot.pause()
+        assert rows.count == 10_000 and 0 < len(set(rendered)) <= 20
+        await pilot.press("end")
+        await pilot.pause()
+        assert rows.cursor == 9_999 and rows.scroll_offset.y > 9_900
+        assert len(set(rendered)) <= 40  # the first screen and the last one
+        await pilot.press("home", "down", "down")
+        await pilot.click(RowList, offset=(2, 5))
+        await pilot.click(RowList, offset=(2, 5))
+        assert events[-3:] == [("highlighted", 2), ("highlighted", 5), ("selected", 5)]
+        await pilot.press("enter")
+        assert events[-1] == ("selected", 5)
+        assert "row 5 xx" in rows.render_line(5).text
