@@ -386,3 +386,16 @@ async def test_row_list_draws_only_the_visible_rows() -> None:
         await pilot.press("enter")
         assert events[-1] == ("selected", 5)
         assert "row 5 xx" in rows.render_line(5).text
+
+
+async def test_a_session_without_a_workspace_says_there_is_nothing_to_review(tmp_path: Path) -> None:
+    async with make_app(tmp_path).run_test(size=SIZE, notifications=True) as pilot:
+        app = await ready(pilot)
+        await app.create_session({"architecture": "shell", "name": "plain"})
+        await wait_until(pilot, lambda: app.current is not None)
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: "nothing to review" in str(app.query_one("#changes-empty").render()))
+        assert pane(app).paths == []
+        await pilot.press("m")
+        assert app.screen is app.screen_stack[0]  # no merge dialog for a session without a worktree
+        await wait_until(pilot, lambda: any("no worktree to review" in m for _, m in notices(app)))
