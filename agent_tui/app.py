@@ -35,6 +35,7 @@ from .search import Match, find
 from .session_model import BatchChanges, SessionModel
 from .widgets.app_header import AppHeader
 from .widgets.block import BlockWidget
+from .widgets.changes_pane import ChangesPane
 from .widgets.composer import Composer
 from .widgets.conversation import ConversationView
 from .widgets.foldable import FoldableBlock
@@ -122,6 +123,7 @@ class AgentTuiApp(App[int]):
             yield SessionList(self.clock, id="sessions")
             with Vertical(id="main"):
                 yield ConversationView(window=self._window, max_mounted=self._max_mounted, id="conversation")
+                yield ChangesPane(id="changes")
                 yield SearchBar(id="search")
                 yield PermissionBar(id="permission")
                 yield StatusLine(self.clock, id="status")
@@ -147,6 +149,10 @@ class AgentTuiApp(App[int]):
     @property
     def permission_bar(self) -> PermissionBar:
         return self._widget("#permission", PermissionBar)
+
+    @property
+    def changes_pane(self) -> ChangesPane:
+        return self._widget("#changes", ChangesPane)
 
     @property
     def search_bar(self) -> SearchBar:
@@ -331,6 +337,7 @@ class AgentTuiApp(App[int]):
         if changes is not None:
             if model.session_id == self.selected:
                 self.conversation.mark_dirty(changes.dirty, changes.dirty_threads)
+                self.changes_pane.model_changed()
                 self._status_dirty = self._status_dirty or changes.status_changed or bool(changes.dirty)
             elif model.loaded:
                 model.unread += changes.new_blocks
@@ -473,6 +480,7 @@ class AgentTuiApp(App[int]):
         self.session_list.select(session_id)
         self._close_search()
         await self.conversation.show(model)
+        self.changes_pane.set_model(model, self.client)
         self.status_line.set_model(model)
         self.permission_bar.set_model(model)
         self._dirty_rows.add(session_id or "")
@@ -504,7 +512,7 @@ class AgentTuiApp(App[int]):
         if action == "interrupt":  # esc also closes an open search, wherever the focus went
             return model is not None and (model.state.active_query is not None or bool(model.state.queued)
                                           or self.search_bar.is_open)
-        if action in ("terminate", "rename_session", "delete_session", "search", "toggle_logs"):
+        if action in ("terminate", "rename_session", "delete_session", "search", "toggle_logs", "toggle_changes"):
             return model is not None
         if action == "copy_connect_command":
             return self._share_url() is not None
@@ -755,6 +763,15 @@ class AgentTuiApp(App[int]):
 
             payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
             self._driver.write(f"\x1bPtmux;\x1b\x1b]52;c;{payload}\a\x1b\\")
+
+    def action_toggle_changes(self) -> None:
+        # The pane takes the conversation's place (a diff wants the width); the composer stays.
+        shown = self.changes_pane.toggle()
+        self.conversation.display = not shown
+        if shown:
+            self.changes_pane.file_list.focus()
+        else:
+            self.composer.focus()
 
     async def action_toggle_logs(self) -> None:
         conversation = self.conversation
