@@ -137,9 +137,12 @@ class ClusterRuntime(AgentRuntime):
     async def shutdown(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        if self._tasks:
+            # Bounded: a library that swallows a cancel (seen with Python 3.11's wait_for) must
+            # not keep the node from handing its leases back.
+            _done, stuck = await asyncio.wait(self._tasks, timeout=5)
+            for task in stuck:
+                log.warning("cluster task %s did not stop when cancelled", task.get_name())
         # Close queries and sandboxes first (the store is still open), then hand the leases back
         # so another node takes the sessions at once instead of after ``ttl``.
         if self._started and not self._closed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
@@ -137,6 +138,8 @@ async def serve(args: argparse.Namespace) -> int:
         runtime = AgentRuntime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: for a node that seems stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
@@ -207,8 +210,28 @@ async def serve(args: argparse.Namespace) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        await runtime.shutdown()
+        watchdog = loop.create_task(_report_slow_shutdown(), name="shutdown-watchdog")
+        try:
+            await runtime.shutdown()
+        finally:
+            watchdog.cancel()
     return 0
+
+
+async def _report_slow_shutdown(after_s: float = 10.0) -> None:
+    """A shutdown that takes long says on stderr what it waits for (each task's stack), so a
+    hang seen once in CI or in a container's log can be found without a debugger."""
+    import io
+
+    while True:
+        await asyncio.sleep(after_s)
+        out = io.StringIO()
+        me = asyncio.current_task()
+        for task in asyncio.all_tasks():
+            if task is not me:
+                task.print_stack(limit=12, file=out)
+        print(f"agent-tui serve: shutdown still waiting after {after_s:.0f} s on:\n{out.getvalue()}",
+              file=sys.stderr, flush=True)
 
 
 def _advertised_host(url: str | None) -> list[str]:

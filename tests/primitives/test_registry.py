@@ -67,8 +67,9 @@ def test_builtins_come_first_with_their_capabilities() -> None:
 
 
 def test_a_plugin_is_found_through_its_entry_point(install: object) -> None:
-    from agent_tui.primitive_choices import PRIMITIVE_CHOICES
     from runtime.server.schemas import CreateSessionRequest
+
+    from agent_tui.primitive_choices import PRIMITIVE_CHOICES
 
     assert "fake" not in registry.names()
     install("fake = tests.primitives.fake:FakeKind")  # type: ignore[operator]

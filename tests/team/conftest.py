@@ -91,6 +91,9 @@ class Node:
             try:
                 _out, self.stderr = await asyncio.wait_for(self.process.communicate(), 30)
             except TimeoutError:
+                # Its threads' stacks into stderr (serve registers SIGUSR1), for the failure message.
+                self.process.send_signal(signal.SIGUSR1)
+                await asyncio.sleep(1)
                 self.process.kill()
                 _out, self.stderr = await self.process.communicate()
 
