@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import aiohttp
@@ -60,11 +61,14 @@ class _RemoteView:
     summary = AgentSession.summary
     detail = AgentSession.detail
     last_activity = AgentSession.last_activity
+    _workspace_info = AgentSession._workspace_info
 
     def __init__(self, record: dict[str, Any]) -> None:
         self.record = record
         self.id: str = record["sessionId"]
         self.state = SessionState()
+        # What ``summary()`` reads of the sandbox: its backend's name, as stored.
+        self.environment = SimpleNamespace(primitive_name=record.get("primitive", "local"))
 
     @property
     def workspace(self) -> _StoredWorkspace | None:
