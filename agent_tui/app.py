@@ -2,7 +2,9 @@
 
 The app talks to a *client*: the in-process ``AgentRuntime`` or a ``RemoteRuntime`` with the same
 interface. A ``SessionsController`` keeps a model per session; the app turns model changes into
-redraws, coalesced to at most one per frame (``FRAME_S``): many events, one draw.
+redraws, coalesced to at most one per frame (``frames.FrameScheduler``): many events, one draw.
+Search (``search_controller``) and the session dialogs (``dialogs``) are controllers of their own;
+the app composes the screen, starts and stops, and dispatches actions to them.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from runtime.remote import ConnectionChanged, RuntimeClient
 from . import ui_settings
 from .commands import ActionsProvider, SessionsProvider
 from .controller import SessionsController
-from .formatting import connect_command, share_url
+from .dialogs import SessionDialogs
+from .formatting import connect_command, error_message, share_url
+from .frames import FrameScheduler
 from .keymap import ACTIONS, app_bindings, load_keymap
-from .projects import ProjectGuess, ProjectSource
-from .search import Match, find
+from .projects import ProjectSource
+from .search_controller import SearchController
 from .session_model import BatchChanges, SessionModel
 from .widgets.app_header import AppHeader
 from .widgets.block import BlockWidget
@@ -43,14 +47,9 @@ from .widgets.permission_bar import PermissionBar
 from .widgets.search_bar import SearchBar
 from .widgets.session_list import SessionList
 from .widgets.status_line import StatusLine
-from .widgets.tool_card import ToolCard
 
 log = logging.getLogger(__name__)
 
-#: Redraws are coalesced to one per this many seconds. Text that grows changes the layout, and with
-#: the view anchored to the bottom a layout change repaints the whole conversation: 30 Hz looks
-#: smooth and leaves the loop free between frames.
-FRAME_S = 1 / 30
 #: Largest message accepted (the runtime's limit; bigger ones are refused with a notification).
 MAX_MESSAGE_BYTES = 1024 * 1024
 THEMES = ("textual-dark", "textual-light", "nord", "gruvbox", "tokyo-night", "dracula", "catppuccin-mocha")
@@ -82,7 +81,6 @@ class AgentTuiApp(App[int]):
         super().__init__()
         #: Where the new-session dialog's default project comes from (None: no default).
         self.project_source = project
-        self._project_guess: ProjectGuess | None = None
         self.client = client
         self.owns_client = owns_client
         self.clock = clock
@@ -101,16 +99,11 @@ class AgentTuiApp(App[int]):
         self._user_keymap, self._keymap_problems = load_keymap(config_dir)
         self._window = window
         self._max_mounted = max_mounted
-        self._dirty_rows: set[str] = set()
-        self._status_dirty = False
-        self._frame_pending = False
-        self._frame_running = False
+        self.frames = FrameScheduler(self)
+        self.search = SearchController(self)
+        self.dialogs = SessionDialogs(self)
         self._select_next_created: str | None = None
-        self._matches: list[Match] = []
-        self._match_index = 0
-        self._query = ""
         self._client_closed = False
-        self._bindings_signature: tuple[Any, ...] = ()
         self._widget_cache: dict[str, Any] = {}
         self._unobserve: Callable[[], None] | None = None
         self._share_url_cache: tuple[str, str] | None = None
@@ -171,6 +164,11 @@ class AgentTuiApp(App[int]):
         return keys.split(",")[0].strip() if keys else default
 
     @property
+    def _frame_pending(self) -> bool:
+        """A redraw is scheduled and has not run yet (what tests and benches wait on)."""
+        return self.frames.pending
+
+    @property
     def models(self) -> dict[str, SessionModel]:
         return self.controller.models if self.controller else {}
 
@@ -197,7 +195,7 @@ class AgentTuiApp(App[int]):
         self.composer.focus()
         self._update_header()
         await self.conversation.show(None)
-        self.set_interval(1.0, self._tick)
+        self.set_interval(1.0, self.frames.tick)
         self._start()
 
     def _save_theme(self, theme: Any) -> None:
@@ -258,33 +256,7 @@ class AgentTuiApp(App[int]):
                 await self.client.shutdown()
 
     async def action_quit(self) -> None:
-        from .screens.confirm import ConfirmScreen
-
-        reasons = self._quit_would_stop()
-        if reasons and not isinstance(self.screen, ConfirmScreen):
-            # ctrl+q again on the question quits: the answer is clear.
-            question = f"Quit agent-tui?\n{' and '.join(reasons)}: quitting stops {'them' if len(reasons) > 1 else 'it'}."
-            self.push_screen(ConfirmScreen(question, yes="Quit"),
-                             lambda yes: self.call_later(self._quit_now) if yes else None)
-            return
-        await self._quit_now()
-
-    async def _quit_now(self) -> None:
-        await self._shutdown_client()
-        self.exit(0)
-
-    def _quit_would_stop(self) -> list[str]:
-        """What quitting this process would cut short (nothing for a remote client: the server runs on)."""
-        if self.mode == "remote":
-            return []
-        reasons = []
-        running = sum(1 for m in self.models.values() if m.running_since_ms() is not None)
-        if running:
-            reasons.append(f"{running} quer{'ies are' if running > 1 else 'y is'} running")
-        clients = getattr(getattr(self.client, "server", None), "client_count", 0)
-        if clients:
-            reasons.append(f"{clients} client{'s are' if clients > 1 else ' is'} attached")
-        return reasons
+        await self.dialogs.quit()
 
     async def on_unmount(self) -> None:
         await self._shutdown_client()
@@ -329,16 +301,16 @@ class AgentTuiApp(App[int]):
                 self.selected = None
                 self.call_later(self.select_session, remaining[0] if remaining else None)
         else:
-            self._dirty_rows.add(model.session_id)
-        self._schedule_frame()
+            self.frames.dirty_rows.add(model.session_id)
+        self.frames.schedule()
 
     def _model_changed(self, model: SessionModel, changes: BatchChanges | None) -> None:
-        self._dirty_rows.add(model.session_id)
+        self.frames.dirty_rows.add(model.session_id)
         if changes is not None:
             if model.session_id == self.selected:
                 self.conversation.mark_dirty(changes.dirty, changes.dirty_threads)
                 self.changes_pane.model_changed()
-                self._status_dirty = self._status_dirty or changes.status_changed or bool(changes.dirty)
+                self.frames.status_dirty = self.frames.status_dirty or changes.status_changed or bool(changes.dirty)
             elif model.loaded:
                 model.unread += changes.new_blocks
             if model.session_id != self.selected:
@@ -347,61 +319,13 @@ class AgentTuiApp(App[int]):
                     self.notify(notice.message, title=notice.title, severity=severity,
                                 timeout=10 if severity == "error" else 5)
                     self._bell()
-        self._schedule_frame()
+        self.frames.schedule()
 
     def _bell(self) -> None:
         if self.ring_bell:
             self.bell()
 
     # ------------------------------------------------------------------ drawing
-
-    def _schedule_frame(self) -> None:
-        if not self._frame_pending:
-            self._frame_pending = True
-            self.set_timer(FRAME_S, self._frame)
-
-    async def _frame(self) -> None:
-        self._frame_pending = False
-        if self._client_closed or not self.session_list.is_attached:
-            return  # quitting
-        if self._frame_running:
-            self._schedule_frame()  # the running draw takes what is new on its next turn
-            return
-        self._frame_running = True
-        try:
-            rows, self._dirty_rows = self._dirty_rows, set()
-            self.session_list.refresh_rows(rows)
-            if self.selected in rows or self._status_dirty:
-                self._status_dirty = False
-                self.status_line.sync()
-                self.permission_bar.sync()
-            self._refresh_bindings_if_changed()
-            if self.conversation.is_dirty:
-                await self.conversation.sync()
-            if self._query and self.search_bar.is_open:
-                self._refresh_matches(keep_position=True)
-            self._update_header()
-        finally:
-            self._frame_running = False
-
-    def _refresh_bindings_if_changed(self) -> None:
-        # The footer recomposes on every refresh_bindings(): only when what check_action says changed.
-        signature = (self.selected, self.check_action("interrupt", ()), self.check_action("focus_permission", ()),
-                     self.check_action("next_needs_input", ()))
-        if signature != self._bindings_signature:
-            self._bindings_signature = signature
-            self.refresh_bindings()
-
-    def _tick(self) -> None:
-        """Once a second: elapsed times of running queries, attached client count."""
-        if self._client_closed or not self.session_list.is_attached:
-            return
-        busy = {m.session_id for m in self.models.values() if m.running_since_ms() is not None}
-        if busy:
-            self.session_list.refresh_rows(busy)
-        if self.selected in busy:
-            self.status_line.sync()
-        self._update_header()
 
     def _update_header(self) -> None:
         models = list(self.models.values())
@@ -478,13 +402,13 @@ class AgentTuiApp(App[int]):
         if model is not None:
             model.unread = 0
         self.session_list.select(session_id)
-        self._close_search()
+        self.search.close()
         await self.conversation.show(model)
         self.changes_pane.set_model(model, self.client)
         self.status_line.set_model(model)
         self.permission_bar.set_model(model)
-        self._dirty_rows.add(session_id or "")
-        self._schedule_frame()
+        self.frames.dirty_rows.add(session_id or "")
+        self.frames.schedule()
         self.refresh_bindings()
 
     def _step_session(self, step: int) -> None:
@@ -545,7 +469,7 @@ class AgentTuiApp(App[int]):
         try:
             _, queued = await self.client.send_message(session_id, text)
         except Exception as exc:  # noqa: BLE001 - shown, and the text goes back into the composer
-            self.notify(_message(exc), title="Not sent", severity="error")
+            self.notify(error_message(exc), title="Not sent", severity="error")
             composer = self.composer
             if not composer.text:
                 composer.load_text(text if len(text) < 4000 else "")
@@ -557,7 +481,7 @@ class AgentTuiApp(App[int]):
         if self.search_bar.is_open:
             # After enter / n / N the focus is on the match, not the search field: esc still
             # closes the search first (a second esc interrupts).
-            self._close_search()
+            self.search.close()
             self.composer.focus()
             return
         self._interrupt()
@@ -570,7 +494,7 @@ class AgentTuiApp(App[int]):
         try:
             interrupted = await self.client.interrupt(model.session_id)
         except Exception as exc:  # noqa: BLE001
-            self.notify(_message(exc), title="Interrupt failed", severity="error")
+            self.notify(error_message(exc), title="Interrupt failed", severity="error")
             return
         if not interrupted:
             self.notify("Nothing is running.", timeout=2)
@@ -583,92 +507,24 @@ class AgentTuiApp(App[int]):
         try:
             await self.client.terminate_environment(model.session_id)
         except Exception as exc:  # noqa: BLE001
-            self.notify(_message(exc), title="Terminate failed", severity="error")
+            self.notify(error_message(exc), title="Terminate failed", severity="error")
             return
         self.notify(f"Sandbox of {model.name} terminated; the next message starts a new one.", timeout=3)
 
-    def _ask_about_current(self, screen: Callable[[SessionModel], Any], act: Callable[[str, Any], None]) -> None:
-        """Show a dialog about the selected session; ``act(session_id, answer)`` if it was answered
-        (the session is the one the dialog was opened for, whatever is selected by then)."""
-        model = self.current
-        if model is None:
-            return
-        session_id = model.session_id
-        self.push_screen(screen(model), lambda answer: act(session_id, answer) if answer else None)
-
     def action_rename_session(self) -> None:
-        from .screens.rename import RenameScreen
-
-        self._ask_about_current(lambda model: RenameScreen(model.name), self._rename)
-
-    @work(group="rename", exit_on_error=False)
-    async def _rename(self, session_id: str, name: str) -> None:
-        # The list follows from the runtime's "updated" notice (as for a rename by another client).
-        try:
-            await self.client.rename_session(session_id, name)
-        except Exception as exc:  # noqa: BLE001
-            self.notify(_message(exc), title="Rename failed", severity="error")
+        self.dialogs.rename_session()
 
     def action_delete_session(self) -> None:
-        from .screens.confirm import ConfirmScreen, delete_question
-
-        self._ask_about_current(
-            lambda model: ConfirmScreen(*delete_question(model)),
-            lambda session_id, _yes: self._delete(session_id),
-        )
-
-    @work(group="delete", exit_on_error=False)
-    async def _delete(self, session_id: str) -> None:
-        try:
-            kept = await self.client.delete_session(session_id)
-        except Exception as exc:  # noqa: BLE001
-            self.notify(_message(exc), title="Delete failed", severity="error")
-            return
-        if isinstance(kept, dict) and kept.get("branchKept"):
-            self.notify(f"Branch {kept.get('branch')} was kept: it holds unmerged work.", title="Session deleted",
-                        markup=False)
+        self.dialogs.delete_session()
 
     def action_new_session(self) -> None:
-        from .screens.new_session import NewSessionScreen
-
-        if isinstance(self.screen, NewSessionScreen):
-            return
-        # Pushed at once, filled when the runtime answers: keys typed right after ctrl+n go to
-        # the dialog (it replays them once filled), not to the screen underneath.
-        self.push_screen(NewSessionScreen(loader=self._new_session_choices, project_loader=self._guess_project,
-                                          creator=self._create_from_dialog, remote=self.mode == "remote"),
-                         self._new_session_created)
-
-    async def _guess_project(self) -> ProjectGuess:
-        # Asked of git once per app (off the UI thread: an asyncio subprocess), then remembered.
-        if self._project_guess is None:
-            source = self.project_source
-            self._project_guess = await source.guess() if source is not None else ProjectGuess()
-        return self._project_guess
-
-    async def _new_session_choices(self) -> tuple[list[Any], list[Any], str]:
-        for _ in range(200):  # pressed during start-up: wait for the runtime (up to 10 s)
-            if self.ready:
-                break
-            await _sleep(0.05)
-        architectures = await self.client.list_architectures()
-        profiles = await self.client.list_profiles()
-        primitive = getattr(getattr(self.client, "config", None), "primitive", "local")
-        return architectures, profiles, primitive
-
-    async def _create_from_dialog(self, args: dict[str, Any]) -> Any:
-        # Refusals propagate: the dialog shows them and stays open.
-        return await self.client.create_session(args)
-
-    def _new_session_created(self, summary: Any) -> None:
-        if summary is not None:
-            self.run_worker(self._show_created(summary), group="new-session", exit_on_error=False)
+        self.dialogs.new_session()
 
     async def create_session(self, args: dict[str, Any]) -> None:
         try:
             summary = await self.client.create_session(args)
         except Exception as exc:  # noqa: BLE001
-            self.notify(_message(exc), title="Cannot create the session", severity="error")
+            self.notify(error_message(exc), title="Cannot create the session", severity="error")
             return
         await self._show_created(summary)
 
@@ -687,7 +543,7 @@ class AgentTuiApp(App[int]):
                 self.notify("It was answered elsewhere (or closed) before your answer arrived.",
                             title="Already answered", severity="warning")
             else:
-                self.notify(_message(exc), title="Answer not taken", severity="error")
+                self.notify(error_message(exc), title="Answer not taken", severity="error")
 
     def on_permission_bar_closed(self, event: PermissionBar.Closed) -> None:
         if not self.permission_bar.visible_request:
@@ -815,92 +671,23 @@ class AgentTuiApp(App[int]):
     # ------------------------------------------------------------------ search
 
     def action_search(self) -> None:
-        if self.current is None:
-            return
-        self.search_bar.open()
+        self.search.open()
 
     def on_search_bar_changed(self, event: SearchBar.Changed) -> None:
-        self._query = event.query
-        self._refresh_matches(keep_position=False)
-        if self._matches:
-            self.call_later(self._goto_match)
+        self.search.changed(event.query)
 
     def on_search_bar_accepted(self, event: SearchBar.Accepted) -> None:
-        if self._matches:
-            self.call_later(self._goto_match, True)
+        self.search.accepted()
 
     def on_search_bar_closed(self, event: SearchBar.Closed) -> None:
-        self._close_search()
+        self.search.close()
         self.composer.focus()
 
-    def _close_search(self) -> None:
-        self._query = ""
-        self._matches = []
-        self._apply_match_classes()
-        with contextlib.suppress(Exception):
-            self.search_bar.close()
-
-    def _refresh_matches(self, keep_position: bool) -> None:
-        model = self.current
-        previous = self._matches[self._match_index] if self._matches and keep_position else None
-        self._matches = find(model.state, self._query) if model is not None else []
-        if previous is not None and previous in self._matches:
-            self._match_index = self._matches.index(previous)
-        else:
-            self._match_index = max(0, len(self._matches) - 1)  # start nearest to the bottom
-        self.search_bar.set_count(self._match_index, len(self._matches), self._query)
-        self._apply_match_classes()
-
-    def _apply_match_classes(self) -> None:
-        ids = {m.block_id for m in self._matches}
-        thread_ids = {m.thread_id for m in self._matches if m.thread_id}
-        current = self._matches[self._match_index] if self._matches else None
-        for widget in self.conversation.block_widgets():
-            card_thread = getattr(widget, "tool_use_id", None)
-            result = getattr(widget, "result", None) or {}
-            hit = widget.block_id in ids or result.get("id") in ids
-            widget.set_class(hit, "-search-match")
-            is_current = current is not None and (
-                widget.block_id == current.block_id or result.get("id") == current.block_id
-                or (current.thread_id is not None and card_thread == current.thread_id))
-            widget.set_class(is_current, "-search-current")
-            if isinstance(widget, ToolCard):
-                widget.show_search(self._query if hit or card_thread in thread_ids else "")
-            if card_thread in thread_ids:
-                widget.add_class("-search-match")
-
-    async def _goto_match(self, focus: bool = False) -> None:
-        if not self._matches:
-            return
-        match = self._matches[self._match_index]
-        widget = await self.conversation.reveal(match.block_id, match.thread_id)
-        if isinstance(widget, FoldableBlock) and not widget.expanded:
-            widget.expanded = True  # the match is in its body: show it
-            await widget.fill_body()
-        self.search_bar.set_count(self._match_index, len(self._matches), self._query)
-        self._apply_match_classes()
-        if widget is not None:
-            # After the layout: an unfolded card's output changes its height first.
-            self.conversation.call_after_refresh(self.conversation.scroll_to_widget, widget, animate=False,
-                                                 center=True)
-            if focus:
-                widget.focus(scroll_visible=False)
-
-    def _step_match(self, step: int) -> None:
-        if not self._query:
-            self.action_search()
-            return
-        if not self._matches:
-            self.notify(f"No matches for “{self._query}”.", timeout=2)
-            return
-        self._match_index = (self._match_index + step) % len(self._matches)
-        self.call_later(self._goto_match, not isinstance(self.focused, type(self.search_bar.input)))
-
     def action_search_next(self) -> None:
-        self._step_match(1)
+        self.search.step(1)
 
     def action_search_previous(self) -> None:
-        self._step_match(-1)
+        self.search.step(-1)
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None:
@@ -953,10 +740,6 @@ def _pending_count(model: SessionModel) -> int:
 
 #: ``by`` of answers given at this UI (the runtime says "agent-tui" for requests it closes itself).
 ANSWERED_BY = "agent-tui user"
-
-
-def _message(exc: BaseException) -> str:
-    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
 
 
 async def _sleep(seconds: float) -> None:

@@ -148,3 +148,8 @@ def connect_command(url: str, token: str | None) -> str:
 
     command = f"agent-tui --connect {shlex.quote(url)}"
     return f"AGENT_TUI_TOKEN={shlex.quote(token)} {command}" if token else command
+
+
+def error_message(exc: BaseException) -> str:
+    """What to tell the user about a refusal: the runtime's message, else the exception's text or name."""
+    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
