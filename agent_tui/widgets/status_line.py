@@ -76,4 +76,6 @@ class StatusLine(Widget):
         mode = state.agent_offers.get("mode")
         if isinstance(mode, str) and state.agent_offers.get("modes"):  # only where the agent has modes to pick
             parts.append(f"mode {mode}")
+        if state.model and state.agent_offers.get("models"):
+            parts.append(f"model {state.model}")
         return Content("  ·  ".join(parts))

@@ -91,7 +91,8 @@ async def test_switching_mode_and_model_reaches_the_agent_and_shows(tmp_path: Pa
                          what="the acpModel session option")
         await send(pilot, app, "whoami")
         assert last_text(app) == "mode=plan model=fake-small"
-        await wait_until(pilot, lambda: "mode plan" in app.status_line.render().plain, what="the status line")
+        await wait_until(pilot, lambda: "mode plan  ·  model fake-small" in app.status_line.render().plain,
+                         what="the status line")
         assert app.current.state.model == "fake-small"
         home = Path(app.client.config.resolved_data_dir()) / sid / "home"
         asked = [json.loads(line) for line in (home / ".fakeacp" / "switches.jsonl").read_text().splitlines()]
