@@ -27,7 +27,7 @@ from textual.widgets import Footer, Input, TextArea
 from runtime.errors import AgentTuiError
 from runtime.remote import ConnectionChanged, RuntimeClient
 
-from . import ui_settings
+from . import agent_offers, ui_settings
 from .commands import ActionsProvider, SessionsProvider
 from .controller import SessionsController
 from .dialogs import SessionDialogs
@@ -120,7 +120,9 @@ class AgentTuiApp(App[int]):
                 yield SearchBar(id="search")
                 yield PermissionBar(id="permission")
                 yield StatusLine(self.clock, id="status")
-                yield Composer(id="composer")
+                composer = Composer(id="composer")
+                composer.commands = lambda: agent_offers.offered(self.current, "commands")
+                yield composer
         yield Footer()
 
     @property
@@ -442,9 +444,19 @@ class AgentTuiApp(App[int]):
             return self._share_url() is not None
         if action == "focus_permission":  # hidden from the footer and palette while nothing is asked
             return model is not None and bool(model.state.pending_permissions)
+        if action in ("switch_mode", "switch_model"):
+            return bool(agent_offers.offered(model, action.removeprefix("switch_") + "s"))
         if action == "next_needs_input":
             return any(m.status() == "needs-input" for m in self.models.values())
         return True
+
+    def action_switch_mode(self) -> None:
+        if self.current is not None:
+            agent_offers.picker(self, self.current, "mode")
+
+    def action_switch_model(self) -> None:
+        if self.current is not None:
+            agent_offers.picker(self, self.current, "model")
 
     async def on_composer_submitted(self, event: Composer.Submitted) -> None:
         text = event.text

@@ -55,6 +55,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("focus_sessions", "", "Move to the session list", "tab", show=False),
     ActionSpec("copy_connect_command", "", "Copy the command that attaches another terminal here",
                "palette", show=False),
+    ActionSpec("switch_mode", "", "Switch the agent's mode (modes the agent offers)", "palette", show=False),
+    ActionSpec("switch_model", "", "Switch the agent's model (models the agent offers)", "palette", show=False),
     ActionSpec("help", "f1", "Help (this screen)", "f1"),
     ActionSpec("command_palette", "", "All commands", "ctrl+p", show=False, in_palette=False),
     ActionSpec("quit", "", "Quit", "ctrl+q", show=False, in_palette=False),

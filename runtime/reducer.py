@@ -6,7 +6,8 @@ get the same state. It updates ``state`` in place (copying the block list per ev
 long stream quadratic); use ``reduce_events`` to build a fresh state from a log.
 
 Decisions the spec leaves open (also in docs/protocol.md):
-- ``metadata:update`` usage and ``costUsd`` are per-query increments and are summed; ``model`` replaces.
+- ``metadata:update`` usage and ``costUsd`` are per-query increments and are summed; ``model`` replaces,
+  and so do ``commands``, ``mode``, ``modes``, ``models`` (kept in ``agent_offers`` for pickers).
 - ``query:failed`` and ``error`` events also add an ``error`` block, so failures are part of the
   conversation in every view.
 - When a query ends, blocks of that query still ``pending`` are closed (``complete``, or ``error``
@@ -35,6 +36,7 @@ from .models import (
     Usage,
 )
 
+_OFFER_KEYS = ("commands", "mode", "modes", "models")
 _USAGE_FIELDS = ("inputTokens", "outputTokens", "cacheReadTokens", "cacheWriteTokens", "totalTokens")
 
 
@@ -79,6 +81,9 @@ class SessionState:
     usage: dict[str, int] | None = None
     cost_usd: float | None = None
     model: str | None = None
+    #: What the agent advertised for a client's pickers (ACP: ``commands``, ``mode``, ``modes``,
+    #: ``models``), each the last ``metadata:update`` value.
+    agent_offers: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] | None = None
     last_seq: int = 0
     last_timestamp: str | None = None
@@ -313,6 +318,9 @@ def apply_event(state: SessionState, event: SessionEvent) -> SessionState:  # no
                 state.cost_usd = round((state.cost_usd or 0.0) + float(cost), 10)
             if isinstance(payload.get("model"), str):
                 state.model = payload["model"]
+            for key in _OFFER_KEYS:
+                if key in payload:
+                    state.agent_offers[key] = payload[key]
         case "subagent:spawned":
             tool_use_id = payload.get("toolUseId")
             if isinstance(tool_use_id, str):

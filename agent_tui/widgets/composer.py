@@ -3,17 +3,24 @@
 A large paste is not poured into the editor (a megabyte in a TextArea is slow to wrap and useless
 to look at): it becomes a placeholder such as ``[paste #1: 1,000,000 chars]`` that is expanded
 back into the full text when the message is sent.
+
+``/`` at the start offers the agent's slash commands (``SlashCommands``, mounted just above);
+**tab** or **enter** completes the highlighted one, **up**/**down** move, **esc** closes the list.
+The message is sent as typed: ACP agents take ``/name args`` as prompt text.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
+
+from .slash_commands import SlashCommands, matching
 
 #: Pastes longer than this many characters become a placeholder.
 PASTE_PLACEHOLDER_AT = 4000
@@ -42,7 +49,8 @@ class Composer(TextArea):
     ]
 
     HELP = ("The composer. **enter** sends (queued while the agent works), **ctrl+j** inserts a newline, "
-            "**up** in an empty composer moves to the conversation, **pgup**/**pgdn** scroll it.")
+            "**up** in an empty composer moves to the conversation, **pgup**/**pgdn** scroll it. "
+            "**/** at the start lists the agent's slash commands: **tab** completes one.")
 
     class Submitted(Message):
         def __init__(self, composer: Composer, text: str) -> None:
@@ -61,8 +69,54 @@ class Composer(TextArea):
         super().__init__(**kwargs)
         self._pastes: dict[int, str] = {}
         self._paste_number = 0
+        #: The session's slash commands (``[{name, description}]``); the app points it at the
+        #: selected session's.
+        self.commands: Callable[[], list[dict[str, Any]]] = list
+        self._slash: SlashCommands | None = None
+
+    def _slash_list(self) -> SlashCommands:
+        if self._slash is None:
+            self._slash = SlashCommands(id="slash-commands")
+            if self.parent is not None:
+                self.parent.mount(self._slash, before=self)
+        return self._slash
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self.refresh_commands()
+
+    def refresh_commands(self) -> None:
+        found = matching(self.commands(), self.text) if self.text.startswith("/") else []
+        if found:
+            self._slash_list().show(found)
+        elif self._slash is not None:
+            self._slash.hide()
+
+    @property
+    def offering_commands(self) -> bool:
+        return self._slash is not None and self._slash.is_open
+
+    def complete_command(self) -> None:
+        name = self._slash.chosen() if self._slash is not None else None
+        if name is not None:
+            self.load_text(f"/{name} ")
+            self.move_cursor(self.document.end)
+        if self._slash is not None:
+            self._slash.hide()
 
     async def _on_key(self, event: events.Key) -> None:
+        if self.offering_commands and event.key in ("tab", "enter", "up", "down", "escape"):
+            event.stop()
+            event.prevent_default()
+            assert self._slash is not None
+            if event.key in ("tab", "enter"):
+                self.complete_command()
+            elif event.key == "escape":
+                self._slash.hide()
+            elif event.key == "up":
+                self._slash.action_cursor_up()
+            else:
+                self._slash.action_cursor_down()
+            return
         if event.key == "enter":
             event.stop()
             event.prevent_default()

@@ -73,4 +73,9 @@ class StatusLine(Widget):
                 parts.append(f"○ idle · {env.get('primitive', 'local')} sandbox ready")
             else:
                 parts.append("○ idle")
+        mode = state.agent_offers.get("mode")
+        if isinstance(mode, str) and state.agent_offers.get("modes"):  # only where the agent has modes to pick
+            parts.append(f"mode {mode}")
+        if state.model and state.agent_offers.get("models"):
+            parts.append(f"model {state.model}")
         return Content("  ·  ".join(parts))

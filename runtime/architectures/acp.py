@@ -47,10 +47,17 @@ def mcp_servers(profile: AgentProfile) -> list[dict[str, Any]]:
     return servers
 
 
+#: Session options naming the ACP mode / model the user picked among those the agent advertised
+#: (``metadata:update {modes, models}``); the client switches to them when it opens the session.
+MODE_OPTION, MODEL_OPTION = "acpMode", "acpModel"
+
+
 def setup_for(ctx: LaunchContext, state_dirs: list[str], files: dict[str, str] | None = None,
               mode: str | None = None) -> str:
+    picked_mode, picked_model = ctx.session_options.get(MODE_OPTION), ctx.session_options.get(MODEL_OPTION)
     return json.dumps({
-        "mode": mode,
+        "mode": picked_mode if isinstance(picked_mode, str) and picked_mode else mode,
+        "model": picked_model if isinstance(picked_model, str) and picked_model else None,
         "mcpServers": mcp_servers(ctx.profile),
         "autoApprove": ctx.profile.permission_mode == "bypass",
         "stateDirs": state_dirs,

@@ -172,6 +172,7 @@ class AcpConverter(Converter):
             "stateFile": os.path.join(home, STATE_FILE),
             "stateDirs": setup.get("stateDirs") if isinstance(setup.get("stateDirs"), list) else [],
             "mode": setup.get("mode") if isinstance(setup.get("mode"), str) else None,
+            "model": setup.get("model") if isinstance(setup.get("model"), str) else None,
         }
         if isinstance(setup.get("error"), str):
             options["error"] = setup["error"]
@@ -225,9 +226,13 @@ class AcpConverter(Converter):
         modes = _dict(result.get("modes"))
         if isinstance(modes.get("currentModeId"), str):
             payload["mode"] = modes["currentModeId"]
+        if isinstance(modes.get("availableModes"), list):
+            payload["modes"] = _choices(modes["availableModes"], "id")
         models = _dict(result.get("models"))
         if isinstance(models.get("currentModelId"), str):
             payload["model"] = models["currentModelId"]
+        if isinstance(models.get("availableModels"), list):
+            payload["models"] = _choices(models["availableModels"], "modelId")
         return [make_event("metadata:update", payload)] if payload else []
 
     # -- session/update -----------------------------------------------------------------------
@@ -259,6 +264,9 @@ class AcpConverter(Converter):
         if kind == "current_mode_update":
             mode = update.get("currentModeId") or update.get("modeId")
             return [make_event("metadata:update", {"mode": mode})] if isinstance(mode, str) else []
+        if kind == "current_model_update":  # the client's own, after session/set_model
+            model = update.get("currentModelId")
+            return [make_event("metadata:update", {"model": model})] if isinstance(model, str) else []
         if kind == "session_info_update":
             # Codex's extension: a thread that hit a provider error says so here, then prints the
             # error as agent text and ends the turn normally.
@@ -569,3 +577,9 @@ def write_files(home: str, files: dict[str, Any]) -> None:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "w", encoding="utf-8") as handle:
             handle.write(text)
+
+
+def _choices(entries: list[Any], key: str) -> list[dict[str, str]]:
+    """The agent's modes or models as ``[{id, name, description}]`` (what a picker shows)."""
+    return [{"id": str(e[key]), "name": str(e.get("name") or e[key]), "description": str(e.get("description") or "")}
+            for e in entries if isinstance(e, dict) and isinstance(e.get(key), str) and e.get(key)]

@@ -545,8 +545,10 @@ def open_session(client: Client, capabilities: dict[str, Any], agent_info: Any) 
             raise DriverError("the agent's session/new gave no sessionId")
         client.session_id = session
         opened = result
-        client.out.line({"type": "acp.session_info", "result": {k: v for k, v in result.items() if k != "sessionId"}})
+    if isinstance(opened, dict):  # session/load answers with the modes and models too
+        client.out.line({"type": "acp.session_info", "result": {k: v for k, v in opened.items() if k != "sessionId"}})
     set_mode(client, opened)
+    set_model(client, opened)
     if state_file:
         write_state(state_file, client.session_id, agent_info, options.get("stateDirs"))
     client.out.line({"type": "acp.session", "sessionId": client.session_id, "resumed": resumed,
@@ -555,20 +557,34 @@ def open_session(client: Client, capabilities: dict[str, Any], agent_info: Any) 
 
 def set_mode(client: Client, opened: Any) -> None:
     """``session/set_mode`` to ``options.mode`` when the agent offers that mode and is not in it
-    (e.g. Codex starts in its "auto review" mode, where its own reviewer model answers approvals)."""
-    wanted = client.options.get("mode")
-    modes = opened.get("modes") if isinstance(opened, dict) and isinstance(opened.get("modes"), dict) else {}
-    if not isinstance(wanted, str) or not wanted or modes.get("currentModeId") == wanted:
+    (e.g. Codex starts in its "auto review" mode, where its own reviewer model answers approvals;
+    or the user picked one in a client)."""
+    _switch(client, opened, "mode")
+
+
+def set_model(client: Client, opened: Any) -> None:
+    """``session/set_model`` to ``options.model`` (a model the user picked among the agent's)."""
+    _switch(client, opened, "model")
+
+
+def _switch(client: Client, opened: Any, what: str) -> None:
+    wanted = client.options.get(what)
+    held = opened.get(f"{what}s") if isinstance(opened, dict) and isinstance(opened.get(f"{what}s"), dict) else {}
+    current, listed = f"current{what.title()}Id", f"available{what.title()}s"
+    if not isinstance(wanted, str) or not wanted or held.get(current) == wanted:
         return
-    offered = [m.get("id") for m in modes.get("availableModes") or [] if isinstance(m, dict)]
+    key = "modelId" if what == "model" else "id"
+    offered = [m.get(key) for m in held.get(listed) or [] if isinstance(m, dict)]
     if wanted not in offered:
-        client.out.warn(f"the agent offers no mode {wanted!r} (it has {', '.join(map(str, offered)) or 'none'})")
+        client.out.warn(f"the agent offers no {what} {wanted!r} (it has {', '.join(map(str, offered)) or 'none'})")
         return
     try:
-        client.request("session/set_mode", {"sessionId": client.session_id, "modeId": wanted}, SETUP_TIMEOUT_S)
-        client.out.line({"type": "acp.update", "update": {"sessionUpdate": "current_mode_update", "currentModeId": wanted}})
+        client.request(f"session/set_{what}", {"sessionId": client.session_id, f"{what}Id": wanted}, SETUP_TIMEOUT_S)
+        update = ({"sessionUpdate": "current_mode_update", "currentModeId": wanted} if what == "mode"
+                  else {"sessionUpdate": "current_model_update", "currentModelId": wanted})
+        client.out.line({"type": "acp.update", "update": update})
     except RpcError as exc:
-        client.out.warn(f"the agent did not switch to mode {wanted!r}: {exc.text()}")
+        client.out.warn(f"the agent did not switch to {what} {wanted!r}: {exc.text()}")
 
 
 def stop_agent(agent: subprocess.Popen[bytes]) -> None:

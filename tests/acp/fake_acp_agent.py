@@ -9,7 +9,12 @@ session), ``tool`` (a terminal command, a file written and read through the clie
 diff), ``ask`` (asks permission, then writes ``asked.txt`` only if allowed), ``chaos`` (malformed
 lines, unknown update kinds, out-of-order and empty tool updates, plan, usage, commands),
 ``die`` (text, then exits 3 mid-prompt), ``sleep`` (text, a child ``sleep``, waits for
-``session/cancel``), ``escape`` (tries to read and write outside the workspace), ``refuse``.
+``session/cancel``), ``escape`` (tries to read and write outside the workspace), ``refuse``,
+``whoami`` (the session's mode and model, as text).
+
+Each session advertises its slash commands (``available_commands_update``), modes and models, and
+honours ``session/set_mode`` / ``session/set_model``; every call of those is appended to
+``$HOME/.fakeacp/switches.jsonl`` (what the agent was asked, for the tests).
 """
 
 from __future__ import annotations
@@ -77,6 +82,55 @@ def remember(session: str, prompt: str) -> None:
     os.makedirs(os.path.dirname(store_path(session)), exist_ok=True)
     with open(store_path(session), "w") as handle:
         json.dump(said, handle)
+
+
+MODES = [{"id": "default", "name": "Default", "description": "Asks before edits"},
+         {"id": "plan", "name": "Plan", "description": "Plans, changes nothing"}]
+MODELS = [{"modelId": "fake-large", "name": "Fake Large", "description": "Slow and careful"},
+          {"modelId": "fake-small", "name": "Fake Small", "description": "Fast"}]
+COMMANDS = [{"name": "init", "description": "Create AGENTS.md"},
+            {"name": "review", "description": "Review the changes", "input": {"hint": "what to look at"}}]
+
+
+def settings_path(session: str) -> str:
+    return os.path.join(os.environ["HOME"], ".fakeacp", f"{session}.settings.json")
+
+
+def settings(session: str) -> dict[str, str]:
+    try:
+        with open(settings_path(session)) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {"mode": "default", "model": "fake-large"}
+
+
+def offers(session: str) -> dict[str, Any]:
+    """What ``session/new`` and ``session/load`` answer with."""
+    now = settings(session)
+    return {"modes": {"currentModeId": now["mode"], "availableModes": MODES},
+            "models": {"currentModelId": now["model"], "availableModels": MODELS}}
+
+
+def switch(request_id: Any, params: dict[str, Any], what: str, key: str, allowed: list[str]) -> None:
+    session, wanted = str(params.get("sessionId")), params.get(key)
+    os.makedirs(os.path.join(os.environ["HOME"], ".fakeacp"), exist_ok=True)
+    with open(os.path.join(os.environ["HOME"], ".fakeacp", "switches.jsonl"), "a") as handle:
+        handle.write(json.dumps({"method": f"session/set_{what}", "params": params}) + "\n")
+    if wanted not in allowed:
+        send({"id": request_id, "error": {"code": -32602, "message": f"no {what} {wanted}"}})
+        return
+    now = settings(session)
+    now[what] = str(wanted)
+    with open(settings_path(session), "w") as handle:
+        json.dump(now, handle)
+    send({"id": request_id, "result": {}})
+    if what == "mode":
+        update(session, {"sessionUpdate": "current_mode_update", "currentModeId": wanted})
+
+
+def advertise(session: str) -> None:
+    # Right after the answer, as real agents do (Claude Code's adapter sends it after session/new).
+    update(session, {"sessionUpdate": "available_commands_update", "availableCommands": COMMANDS})
 
 
 def prompt(request_id: Any, params: dict[str, Any]) -> None:
@@ -172,6 +226,9 @@ def prompt(request_id: Any, params: dict[str, Any]) -> None:
         text(session, f"read: {'error' if 'error' in outside else 'ok'}; write: {'error' if 'error' in written else 'ok'}")
     elif first == "refuse":
         stop = "refusal"
+    elif first == "whoami":
+        now = settings(session)
+        text(session, f"mode={now['mode']} model={now['model']}")
     else:
         text(session, f"You said: {words}")
     send({"id": request_id, "result": {"stopReason": stop,
@@ -188,8 +245,8 @@ def handle(message: dict[str, Any]) -> None:
         # Not the pid: inside bubblewrap's PID namespace every agent gets the same small pid.
         session = f"fake-{uuid.uuid4().hex[:12]}"
         remember(session, "(new)")
-        send({"id": request_id, "result": {"sessionId": session, "modes": {"currentModeId": "default",
-                                                                             "availableModes": []}}})
+        send({"id": request_id, "result": {"sessionId": session, **offers(session)}})
+        advertise(session)
     elif method == "session/load":
         session = params.get("sessionId")
         if os.environ.get("FAKE_ACP_LOAD_FAILS") == "1" or not os.path.exists(store_path(str(session))):
@@ -199,7 +256,12 @@ def handle(message: dict[str, Any]) -> None:
         for said in history(str(session)):
             text(str(session), said, "user_message_chunk")
             text(str(session), "(an old answer)")
-        send({"id": request_id, "result": None})
+        send({"id": request_id, "result": offers(str(session))})
+        advertise(str(session))
+    elif method == "session/set_mode":
+        switch(request_id, params, "mode", "modeId", [m["id"] for m in MODES])
+    elif method == "session/set_model":
+        switch(request_id, params, "model", "modelId", [m["modelId"] for m in MODELS])
     elif method == "session/prompt":
         threading.Thread(target=prompt, args=(request_id, params), daemon=True).start()
     elif method == "session/cancel":
