@@ -178,9 +178,13 @@ class Connection:
     def unsent(self, value: int) -> None:
         # Kept in step with the hub's total, which the server-wide budget is checked against.
         self.hub.total_held += value - self._unsent
-        if not self._unsent and value:
+        if not self._unsent and not self._written and value:
             self.taken_at = time.monotonic()
         self._unsent = value
+
+    @property
+    def written(self) -> int:
+        return self._written
 
     def set_written(self, value: int) -> None:
         self.hub.total_held += value - self._written
@@ -454,7 +458,9 @@ class SocketHub:
             return
         target = self.total_budget * 9 // 10
         holding = [c for c in self.connections.values() if c.held]
-        for conn in sorted(holding, key=lambda c: (c.taken_at, -c.held)):
+        # Slowest first: a WebSocket whose transport still holds what it was given (its client
+        # reads nothing: a reader's buffer drains), then the longest waited for, then the largest.
+        for conn in sorted(holding, key=lambda c: (not c.written, c.taken_at, -c.held)):
             if self.total_held <= target:
                 break
             self.shed_count += 1
