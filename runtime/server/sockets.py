@@ -22,8 +22,9 @@ Memory across clients (issue 21 #2):
   TCP buffer, one queued), not the whole log.
 - All connections together may hold ``total_budget`` bytes (what waits in the forwarders, in
   engine.io's queues and in the WebSocket transports' buffers). Past it the slowest readers
-  (the longest since their writer last took anything, then the most bytes) are dropped first,
-  down to 90% of it, each with a logged reason; they resume by seq like any dropped client.
+  are dropped first (a WebSocket whose transport still holds what it was given, then the longest
+  since its writer last took anything, then the most bytes), down to 90% of it, each with a
+  logged reason; they resume by seq like any dropped client.
 - When a client that held much goes, ``memory.MemoryReleaser`` gives the memory back to the system.
 
 Each event is JSON-encoded once (cached by session and seq) and spliced into the packets of
