@@ -89,6 +89,11 @@ class Subscription:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def replaying(self) -> bool:
+        """Still reading stored events: what has not been read waits in the store, not in memory."""
+        return not self._replayed
+
     def __aiter__(self) -> Subscription:
         return self
 

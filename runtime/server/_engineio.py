@@ -93,6 +93,18 @@ class EngineBridge:
             return
         await queue.join()
 
+    def discard_queued(self, eio_sid: str) -> None:
+        """Drop the packets still queued for a client that is gone or being dropped.
+
+        python-engineio keeps a closed socket, and its queue, until its next sweep (up to the
+        ping timeout): a client dropped for not reading would pin a batch of events per client
+        that long.
+        """
+        queue = self._queue(eio_sid)
+        while queue is not None and not queue.empty():
+            queue.get_nowait()
+            queue.task_done()
+
     def release_poll(self, eio_sid: str) -> None:
         """End a pending long-poll GET of a client that is going away.
 

@@ -21,7 +21,7 @@ from ._engineio import GuardedServer
 from .guards import WILDCARD_HOSTS, GuardConfig, guard_middleware
 from .http import MAX_BODY, RUNTIME_KEY, TOKEN_KEY, add_routes, make_middlewares
 from .limits import ConnectionGuard, GuardedSite
-from .sockets import DEFAULT_SEND_BUDGET, SocketHub
+from .sockets import DEFAULT_SEND_BUDGET, DEFAULT_TOTAL_BUDGET, SocketHub
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class AgentServer:
         token: str | None,
         token_generated: bool = False,
         send_budget: int = DEFAULT_SEND_BUDGET,
+        total_budget: int = DEFAULT_TOTAL_BUDGET,
         redis_url: str | None = None,
         cors_origins: list[str] | str | None = None,
         allowed_hosts: list[str] | tuple[str, ...] = (),
@@ -88,7 +89,9 @@ class AgentServer:
         # A cluster node (runtime/cluster) streams other nodes' sessions from Postgres itself:
         # the Redis mirror of its own sessions would deliver their events twice.
         mirror = bool(redis_url) and not hasattr(runtime, "join_cluster")
-        self.hub = SocketHub(runtime, self.sio, token=token, send_budget=send_budget, redis=mirror)
+        self.hub = SocketHub(
+            runtime, self.sio, token=token, send_budget=send_budget, total_budget=total_budget, redis=mirror
+        )
         bridge = self.hub.bridge
         self.sio.transport_of = lambda eio_sid: bridge.transport(eio_sid, self.sio.environ.get(eio_sid))
         self.guard = ConnectionGuard()
@@ -185,6 +188,7 @@ async def start_server(
     port: int = 0,
     token: str | None = None,
     send_budget: int = DEFAULT_SEND_BUDGET,
+    total_budget: int = DEFAULT_TOTAL_BUDGET,
     redis_url: str | None = None,
     cors_origins: list[str] | str | None = None,
     no_auth: bool = False,
@@ -208,6 +212,7 @@ async def start_server(
         token=effective,
         token_generated=generated,
         send_budget=send_budget,
+        total_budget=total_budget,
         redis_url=redis_url,
         cors_origins=cors_origins,
         allowed_hosts=allowed_hosts,

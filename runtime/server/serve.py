@@ -109,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated browser origins allowed to call the server ('*': any); default: none "
         "(requests carrying another Origin are refused with 403)",
     )
+    parser.add_argument(
+        "--memory-budget",
+        type=float,
+        default=256.0,
+        metavar="MIB",
+        help="MiB of events all Socket.IO clients together may have waiting; past it the slowest "
+        "readers are disconnected first (they resume by seq). Default 256",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level on stderr (default INFO)")
     return parser
 
@@ -177,6 +185,7 @@ async def serve(args: argparse.Namespace) -> int:
                 allowed_hosts=_split(args.allowed_hosts) + _advertised_host(args.advertise_url),
                 trust_proxy=args.trust_proxy,
                 write_token_file=True,
+                total_budget=int(args.memory_budget * 1024 * 1024),
             )
         except OSError as exc:
             print(

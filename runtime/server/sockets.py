@@ -14,6 +14,19 @@ drains it eagerly into the connection's outbox, so a slow client's backlog is co
 in one place. When it exceeds the connection's budget the client is disconnected (with a
 logged reason), never sent a partial stream; it resumes with ``session:join {afterSeq}``.
 
+Memory across clients (issue 21 #2):
+
+- While a subscription still replays the store, the forwarder reads small pages and stops
+  reading while more than ``replay_window`` bytes wait for the client's writer: a client that
+  joins a large log and stops reading holds at most about one window plus two pages (one in its
+  TCP buffer, one queued), not the whole log.
+- All connections together may hold ``total_budget`` bytes (what waits in the forwarders, in
+  engine.io's queues and in the WebSocket transports' buffers). Past it the slowest readers
+  are dropped first (a WebSocket whose transport still holds what it was given, then the longest
+  since its writer last took anything, then the most bytes), down to 90% of it, each with a
+  logged reason; they resume by seq like any dropped client.
+- When a client that held much goes, ``memory.MemoryReleaser`` gives the memory back to the system.
+
 Each event is JSON-encoded once (cached by session and seq) and spliced into the packets of
 every socket that receives it, instead of once per socket by ``sio.emit``.
 """
@@ -24,6 +37,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -41,11 +55,22 @@ from ..models import SessionEvent
 from ..wire import EmptyRequest, JoinRequest, SessionRef, SocketCreateRequest
 from . import auth
 from ._engineio import EngineBridge
+from .memory import MemoryReleaser
 
 log = logging.getLogger(__name__)
 
 #: Default bytes of events one connection may have waiting before it is disconnected as too slow.
 DEFAULT_SEND_BUDGET = 16 * 1024 * 1024
+#: Default bytes of events all connections together may hold before the slowest are dropped.
+DEFAULT_TOTAL_BUDGET = 256 * 1024 * 1024
+#: Default bytes a replaying forwarder lets wait for its client's writer before it stops reading.
+DEFAULT_REPLAY_WINDOW = 256 * 1024
+#: Rough bytes of buffers one connection holds besides events (for the memory releaser).
+_CONNECTION_BYTES = 64 * 1024
+#: Rough bytes of a session's in-memory state (for the memory releaser, after deletes).
+_SESSION_BYTES = 16 * 1024
+#: Most events a forwarder reads from the store at once while replaying (a page is held as models).
+_REPLAY_LIMIT = 200
 #: Most events a forwarder takes from its subscription at once.
 _FORWARD_LIMIT = 5_000
 #: Bytes of encoded events kept for re-use by the other sockets on the same session (per server).
@@ -124,12 +149,48 @@ class Connection:
         self.environ = environ
         self.forwarders: dict[str, Forwarder] = {}
         #: Bytes waiting in forwarders plus bytes handed to engine.io that its writer has not taken.
-        self.unsent = 0
+        self._unsent = 0
         self._in_engine = 0
+        #: Bytes the writer took last (a WebSocket's): they may still sit in the TCP transport's buffer.
+        self._written = 0
+        #: Since when the client has been waited for: its writer last took something, or events
+        #: started to wait while there were none (how slow a reader is, for the server budget).
+        self.taken_at = time.monotonic()
         self._wakeup = asyncio.Event()
+        self._handed = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
         self.closed = False
+
+    @property
+    def unsent(self) -> int:
+        return self._unsent
+
+    @unsent.setter
+    def unsent(self, value: int) -> None:
+        # Kept in step with the hub's total, which the server-wide budget is checked against.
+        self.hub.total_held += value - self._unsent
+        if not self._unsent and not self._written and value:
+            self.taken_at = time.monotonic()
+        self._unsent = value
+
+    @property
+    def written(self) -> int:
+        return self._written
+
+    def set_written(self, value: int) -> None:
+        self.hub.total_held += value - self._written
+        self._written = value
+
+    @property
+    def held(self) -> int:
+        return self._unsent + self._written
+
+    def refresh_written(self) -> None:
+        """Replace the estimate of what sits in the transport's buffer by its real size."""
+        transport = self.hub.bridge.transport(self.eio_sid, self.environ)
+        size = transport.get_write_buffer_size() if isinstance(transport, asyncio.WriteTransport) else 0
+        self.set_written(min(self._written, size))
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -162,14 +223,16 @@ class Connection:
                 "session:status", {"sessionId": fw.session_id, "runtime": summary.runtime.wire()}, to=self.sid
             )
             while True:
-                events = await fw.sub.next_batch(_FORWARD_LIMIT)
+                replaying = fw.sub.replaying
+                events = await fw.sub.next_batch(_REPLAY_LIMIT if replaying else _FORWARD_LIMIT)
                 if self.closed or self.forwarders.get(fw.session_id) is not fw:
                     return
                 encoded = hub.encode_events(fw.session_id, events)
+                fw.queued_seq = events[-1].seq
+                del events  # the models weigh more than their JSON: not kept while waiting below
                 size = sum(map(len, encoded))
                 fw.pending.extend(encoded)
                 fw.pending_bytes += size
-                fw.queued_seq = events[-1].seq
                 self.unsent += size
                 if self.unsent > hub.send_budget:
                     self.drop(
@@ -177,7 +240,13 @@ class Connection:
                         f"session {fw.session_id} delivered up to seq {fw.sent_seq}"
                     )
                     return
+                if hub.total_held > hub.total_budget:
+                    hub.shed()
+                    if self.closed:
+                        return
                 await self._push()
+                if replaying:
+                    await self._replay_room()
         except StopAsyncIteration:
             pass  # the session was deleted or the subscription closed
         except SubscriberLagged as exc:
@@ -207,6 +276,14 @@ class Connection:
             log.exception("sending to Socket.IO client %s failed", self.sid)
             self.drop("internal error while sending events")
 
+    async def _replay_room(self) -> None:
+        """Wait until no more than the replay window waits for the writer (the rest of the replay
+        stays in the store meanwhile). The flusher hands over as the writer takes."""
+        while not self.closed and self.unsent > self.hub.replay_window:
+            self._handed.clear()
+            self._wakeup.set()
+            await self._handed.wait()
+
     async def _push(self) -> None:
         """Send now if the client's writer is idle (the common, keeping-up case: no task switch),
         else leave it to the flusher, which waits until the writer took what is queued."""
@@ -222,9 +299,14 @@ class Connection:
 
     async def _hand_over(self) -> None:
         bridge = self.hub.bridge
-        # What was handed over before has been taken by the writer: it no longer counts.
-        self.unsent -= self._in_engine
-        self._in_engine = 0
+        # What was handed over before has been taken by the writer: it no longer waits, but a
+        # WebSocket's may still sit in its transport's buffer (a client that stopped reading).
+        websocket = bridge.transport(self.eio_sid, self.environ) is not None
+        if self._in_engine or not websocket:
+            self.set_written(self._in_engine if websocket else 0)
+            self.unsent -= self._in_engine
+            self._in_engine = 0
+            self.taken_at = time.monotonic()
         for fw in list(self.forwarders.values()):
             if not fw.pending:
                 continue
@@ -242,6 +324,7 @@ class Connection:
                 prefix = f'2["stream:event",{{"sessionId":{sid_json},"event":'
                 for chunk in chunks:
                     await bridge.send_text(self.eio_sid, f"{prefix}{chunk}}}]")
+        self._handed.set()
 
     # ------------------------------------------------------------------ teardown
 
@@ -255,7 +338,12 @@ class Connection:
         if self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
         self._wakeup.set()
+        self._handed.set()
+        self.hub.bridge.discard_queued(self.eio_sid)
+        # Its buffers (held events, the transport's, the reader's) are freed as it goes.
+        self.hub.releaser.note(self.held + _CONNECTION_BYTES)
         self.unsent = 0
+        self.set_written(0)
 
     def drop(self, reason: str) -> None:
         """Disconnect a client the server gives up on, with a logged reason."""
@@ -284,12 +372,20 @@ class SocketHub:
         *,
         token: str | None,
         send_budget: int = DEFAULT_SEND_BUDGET,
+        total_budget: int = DEFAULT_TOTAL_BUDGET,
+        replay_window: int = DEFAULT_REPLAY_WINDOW,
         redis: bool = False,
     ) -> None:
         self.runtime = runtime
         self.sio = sio
         self.token = token
         self.send_budget = send_budget
+        self.total_budget = total_budget
+        self.replay_window = replay_window
+        #: Sum of every connection's ``held`` (what the server-wide budget is checked against).
+        self.total_held = 0
+        self.shed_count = 0
+        self.releaser = MemoryReleaser()
         self.redis = redis
         self.bridge = EngineBridge(sio)
         self.connections: dict[str, Connection] = {}
@@ -327,6 +423,7 @@ class SocketHub:
             else:
                 self.bridge.release_poll(conn.eio_sid)
         self.connections.clear()
+        self.releaser.close()
         if self._notifier is not None:
             self._notifier.cancel()
             # Bounded all the same: a shutdown must end even if a library swallows the cancel.
@@ -345,6 +442,26 @@ class SocketHub:
     async def disconnect(self, sid: str) -> None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.sio.disconnect(sid), _DISCONNECT_TIMEOUT)
+
+    def shed(self) -> None:
+        """Over the server-wide budget: drop the slowest readers first, down to 90% of it."""
+        for conn in self.connections.values():
+            conn.refresh_written()  # a reader's transport has sent what it was given
+        if self.total_held <= self.total_budget:
+            return
+        target = self.total_budget * 9 // 10
+        holding = [c for c in self.connections.values() if c.held]
+        # Slowest first: a WebSocket whose transport still holds what it was given (its client
+        # reads nothing: a reader's buffer drains), then the longest waited for, then the largest.
+        for conn in sorted(holding, key=lambda c: (not c.written, c.taken_at, -c.held)):
+            if self.total_held <= target:
+                break
+            self.shed_count += 1
+            conn.drop(
+                f"too slow: holds {conn.held} bytes of events, its writer took nothing for "
+                f"{time.monotonic() - conn.taken_at:.1f} s, and all clients together hold "
+                f"{self.total_held} (server budget {self.total_budget}); resume with afterSeq"
+            )
 
     def forget(self, conn: Connection) -> None:
         if self.connections.get(conn.sid) is conn:
@@ -405,6 +522,8 @@ class SocketHub:
                         "sessions:changed", {"action": notice.action, "session": notice.session.wire()}
                     )
                     if notice.action == "deleted":
+                        # A deleted session's state is let go (much of it in reference cycles).
+                        self.releaser.note(_SESSION_BYTES)
                         for key in [k for k in self._encoded if k[0] == session_id]:
                             self._encoded_bytes -= len(self._encoded.pop(key))
                         mirror = self._mirrors.pop(session_id, None)

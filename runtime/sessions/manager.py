@@ -79,7 +79,7 @@ class SessionManager:
             environment=env,
             state=state,
             config=self.config,
-            host_env=self.config.host_env if self.config.host_env is not None else _os_environ(),
+            host_env=self.config.host_env,
             on_runtime_change=self._on_runtime_change,
             on_query_end=self._on_query_end,
         )
@@ -284,9 +284,3 @@ class SessionManager:
 
 def new_session_id() -> str:
     return f"ses-{uuid.uuid4().hex[:20]}"
-
-
-def _os_environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)

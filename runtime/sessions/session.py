@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections import deque
@@ -65,7 +66,7 @@ class AgentSession:
         environment: ExecutionEnvironment,
         state: SessionState,
         config: RuntimeConfig,
-        host_env: dict[str, str],
+        host_env: dict[str, str] | None,
         on_runtime_change: Callable[[AgentSession], None],
         on_query_end: Callable[[AgentSession], None],
     ) -> None:
@@ -79,6 +80,8 @@ class AgentSession:
         self.config = config
         self.tool_output_limit = config.tool_output_limit
         self.interrupt_grace_s = config.interrupt_grace_s
+        #: None: the process's environment as it is when a query starts (not a copy per session:
+        #: ~4 KB each, most of what an idle session weighs, issue 21 #9).
         self.host_env = host_env
         self._on_runtime_change = on_runtime_change
         self._on_query_end = on_query_end
@@ -439,7 +442,7 @@ class AgentSession:
             profile=self.profile,
             session_options=self.record.get("sessionOptions") or {},
             resume=self.record.get("hasQueried", False),
-            host_env=self.host_env,
+            host_env=self.host_env if self.host_env is not None else dict(os.environ),
             extra_allowed_tools=list(self.record.get("allowedTools") or []),
             config=self.config,
             primitive=self.environment.primitive_name,

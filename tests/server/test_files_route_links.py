@@ -56,6 +56,13 @@ async def test_a_symlink_that_cannot_be_examined_does_not_break_the_listing(
     (workspace / "sub" / "inner.txt").write_text("in")
     os.symlink("/proc/1/root", workspace / "root")
     os.symlink("/proc/1/root/etc", workspace / "sub" / "etc")
+    # Targets that cannot be stat-ed by anyone, root included (the server may run as root).
+    os.symlink("missing-target", workspace / "dangling")
+    os.symlink("loop", workspace / "loop")
+    os.symlink("ok.txt/below", workspace / "not-a-dir")
+    # A link to a file of the workspace is not listed either: the listing holds regular files only.
+    os.symlink("ok.txt", workspace / "ok-link")
+    os.symlink("sub", workspace / "sub-link")
     unreadable = workspace / "locked"
     unreadable.mkdir()
     unreadable.chmod(0)
@@ -63,7 +70,9 @@ async def test_a_symlink_that_cannot_be_examined_does_not_break_the_listing(
         async with http.get(f"/sessions/{sid}/files") as r:
             assert r.status == 200, await r.text()
             assert [f["path"] for f in (await r.json())["files"]] == ["ok.txt", "sub/inner.txt"]
-        async with http.get(f"/sessions/{sid}/files/root") as r:
-            assert r.status == 400 and (await r.json())["code"] == "INVALID_PATH"
+        for link in ("root", "dangling", "loop", "not-a-dir", "sub/etc/passwd"):
+            async with http.get(f"/sessions/{sid}/files/{link}") as r:
+                assert r.status in (400, 404), (link, r.status)
+                assert (await r.json())["code"] in ("INVALID_PATH", "FILE_NOT_FOUND"), link
     finally:
         unreadable.chmod(0o700)
