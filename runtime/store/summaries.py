@@ -171,6 +171,19 @@ class Digest:
         )
         return cls(state, bool(data.get("lastFailed")))
 
+    @classmethod
+    def of_state(cls, state: SessionState, last_failed: bool = False) -> Digest:
+        """The digest of a fully reduced log (what folding that log would give)."""
+        digest = cls.from_json(None)
+        digest.state = SessionState(
+            last_seq=state.last_seq, last_timestamp=state.last_timestamp, cost_usd=state.cost_usd,
+            usage=dict(state.usage) if state.usage else None, model=state.model,
+            active_query=state.active_query, queued=list(state.queued), unstarted=list(state.unstarted),
+            pending_permissions=dict(state.pending_permissions), environment=state.environment,
+        )
+        digest.last_failed = last_failed
+        return digest
+
     def copy(self) -> Digest:
         return Digest.from_json(self.to_json())
 
