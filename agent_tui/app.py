@@ -327,8 +327,6 @@ class AgentTuiApp(App[int]):
             if model.session_id == self.selected:
                 self.conversation.mark_dirty(changes.dirty, changes.dirty_threads)
                 self._status_dirty = self._status_dirty or changes.status_changed or bool(changes.dirty)
-            elif model.loaded:
-                model.unread += changes.new_blocks
             if model.session_id != self.selected:
                 for notice in changes.notices:
                     severity = notice.severity
@@ -463,8 +461,8 @@ class AgentTuiApp(App[int]):
         self.selected = session_id
         self._select_next_created = None
         model = self.current
-        if model is not None:
-            model.unread = 0
+        if self.controller is not None:
+            self.controller.show(session_id)  # follows its log and marks it read
         self.session_list.select(session_id)
         self._close_search()
         await self.conversation.show(model)

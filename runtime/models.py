@@ -401,6 +401,8 @@ class SessionSummary(WireModel):
     #: Replies (query ends) since a client marked the session read (docs/protocol.md, "Session
     #: summaries and unread").
     unread: int = 0
+    #: The list's status word: needs-input, starting, busy, queued, error, terminated or idle.
+    status: str = "idle"
     workspace: WorkspaceInfo | None = None
 
     def wire(self) -> dict[str, Any]:

@@ -470,6 +470,10 @@ class RemoteRuntime:
         body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/interrupt")
         return bool(body.get("interrupted"))
 
+    async def mark_read(self, session_id: str) -> SessionSummary:
+        body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/read")
+        return SessionSummary.model_validate(body)
+
     async def terminate_environment(self, session_id: str) -> SessionRuntime:
         body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/environment/terminate")
         return SessionRuntime.model_validate(body.get("runtime") or {})

@@ -221,6 +221,10 @@ async def interrupt(runtime: AgentRuntime, request: web.Request, _: Any) -> dict
     return {"success": True, "interrupted": await runtime.interrupt(path_param(request, "id"))}
 
 
+async def mark_read(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
+    return (await runtime.mark_read(path_param(request, "id"))).wire()
+
+
 async def terminate(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
     session_id = path_param(request, "id")
     state = await runtime.terminate_environment(session_id)
@@ -392,6 +396,16 @@ ROUTES: tuple[Route, ...] = (
         "Interrupt the running query",
         interrupt,
         response=InterruptResponse,
+        errors=(404,),
+        params=_ID,
+    ),
+    Route(
+        "POST",
+        "/sessions/{id}/read",
+        "markRead",
+        "Zero the session's unread count, for every client (extension; docs/protocol.md)",
+        mark_read,
+        response=SessionSummary,
         errors=(404,),
         params=_ID,
     ),

@@ -127,7 +127,11 @@ class AgentSession:
         return self.state if self.loaded else self.digest.state
 
     def _on_events(self, _session_id: str, events: list[SessionEvent]) -> None:
+        listed = self._listed()
         self.unread += self.digest.fold(events)
+        if self._listed() != listed:
+            # What only the summary tells a client that follows no log (session:status does not).
+            self._on_query_end(self)
         if not self.loaded:
             if self.load_buffer is not None:
                 self.load_buffer.extend(events)
@@ -143,6 +147,10 @@ class AgentSession:
             elif event.type == "permission:resolved":
                 self._cancel_permission_timer(event.payload.get("requestId"))
         self._check_runtime_change(events)
+
+    def _listed(self) -> tuple[int, str | None]:
+        status = self.digest.status()
+        return self.unread, status if status in ("error", "terminated") else None
 
     def _check_runtime_change(self, events: list[SessionEvent]) -> None:
         runtime_changed = any(
@@ -191,6 +199,7 @@ class AgentSession:
             metadata=state.metadata(),
             last_seq=state.last_seq,
             unread=self.unread,
+            status=self.digest.status(),
             workspace=self.workspace.info() if self.workspace is not None else None,
         )
 
