@@ -109,3 +109,37 @@ async def test_an_old_schema_database_opens_with_summaries_backfilled(tmp_path: 
         assert (after["summary"]["costUsd"], after["unread"]) == (0.75, 1)
     finally:
         await store.close()
+
+
+async def test_an_old_schema_postgres_database_is_upgraded_with_summaries_backfilled(postgres_url: str) -> None:
+    """A schema-2 Postgres database (before summaries) is upgraded and its logs folded once."""
+    import asyncpg
+
+    from runtime.store.postgres import _MIGRATIONS as PG_MIGRATIONS
+    from runtime.store.postgres import PostgresStore
+
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version in (1, 2):
+            await conn.execute(PG_MIGRATIONS[version])
+            await conn.execute("INSERT INTO schema_version VALUES ($1)", version)
+        import json
+
+        await conn.execute("INSERT INTO sessions VALUES ($1, $2, $3)", "ses-a", json.dumps(_record("ses-a")), 1000)
+        await conn.executemany(
+            "INSERT INTO events VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [("ses-a", e.seq, e.type, json.dumps(e.payload), e.timestamp, "main", "server")
+             for e in _query(1, "m1", cost=0.5) + _query(6, "m2", cost=0.25)[:3]],
+        )
+    finally:
+        await conn.close()
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        record = _by_id(await store.list_sessions())["ses-a"]
+        summary = record["summary"]
+        assert (summary["lastSeq"], summary["costUsd"], record["unread"]) == (8, 0.5, 0)
+        assert summary["activeQuery"]["message_id"] == "m2"
+    finally:
+        await store.close()
