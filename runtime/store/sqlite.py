@@ -298,10 +298,10 @@ class SQLiteStore:
                 for sid in self._digests.missing(batch):
                     await self._read_digest(sid)
                 folded = self._digests.fold(batch)
-                await self.db.execute("BEGIN")
-                await self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-                await self.db.executemany(_UPDATE_SUMMARY, update_rows(folded))
-                await self.db.execute("COMMIT")
+                # One hop to the database thread for the whole transaction (each await on
+                # aiosqlite is one): the events and their sessions' summaries commit together.
+                db = self.db
+                await db._execute(_append_transaction, db._conn, rows, update_rows(folded))
                 self._digests.commit(folded)
             except Exception as exc:
                 # Not only sqlite3.Error: binding a string with a lone surrogate raises
@@ -416,6 +416,21 @@ class SQLiteStore:
             await self.db.execute("ROLLBACK")
         except sqlite3.Error:
             pass  # no transaction was open
+
+
+def _append_transaction(
+    conn: sqlite3.Connection, rows: list[tuple[Any, ...]], summaries: list[tuple[Any, ...]]
+) -> None:
+    """Runs in aiosqlite's thread: BEGIN, the events, the summaries, COMMIT (or ROLLBACK)."""
+    conn.execute("BEGIN")
+    try:
+        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany(_UPDATE_SUMMARY, summaries)
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
 
 
 async def _backfill_summaries(db: aiosqlite.Connection) -> None:
