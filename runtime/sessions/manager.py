@@ -11,7 +11,7 @@ from typing import Any
 
 from ..architectures import canonical_id, get_architecture
 from ..config import RuntimeConfig
-from ..errors import InvalidRequest, SessionNotFound
+from ..errors import InvalidRequest, SessionNotFound, StoreError
 from ..events import EventBus
 from ..jsonsafe import require_storable
 from ..models import CreateSessionArgs, now_ms
@@ -164,7 +164,7 @@ class SessionManager:
                 if not session.loaded:
                     session.load_buffer = []
                     try:
-                        state = await self._read_log(session_id)
+                        state = await self._read_damaged_safe(session_id)
                         # Delivered while the pages were read: applied once, by seq.
                         reduce_events([e for e in session.load_buffer if e.seq > state.last_seq], state)
                     finally:
@@ -191,6 +191,17 @@ class SessionManager:
                 session.state, session.loaded = SessionState(), False
                 evicted.append(session.id)
         return evicted
+
+    async def _read_damaged_safe(self, session_id: str) -> SessionState:
+        try:
+            return await self._read_log(session_id)
+        except StoreError:
+            raise
+        except Exception as exc:  # a damaged row: say so, keep it in the file, keep serving
+            log.error("session %s could not be loaded (its log is damaged: %s); it is kept in the store untouched",
+                      session_id, exc)
+            raise StoreError(f"session {session_id} could not be loaded: its log is damaged ({exc}); "
+                             "it is kept in the store untouched") from exc
 
     async def _read_log(self, session_id: str) -> SessionState:
         state = SessionState()
