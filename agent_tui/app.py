@@ -313,8 +313,6 @@ class AgentTuiApp(App[int]):
                 self.conversation.mark_dirty(changes.dirty, changes.dirty_threads)
                 self.changes_pane.model_changed()
                 self.frames.status_dirty = self.frames.status_dirty or changes.status_changed or bool(changes.dirty)
-            elif model.loaded:
-                model.unread += changes.new_blocks
             if model.session_id != self.selected:
                 for notice in changes.notices:
                     severity = notice.severity
@@ -401,8 +399,8 @@ class AgentTuiApp(App[int]):
         self.selected = session_id
         self._select_next_created = None
         model = self.current
-        if model is not None:
-            model.unread = 0
+        if self.controller is not None:
+            self.controller.show(session_id)  # follows its log and marks it read
         self.session_list.select(session_id)
         self.search.close()
         await self.conversation.show(model)

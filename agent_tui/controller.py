@@ -1,8 +1,10 @@
 """Keeps a ``SessionModel`` per session up to date from the client. No Textual here.
 
-Every session is followed (its subscription replays the log, then goes live), so hidden sessions
-keep their state, unread count and notifications current; only the visible one has widgets, and
-the view is told what changed through ``on_change`` after each batch.
+Cost follows the screen (issue #17): the list is built from the sessions' summaries and kept
+current by the runtime's notices (status, cost, unread: the server's counts); only the shown
+session's log is followed (its subscription replays the log, then goes live), plus the few shown
+last so switching back is quick. A hidden, unfollowed session's notifications come from its
+summary changing. The view is told what changed through ``on_change`` after each batch.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -17,12 +20,15 @@ from runtime.agent_runtime import SessionsChanged, SessionStatusChanged
 from runtime.errors import AgentTuiError, SessionNotFound, SubscriberLagged
 from runtime.models import SessionSummary
 
-from .session_model import BatchChanges, SessionModel
+from .session_model import BatchChanges, Notice, SessionModel
 
 log = logging.getLogger(__name__)
 
 #: Events taken from a subscription per batch (one reducer pass, one view update).
 BATCH_LIMIT = 5000
+#: Sessions whose logs stay followed: the shown one, its neighbours in the list (read ahead, so
+#: ctrl+up/down lands on a replayed log) and the last shown (switching back is instant).
+FOLLOWED_MAX = 6
 
 OnChange = Callable[[SessionModel, BatchChanges | None], None]
 OnListChange = Callable[[str, SessionModel], None]
@@ -35,6 +41,10 @@ class SessionsController:
         self._on_change = on_change
         self._on_list_change = on_list_change
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: Followed sessions, least recently shown first.
+        self._followed: OrderedDict[str, None] = OrderedDict()
+        self.visible: str | None = None
+        self._marking: set[str] = set()
         self._unobserve: Callable[[], None] | None = None
         self._closed = False
 
@@ -47,6 +57,58 @@ class SessionsController:
     def ordered(self) -> list[SessionModel]:
         return list(self.models.values())
 
+    def show(self, session_id: str | None) -> None:
+        """``session_id`` is on screen: follow its log, mark it read; unfollow the oldest shown."""
+        self.visible = session_id
+        model = self.models.get(session_id) if session_id is not None else None
+        if model is None:
+            return
+        ids = list(self.models)
+        at = ids.index(model.session_id)
+        neighbours = {ids[(at - 1) % len(ids)], ids[(at + 1) % len(ids)]} - {model.session_id}
+        for followed in (*neighbours, model.session_id):  # the shown one last: most recent
+            self._start_following(self.models[followed])
+        while len(self._followed) > FOLLOWED_MAX:
+            oldest = next(iter(self._followed))
+            del self._followed[oldest]
+            self._unfollow(oldest)
+        self._mark_read(model)
+
+    def _start_following(self, model: SessionModel) -> None:
+        if model.session_id not in self._tasks:
+            model.follow()
+            self._tasks[model.session_id] = asyncio.get_running_loop().create_task(
+                self._follow(model), name=f"follow-{model.session_id}")
+        self._followed[model.session_id] = None
+        self._followed.move_to_end(model.session_id)
+
+    def _unfollow(self, session_id: str) -> None:
+        task = self._tasks.pop(session_id, None)
+        if task is not None:
+            task.cancel()
+        model = self.models.get(session_id)
+        if model is not None:
+            model.unfollow()
+            self._on_change(model, None)
+
+    def _mark_read(self, model: SessionModel) -> None:
+        mark = getattr(self.client, "mark_read", None)
+        if not model.unread or mark is None or model.session_id in self._marking:
+            return
+        model.unread = 0  # at once on screen; the server's notice confirms it
+        session_id = model.session_id
+        self._marking.add(session_id)
+
+        async def run() -> None:
+            try:
+                await mark(session_id)
+            except AgentTuiError as exc:
+                log.warning("marking %s read: %s", session_id, exc)
+            finally:
+                self._marking.discard(session_id)
+
+        asyncio.get_running_loop().create_task(run(), name=f"mark-read-{session_id}")
+
     # ------------------------------------------------------------------ notices
 
     def _notice(self, notice: Any) -> None:
@@ -58,16 +120,31 @@ class SessionsController:
                 self._remove(session.session_id)
             elif session.session_id in self.models:
                 model = self.models[session.session_id]
+                before = model.summary
                 model.summary = session
                 self._on_list_change("updated", model)
+                if session.session_id == self.visible:
+                    self._mark_read(model)
+                elif session.unread > before.unread and not model.followed:
+                    failed = session.status == "error"
+                    notice = Notice("error" if failed else "information",
+                                    f"{model.name} {'failed' if failed else 'finished'}", "")
+                    self._on_change(model, BatchChanges(status_changed=True, notices=[notice]))
             elif notice.action in ("created", "updated"):
                 self._add(session)
         elif isinstance(notice, SessionStatusChanged):
             model = self.models.get(notice.session_id)
             if model is not None:
+                asked = len(model.summary.runtime.pending_permissions)
                 model.summary = model.summary.model_copy(update={"runtime": notice.runtime})
                 if not model.loaded:
-                    self._on_change(model, None)
+                    changes = None
+                    if not model.followed and len(notice.runtime.pending_permissions) > asked:
+                        request = notice.runtime.pending_permissions[-1]
+                        tool = request.title or request.tool_name or "a tool"
+                        changes = BatchChanges(status_changed=True, notices=[
+                            Notice("warning", f"{model.name} needs input", f"Allow {tool}?")])
+                    self._on_change(model, changes)
 
     def resync(self, summaries: list[SessionSummary]) -> None:
         """After a reconnect: add sessions created meanwhile, drop deleted ones."""
@@ -87,12 +164,11 @@ class SessionsController:
     def _add(self, summary: SessionSummary) -> SessionModel:
         model = SessionModel(summary)
         self.models[summary.session_id] = model
-        self._tasks[summary.session_id] = asyncio.get_running_loop().create_task(
-            self._follow(model), name=f"follow-{summary.session_id}")
         self._on_list_change("created", model)
         return model
 
     def _remove(self, session_id: str) -> None:
+        self._followed.pop(session_id, None)
         model = self.models.pop(session_id, None)
         task = self._tasks.pop(session_id, None)
         if task is not None:

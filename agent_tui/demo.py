@@ -200,7 +200,8 @@ async def settle(pilot: Any, app: Any, within: float = 10.0) -> None:
     while loop.time() < deadline:
         await pilot.pause(0.02)
         models = list(app.models.values())
-        caught_up = all(m.state.last_seq >= _runtime_last_seq(app, m.session_id) for m in models)
+        # Only followed sessions replay a log; the others are their summaries (controller.py).
+        caught_up = all(m.state.last_seq >= _runtime_last_seq(app, m.session_id) for m in models if m.followed)
         if app.ready and caught_up and not app.conversation.is_dirty and not app._frame_pending:
             break
     await pilot.pause(0.05)
@@ -210,7 +211,7 @@ async def settle(pilot: Any, app: Any, within: float = 10.0) -> None:
 def _runtime_last_seq(app: Any, session_id: str) -> int:
     sessions = getattr(getattr(app.client, "sessions", None), "sessions", {})
     session = sessions.get(session_id)
-    return session.state.last_seq if session is not None else 0
+    return session.view.last_seq if session is not None else 0
 
 
 def make_app(tmp: Path, **kwargs: Any) -> Any:

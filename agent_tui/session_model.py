@@ -67,14 +67,19 @@ class SessionModel:
     def __init__(self, summary: SessionSummary) -> None:
         self.summary = summary
         self.session_id = summary.session_id
+        self._reset()
+
+    def _reset(self) -> None:
         self.state = SessionState()
         #: Open permission requests -> the tool call they are about (to redraw its card).
         self._asking: dict[str, str] = {}
         #: How each answered request went, by the tool call it was about (shown on its card).
         self.decisions: dict[str, dict[str, str]] = {}
-        #: Events up to this seq existed when the app loaded the session: history, not news.
-        self.baseline_seq = summary.last_seq
-        self.unread = 0
+        #: Events up to this seq existed when the app began following the session: history, not news.
+        self.baseline_seq = self.summary.last_seq
+        #: Whether the app follows this session's log (it is on screen, or was lately); the list
+        #: shows the others from their summaries alone.
+        self.followed = False
         self.logs: deque[LogEntry] = deque(maxlen=MAX_LOGS)
         self.log_count = 0  # total ever appended, so views can tell what is new after the deque drops some
         self.last_failed = False
@@ -90,18 +95,43 @@ class SessionModel:
         return self.summary.name
 
     @property
+    def unread(self) -> int:
+        """Replies not read yet: the server's count, for every client (docs/protocol.md)."""
+        return self.summary.unread
+
+    @unread.setter
+    def unread(self, value: int) -> None:
+        self.summary = self.summary.model_copy(update={"unread": value})
+
+    @property
     def loaded(self) -> bool:
-        """Whether the log has been replayed up to where it stood when the app loaded it."""
-        return self.state.last_seq >= self.baseline_seq
+        """Whether the log has been replayed up to where it stood when the app began following it."""
+        return self.followed and self.state.last_seq >= self.baseline_seq
+
+    def follow(self) -> None:
+        self.followed = True
+        self.baseline_seq = self.summary.last_seq
+
+    def unfollow(self) -> None:
+        """Forget the replayed log (the summary stays): memory follows what is on screen."""
+        self._reset()
 
     def status(self) -> Status:
         if not self.loaded:
             runtime = self.summary.runtime
             if runtime.pending_permissions:
                 return "needs-input"
+            env = runtime.execution_environment
+            if env is not None and env.status == "starting":
+                return "starting"
             if runtime.active_query is not None:
                 return "busy"
-            return "loading"
+            if runtime.queued_messages:
+                return "queued"
+            if self.followed:
+                return "loading"
+            status = self.summary.status
+            return status if status in ("error", "terminated", "idle") else "idle"  # type: ignore[return-value]
         state = self.state
         env = state.environment or {}
         if state.pending_permissions:

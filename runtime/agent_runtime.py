@@ -86,6 +86,7 @@ class AgentRuntime:
         self._closed = False
         self._isolation: IsolationState | None = None
         self._policy: SandboxPolicy | None = None
+        self._evictor: asyncio.Task[None] | None = None
 
     @property
     def isolation(self) -> IsolationState:
@@ -150,12 +151,21 @@ class AgentRuntime:
         )
         await self._load_sessions()
         self._started = True
+        if self.config.evict_after_s > 0:
+            self._evictor = asyncio.get_running_loop().create_task(self._evict_loop(), name="evict-sessions")
         if self.config.websocket_port is not None:
             # The server registers itself (runtime/__init__ imports runtime.server): the core never
             # imports the server, so the dependency points one way (docs/architecture.md, Layers).
             if _server_starter is None:
                 raise RuntimeError("RuntimeConfig.websocket_port needs the server: import runtime.server first")
             self.server = await _server_starter(self)
+
+    async def _evict_loop(self) -> None:
+        idle = self.config.evict_after_s
+        while True:
+            await asyncio.sleep(max(idle / 4, 1.0))
+            if self.sessions is not None:
+                self.sessions.evict_idle(idle)
 
     def record_server_url(self, url: str | None) -> None:
         """Tell a second agent-tui started on this database where to attach (the instance lock)."""
@@ -174,6 +184,8 @@ class AgentRuntime:
             self._closed = True
             return
         self._closed = True
+        if self._evictor is not None:
+            self._evictor.cancel()
         if self.server is not None:
             with contextlib.suppress(Exception):
                 await self.server.stop()
@@ -224,7 +236,7 @@ class AgentRuntime:
                 log.exception("runtime observer failed")
 
     def _runtime_changed(self, session: AgentSession) -> None:
-        self._notify(SessionStatusChanged(session.id, session.state.runtime()))
+        self._notify(SessionStatusChanged(session.id, session.view.runtime()))
 
     def _query_ended(self, session: AgentSession) -> None:
         if session.id in (self.sessions.sessions if self.sessions else {}):
@@ -244,7 +256,7 @@ class AgentRuntime:
         return [s.summary() for s in self._manager().sessions.values()]
 
     async def get_session(self, session_id: str) -> SessionDetail:
-        return self._manager().get(session_id).detail()
+        return (await self._manager().open(session_id)).detail()
 
     async def get_summary(self, session_id: str) -> SessionSummary:
         return self._manager().get(session_id).summary()
@@ -274,13 +286,25 @@ class AgentRuntime:
 
     async def send_message(self, session_id: str, content: str) -> tuple[str, bool]:
         """Queue ``content``; returns ``(message_id, queued)`` (queued: it waits for a running query)."""
-        return await self._manager().get(session_id).send(content)
+        return await (await self._manager().open(session_id)).send(content)
 
     async def interrupt(self, session_id: str) -> bool:
-        return await self._manager().get(session_id).interrupt("user")
+        return await (await self._manager().open(session_id)).interrupt("user")
+
+    async def mark_read(self, session_id: str) -> SessionSummary:
+        """Zero the session's unread count, for every client (docs/protocol.md, "Session summaries
+        and unread"); observers get ``SessionsChanged("updated")`` when it was not zero."""
+        session = self._manager().get(session_id)
+        if session.unread:
+            session.unread = 0
+            mark = getattr(self.store, "mark_read", None)
+            if mark is not None:
+                await mark(session_id)
+            self._notify(SessionsChanged("updated", session.summary()))
+        return session.summary()
 
     async def terminate_environment(self, session_id: str) -> SessionRuntime:
-        session = self._manager().get(session_id)
+        session = await self._manager().open(session_id)
         if session.state.active_query is not None:
             await session.interrupt("user")
         await session.environment.terminate("manual")
@@ -309,7 +333,8 @@ class AgentRuntime:
     ) -> None:
         if decision not in ("allow", "deny", "allow_always"):
             raise InvalidRequest("decision must be allow, deny or allow_always")
-        await self._manager().get(session_id).resolve_permission(request_id, decision, message, by)
+        session = await self._manager().open(session_id)
+        await session.resolve_permission(request_id, decision, message, by)
 
     # ------------------------------------------------------------------ events
 
@@ -319,7 +344,7 @@ class AgentRuntime:
         The result is an async iterator of ``SessionEvent`` that also has ``next_batch()``;
         a subscriber that falls too far behind gets ``SubscriberLagged`` and resubscribes.
         """
-        self._manager().get(session_id)
+        self._manager().get(session_id).touched = time.monotonic()
         assert self.bus is not None
         return self.bus.subscribe(session_id, after_seq)
 
@@ -328,7 +353,7 @@ class AgentRuntime:
     ) -> tuple[list[SessionEvent], int]:
         session = self._manager().get(session_id)
         events = await self.store.load_events(session_id, max(after_seq, 0), limit)
-        return events, session.state.last_seq
+        return events, session.view.last_seq
 
     # ------------------------------------------------------------------ files
 

@@ -247,6 +247,17 @@ OPERATIONS: tuple[Operation, ...] = (
         decode=lambda b: bool(b.get("interrupted")),
     ),
     Operation(
+        "markRead",
+        "mark_read",
+        "POST /sessions/{id}/read",
+        "Mark the session's replies read for every client (its unread counter to 0)",
+        response=models.SessionSummary,
+        errors=(404,),
+        codes=("SESSION_NOT_FOUND",),
+        forwarded=True,
+        decode=models.SessionSummary.model_validate,
+    ),
+    Operation(
         "terminateEnvironment",
         "terminate_environment",
         "POST /sessions/{id}/environment/terminate",

@@ -33,6 +33,9 @@ class RuntimeConfig:
     primitive: str = "local"
     modal: ModalConfig | None = None
     idle_timeout_ms: int = 15 * 60 * 1000
+    #: A quiet session's reduced log is dropped from memory after this long with no subscriber and
+    #: nobody opening it (its stored summary stays for the list); ``0``: never.
+    evict_after_s: float = 600.0
     #: Set to serve HTTP + Socket.IO from the same process (used by ``agent-tui --serve``).
     websocket_port: int | None = None
     websocket_host: str = "127.0.0.1"

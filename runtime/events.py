@@ -179,6 +179,9 @@ class EventBus:
         for sub in list(self._subscribers.pop(session_id, ())):
             sub.close()
 
+    def subscriber_count(self, session_id: str) -> int:
+        return len(self._subscribers.get(session_id, ()))
+
     def add_listener(self, session_id: str | None, listener: Listener) -> Callable[[], None]:
         """Call ``listener(session_id, events)`` synchronously after each commit (``None``: all sessions)."""
         target = self._global_listeners if session_id is None else self._listeners.setdefault(session_id, [])

@@ -403,6 +403,11 @@ class SessionSummary(WireModel):
     runtime: SessionRuntime = Field(default_factory=SessionRuntime)
     metadata: SessionMetadata = Field(default_factory=SessionMetadata)
     last_seq: int = 0
+    #: Replies (query ends) since a client marked the session read (docs/protocol.md, "Session
+    #: summaries and unread").
+    unread: int = 0
+    #: The list's status word: needs-input, starting, busy, queued, error, terminated or idle.
+    status: str = "idle"
     workspace: WorkspaceInfo | None = None
 
     def wire(self) -> dict[str, Any]:

@@ -477,6 +477,9 @@ class RemoteRuntime:
     async def interrupt(self, session_id: str) -> bool:
         return await self.invoke("interrupt", session_id=session_id)
 
+    async def mark_read(self, session_id: str) -> SessionSummary:
+        return await self.invoke("markRead", session_id=session_id)
+
     async def terminate_environment(self, session_id: str) -> SessionRuntime:
         return await self.invoke("terminateEnvironment", session_id=session_id)
 

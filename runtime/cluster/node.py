@@ -41,6 +41,7 @@ from ..reducer import SessionState, reduce_events
 from ..sessions.manager import new_session_id
 from ..sessions.session import AgentSession
 from ..store.postgres import PostgresStore
+from ..store.summaries import Digest
 from .leases import LeaseTable
 from .tail import TailSubscription, Wakeups
 
@@ -62,13 +63,21 @@ class _RemoteView:
     detail = AgentSession.detail
     last_activity = AgentSession.last_activity
     _workspace_info = AgentSession._workspace_info
+    view = AgentSession.view
 
     def __init__(self, record: dict[str, Any]) -> None:
-        self.record = record
         self.id: str = record["sessionId"]
         self.state = SessionState()
         # What ``summary()`` reads of the sandbox: its backend's name, as stored.
         self.environment = SimpleNamespace(primitive_name=record.get("primitive", "local"))
+        #: Whether ``state`` holds the reduced log; a list needs only the stored summary.
+        self.loaded = False
+        self.set_record(record)
+
+    def set_record(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self.digest = Digest.from_json(record.get("summary"))
+        self.unread = int(record.get("unread") or 0)
 
     @property
     def workspace(self) -> _StoredWorkspace | None:
@@ -286,11 +295,12 @@ class ClusterRuntime(AgentRuntime):
             raise SessionNotFound(f"session {session_id!r} not found")
         if view is None:
             view = self._views[session_id] = _RemoteView(record)
-        view.record = record
+        view.set_record(record)
         while True:
             page = await self.store.load_events(session_id, view.state.last_seq, 5000)
             reduce_events(page, view.state)
             if len(page) < 5000:
+                view.loaded = True
                 return view
 
     async def _on_owner(
@@ -368,13 +378,13 @@ class ClusterRuntime(AgentRuntime):
             if local is not None:
                 out.append(local.summary())
                 continue
-            with contextlib.suppress(SessionNotFound):
-                out.append(self._remote_summary(await self._view(session_id, record)))
+            # From the stored summary: listing never reads another node's session logs.
+            out.append(self._remote_summary(_RemoteView(record)))
         return out
 
     def _remote_summary(self, view: _RemoteView) -> SessionSummary:
         summary = view.summary()
-        return summary.model_copy(update={"runtime": view.state.runtime(is_loaded=False)})
+        return summary.model_copy(update={"runtime": view.view.runtime(is_loaded=False)})
 
     async def get_session(self, session_id: str) -> SessionDetail:
         if self._is_local(session_id):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from ..architectures import canonical_id, get_architecture
 from ..config import RuntimeConfig
-from ..errors import InvalidRequest, SessionNotFound
+from ..errors import InvalidRequest, SessionNotFound, StoreError
 from ..events import EventBus
 from ..jsonsafe import require_storable
 from ..models import CreateSessionArgs, now_ms
@@ -19,6 +20,7 @@ from ..primitives.registry import DEFAULT_PRIMITIVE, PrimitiveContext
 from ..profiles import ProfileRegistry
 from ..reducer import SessionState, reduce_events
 from ..store.base import SessionRecord, SessionStore
+from ..store.summaries import Digest
 from ..workspaces import Workspace, resolve_workspace
 from .environment import ExecutionEnvironment
 from .session import AgentSession
@@ -50,7 +52,10 @@ class SessionManager:
 
     # ------------------------------------------------------------------ build
 
-    def _build(self, record: SessionRecord, state: SessionState) -> AgentSession:
+    def _build(
+        self, record: SessionRecord, state: SessionState, *, digest: Digest | None = None, unread: int = 0,
+        loaded: bool = True,
+    ) -> AgentSession:
         architecture = get_architecture(record["architecture"])
         try:
             profile = self.profiles.get(record.get("agentProfileRef", "default"))
@@ -82,6 +87,9 @@ class SessionManager:
             host_env=self.config.host_env,
             on_runtime_change=self._on_runtime_change,
             on_query_end=self._on_query_end,
+            digest=digest,
+            unread=unread,
+            loaded=loaded,
         )
         if record.get("workspace"):
             session.workspace = self._workspace(session_id, record["workspace"])
@@ -105,9 +113,14 @@ class SessionManager:
     # ------------------------------------------------------------------ start-up
 
     async def load_all(self) -> None:
+        """Every session from its stored summary; only one a restart must close reads its log."""
         records = await self.store.list_sessions()
         for record in records:
-            await self.load(record)
+            # A store without summaries (an embedder's own adapter) gets every log read, as before.
+            if "summary" in record and Digest.from_json(record["summary"]).quiet:
+                await self.install(record)
+            else:
+                await self.load(record)
         in_use = {self.config.primitive, *(r.get("primitive", DEFAULT_PRIMITIVE) for r in records)}
         for name in primitives.names():
             if name in in_use and primitives.capabilities(name).orphan_sweep:
@@ -127,21 +140,96 @@ class SessionManager:
         except Exception:
             log.exception("sweeping orphaned %s sandboxes failed", name)
 
+    async def install(self, record: SessionRecord) -> AgentSession | None:
+        """A quiet session from its summary alone: its log is read when it is opened."""
+        record = dict(record)
+        digest = Digest.from_json(record.pop("summary", None))
+        unread = int(record.pop("unread", 0) or 0)
+        try:
+            session = self._build(record, SessionState(), digest=digest, unread=unread, loaded=False)
+        except Exception:
+            log.exception("session %s could not be loaded; it is kept in the store untouched", record["sessionId"])
+            return None
+        self.sessions[session.id] = session
+        if session.workspace is not None:
+            try:
+                await session.workspace.check_on_load()
+            except Exception:
+                log.exception("session %s: checking its worktree failed", session.id)
+        return session
+
+    async def open(self, session_id: str) -> AgentSession:
+        """The session with its log in memory (read now if it was not)."""
+        session = self.get(session_id)
+        session.touched = time.monotonic()
+        if not session.loaded:
+            async with session.load_lock:
+                if not session.loaded:
+                    session.load_buffer = []
+                    try:
+                        state = await self._read_damaged_safe(session_id)
+                        # Delivered while the pages were read: applied once, by seq.
+                        reduce_events([e for e in session.load_buffer if e.seq > state.last_seq], state)
+                    finally:
+                        session.load_buffer = None
+                    session.state, session.loaded = state, True
+        return session
+
+    def evict_idle(self, idle_s: float, now: float | None = None) -> list[str]:
+        """Drop the reduced log of sessions nobody looked at for ``idle_s``: nothing running, queued
+        or asked, no subscriber. Their summary stays; the next ``open`` reads the log again."""
+        now = time.monotonic() if now is None else now
+        evicted = []
+        for session in self.sessions.values():
+            if (
+                session.loaded
+                and now - session.touched >= idle_s
+                and not session.busy
+                and not session.state.pending_permissions
+                and not session.state.queued
+                and not session.state.unstarted
+                and self.bus.subscriber_count(session.id) == 0
+                and not session.load_lock.locked()
+            ):
+                session.state, session.loaded = SessionState(), False
+                evicted.append(session.id)
+        return evicted
+
+    async def _read_damaged_safe(self, session_id: str) -> SessionState:
+        try:
+            return await self._read_log(session_id)
+        except StoreError:
+            raise
+        except Exception as exc:  # a damaged row: say so, keep it in the file, keep serving
+            log.error("session %s could not be loaded (its log is damaged: %s); it is kept in the store untouched",
+                      session_id, exc)
+            raise StoreError(f"session {session_id} could not be loaded: its log is damaged ({exc}); "
+                             "it is kept in the store untouched") from exc
+
+    async def _read_log(self, session_id: str) -> SessionState:
+        state = SessionState()
+        after = 0
+        while True:
+            page = await self.store.load_events(session_id, after, _LOAD_PAGE)
+            reduce_events(page, state)
+            if len(page) < _LOAD_PAGE:
+                return state
+            after = page[-1].seq
+
     async def load(self, record: SessionRecord, *, rerun_queued: bool = False) -> AgentSession | None:
         """Load one stored session and recover it (``rerun_queued``: a cluster node taking over a
         dead node's session runs its queued messages instead of closing them)."""
         session_id = record["sessionId"]
+        record = dict(record)
+        digest = Digest.from_json(record.pop("summary", None))
+        unread = int(record.pop("unread", 0) or 0)
         try:
-            state = SessionState()
-            after = 0
-            while True:
-                page = await self.store.load_events(session_id, after, _LOAD_PAGE)
-                reduce_events(page, state)
-                if len(page) < _LOAD_PAGE:
-                    break
-                after = page[-1].seq
+            state = await self._read_log(session_id)
             await self.bus.open_session(session_id)
-            session = self._build(record, state)
+            # The log just read is the truth (a store without summaries has none to give).
+            stored_failed = digest.last_failed and digest.state.last_seq == state.last_seq
+            digest = Digest.of_state(state, stored_failed)
+            session = self._build(record, state, digest=digest, unread=unread)
         except Exception:
             log.exception("session %s could not be loaded; it is kept in the store untouched", session_id)
             return None

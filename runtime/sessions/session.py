@@ -28,6 +28,7 @@ from ..models import (
 )
 from ..reducer import SessionState, apply_event, change_totals
 from ..store.base import SessionRecord
+from ..store.summaries import Digest
 from ..workspaces import Workspace
 from .environment import ExecutionEnvironment
 from .runner_events import parse_runner_line
@@ -69,6 +70,9 @@ class AgentSession:
         host_env: dict[str, str] | None,
         on_runtime_change: Callable[[AgentSession], None],
         on_query_end: Callable[[AgentSession], None],
+        digest: Digest | None = None,
+        unread: int = 0,
+        loaded: bool = True,
     ) -> None:
         self.record = record
         self.id: str = record["sessionId"]
@@ -77,6 +81,18 @@ class AgentSession:
         self.profile = profile
         self.environment = environment
         self.state = state
+        #: The store's summary of the log (no blocks), kept current from every batch: what the
+        #: list shows while the log itself is not in memory (issue #17: cost follows the screen).
+        self.digest = digest if digest is not None else Digest()
+        #: Replies since a client last marked the session read (the store keeps the same count).
+        self.unread = unread
+        #: Whether ``state`` holds the reduced log; a quiet session starts without it and is
+        #: loaded when opened (``SessionManager.open``), then unloaded after a while unlooked-at.
+        self.loaded = loaded
+        #: Events delivered while the log is being read (applied after it, by seq).
+        self.load_buffer: list[SessionEvent] | None = None
+        self.load_lock = asyncio.Lock()
+        self.touched = time.monotonic()
         self.config = config
         self.tool_output_limit = config.tool_output_limit
         self.interrupt_grace_s = config.interrupt_grace_s
@@ -109,18 +125,43 @@ class AgentSession:
 
     # ------------------------------------------------------------------ state
 
+    @property
+    def view(self) -> SessionState:
+        """The reduced log when loaded, else the summary's state (everything but blocks)."""
+        return self.state if self.loaded else self.digest.state
+
     def _on_events(self, _session_id: str, events: list[SessionEvent]) -> None:
-        runtime_changed = False
+        listed = self._listed()
+        self.unread += self.digest.fold(events)
+        if self._listed() != listed:
+            # What only the summary tells a client that follows no log (session:status does not).
+            self._on_query_end(self)
+        if not self.loaded:
+            if self.load_buffer is not None:
+                self.load_buffer.extend(events)
+            self._check_runtime_change(events)
+            return
+        state = self.state
         for event in events:
-            apply_event(self.state, event)
+            if event.seq <= state.last_seq:
+                continue  # read by the page that loaded the log, delivered after it
+            apply_event(state, event)
             if event.type == "permission:requested":
                 self._start_permission_timer(event.payload.get("requestId"))
             elif event.type == "permission:resolved":
                 self._cancel_permission_timer(event.payload.get("requestId"))
-            if event.type in RUNTIME_EVENT_TYPES or (
-                event.type == "block:upsert" and event.payload.get("block", {}).get("queued")
-            ):
-                runtime_changed = True
+        self._check_runtime_change(events)
+
+    def _listed(self) -> tuple[int, str | None]:
+        status = self.digest.status()
+        return self.unread, status if status in ("error", "terminated") else None
+
+    def _check_runtime_change(self, events: list[SessionEvent]) -> None:
+        runtime_changed = any(
+            event.type in RUNTIME_EVENT_TYPES
+            or (event.type == "block:upsert" and event.payload.get("block", {}).get("queued"))
+            for event in events
+        )
         if runtime_changed:
             signature = self._signature()
             if signature != self._runtime_signature:
@@ -128,25 +169,27 @@ class AgentSession:
                 self._on_runtime_change(self)
 
     def _signature(self) -> tuple[Any, ...]:
-        env = self.state.environment or {}
+        state = self.view
+        env = state.environment or {}
         return (
             env.get("status"),
             env.get("status_message"),
             env.get("id"),
-            (self.state.active_query or {}).get("message_id"),
-            len(self.state.queued),
-            tuple(self.state.pending_permissions),
+            (state.active_query or {}).get("message_id"),
+            len(state.queued),
+            tuple(state.pending_permissions),
         )
 
     @property
     def busy(self) -> bool:
         return (
-            self.state.active_query is not None
+            self.view.active_query is not None
             or bool(self._queue)
             or (self._worker is not None and not self._worker.done())
         )
 
     def summary(self) -> SessionSummary:
+        state = self.view
         return SessionSummary(
             session_id=self.id,
             name=self.record["name"],
@@ -156,9 +199,11 @@ class AgentSession:
             primitive=self.environment.primitive_name,
             created_at=self.record["createdAt"],
             last_activity=self.last_activity(),
-            runtime=self.state.runtime(),
-            metadata=self.state.metadata(),
-            last_seq=self.state.last_seq,
+            runtime=state.runtime(),
+            metadata=state.metadata(),
+            last_seq=state.last_seq,
+            unread=self.unread,
+            status=self.digest.status(),
             workspace=self._workspace_info(),
         )
 
@@ -166,11 +211,14 @@ class AgentSession:
         if self.workspace is None:
             return None
         info = self.workspace.info()
-        if self.state.changes is not None:
+        if self.loaded and self.state.changes is not None:
             info.changed_files, info.additions, info.deletions = change_totals(self.state.changes)
+        elif not self.loaded and self.digest.change_totals is not None:
+            info.changed_files, info.additions, info.deletions = self.digest.change_totals
         return info
 
     def detail(self) -> SessionDetail:
+        """Needs the log in memory: callers open the session first (``SessionManager.open``)."""
         summary = self.summary()
         # Blocks are validated one by one, leniently: a block a converter got wrong shows as an
         # UnknownBlock instead of making the whole session unreadable.
@@ -189,8 +237,9 @@ class AgentSession:
     def last_activity(self) -> int:
         from ..reducer import _ms
 
-        if self.state.last_timestamp:
-            return max(_ms(self.state.last_timestamp), self.record["createdAt"])
+        state = self.view
+        if state.last_timestamp:
+            return max(_ms(state.last_timestamp), self.record["createdAt"])
         return int(self.record.get("lastActivity") or self.record["createdAt"])
 
     async def publish(self, kind: str, payload: dict[str, Any], **fields: Any) -> SessionEvent:
@@ -797,7 +846,7 @@ class AgentSession:
         self._closed = True
         self._queue.clear()
         self._stop_retrying.set()
-        if self._process is not None or self.state.active_query is not None:
+        if self._process is not None or self.view.active_query is not None:
             await self.interrupt(reason)
         if self._worker is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..models import AgentProfile, SessionEvent
 from .base import SessionRecord
+from .summaries import Digest, DigestCache, summary_fields
 
 
 class MemoryStore:
@@ -17,6 +18,8 @@ class MemoryStore:
         self._transcripts: dict[tuple[str, str], Any] = {}
         self._files: dict[str, dict[str, bytes]] = {}
         self._profiles: dict[str, AgentProfile] = {}
+        self._digests = DigestCache()
+        self._unread: dict[str, int] = {}
 
     async def open(self) -> None:
         return None
@@ -25,15 +28,26 @@ class MemoryStore:
         return None
 
     async def list_sessions(self) -> list[SessionRecord]:
-        return [copy.deepcopy(r) for r in sorted(self._sessions.values(), key=lambda r: r["createdAt"])]
+        records = sorted(self._sessions.values(), key=lambda r: r["createdAt"])
+        return [self._with_summary(r) for r in records]
 
     async def load_session(self, session_id: str) -> SessionRecord | None:
         record = self._sessions.get(session_id)
-        return copy.deepcopy(record) if record else None
+        return self._with_summary(record) if record else None
+
+    def _with_summary(self, record: SessionRecord) -> SessionRecord:
+        sid = record["sessionId"]
+        summary = self._digests.get(sid).to_json()
+        return {**copy.deepcopy(record), **summary_fields(summary, self._unread.get(sid, 0))}
+
+    async def mark_read(self, session_id: str) -> None:
+        if session_id in self._sessions:
+            self._unread[session_id] = 0
 
     async def create_session(self, record: SessionRecord) -> None:
         self._sessions[record["sessionId"]] = copy.deepcopy(record)
         self._events.setdefault(record["sessionId"], [])
+        self._digests.put(record["sessionId"], Digest())
 
     async def update_session(self, session_id: str, changes: Mapping[str, Any]) -> None:
         if session_id in self._sessions:
@@ -43,6 +57,8 @@ class MemoryStore:
         self._sessions.pop(session_id, None)
         self._events.pop(session_id, None)
         self._files.pop(session_id, None)
+        self._digests.drop(session_id)
+        self._unread.pop(session_id, None)
         for key in [k for k in self._transcripts if k[0] == session_id]:
             del self._transcripts[key]
 
@@ -57,8 +73,12 @@ class MemoryStore:
             if event.seq != last + 1:
                 raise ValueError(f"seq {event.seq} does not follow {last} in session {session_id}")
             expected[session_id] = event.seq
+        folded = self._digests.fold(batch)
         for session_id, event in batch:
             self._events.setdefault(session_id, []).append(event)
+        self._digests.commit(folded)
+        for session_id, (_, unread) in folded.items():
+            self._unread[session_id] = self._unread.get(session_id, 0) + unread
 
     def _last(self, session_id: str) -> int:
         events = self._events.get(session_id)

@@ -22,6 +22,7 @@ import orjson
 from ..errors import StoreError
 from ..models import AgentProfile, SessionEvent, make_event
 from .base import SessionRecord
+from .summaries import BACKFILL_WHERE, HIGHS_SQL, Digest, DigestCache, backfill, summary_fields, update_rows
 
 try:  # an optional dependency: `pip install agent-tui[postgres]`
     import asyncpg
@@ -30,7 +31,7 @@ except ImportError:  # pragma: no cover - exercised only where asyncpg is missin
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Any constant: every node takes this advisory lock while migrating, so two starting at once
 #: do not both run migration N.
@@ -81,7 +82,28 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX session_leases_node ON session_leases (node_id)
     """,
+    # Per-session summaries kept as events are appended (runtime/store/summaries.py); filled for
+    # existing sessions by ``_backfill_summaries``.
+    3: """
+    ALTER TABLE sessions
+        ADD COLUMN status TEXT NOT NULL DEFAULT 'idle',
+        ADD COLUMN cost_usd DOUBLE PRECISION,
+        ADD COLUMN last_activity BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN last_seq BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN unread BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN needs_input BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN summary TEXT
+    """,
 }
+
+#: The summary columns of a batch's sessions, one row per session (``summaries.update_rows``).
+_UPDATE_SUMMARY = """
+UPDATE sessions s SET status = u.status, cost_usd = u.cost, last_activity = u.activity,
+    last_seq = u.seq, needs_input = u.needs_input, summary = u.summary, unread = s.unread + u.unread
+FROM unnest($1::text[], $2::float8[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[],
+            $8::text[]) AS u(status, cost, activity, seq, needs_input, summary, unread, session_id)
+WHERE s.session_id = u.session_id
+"""
 
 _EVENT_COLUMNS = ("session_id", "seq", "type", "payload", "timestamp", "conversation_id", "source")
 
@@ -110,6 +132,13 @@ WITH batch AS (
     WHERE f.first <> COALESCE((SELECT MAX(e.seq) FROM events e WHERE e.session_id = f.session_id), 0) + 1
     UNION ALL
     SELECT 1 FROM fence WHERE $8::text IS NOT NULL AND fence.mine <> (SELECT COUNT(*) FROM firsts)
+), summaries AS (
+    -- The sessions' summaries, in the same statement (no extra round trip per batch).
+    UPDATE sessions s SET status = u.status, cost_usd = u.cost, last_activity = u.activity,
+        last_seq = u.seq, needs_input = u.needs_input, summary = u.summary, unread = s.unread + u.unread
+    FROM unnest($9::text[], $10::float8[], $11::bigint[], $12::bigint[], $13::bigint[], $14::text[],
+                $15::bigint[], $16::text[]) AS u(status, cost, activity, seq, needs_input, summary, unread, session_id)
+    WHERE s.session_id = u.session_id AND NOT EXISTS (SELECT 1 FROM broken)
 )
 INSERT INTO events SELECT * FROM batch WHERE NOT EXISTS (SELECT 1 FROM broken)
 """
@@ -142,6 +171,8 @@ class PostgresStore:
         #: whose lease this node does not hold (fencing: a node that stalled past its lease
         #: cannot write after another took the session over).
         self.fence_node_id: str | None = None
+        #: Summaries of the sessions this node writes (a session has one writer: its lease holder).
+        self._digests = DigestCache()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -182,6 +213,8 @@ class PostgresStore:
                 )
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 await conn.execute(_MIGRATIONS[version])
+                if version == 3:
+                    await _backfill_summaries(conn)
                 await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
 
     async def close(self) -> None:
@@ -203,9 +236,11 @@ class PostgresStore:
     # ------------------------------------------------------------------ sessions
 
     async def list_sessions(self) -> list[SessionRecord]:
-        rows = await self._fetch("SELECT session_id, data FROM sessions ORDER BY created_at, session_id")
+        rows = await self._fetch(
+            "SELECT session_id, data, summary, unread FROM sessions ORDER BY created_at, session_id"
+        )
         records: list[SessionRecord] = []
-        for session_id, data in rows:
+        for session_id, data, summary, unread in rows:
             try:
                 record = json.loads(data)
             except ValueError:
@@ -216,12 +251,23 @@ class PostgresStore:
                     session_id,
                 )
                 continue
-            records.append(record)
+            records.append(self._with_summary(record, summary, unread))
         return records
 
+    def _with_summary(self, record: SessionRecord, summary: str | None, unread: int) -> SessionRecord:
+        digest = Digest.from_json(_loads(summary) if summary else None)
+        self._digests.put(record["sessionId"], digest)
+        return {**record, **summary_fields(digest.to_json(), unread)}
+
     async def load_session(self, session_id: str) -> SessionRecord | None:
-        rows = await self._fetch("SELECT data FROM sessions WHERE session_id = $1", session_id)
-        return json.loads(rows[0][0]) if rows else None
+        rows = await self._fetch(
+            "SELECT data, summary, unread FROM sessions WHERE session_id = $1", session_id
+        )
+        return self._with_summary(json.loads(rows[0][0]), rows[0][1], rows[0][2]) if rows else None
+
+    async def mark_read(self, session_id: str) -> None:
+        """Zero the session's unread counter (docs/protocol.md, "Session summaries and unread")."""
+        await self._execute("UPDATE sessions SET unread = 0 WHERE session_id = $1", session_id)
 
     async def create_session(self, record: SessionRecord) -> None:
         await self._execute(
@@ -230,6 +276,7 @@ class PostgresStore:
             _dumps(record),
             int(record["createdAt"]),
         )
+        self._digests.put(record["sessionId"], Digest())
 
     async def update_session(self, session_id: str, changes: Mapping[str, Any]) -> None:
         # Read-modify-write under a row lock, so two nodes updating different fields do not lose
@@ -258,6 +305,7 @@ class PostgresStore:
             raise
         except Exception as exc:  # noqa: BLE001
             raise StoreError(f"could not delete session {session_id}: {_reason(exc)}") from exc
+        self._digests.drop(session_id)
 
     # ------------------------------------------------------------------ events
 
@@ -267,31 +315,45 @@ class PostgresStore:
     async def append_batch(self, batch: Sequence[tuple[str, SessionEvent]]) -> None:
         if not batch:
             return
+        folded: dict[str, tuple[Digest, int]] = {}
         try:
             rows = [
                 (sid, e.seq, e.type, _dumps(e.payload), e.timestamp, e.conversation_id, e.source)
                 for sid, e in batch
             ]
+            missing = self._digests.missing(batch)
+            if missing:
+                for sid, summary in await self.pool.fetch(
+                    "SELECT session_id, summary FROM sessions WHERE session_id = ANY($1::text[])", missing
+                ):
+                    self._digests.put(sid, Digest.from_json(_loads(summary) if summary else None))
+            folded = self._digests.fold(batch)
+            summaries = update_rows(folded)
             if len(rows) >= COPY_THRESHOLD:
-                await self._copy(rows)
+                await self._copy(rows, summaries)
             else:
-                await self._insert(rows)
+                await self._insert(rows, summaries)
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - connection lost, server restarting, bad data
             if _connection_lost(exc) and await self._landed(batch):
                 # The COMMIT reached the server but its answer was lost: the events are stored.
+                self._digests.commit(folded)
                 return
             raise StoreError(f"could not persist {len(batch)} events: {_reason(exc)}") from exc
+        self._digests.commit(folded)
 
-    async def _insert(self, rows: list[tuple[Any, ...]]) -> None:
-        """One statement, one round trip: the high-water check and the insert, atomic together."""
+    async def _insert(self, rows: list[tuple[Any, ...]], summaries: list[tuple[Any, ...]]) -> None:
+        """One statement, one round trip: the high-water check, the insert and the sessions'
+        summaries, atomic together."""
         columns = list(zip(*rows, strict=True))
-        status = await self.pool.execute(_INSERT_CHECKED, *columns, self.fence_node_id)
+        status = await self.pool.execute(
+            _INSERT_CHECKED, *columns, self.fence_node_id, *_summary_columns(summaries)
+        )
         if status != f"INSERT 0 {len(rows)}":
             await self._refuse(rows)
 
-    async def _copy(self, rows: list[tuple[Any, ...]]) -> None:
+    async def _copy(self, rows: list[tuple[Any, ...]], summaries: list[tuple[Any, ...]]) -> None:
         """A large writer turn: ``COPY`` (binary), the check in the same transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
             if self.fence_node_id is not None:
@@ -313,6 +375,7 @@ class PostgresStore:
             )
             _check_follows(rows, highs)
             await conn.copy_records_to_table("events", records=rows, columns=_EVENT_COLUMNS)
+            await conn.execute(_UPDATE_SUMMARY, *_summary_columns(summaries))
 
     def _check_fence(self, session_ids: list[str], owners: Mapping[str, str]) -> None:
         for sid in session_ids:
@@ -444,6 +507,22 @@ class PostgresStore:
             raise
         except Exception as exc:  # noqa: BLE001
             raise StoreError(f"database write failed: {_reason(exc)}") from exc
+
+
+def _summary_columns(summaries: list[tuple[Any, ...]]) -> list[list[Any]]:
+    return [list(column) for column in zip(*summaries, strict=True)] if summaries else [[]] * 8
+
+
+async def _backfill_summaries(conn: Any) -> None:
+    """Fold each existing session's log into its summary, once, at the upgrade to schema 3."""
+    rows = await conn.fetch(
+        "SELECT session_id, seq, type, payload, timestamp, conversation_id, source FROM events WHERE "
+        f"{BACKFILL_WHERE} ORDER BY session_id, seq"
+    )
+    highs = await conn.fetch(HIGHS_SQL)
+    summaries = update_rows(backfill(rows, highs))
+    if summaries:
+        await conn.execute(_UPDATE_SUMMARY, *_summary_columns(summaries))
 
 
 def _check_follows(rows: list[tuple[Any, ...]], highs: Mapping[str, int | None]) -> None:

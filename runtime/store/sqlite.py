@@ -26,10 +26,11 @@ from ..logfile import FILE_ONLY
 from ..models import AgentProfile, SessionEvent, make_event
 from ..private_paths import make_private_dir
 from .base import SessionRecord
+from .summaries import BACKFILL_WHERE, HIGHS_SQL, Digest, DigestCache, backfill, summary_fields, update_rows
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -66,7 +67,24 @@ _MIGRATIONS: dict[int, str] = {
         data TEXT NOT NULL
     );
     """,
+    # Per-session summaries, kept as events are appended (runtime/store/summaries.py): the session
+    # list without reading any log. Filled for existing sessions by ``_backfill_summaries``.
+    2: """
+    ALTER TABLE sessions ADD COLUMN status TEXT NOT NULL DEFAULT 'idle';
+    ALTER TABLE sessions ADD COLUMN cost_usd REAL;
+    ALTER TABLE sessions ADD COLUMN last_activity INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN unread INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN needs_input INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN summary TEXT
+    """,
 }
+
+#: One statement per session per appended batch, in the batch's transaction.
+_UPDATE_SUMMARY = (
+    "UPDATE sessions SET status = ?, cost_usd = ?, last_activity = ?, last_seq = ?, needs_input = ?, "
+    "summary = ?, unread = unread + ? WHERE session_id = ?"
+)
 
 
 def _dumps(value: Any) -> str:
@@ -88,6 +106,7 @@ class SQLiteStore:
         self.moved_aside: Path | None = None
         #: Held from open() to close(): one process owns a database at a time.
         self.instance_lock = InstanceLock(self.path)
+        self._digests = DigestCache()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -175,6 +194,8 @@ class SQLiteStore:
             try:
                 for statement in _split_sql(_MIGRATIONS[version]):
                     await db.execute(statement)
+                if version == 2:
+                    await _backfill_summaries(db)
                 await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
                 await db.execute("COMMIT")
             except BaseException:
@@ -199,11 +220,11 @@ class SQLiteStore:
 
     async def list_sessions(self) -> list[SessionRecord]:
         async with self.db.execute(
-            "SELECT session_id, data FROM sessions ORDER BY created_at, session_id"
+            "SELECT session_id, data, summary, unread FROM sessions ORDER BY created_at, session_id"
         ) as cursor:
             rows = await cursor.fetchall()
         records: list[SessionRecord] = []
-        for session_id, data in rows:
+        for session_id, data, summary, unread in rows:
             # One damaged row must not stop every start (a crash loop): it is left in the file.
             try:
                 record = json.loads(data)
@@ -215,24 +236,38 @@ class SQLiteStore:
                     session_id,
                 )
                 continue
-            records.append(record)  # type: ignore[arg-type]
+            records.append(self._with_summary(record, summary, unread))  # type: ignore[arg-type]
         return records
 
+    def _with_summary(self, record: SessionRecord, summary: str | None, unread: int) -> SessionRecord:
+        digest = Digest.from_json(_loads(summary) if summary else None)
+        self._digests.put(record["sessionId"], digest)
+        return {**record, **summary_fields(digest.to_json(), unread)}
+
     async def load_session(self, session_id: str) -> SessionRecord | None:
-        async with self.db.execute("SELECT data FROM sessions WHERE session_id = ?", (session_id,)) as cursor:
+        async with self.db.execute(
+            "SELECT data, summary, unread FROM sessions WHERE session_id = ?", (session_id,)
+        ) as cursor:
             row = await cursor.fetchone()
-        return json.loads(row[0]) if row else None
+        return self._with_summary(json.loads(row[0]), row[1], row[2]) if row else None
+
+    async def mark_read(self, session_id: str) -> None:
+        """Zero the session's unread counter (docs/protocol.md, "Session summaries and unread")."""
+        await self._write("UPDATE sessions SET unread = 0 WHERE session_id = ?", (session_id,))
 
     async def create_session(self, record: SessionRecord) -> None:
         await self._write(
             "INSERT INTO sessions (session_id, data, created_at) VALUES (?, ?, ?)",
             (record["sessionId"], _dumps(record), record["createdAt"]),
         )
+        self._digests.put(record["sessionId"], Digest())
 
     async def update_session(self, session_id: str, changes: Mapping[str, Any]) -> None:
-        record = await self.load_session(session_id)
-        if record is None:
+        async with self.db.execute("SELECT data FROM sessions WHERE session_id = ?", (session_id,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
             return
+        record = json.loads(row[0])
         record.update(changes)
         await self._write("UPDATE sessions SET data = ? WHERE session_id = ?", (_dumps(record), session_id))
 
@@ -246,6 +281,7 @@ class SQLiteStore:
             except Exception as exc:  # as in append_batch: never leave the transaction open
                 await self._rollback()
                 raise StoreError(f"could not delete session {session_id}: {exc}") from exc
+        self._digests.drop(session_id)
 
     # ------------------------------------------------------------------ events
 
@@ -259,15 +295,25 @@ class SQLiteStore:
         ]
         async with self._write_lock:
             try:
-                await self.db.execute("BEGIN")
-                await self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-                await self.db.execute("COMMIT")
+                for sid in self._digests.missing(batch):
+                    await self._read_digest(sid)
+                folded = self._digests.fold(batch)
+                # One hop to the database thread for the whole transaction (each await on
+                # aiosqlite is one): the events and their sessions' summaries commit together.
+                db = self.db
+                await db._execute(_append_transaction, db._conn, rows, update_rows(folded))
+                self._digests.commit(folded)
             except Exception as exc:
                 # Not only sqlite3.Error: binding a string with a lone surrogate raises
                 # UnicodeEncodeError inside the transaction, which must not stay open (every later
                 # BEGIN would fail: "cannot start a transaction within a transaction").
                 await self._rollback()
                 raise StoreError(f"could not persist {len(rows)} events: {exc}") from exc
+
+    async def _read_digest(self, session_id: str) -> None:
+        async with self.db.execute("SELECT summary FROM sessions WHERE session_id = ?", (session_id,)) as cursor:
+            row = await cursor.fetchone()
+        self._digests.put(session_id, Digest.from_json(_loads(row[0]) if row and row[0] else None))
 
     async def load_events(
         self, session_id: str, after_seq: int = 0, limit: int | None = None
@@ -370,6 +416,31 @@ class SQLiteStore:
             await self.db.execute("ROLLBACK")
         except sqlite3.Error:
             pass  # no transaction was open
+
+
+def _append_transaction(
+    conn: sqlite3.Connection, rows: list[tuple[Any, ...]], summaries: list[tuple[Any, ...]]
+) -> None:
+    """Runs in aiosqlite's thread: BEGIN, the events, the summaries, COMMIT (or ROLLBACK)."""
+    conn.execute("BEGIN")
+    try:
+        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany(_UPDATE_SUMMARY, summaries)
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+
+
+async def _backfill_summaries(db: aiosqlite.Connection) -> None:
+    """Fold each existing session's log into its summary, once, at the upgrade to schema 2."""
+    sql = "SELECT session_id, seq, type, payload, timestamp, conversation_id, source FROM events WHERE "
+    async with db.execute(f"{sql}{BACKFILL_WHERE} ORDER BY session_id, seq") as cursor:
+        rows = await cursor.fetchall()
+    async with db.execute(HIGHS_SQL) as cursor:
+        highs = await cursor.fetchall()
+    await db.executemany(_UPDATE_SUMMARY, update_rows(backfill(rows, highs)))
 
 
 def _split_sql(script: str) -> list[str]:

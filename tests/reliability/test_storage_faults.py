@@ -433,12 +433,15 @@ async def test_damaged_rows_in_a_sound_file_never_stop_the_server(tmp_path: Path
     broken_events = f"ses-{uuid.uuid4().hex[:20]}"
     with sqlite3.connect(db) as connection:
         connection.execute(
-            "INSERT INTO sessions VALUES (?, ?, ?)", (broken_record, '{"sessionId": "' + broken_record, 1)
+            "INSERT INTO sessions (session_id, data, created_at) VALUES (?, ?, ?)",
+            (broken_record, '{"sessionId": "' + broken_record, 1),
         )
         record = json.dumps(
             {"sessionId": broken_events, "name": "bad events", "architecture": "shell", "createdAt": 2}
         )
-        connection.execute("INSERT INTO sessions VALUES (?, ?, ?)", (broken_events, record, 2))
+        connection.execute(
+            "INSERT INTO sessions (session_id, data, created_at) VALUES (?, ?, ?)", (broken_events, record, 2)
+        )
         connection.execute(
             "INSERT INTO events VALUES (?, 1, 'log', '{not json', '2026-01-01T00:00:00Z', 'main', 'server')",
             (broken_events,),
@@ -448,7 +451,11 @@ async def test_damaged_rows_in_a_sound_file_never_stop_the_server(tmp_path: Path
         url = await server.start()
         async with Http(url) as http:
             sessions = (await http.call("GET", "/sessions"))[1]["sessions"]
-            assert [s["sessionId"] for s in sessions] == [good]
+            # Listed from its summary (start-up reads no quiet log); opening it says what is wrong.
+            assert [s["sessionId"] for s in sessions] == [broken_events, good]
+            status, body = await http.call("GET", f"/sessions/{broken_events}")
+            assert status == 503 and "its log is damaged" in body["error"]
+            assert (await http.call("GET", f"/sessions/{good}"))[0] == 200
         assert await server.stop() == 0
         assert "could not be loaded" in server.log_text()
     with sqlite3.connect(db) as connection:

@@ -13,8 +13,11 @@ def events(drafts: list[dict], start: int = 1) -> list[SessionEvent]:
 
 
 def model(last_seq: int = 0) -> SessionModel:
-    return SessionModel(SessionSummary(session_id="s", name="demo", architecture="shell", created_at=0,
-                                       last_activity=0, last_seq=last_seq))
+    """A followed session's model (the app follows a session's log while it is shown)."""
+    followed = SessionModel(SessionSummary(session_id="s", name="demo", architecture="shell", created_at=0,
+                                           last_activity=0, last_seq=last_seq))
+    followed.follow()
+    return followed
 
 
 QUERY = [
