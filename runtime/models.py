@@ -386,6 +386,15 @@ class WorkspaceChanges(WireModel):
     files: list[ChangedFile] = Field(default_factory=list)
 
 
+class RestoreResult(WireModel):
+    """What ``restore_checkpoint`` did: the checkpoint (``"12"``, ``"base"``), its commit, and
+    the paths whose files changed (each also announced as a ``file:*`` event)."""
+
+    checkpoint: str
+    commit: str
+    paths: list[str] = Field(default_factory=list)
+
+
 class SessionSummary(WireModel):
     session_id: str
     name: str

@@ -558,6 +558,39 @@ class Workspace:
         await self._publish("workspace:checkpoint", {"ref": ref, "commit": commit, "messageId": message_id})
         return commit
 
+    async def restore(self, checkpoint: Any) -> dict[str, Any]:
+        """Put the worktree's files back to a checkpoint (``base``: the base commit); the branch,
+        the checkpoints and the user's checkout do not move. Each changed path is announced as a
+        ``file:*`` event, then ``workspace:restored`` and ``workspace:changes``."""
+        from .checkpoints import find_checkpoint, restore_tree
+
+        self._require_worktree()
+        found = await find_checkpoint(self, checkpoint)
+        await self.ensure()
+        async with self._lock:
+            drafts = await restore_tree(self, found.commit)
+            if found.name == "base":
+                self.record.pop("lastCheckpoint", None)
+            else:
+                # The next query's checkpoint is skipped if it leaves the files as restored.
+                self.record["lastCheckpoint"] = {"ref": f"{self.checkpoint_prefix()}{found.name}",
+                                                 "commit": found.commit}
+            await self._persist(self.record)
+        for draft in drafts:
+            await self._publish(draft["type"], draft["payload"])
+        paths = [d["payload"]["path"] for d in drafts]
+        await self._publish("workspace:restored", {"checkpoint": found.name, "commit": found.commit, "paths": paths})
+        await self.publish_changes()
+        return {"checkpoint": found.name, "commit": found.commit, "paths": paths}
+
+    async def start_from(self, commit: str) -> None:
+        """A fork's new worktree takes a checkpoint's files, as uncommitted changes."""
+        from .checkpoints import restore_tree
+
+        await self.ensure()
+        async with self._lock:
+            await restore_tree(self, commit, keep_previous=False)
+
     async def publish_changes(self) -> WorkspaceChanges | None:
         """Publish ``workspace:changes`` (after every query and every write)."""
         if not self.is_worktree or not self._present():

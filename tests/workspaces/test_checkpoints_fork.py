@@ -1,0 +1,227 @@
+"""Restoring a checkpoint and forking a session from one (SPEC §10, docs/workspaces.md): real git,
+real worktrees, the real runtime, shell sessions."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from runtime import AgentRuntime, AgentTuiError
+from tests.helpers import collect_until, query_end
+from tests.workspaces.conftest import git, head, status
+from tests.workspaces.test_runtime_workspaces import create, run
+
+
+def worktree_files(path: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(path)): p.read_text()
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(path).parts
+    }
+
+
+async def two_queries(rt: AgentRuntime, repo: Path) -> tuple[str, list[str], Path]:
+    """A session whose first query adds one.txt and edits README.md, whose second adds two.txt,
+    changes one.txt and deletes src/app.py; returns its id, the checkpoint seqs and the worktree."""
+    sid = await create(rt, repo)
+    await run(rt, sid, "echo one > one.txt && echo more >> README.md")
+    await run(rt, sid, "echo two > two.txt && echo again >> one.txt && rm src/app.py")
+    return sid, await _checkpoint_seqs(rt, sid), Path((await rt.get_summary(sid)).workspace.path)
+
+
+async def _checkpoint_seqs(rt: AgentRuntime, sid: str) -> list[str]:
+    events, _ = await rt.get_events(sid)
+    return [e.payload["ref"].rsplit("/", 1)[1] for e in events if e.type == "workspace:checkpoint"]
+
+
+AFTER_FIRST = {"README.md": "hello\nmore\n", "one.txt": "one\n", "src/app.py": "print('v1')\n"}
+
+
+async def test_restore_the_first_checkpoint_undoes_the_second_query(runtime: AgentRuntime, repo: Path) -> None:
+    sid, seqs, worktree = await two_queries(runtime, repo)
+    assert len(seqs) == 2
+    user_head, branch_tip = head(repo), head(worktree)
+    last_seq = (await runtime.get_summary(sid)).last_seq
+
+    result = await runtime.restore_checkpoint(sid, seqs[0])
+    assert result.checkpoint == seqs[0]
+    assert sorted(result.paths) == ["one.txt", "src/app.py", "two.txt"]
+    assert worktree_files(worktree) == AFTER_FIRST
+    changes = await runtime.get_changes(sid)
+    assert {(f.path, f.status) for f in changes.files} == {("README.md", "modified"), ("one.txt", "added")}
+    # Announced: a file event per path, then workspace:restored and workspace:changes, so the
+    # reducer's change set (what every client reads) is the same as /changes.
+    events, _ = await runtime.get_events(sid, after_seq=last_seq)
+    kinds = {(e.type, e.payload.get("path")) for e in events if e.type.startswith("file:")}
+    assert kinds == {("file:deleted", "two.txt"), ("file:created", "src/app.py"), ("file:modified", "one.txt")}
+    assert [e.type for e in events][-2:] == ["workspace:restored", "workspace:changes"]
+    detail = await runtime.get_session(sid)
+    assert {(f.path, f.status) for f in detail.changes.files} == {(f.path, f.status) for f in changes.files}
+    # Neither the user's checkout nor the session branch moved; the checkpoints are all still there.
+    assert head(repo) == user_head and status(repo) == "" and head(worktree) == branch_tip
+    assert len(git(repo, "for-each-ref", f"refs/agent-tui/{sid}/").splitlines()) == 3  # + pre-restore
+
+    # Redo: the later checkpoint is still restorable; and the state before a restore is kept.
+    await runtime.restore_checkpoint(sid, f"refs/agent-tui/{sid}/{seqs[1]}")
+    assert "two.txt" in worktree_files(worktree) and "src/app.py" not in worktree_files(worktree)
+    await runtime.restore_checkpoint(sid, "base")
+    assert worktree_files(worktree) == {"README.md": "hello\n", "src/app.py": "print('v1')\n"}
+    assert (await runtime.get_changes(sid)).files == []
+    await runtime.restore_checkpoint(sid, "pre-restore")
+    assert worktree_files(worktree)["two.txt"] == "two\n"
+    # The session goes on working after a restore.
+    await runtime.restore_checkpoint(sid, seqs[0])
+    await run(runtime, sid, "echo three > three.txt")
+    assert {f.path for f in (await runtime.get_changes(sid)).files} == {"README.md", "one.txt", "three.txt"}
+
+
+async def test_restore_leaves_ignored_files_alone(runtime: AgentRuntime, tmp_path: Path) -> None:
+    from tests.workspaces.conftest import make_repo
+
+    repo = make_repo(tmp_path / "ignoring", {".gitignore": "build/\n", "a.txt": "a\n"})
+    sid = await create(runtime, repo)
+    await run(runtime, sid, "mkdir -p build && echo x > build/out && echo b > b.txt")
+    await runtime.restore_checkpoint(sid, "base")
+    worktree = Path((await runtime.get_summary(sid)).workspace.path)
+    assert (worktree / "build/out").read_text() == "x\n"
+    assert not (worktree / "b.txt").exists()
+
+
+async def test_bad_checkpoints_are_clear_errors(runtime: AgentRuntime, repo: Path) -> None:
+    sid, _seqs, worktree = await two_queries(runtime, repo)
+    before = worktree_files(worktree)
+    for bad, code, status_code in (
+        ("999999", "CHECKPOINT_NOT_FOUND", 404),
+        ("refs/agent-tui/ses-other/3", "INVALID_REQUEST", 400),
+        ("HEAD", "INVALID_REQUEST", 400),
+        ("../1", "INVALID_REQUEST", 400),
+        ("", "INVALID_REQUEST", 400),
+    ):
+        for call in (runtime.restore_checkpoint(sid, bad), runtime.fork_session(sid, bad)):
+            with pytest.raises(AgentTuiError) as caught:
+                await call
+            assert (caught.value.code, caught.value.status) == (code, status_code), bad
+    assert "999999" in str((await _raises(runtime.restore_checkpoint(sid, 999999))).message)
+    assert worktree_files(worktree) == before
+    assert len(await runtime.list_sessions()) == 1  # no half-made fork left behind
+
+
+async def _raises(call: object) -> AgentTuiError:
+    with pytest.raises(AgentTuiError) as caught:
+        await call  # type: ignore[misc]
+    return caught.value
+
+
+async def test_restore_is_refused_while_a_query_runs(runtime: AgentRuntime, repo: Path) -> None:
+    sid, seqs, worktree = await two_queries(runtime, repo)
+    message_id, _ = await runtime.send_message(sid, "echo started > started.txt; sleep 30")
+    await collect_until(runtime, sid, lambda e: e.type == "file:created" and e.payload["path"] == "started.txt",
+                        timeout=30)
+    error = await _raises(runtime.restore_checkpoint(sid, seqs[0]))
+    assert (error.code, error.status) == ("WORKSPACE_BUSY", 409)
+    assert (worktree / "two.txt").exists()
+    await runtime.interrupt(sid)
+    await collect_until(runtime, sid, query_end(message_id), timeout=30)
+    await runtime.restore_checkpoint(sid, seqs[0])
+    assert not (worktree / "started.txt").exists()
+
+
+async def test_fork_from_the_first_checkpoint(runtime: AgentRuntime, repo: Path) -> None:
+    sid, seqs, worktree = await two_queries(runtime, repo)
+    source_files, source_tip = worktree_files(worktree), head(worktree)
+    source_last = (await runtime.get_summary(sid)).last_seq
+    source_branch = (await runtime.get_summary(sid)).workspace.branch
+
+    fork = await runtime.fork_session(sid, seqs[0], name="second try")
+    assert fork.name == "second try" and fork.session_id != sid and fork.architecture == "shell"
+    ws = fork.workspace
+    assert ws.branch != source_branch and ws.branch.startswith("agent-tui/second-try")
+    assert Path(ws.path) != worktree
+    # Its own worktree holds the first query's files only, on its own branch...
+    assert worktree_files(Path(ws.path)) == AFTER_FIRST
+    assert git(Path(ws.path), "rev-parse", "--abbrev-ref", "HEAD").strip() == ws.branch
+    changes = await runtime.get_changes(fork.session_id)
+    assert {(f.path, f.status) for f in changes.files} == {("README.md", "modified"), ("one.txt", "added")}
+    assert changes.base_commit == (await runtime.get_summary(sid)).workspace.base_commit
+    # ...and the source is untouched: files, branch, log.
+    assert worktree_files(worktree) == source_files and head(worktree) == source_tip
+    assert (await runtime.get_summary(sid)).last_seq == source_last
+    assert status(repo) == ""
+    # The fork's log: workspace:forked, the conversation up to the checkpoint, its change set.
+    events, _ = await runtime.get_events(fork.session_id)
+    assert events[0].type == "workspace:forked"
+    assert events[0].payload == {"sessionId": sid, "checkpoint": seqs[0],
+                                 "commit": git(repo, "rev-parse", f"refs/agent-tui/{sid}/{seqs[0]}").strip(),
+                                 "branch": ws.branch}
+    assert events[-1].type == "workspace:changes"
+    detail = await runtime.get_session(fork.session_id)
+    users = [b.content for b in detail.blocks if b.type == "user_message"]
+    assert users == ["echo one > one.txt && echo more >> README.md"]
+    assert all(b.status != "pending" for b in detail.blocks)
+    assert detail.runtime.active_query is None and detail.runtime.execution_environment is None
+    # The fork works on its own: a query there changes nothing in the source.
+    await run(runtime, fork.session_id, "echo fork > fork.txt && cat one.txt")
+    assert not (worktree / "fork.txt").exists()
+    assert {f.path for f in (await runtime.get_changes(fork.session_id)).files} == {"README.md", "one.txt", "fork.txt"}
+    # Merging the fork brings exactly its change set.
+    merged = await runtime.merge(fork.session_id, strategy="squash")
+    assert git(repo, "show", f"{merged['commit']}:fork.txt") == "fork\n"
+    assert "two.txt" not in git(repo, "ls-tree", "--name-only", merged["commit"])
+
+
+async def test_fork_from_base_and_with_a_chosen_branch(runtime: AgentRuntime, repo: Path) -> None:
+    sid, _seqs, _worktree = await two_queries(runtime, repo)
+    fork = await runtime.fork_session(sid, "base", branch="feature/from-base")
+    assert fork.workspace.branch == "feature/from-base"
+    assert worktree_files(Path(fork.workspace.path)) == {"README.md": "hello\n", "src/app.py": "print('v1')\n"}
+    assert (await runtime.get_session(fork.session_id)).blocks == []
+    # A taken branch name is refused and no session is left behind.
+    error = await _raises(runtime.fork_session(sid, "base", branch="feature/from-base"))
+    assert error.code == "INVALID_REQUEST"
+    assert len(await runtime.list_sessions()) == 2
+
+
+async def test_fork_survives_a_restart_and_deletes_cleanly(tmp_path: Path, repo: Path) -> None:
+    from tests.helpers import make_config
+
+    config = make_config(tmp_path)
+    async with AgentRuntime(config) as rt:
+        sid, seqs, _ = await two_queries(rt, repo)
+        fork = await rt.fork_session(sid, seqs[0])
+    async with AgentRuntime(config) as rt:
+        assert worktree_files(Path(fork.workspace.path)) == AFTER_FIRST
+        assert {f.path for f in (await rt.get_changes(fork.session_id)).files} == {"README.md", "one.txt"}
+        kept = await rt.delete_session(fork.session_id)
+        assert kept["branchKept"] is True  # the fork's uncommitted work went onto its branch
+        assert not Path(fork.workspace.path).exists()
+        assert (await rt.get_summary(sid)).workspace.path
+
+
+async def test_a_worktree_removed_while_loaded_is_reported_and_comes_back_from_the_branch(
+    runtime: AgentRuntime, repo: Path
+) -> None:
+    import shutil
+
+    sid = await create(runtime, repo)
+    await run(runtime, sid, "echo kept > kept.txt")
+    await runtime.commit(sid, "kept")
+    await run(runtime, sid, "echo lost > lost.txt")
+    worktree = Path((await runtime.get_summary(sid)).workspace.path)
+    await runtime.terminate_environment(sid)
+    shutil.rmtree(worktree)
+    events = await run(runtime, sid, "ls")
+    missing = [e for e in events if e.type == "ee:error" and e.payload.get("code") == "WORKSPACE_MISSING"]
+    assert len(missing) == 1
+    assert (worktree / "kept.txt").exists() and not (worktree / "lost.txt").exists()
+    assert [f.path for f in (await runtime.get_changes(sid)).files] == ["kept.txt"]
+
+
+async def test_two_restores_at_once_keep_the_worktree_consistent(runtime: AgentRuntime, repo: Path) -> None:
+    sid, seqs, worktree = await two_queries(runtime, repo)
+    await asyncio.gather(runtime.restore_checkpoint(sid, seqs[0]), runtime.restore_checkpoint(sid, "base"))
+    files = worktree_files(worktree)
+    assert files in (AFTER_FIRST, {"README.md": "hello\n", "src/app.py": "print('v1')\n"})
+    assert {f.path for f in (await runtime.get_changes(sid)).files} == (
+        {"README.md", "one.txt"} if files == AFTER_FIRST else set())
