@@ -27,6 +27,7 @@ from .models import (
     CreateSessionArgs,
     FileInfo,
     ProfileInfo,
+    RestoreResult,
     SessionDetail,
     SessionEvent,
     SessionRuntime,
@@ -42,7 +43,7 @@ _ERRORS: dict[str, type[AgentTuiError]] = {
         _errors.InvalidRequest, _errors.UnknownArchitecture, _errors.InvalidPath, _errors.NotFound,
         _errors.SessionNotFound, _errors.ProfileNotFound, _errors.FileNotFound, _errors.PermissionNotFound,
         _errors.AlreadyResolved, _errors.StoreError, _errors.SandboxError, _errors.RuntimeClosed,
-        _errors.NotAGitRepository, _errors.NoWorkspace,
+        _errors.NotAGitRepository, _errors.NoWorkspace, _errors.CheckpointNotFound,
     )
 }
 _ERRORS.update(
@@ -73,6 +74,9 @@ class RuntimeClient(Protocol):
     async def commit(self, session_id: str, message: str) -> str: ...
     async def merge(self, session_id: str, into: str | None = None, strategy: str = "merge") -> dict[str, Any]: ...
     async def discard(self, session_id: str, paths: list[str] | None = None) -> list[str]: ...
+    async def restore_checkpoint(self, session_id: str, checkpoint: str | int) -> RestoreResult: ...
+    async def fork_session(self, session_id: str, checkpoint: str | int, *, name: str | None = None,
+                           branch: str | None = None) -> SessionSummary: ...
 
 
 class ServerUnreachable(AgentTuiError):
@@ -530,6 +534,20 @@ class RemoteRuntime:
         request: dict[str, Any] = {} if paths is None else {"paths": paths}
         body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/discard", request)
         return [str(p) for p in body.get("paths", [])]
+
+    async def restore_checkpoint(self, session_id: str, checkpoint: str | int) -> RestoreResult:
+        path = f"/sessions/{quote(session_id, safe='')}/checkpoints/{quote(str(checkpoint), safe='')}/restore"
+        return RestoreResult.model_validate(await self._request("POST", path))
+
+    async def fork_session(self, session_id: str, checkpoint: str | int, *, name: str | None = None,
+                           branch: str | None = None) -> SessionSummary:
+        request: dict[str, Any] = {"checkpoint": checkpoint}
+        if name is not None:
+            request["name"] = name
+        if branch is not None:
+            request["branch"] = branch
+        body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/fork", request)
+        return SessionSummary.model_validate(body)
 
     async def list_profiles(self) -> list[ProfileInfo]:
         body = await self._request("GET", "/profiles")

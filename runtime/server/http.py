@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..agent_runtime import AgentRuntime
 from ..errors import AgentTuiError, InvalidRequest
-from ..models import SessionDetail, SessionSummary, WorkspaceChanges
+from ..models import RestoreResult, SessionDetail, SessionSummary, WorkspaceChanges
 from . import auth
 from .schemas import (
     ArchitecturesResponse,
@@ -50,14 +50,17 @@ from .workspace_api import (
     DiffQuery,
     DiscardRequest,
     DiscardResponse,
+    ForkRequest,
     MergeRequest,
     MergeResponse,
 )
 from .workspace_api import commit as ws_commit
 from .workspace_api import discard as ws_discard
+from .workspace_api import fork as ws_fork
 from .workspace_api import get_changes as ws_changes
 from .workspace_api import get_diff as ws_diff
 from .workspace_api import merge as ws_merge
+from .workspace_api import restore as ws_restore
 
 log = logging.getLogger(__name__)
 
@@ -512,6 +515,29 @@ ROUTES: tuple[Route, ...] = (
         body=DiscardRequest,
         response=DiscardResponse,
         errors=(400, 404, 409),
+        params=_ID,
+    ),
+    # Checkpoints (docs/workspaces.md "Checkpoints"): restore is a write (409 WORKSPACE_BUSY).
+    Route(
+        "POST",
+        "/sessions/{id}/checkpoints/{checkpoint}/restore",
+        "restoreCheckpoint",
+        "Put the worktree's files back to a checkpoint; the branch and the user's checkout do not move",
+        ws_restore,
+        response=RestoreResult,
+        errors=(400, 404, 409),
+        params={**_ID, "checkpoint": 'A query\'s seq (last part of a workspace:checkpoint ref), or "base"'},
+    ),
+    Route(
+        "POST",
+        "/sessions/{id}/fork",
+        "forkSession",
+        "A new session on its own branch and worktree from a checkpoint, with the conversation up to there",
+        ws_fork,
+        status=201,
+        body=ForkRequest,
+        response=SessionSummary,
+        errors=(400, 404),
         params=_ID,
     ),
     Route("GET", "/profiles", "listProfiles", "Agent profiles", list_profiles, response=ProfilesResponse),

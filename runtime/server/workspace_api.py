@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from pydantic import ConfigDict, Field, StrictStr
+from pydantic import ConfigDict, Field, StrictInt, StrictStr
 
 from ..agent_runtime import AgentRuntime
-from ..models import MergeStrategy, WireModel, WorkspaceChanges
+from ..models import MergeStrategy, RestoreResult, WireModel, WorkspaceChanges
 from ..workspaces.workspace import MAX_CONTEXT
 from .schemas import SessionRef, StrictWire
 
@@ -59,6 +59,15 @@ class DiscardResponse(WireModel):
     paths: list[str]
 
 
+class ForkRequest(StrictWire):
+    """``POST /sessions/{id}/fork``: the checkpoint (a query seq, its full ref, or ``"base"``),
+    and optionally the new session's name and branch."""
+
+    checkpoint: StrictStr | StrictInt = Field(union_mode="left_to_right")
+    name: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    branch: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+
+
 class SocketDiffRequest(SessionRef):
     path: StrictStr | None = Field(default=None, min_length=1, max_length=4096)
     context: int = Field(default=3, ge=0, le=MAX_CONTEXT)
@@ -73,6 +82,14 @@ class SocketMergeRequest(SessionRef, MergeRequest):
 
 
 class SocketDiscardRequest(SessionRef, DiscardRequest):
+    pass
+
+
+class SocketRestoreRequest(SessionRef):
+    checkpoint: StrictStr | StrictInt = Field(union_mode="left_to_right")
+
+
+class SocketForkRequest(SessionRef, ForkRequest):
     pass
 
 
@@ -110,6 +127,16 @@ async def discard(runtime: AgentRuntime, request: web.Request, body: DiscardRequ
     return {"paths": await runtime.discard(_id(request), body.paths)}
 
 
+async def restore(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
+    result: RestoreResult = await runtime.restore_checkpoint(_id(request), request.match_info["checkpoint"])
+    return result.wire()
+
+
+async def fork(runtime: AgentRuntime, request: web.Request, body: ForkRequest) -> dict[str, Any]:
+    summary = await runtime.fork_session(_id(request), body.checkpoint, name=body.name, branch=body.branch)
+    return summary.wire()
+
+
 # --------------------------------------------------------------------------- Socket.IO
 
 Ack = dict[str, Any]
@@ -117,7 +144,7 @@ SocketHandler = Callable[[Any, Any], Awaitable[Ack]]
 
 
 def socket_events(runtime: AgentRuntime) -> dict[str, tuple[type[StrictWire], SocketHandler]]:
-    """``session:changes|diff|commit|merge|discard``: the same calls, acked as ``{success, ...}``."""
+    """``session:changes|diff|commit|merge|discard|restore|fork``: the same calls, acked as ``{success, ...}``."""
 
     async def changes(_conn: Any, req: SessionRef) -> Ack:
         result: WorkspaceChanges = await runtime.get_changes(req.session_id)
@@ -136,7 +163,17 @@ def socket_events(runtime: AgentRuntime) -> dict[str, tuple[type[StrictWire], So
     async def discard_(_conn: Any, req: SocketDiscardRequest) -> Ack:
         return {"success": True, "paths": await runtime.discard(req.session_id, req.paths)}
 
+    async def restore_(_conn: Any, req: SocketRestoreRequest) -> Ack:
+        result = await runtime.restore_checkpoint(req.session_id, req.checkpoint)
+        return {"success": True, **result.wire()}
+
+    async def fork_(_conn: Any, req: SocketForkRequest) -> Ack:
+        summary = await runtime.fork_session(req.session_id, req.checkpoint, name=req.name, branch=req.branch)
+        return {"success": True, "session": summary.wire()}
+
     return {
+        "session:restore": (SocketRestoreRequest, restore_),
+        "session:fork": (SocketForkRequest, fork_),
         "session:changes": (SessionRef, changes),
         "session:diff": (SocketDiffRequest, diff),
         "session:commit": (SocketCommitRequest, commit_),

@@ -10,6 +10,7 @@ import pytest
 
 from runtime import AgentRuntime, AgentTuiError
 from tests.helpers import collect_until, query_end
+from tests.server.conftest import http, server, sio_client  # noqa: F401 - fixtures
 from tests.workspaces.conftest import git, head, status
 from tests.workspaces.test_runtime_workspaces import create, run
 
@@ -225,3 +226,85 @@ async def test_two_restores_at_once_keep_the_worktree_consistent(runtime: AgentR
     assert files in (AFTER_FIRST, {"README.md": "hello\n", "src/app.py": "print('v1')\n"})
     assert {f.path for f in (await runtime.get_changes(sid)).files} == (
         {"README.md", "one.txt"} if files == AFTER_FIRST else set())
+
+
+# --------------------------------------------------------------------------- over the wire
+
+
+async def test_restore_and_fork_over_http(runtime: AgentRuntime, http, repo: Path) -> None:  # noqa: ANN001, F811
+    sid, seqs, worktree = await two_queries(runtime, repo)
+    # Fork, with the server's token (the http fixture sends it), under / and /api.
+    async with http.post(f"/api/sessions/{sid}/fork", json={"checkpoint": int(seqs[0]), "name": "wire fork"}) as r:
+        body = await r.json()
+        assert r.status == 201, body
+    assert body["name"] == "wire fork" and body["workspace"]["branch"].startswith("agent-tui/wire-fork")
+    assert worktree_files(Path(body["workspace"]["path"])) == AFTER_FIRST
+    assert "two.txt" in worktree_files(worktree)
+    async with http.get(f"/sessions/{body['sessionId']}") as r:
+        detail = await r.json()
+    assert detail["changes"]["files"] and {f["path"] for f in detail["changes"]["files"]} == {"README.md", "one.txt"}
+    # Restore the source to its first checkpoint.
+    async with http.post(f"/sessions/{sid}/checkpoints/{seqs[0]}/restore") as r:
+        restored = await r.json()
+        assert r.status == 200, restored
+    assert restored["checkpoint"] == seqs[0] and sorted(restored["paths"]) == ["one.txt", "src/app.py", "two.txt"]
+    assert worktree_files(worktree) == AFTER_FIRST
+    async with http.get(f"/sessions/{sid}/changes") as r:
+        assert {f["path"] for f in (await r.json())["files"]} == {"README.md", "one.txt"}
+    # Clear errors: unknown checkpoint 404, bad names and bodies 400, unknown session 404.
+    for method, url, payload, status_code, code in (
+        ("post", f"/sessions/{sid}/checkpoints/424242/restore", None, 404, "CHECKPOINT_NOT_FOUND"),
+        ("post", f"/sessions/{sid}/checkpoints/HEAD~1/restore", None, 400, "INVALID_REQUEST"),
+        ("post", f"/sessions/{sid}/fork", {"checkpoint": "424242"}, 404, "CHECKPOINT_NOT_FOUND"),
+        ("post", f"/sessions/{sid}/fork", {"checkpoint": "main"}, 400, "INVALID_REQUEST"),
+        ("post", f"/sessions/{sid}/fork", {}, 400, "INVALID_REQUEST"),
+        ("post", f"/sessions/{sid}/fork", {"checkpoint": 1.5}, 400, "INVALID_REQUEST"),
+        ("post", f"/sessions/{sid}/fork", {"checkpoint": "base", "branch": "a b"}, 400, "INVALID_REQUEST"),
+        ("post", "/sessions/nope/fork", {"checkpoint": "base"}, 404, "SESSION_NOT_FOUND"),
+    ):
+        async with getattr(http, method)(url, json=payload) as r:
+            error = await r.json()
+        assert (r.status, error["code"]) == (status_code, code), (url, payload, error)
+        assert error["error"]
+    assert len(await runtime.list_sessions()) == 2
+    async with http.get("/openapi.json") as r:
+        doc = await r.json()
+    assert doc["paths"]["/sessions/{id}/fork"]["post"]["responses"]["201"]
+    assert "/api/sessions/{id}/checkpoints/{checkpoint}/restore" in doc["paths"]
+
+
+async def test_restore_over_http_is_refused_while_busy(runtime: AgentRuntime, http, repo: Path) -> None:  # noqa: ANN001, F811
+    sid, _seqs, worktree = await two_queries(runtime, repo)
+    message_id, _ = await runtime.send_message(sid, "sleep 30")
+    await collect_until(runtime, sid, lambda e: e.type == "query:started" and e.payload["messageId"] == message_id)
+    async with http.post(f"/sessions/{sid}/checkpoints/base/restore") as r:
+        assert r.status == 409 and (await r.json())["code"] == "WORKSPACE_BUSY"
+    assert (worktree / "two.txt").exists()
+    await runtime.interrupt(sid)
+    await collect_until(runtime, sid, query_end(message_id), timeout=30)
+
+
+async def test_socketio_and_remote_runtime(runtime: AgentRuntime, server, sio_client, repo: Path) -> None:  # noqa: ANN001, F811
+    from agent_tui.client import RemoteRuntime
+    from tests.server.conftest import TOKEN
+
+    sid, seqs, worktree = await two_queries(runtime, repo)
+    client = await sio_client()
+    ack = await client.call("session:fork", {"sessionId": sid, "checkpoint": seqs[0]}, timeout=30)
+    assert ack["success"], ack
+    assert worktree_files(Path(ack["session"]["workspace"]["path"])) == AFTER_FIRST
+    ack = await client.call("session:restore", {"sessionId": sid, "checkpoint": "nope"}, timeout=30)
+    assert ack["success"] is False and ack["code"] == "INVALID_REQUEST"
+    ack = await client.call("session:restore", {"sessionId": sid, "checkpoint": seqs[0]}, timeout=30)
+    assert ack["success"] and ack["checkpoint"] == seqs[0]
+    async with RemoteRuntime(server.url, TOKEN) as remote:
+        result = await remote.restore_checkpoint(sid, "base")
+        assert result.checkpoint == "base" and "one.txt" in result.paths
+        assert (await remote.get_changes(sid)).files == []
+        fork = await remote.fork_session(sid, int(seqs[1]), name="remote fork", branch="remote/fork")
+        assert fork.workspace.branch == "remote/fork"
+        assert worktree_files(Path(fork.workspace.path))["two.txt"] == "two\n"
+        with pytest.raises(AgentTuiError) as caught:
+            await remote.restore_checkpoint(sid, 424242)
+        assert (caught.value.code, caught.value.status) == ("CHECKPOINT_NOT_FOUND", 404)
+    assert worktree_files(worktree) == {"README.md": "hello\n", "src/app.py": "print('v1')\n"}
