@@ -181,9 +181,9 @@ class Workspace:
         await self.publish_changes()
 
     async def run_setup(self, env: Any, status: Callable[[str], Awaitable[None]]) -> None:
-        """The project's setup command (``.agent-tui.toml``: ``[workspace] setup = "..."``), run in
-        the sandbox's workspace when the sandbox is ready: once per worktree locally, in every new
-        sandbox remotely (a new sandbox starts without what it installed). Its output becomes
+        """The project's setup command (``.agent-tui.toml``: ``[workspace] setup = "..."``; else the
+        profile's ``[workspace] setup``), run in the sandbox's workspace when the sandbox is ready:
+        once per worktree locally, in every new sandbox remotely (a new sandbox starts without what it installed). Its output becomes
         ``log`` events; a failure is a warning, not a failed sandbox (the agent can still work)."""
         from .setup import run_setup_command, setup_command
 
@@ -191,9 +191,15 @@ class Workspace:
         if local and self.record.get("setupDone"):
             return
         command = await asyncio.to_thread(setup_command, self.path)
+        source = "project"
+        if command is None:
+            # The profile's ``[workspace] setup``: for projects that do not say (theirs wins).
+            profile_setup = getattr(getattr(env, "profile", None), "workspace", None)
+            command = profile_setup.setup if profile_setup is not None and (profile_setup.setup or "").strip() else None
+            source = "profile"
         if command is None:
             return
-        await status(f"Running the project's setup: {command[:80]}")
+        await status(f"Running the {source}'s setup: {command[:80]}")
         ok = await run_setup_command(env.primitive, command, env.runner_env(), self._publish)
         if not local:
             # What the setup made (dependencies, builds) is not the agent's change to bring back.

@@ -308,3 +308,47 @@ async def test_socketio_and_remote_runtime(runtime: AgentRuntime, server, sio_cl
             await remote.restore_checkpoint(sid, 424242)
         assert (caught.value.code, caught.value.status) == ("CHECKPOINT_NOT_FOUND", 404)
     assert worktree_files(worktree) == {"README.md": "hello\n", "src/app.py": "print('v1')\n"}
+
+
+# --------------------------------------------------------------------------- setup from the profile
+
+
+async def test_setup_command_from_the_profile_and_the_project_file_wins(tmp_path: Path) -> None:
+    from tests.helpers import make_config
+    from tests.workspaces.conftest import make_repo
+
+    config = make_config(tmp_path)
+    (config.config_dir / "profiles").mkdir(parents=True)
+    (config.config_dir / "profiles" / "setup.toml").write_text(
+        'name = "With setup"\n[workspace]\nsetup = "echo from-profile > .prepared"\n'
+    )
+    plain = make_repo(tmp_path / "plain", {".gitignore": ".prepared\n"})
+    own = make_repo(tmp_path / "own", {".gitignore": ".prepared\n",
+                                        ".agent-tui.toml": '[workspace]\nsetup = "echo from-project > .prepared"\n'})
+    async with AgentRuntime(config) as rt:
+        results = {}
+        for repo in (plain, own):
+            summary = await rt.create_session({"architecture": "shell", "agentProfileRef": "setup",
+                                               "workspace": {"project": str(repo)}})
+            events = await run(rt, summary.session_id, "cat .prepared")
+            steps = [e.payload["statusMessage"] for e in events if e.type == "ee:creating"]
+            worktree = Path(summary.workspace.path)
+            results[repo.name] = ((worktree / ".prepared").read_text(), [s.rsplit(" (", 1)[0] for s in steps if s.startswith("Running")])
+    assert results["plain"] == ("from-profile\n", [_step("profile", "from-profile")])
+    assert results["own"] == ("from-project\n", [_step("project", "from-project")])
+
+
+def _step(source: str, word: str) -> str:
+    return f"Running the {source}'s setup: echo {word} > .prepared"
+
+
+def test_a_profile_workspace_table_is_checked() -> None:
+    from pydantic import ValidationError
+
+    from runtime.profiles import parse_profile
+
+    assert parse_profile({"workspace": {"setup": "make"}}, "p").workspace.setup == "make"
+    with pytest.raises(ValidationError):
+        parse_profile({"workspace": {"setpu": "make"}}, "p")
+    with pytest.raises(ValidationError):
+        parse_profile({"workspace": {"setup": ["make"]}}, "p")
