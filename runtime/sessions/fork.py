@@ -59,7 +59,7 @@ async def fork_session(
         primitive=source.record.get("primitive"),
         workspace=WorkspaceSpec(project=str(record["project"]), base_ref=found.head, branch=branch),
     )
-    events = await _events_until(manager, source, found)
+    events, prompts = await _events_until(manager, source, found)
     fork = await manager.create(args)
     try:
         entry = fork.workspace.record  # type: ignore[union-attr]
@@ -68,7 +68,7 @@ async def fork_session(
         fork.record["forkedFrom"] = origin
         updates: dict[str, Any] = {"workspace": entry, "forkedFrom": origin}
         conversation = _conversation(source, events, found)
-        updates.update(await _agent_conversation(manager, source, fork, events, found, conversation))
+        updates.update(await _agent_conversation(manager, source, fork, prompts, found, conversation))
         fork.record.update(updates)
         await manager.store.update_session(fork.id, updates)
         assert fork.workspace is not None
@@ -83,29 +83,36 @@ async def fork_session(
     return fork
 
 
-async def _events_until(manager: SessionManager, source: AgentSession, found: Checkpoint) -> list[SessionEvent]:
+async def _events_until(
+    manager: SessionManager, source: AgentSession, found: Checkpoint
+) -> tuple[list[SessionEvent], list[tuple[int, str]]]:
     """The source's events up to the end of the checkpoint's query (none for ``base``; all for
-    ``pre-restore``, which is the state after everything so far)."""
-    if found.name == "base":
-        return []
+    ``pre-restore``, which is the state after everything so far), and every query's
+    ``(seq, prompt)`` in the whole log (where to cut the agent's own conversation)."""
     last = source.state.last_seq
     events: list[SessionEvent] = []
+    prompts: list[tuple[int, str]] = []
     message_id: str | None = None
+    done = found.name == "base"
     after = 0
     while after < last:
         page = await manager.store.load_events(source.id, after, _PAGE)
         if not page:
             break
         for event in page:
+            if event.type == "query:started":
+                prompts.append((event.seq, str(event.payload.get("content") or "")))
+            if done:
+                continue
             events.append(event)
             if found.seq is None:
                 continue
             if event.seq == found.seq and event.type == "query:started":
                 message_id = event.payload.get("messageId")
             elif message_id is not None and event.type in QUERY_ENDS and event.payload.get("messageId") == message_id:
-                return events
+                done = True
         after = page[-1].seq
-    return events
+    return events, prompts
 
 
 def _conversation(source: AgentSession, events: list[SessionEvent], found: Checkpoint) -> list[dict[str, Any]]:
@@ -127,7 +134,7 @@ async def _agent_conversation(
     manager: SessionManager,
     source: AgentSession,
     fork: AgentSession,
-    events: list[SessionEvent],
+    prompts: list[tuple[int, str]],
     found: Checkpoint,
     conversation: list[dict[str, Any]],
 ) -> dict[str, Any]:
@@ -138,15 +145,11 @@ async def _agent_conversation(
     if architecture == "claude-code":
         transcript = await manager.store.load_transcript(source.id, architecture)
         if isinstance(transcript, dict) and isinstance(transcript.get("files"), dict):
-            cut = cut_claude_transcript(transcript, _prompts(events), found.seq)
+            cut = cut_claude_transcript(transcript, prompts, found.seq)
             if cut is not None:
                 await manager.store.save_transcript(fork.id, architecture, cut)
                 return {"hasQueried": True, "forkOf": source.id}
     return {"forkNote": _note(source, found)}
-
-
-def _prompts(events: list[SessionEvent]) -> list[tuple[int, str]]:
-    return [(e.seq, str(e.payload.get("content") or "")) for e in events if e.type == "query:started"]
 
 
 def cut_claude_transcript(transcript: dict[str, Any], prompts: list[tuple[int, str]],
