@@ -352,3 +352,46 @@ def test_a_profile_workspace_table_is_checked() -> None:
         parse_profile({"workspace": {"setpu": "make"}}, "p")
     with pytest.raises(ValidationError):
         parse_profile({"workspace": {"setup": ["make"]}}, "p")
+
+
+# --------------------------------------------------------------------------- Claude Code's fork flags
+
+
+def test_a_forks_first_claude_run_settles_on_what_the_sandbox_holds(tmp_path: Path) -> None:
+    import json
+
+    from runtime.converters.claude_code import ClaudeCodeConverter
+
+    config_dir = tmp_path / "home" / ".claude"
+    env = {"CLAUDE_CONFIG_DIR": str(config_dir), "HOME": str(tmp_path / "home")}
+    fork = ["claude", "-p", "--session-id", "F", "--fork-session", "--resume", "S", "--", "--resume"]
+    # The source's copy is missing (nothing was stored): a fresh conversation under the fork's id.
+    assert ClaudeCodeConverter({}).prepare(fork, env) == ["claude", "-p", "--session-id", "F", "--", "--resume"]
+    folder = config_dir / "projects" / "p"
+    folder.mkdir(parents=True)
+    said = json.dumps({"type": "user", "message": {"role": "user", "content": "hi"}}) + "\n"
+    (folder / "S.jsonl").write_text(said)
+    # The copy is there: fork it, as asked.
+    assert ClaudeCodeConverter({}).prepare(fork, env) == fork
+    # An earlier try already made the fork's own conversation: resume that one.
+    (folder / "F.jsonl").write_text(said)
+    assert ClaudeCodeConverter({}).prepare(fork, env) == ["claude", "-p", "--resume", "F", "--", "--resume"]
+
+
+def test_cutting_a_claude_transcript_matches_prompts_in_order() -> None:
+    import json
+
+    from runtime.sessions.fork import cut_claude_transcript
+
+    def user(text: object) -> str:
+        return json.dumps({"type": "user", "message": {"role": "user", "content": text}}) + "\n"
+
+    lines = [user("one"), '{"type":"assistant"}\n', user([{"type": "tool_result", "content": "two"}]),
+             user("two"), '{"type":"assistant"}\n', user("one"), '{"type":"assistant"}\n']
+    transcript = {"claudeSessionId": "c", "files": {"c.jsonl": "".join(lines), "c/sub.jsonl": "x"}}
+    prompts = [(5, "one"), (9, "stopped early"), (12, "two"), (20, "one")]
+    assert cut_claude_transcript(transcript, prompts, 5)["files"]["c.jsonl"] == "".join(lines[:3])
+    assert cut_claude_transcript(transcript, prompts, 9)["files"]["c.jsonl"] == "".join(lines[:3])
+    assert cut_claude_transcript(transcript, prompts, 12)["files"]["c.jsonl"] == "".join(lines[:5])
+    assert cut_claude_transcript(transcript, prompts, 20)["files"] == transcript["files"]
+    assert cut_claude_transcript({"claudeSessionId": "c", "files": {}}, prompts, 5) is None
