@@ -397,7 +397,14 @@ class AgentRuntime:
     async def restore_checkpoint(self, session_id: str, checkpoint: str | int) -> RestoreResult:
         """Put the worktree back to a checkpoint (a query's seq, its ref, or ``"base"``: undo
         every query); the session branch and the user's checkout do not move."""
-        result = await self._workspace(session_id, write=True).restore(checkpoint)
+        workspace = self._workspace(session_id, write=True)
+        environment = self._manager().get(session_id).environment
+        if environment.primitive_name != "local" and environment.is_active:
+            # A remote sandbox has its own copy of the files, which the next query's sync back
+            # would bring over the restored ones: end it (its changes come back first), so the
+            # next query starts a sandbox from the restored worktree.
+            await environment.terminate("manual")
+        result = await workspace.restore(checkpoint)
         return RestoreResult.model_validate(result)
 
     async def fork_session(
