@@ -395,3 +395,33 @@ def test_cutting_a_claude_transcript_matches_prompts_in_order() -> None:
     assert cut_claude_transcript(transcript, prompts, 12)["files"]["c.jsonl"] == "".join(lines[:5])
     assert cut_claude_transcript(transcript, prompts, 20)["files"] == transcript["files"]
     assert cut_claude_transcript({"claudeSessionId": "c", "files": {}}, prompts, 5) is None
+
+
+async def test_fork_while_the_source_works_and_sessions_without_checkpoints(
+    runtime: AgentRuntime, repo: Path, tmp_path: Path
+) -> None:
+    sid, seqs, _worktree = await two_queries(runtime, repo)
+    message_id, _ = await runtime.send_message(sid, "echo busy > busy.txt; sleep 30")
+    await collect_until(runtime, sid, lambda e: e.type == "file:created" and e.payload["path"] == "busy.txt",
+                        timeout=30)
+    fork = await runtime.fork_session(sid, seqs[1])  # a checkpoint never changes: no need to wait
+    files = worktree_files(Path(fork.workspace.path))
+    assert files["two.txt"] == "two\n" and "busy.txt" not in files
+    detail = await runtime.get_session(fork.session_id)
+    assert [b.content for b in detail.blocks if b.type == "user_message"] == [
+        "echo one > one.txt && echo more >> README.md",
+        "echo two > two.txt && echo again >> one.txt && rm src/app.py",
+    ]  # the running query's message is not part of the fork
+    await runtime.interrupt(sid)
+    await collect_until(runtime, sid, query_end(message_id), timeout=30)
+    # Sessions with no worktree have no checkpoints.
+    folder = tmp_path / "plain folder"
+    folder.mkdir()
+    in_place = await runtime.create_session({"architecture": "shell",
+                                             "workspace": {"project": str(folder), "mode": "in-place"}})
+    bare = await runtime.create_session({"architecture": "shell"})
+    for session in (in_place, bare):
+        for call in (runtime.fork_session(session.session_id, "base"),
+                     runtime.restore_checkpoint(session.session_id, "base")):
+            error = await _raises(call)
+            assert (error.code, error.status) == ("NO_WORKSPACE", 400)
