@@ -59,6 +59,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "workspace:conflict",
     "workspace:discarded",
     "workspace:checkpoint",
+    "workspace:restored",
+    "workspace:forked",
     "options:update",
     "permission:requested",
     "permission:resolved",
