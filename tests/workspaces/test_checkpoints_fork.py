@@ -251,6 +251,10 @@ async def test_restore_and_fork_over_http(runtime: AgentRuntime, http, repo: Pat
     assert worktree_files(worktree) == AFTER_FIRST
     async with http.get(f"/sessions/{sid}/changes") as r:
         assert {f["path"] for f in (await r.json())["files"]} == {"README.md", "one.txt"}
+    # The full ref works too, URL-encoded as one path segment (as RemoteRuntime sends it).
+    async with http.post(f"/sessions/{sid}/checkpoints/refs%2Fagent-tui%2F{sid}%2F{seqs[1]}/restore") as r:
+        assert r.status == 200 and (await r.json())["checkpoint"] == seqs[1]
+    assert "two.txt" in worktree_files(worktree)
     # Clear errors: unknown checkpoint 404, bad names and bodies 400, unknown session 404.
     for method, url, payload, status_code, code in (
         ("post", f"/sessions/{sid}/checkpoints/424242/restore", None, 404, "CHECKPOINT_NOT_FOUND"),
