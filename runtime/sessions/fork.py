@@ -148,7 +148,9 @@ async def _agent_conversation(
             cut = cut_claude_transcript(transcript, prompts, found.seq)
             if cut is not None:
                 await manager.store.save_transcript(fork.id, architecture, cut)
-                return {"hasQueried": True, "forkOf": source.id}
+                # A source that is itself a fork not yet run holds the copy under its own source's
+                # conversation id: resume that one.
+                return {"hasQueried": True, "forkOf": source.record.get("forkOf") or source.id}
     return {"forkNote": _note(source, found)}
 
 

@@ -42,6 +42,9 @@ async def test_fork_resumes_a_copy_of_the_conversation_cut_at_the_checkpoint(
 
     fork = await runtime.fork_session(sid, first, name="forked")
     assert sorted(p.name for p in Path(fork.workspace.path).glob("*.txt")) == ["alpha.txt"]
+    # A fork of that fork before it ever ran (from the state before a restore) carries the same copy.
+    await runtime.restore_checkpoint(fork.session_id, "base")
+    fork = await runtime.fork_session(fork.session_id, "pre-restore", name="forked twice")
     fake.script(Turn(Text("Fork reply.")), Turn(Text("Fork again.")), Turn(Text("Source reply.")))
     await ask(runtime, fork.session_id, "PROMPT-FORK-1 what did you do?")
     carried = fake.conversation_requests()[-1].text()
