@@ -14,13 +14,27 @@ import contextlib
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from ..errors import CheckpointNotFound, InvalidRequest
 from .git import run_git
 
-if TYPE_CHECKING:
-    from .workspace import Workspace
+
+class Workspace(Protocol):
+    """What this module needs of ``workspace.Workspace`` (which imports this module)."""
+
+    record: dict[str, Any]
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def base_commit(self) -> str: ...
+
+    def checkpoint_prefix(self) -> str: ...
+
+    async def _identity_env(self) -> dict[str, str]: ...
 
 BASE = "base"
 PRE_RESTORE = "pre-restore"
