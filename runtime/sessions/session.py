@@ -351,6 +351,9 @@ class AgentSession:
         env = self.environment
         env.query_started()
         try:
+            if self.workspace is not None:
+                # A restore/discard/commit/merge under way finishes before the agent starts.
+                await self.workspace.settled()
             try:
                 await env.ensure_ready()
             except SandboxError as exc:

@@ -429,3 +429,57 @@ async def test_fork_while_the_source_works_and_sessions_without_checkpoints(
                      runtime.restore_checkpoint(session.session_id, "base")):
             error = await _raises(call)
             assert (error.code, error.status) == ("NO_WORKSPACE", 400)
+
+
+# --------------------------------------------------------------------------- a message during a restore
+
+
+async def test_a_message_sent_while_a_restore_starts_makes_it_refused(runtime: AgentRuntime, repo: Path) -> None:
+    """The restore passed the first busy check, then a message arrived before it held the
+    worktree: it is refused once it does, and the query sees the files untouched."""
+    sid, seqs, worktree = await two_queries(runtime, repo)
+    restore = asyncio.ensure_future(runtime.restore_checkpoint(sid, seqs[0]))
+    await asyncio.sleep(0)  # one loop turn: the restore is past its first check, now running git
+    message_id, _ = await runtime.send_message(sid, "ls")
+    error = await _raises(restore)
+    assert (error.code, error.status) == ("WORKSPACE_BUSY", 409)
+    events = await collect_until(runtime, sid, query_end(message_id), timeout=60)
+    output = "".join(e.payload.get("delta", "") for e in events if e.type == "block:delta")
+    assert "two.txt" in output and (worktree / "two.txt").exists()
+
+
+async def test_a_query_waits_for_a_workspace_write_under_way(runtime: AgentRuntime, repo: Path) -> None:
+    """A write holding the worktree (restore, discard, commit, merge) finishes before the agent
+    starts: here the test holds it, as a write would, and changes a file meanwhile."""
+    sid, _seqs, worktree = await two_queries(runtime, repo)
+    workspace = runtime.sessions.get(sid).workspace
+    last = (await runtime.get_summary(sid)).last_seq
+    async with workspace._lock:
+        message_id, _ = await runtime.send_message(sid, "cat late.txt")
+        ran = asyncio.ensure_future(collect_until(runtime, sid, lambda e: e.type == "block:upsert"
+                                                  and e.payload["block"]["type"] == "tool_use", after_seq=last))
+        while not workspace.queries_waiting and not ran.done():
+            await asyncio.sleep(0.01)  # until the query waits, or (the failure) its agent runs
+        assert workspace.queries_waiting == 1 and not ran.done()
+        (worktree / "late.txt").write_text("written by the write under way\n")
+    await ran
+    events = await collect_until(runtime, sid, query_end(message_id), after_seq=last, timeout=60)
+    output = "".join(e.payload.get("delta", "") for e in events if e.type == "block:delta")
+    assert "written by the write under way" in output
+
+
+async def test_a_restore_under_way_is_announced_before_the_query_runs(runtime: AgentRuntime, repo: Path) -> None:
+    sid, seqs, _worktree = await two_queries(runtime, repo)
+    workspace = runtime.sessions.get(sid).workspace
+    restore = asyncio.ensure_future(runtime.restore_checkpoint(sid, seqs[0]))
+    while not workspace._lock.locked():  # the restore holds the worktree (checked each loop turn)
+        await asyncio.sleep(0)
+    message_id, _ = await runtime.send_message(sid, "ls")
+    assert (await restore).checkpoint == seqs[0]
+    events = await collect_until(runtime, sid, query_end(message_id), timeout=60)
+    output = "".join(e.payload.get("delta", "") for e in events if e.type == "block:delta")
+    assert "one.txt" in output and "two.txt" not in output
+    started = next(e.seq for e in events if e.type == "query:started" and e.payload["messageId"] == message_id)
+    restored = next(e.seq for e in events if e.type == "workspace:restored")
+    first_output = next(e.seq for e in events if e.type == "block:delta" and e.seq > started)
+    assert restored < first_output
