@@ -30,10 +30,12 @@ from .commands import ActionsProvider, SessionsProvider
 from .controller import SessionsController
 from .formatting import connect_command, share_url
 from .keymap import ACTIONS, app_bindings, load_keymap
+from .projects import ProjectGuess, ProjectSource
 from .search import Match, find
 from .session_model import BatchChanges, SessionModel
 from .widgets.app_header import AppHeader
 from .widgets.block import BlockWidget
+from .widgets.changes_pane import ChangesPane
 from .widgets.composer import Composer
 from .widgets.conversation import ConversationView
 from .widgets.foldable import FoldableBlock
@@ -75,8 +77,12 @@ class AgentTuiApp(App[int]):
         config_dir: Path | None = None,
         bell: bool = True,
         cursor_blink: bool = True,
+        project: ProjectSource | None = None,
     ) -> None:
         super().__init__()
+        #: Where the new-session dialog's default project comes from (None: no default).
+        self.project_source = project
+        self._project_guess: ProjectGuess | None = None
         self.client = client
         self.owns_client = owns_client
         self.clock = clock
@@ -117,6 +123,7 @@ class AgentTuiApp(App[int]):
             yield SessionList(self.clock, id="sessions")
             with Vertical(id="main"):
                 yield ConversationView(window=self._window, max_mounted=self._max_mounted, id="conversation")
+                yield ChangesPane(id="changes")
                 yield SearchBar(id="search")
                 yield PermissionBar(id="permission")
                 yield StatusLine(self.clock, id="status")
@@ -142,6 +149,10 @@ class AgentTuiApp(App[int]):
     @property
     def permission_bar(self) -> PermissionBar:
         return self._widget("#permission", PermissionBar)
+
+    @property
+    def changes_pane(self) -> ChangesPane:
+        return self._widget("#changes", ChangesPane)
 
     @property
     def search_bar(self) -> SearchBar:
@@ -326,6 +337,7 @@ class AgentTuiApp(App[int]):
         if changes is not None:
             if model.session_id == self.selected:
                 self.conversation.mark_dirty(changes.dirty, changes.dirty_threads)
+                self.changes_pane.model_changed()
                 self._status_dirty = self._status_dirty or changes.status_changed or bool(changes.dirty)
             elif model.loaded:
                 model.unread += changes.new_blocks
@@ -468,6 +480,7 @@ class AgentTuiApp(App[int]):
         self.session_list.select(session_id)
         self._close_search()
         await self.conversation.show(model)
+        self.changes_pane.set_model(model, self.client)
         self.status_line.set_model(model)
         self.permission_bar.set_model(model)
         self._dirty_rows.add(session_id or "")
@@ -499,7 +512,7 @@ class AgentTuiApp(App[int]):
         if action == "interrupt":  # esc also closes an open search, wherever the focus went
             return model is not None and (model.state.active_query is not None or bool(model.state.queued)
                                           or self.search_bar.is_open)
-        if action in ("terminate", "rename_session", "delete_session", "search", "toggle_logs"):
+        if action in ("terminate", "rename_session", "delete_session", "search", "toggle_logs", "toggle_changes"):
             return model is not None
         if action == "copy_connect_command":
             return self._share_url() is not None
@@ -597,20 +610,23 @@ class AgentTuiApp(App[int]):
             self.notify(_message(exc), title="Rename failed", severity="error")
 
     def action_delete_session(self) -> None:
-        from .screens.confirm import ConfirmScreen
+        from .screens.confirm import ConfirmScreen, delete_question
 
         self._ask_about_current(
-            lambda model: ConfirmScreen(f"Delete session “{model.name}”?\nIts sandbox and its whole history "
-                                        "are removed."),
+            lambda model: ConfirmScreen(*delete_question(model)),
             lambda session_id, _yes: self._delete(session_id),
         )
 
     @work(group="delete", exit_on_error=False)
     async def _delete(self, session_id: str) -> None:
         try:
-            await self.client.delete_session(session_id)
+            kept = await self.client.delete_session(session_id)
         except Exception as exc:  # noqa: BLE001
             self.notify(_message(exc), title="Delete failed", severity="error")
+            return
+        if isinstance(kept, dict) and kept.get("branchKept"):
+            self.notify(f"Branch {kept.get('branch')} was kept: it holds unmerged work.", title="Session deleted",
+                        markup=False)
 
     def action_new_session(self) -> None:
         from .screens.new_session import NewSessionScreen
@@ -619,7 +635,16 @@ class AgentTuiApp(App[int]):
             return
         # Pushed at once, filled when the runtime answers: keys typed right after ctrl+n go to
         # the dialog (it replays them once filled), not to the screen underneath.
-        self.push_screen(NewSessionScreen(loader=self._new_session_choices), self._new_session_answered)
+        self.push_screen(NewSessionScreen(loader=self._new_session_choices, project_loader=self._guess_project,
+                                          creator=self._create_from_dialog, remote=self.mode == "remote"),
+                         self._new_session_created)
+
+    async def _guess_project(self) -> ProjectGuess:
+        # Asked of git once per app (off the UI thread: an asyncio subprocess), then remembered.
+        if self._project_guess is None:
+            source = self.project_source
+            self._project_guess = await source.guess() if source is not None else ProjectGuess()
+        return self._project_guess
 
     async def _new_session_choices(self) -> tuple[list[Any], list[Any], str]:
         for _ in range(200):  # pressed during start-up: wait for the runtime (up to 10 s)
@@ -631,9 +656,13 @@ class AgentTuiApp(App[int]):
         primitive = getattr(getattr(self.client, "config", None), "primitive", "local")
         return architectures, profiles, primitive
 
-    def _new_session_answered(self, args: dict[str, Any] | None) -> None:
-        if args is not None:
-            self.run_worker(self.create_session(args), group="new-session", exit_on_error=False)
+    async def _create_from_dialog(self, args: dict[str, Any]) -> Any:
+        # Refusals propagate: the dialog shows them and stays open.
+        return await self.client.create_session(args)
+
+    def _new_session_created(self, summary: Any) -> None:
+        if summary is not None:
+            self.run_worker(self._show_created(summary), group="new-session", exit_on_error=False)
 
     async def create_session(self, args: dict[str, Any]) -> None:
         try:
@@ -641,6 +670,9 @@ class AgentTuiApp(App[int]):
         except Exception as exc:  # noqa: BLE001
             self.notify(_message(exc), title="Cannot create the session", severity="error")
             return
+        await self._show_created(summary)
+
+    async def _show_created(self, summary: Any) -> None:
         self._select_next_created = summary.session_id
         if self.controller is not None and summary.session_id not in self.models:
             self.controller.resync([*[m.summary for m in self.models.values()], summary])
@@ -731,6 +763,15 @@ class AgentTuiApp(App[int]):
 
             payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
             self._driver.write(f"\x1bPtmux;\x1b\x1b]52;c;{payload}\a\x1b\\")
+
+    def action_toggle_changes(self) -> None:
+        # The pane takes the conversation's place (a diff wants the width); the composer stays.
+        shown = self.changes_pane.toggle()
+        self.conversation.display = not shown
+        if shown:
+            self.changes_pane.file_list.focus()
+        else:
+            self.composer.focus()
 
     async def action_toggle_logs(self) -> None:
         conversation = self.conversation

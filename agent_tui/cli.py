@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .primitive_choices import PRIMITIVE_CHOICES
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -55,9 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"`agent-tui serve --help` for the headless server. Log file: {_log_path()} "
         "(rotated; set $AGENT_TUI_LOG to move it).",
     )
+    parser.add_argument("project", nargs="?", metavar="PATH",
+                        help="the project new sessions work on by default (a git repository: each session gets "
+                             "its own worktree and branch); default: the git repository around the current "
+                             "folder. With --connect: a path on the server's machine")
     parser.add_argument("--db", metavar="PATH", help="SQLite file (default: agent-tui.db in the user data dir, "
                                                      "or $AGENT_TUI_DB)")
-    parser.add_argument("--primitive", choices=("local", "modal"), default=None,
+    parser.add_argument("--primitive", choices=PRIMITIVE_CHOICES, default=None,
                         help="where new sessions' sandboxes run (default: local)")
     parser.add_argument("--serve", metavar="[HOST:]PORT", type=parse_hostport,
                         help="also serve HTTP + Socket.IO from this process (port 0: any free port)")
@@ -119,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
             args.connect = connect_url(args.connect)
         except (ValueError, argparse.ArgumentTypeError) as exc:
             parser.error(str(exc))
+    if args.project is not None and not args.project.strip():
+        parser.error("PATH is empty")
+    if args.project and _paths_are_local(args) and not os.path.isdir(os.path.expanduser(args.project)):
+        parser.error(f"PATH: no such folder: {args.project}")
     from runtime.logfile import add_secret, setup_log_file
 
     setup_log_file()
@@ -146,7 +156,8 @@ def build_app(args: argparse.Namespace) -> Any:
 
             token = read_for(args.connect)  # a server this user started on this machine
         client = RemoteRuntime(args.connect, token=token)
-        return AgentTuiApp(client, mode="remote", location=args.connect, config_dir=config_dir, bell=bell)
+        return AgentTuiApp(client, mode="remote", location=args.connect, config_dir=config_dir, bell=bell,
+                           project=project_source(args))
     from runtime.config import RuntimeConfig
 
     config = RuntimeConfig()
@@ -171,7 +182,33 @@ def build_app(args: argparse.Namespace) -> Any:
 
     runtime = AgentRuntime(config)
     location = _short_path(config.resolved_db_path())
-    return AgentTuiApp(runtime, mode=config.primitive, location=location, config_dir=config_dir, bell=bell)
+    return AgentTuiApp(runtime, mode=config.primitive, location=location, config_dir=config_dir, bell=bell,
+                       project=project_source(args))
+
+
+def _paths_are_local(args: argparse.Namespace) -> bool:
+    """Whether a path names a folder on this machine: an embedded runtime or a loopback server."""
+    if not getattr(args, "connect", None):
+        return True
+    from urllib.parse import urlsplit
+
+    return urlsplit(args.connect).hostname in LOOPBACK
+
+
+def project_source(args: argparse.Namespace) -> Any:
+    """Where the new-session dialog's default project comes from: PATH, else the repository around
+    the current folder (only when paths name this machine: a remote server has its own)."""
+    from .projects import ProjectSource
+
+    explicit: str | None = getattr(args, "project", None)
+    local = _paths_are_local(args)
+    if explicit and local:
+        explicit = os.path.abspath(os.path.expanduser(explicit))  # the runtime's cwd is not ours
+    try:
+        start_dir = os.getcwd() if local else None
+    except OSError:  # started in a folder that was removed since
+        start_dir = None
+    return ProjectSource(explicit=explicit, start_dir=start_dir, local=local)
 
 
 def _log_path() -> Path:

@@ -233,6 +233,11 @@ async def scene(pilot: Any, name: str) -> None:
     await settle(pilot, app)
     if name == "empty":
         return
+    if name == "changes":  # a real repository and shell session (agent_tui/demo_changes.py)
+        from .demo_changes import changes_scene
+
+        await changes_scene(pilot, Path(app.client.config.data_dir).parent)
+        return
     ids = await build_sessions(app.client)
     await settle(pilot, app)
     app.clear_notifications()  # hidden sessions finishing notify; a still picture has no use for them

@@ -45,6 +45,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("search_previous", "shift+f3", "Previous match", "N or shift+f3", show=False),
     ActionSpec("toggle_card", "", "Expand/collapse the focused tool card", "enter/space", show=False),
     ActionSpec("copy_block", "", "Copy the focused block (OSC 52)", "c", show=False),
+    ActionSpec("toggle_changes", "f5", "Show/hide the Changes pane (diff, commit, merge, discard)", "f5",
+               show=False),
     ActionSpec("toggle_logs", "ctrl+l", "Show/hide log events", "ctrl+l", show=False),
     ActionSpec("cycle_theme", "f2", "Switch theme", "f2", show=False),
     ActionSpec("focus_conversation", "", "Move to the conversation", "up (empty composer), shift+tab",
@@ -77,7 +79,7 @@ def _footer_key(action: ActionSpec) -> str:
 #: Short labels for the footer (help and the palette use the full descriptions).
 _FOOTER = {"new_session": "New", "interrupt": "Interrupt", "search": "Search", "help": "Help",
            "terminate": "Terminate", "rename_session": "Rename", "delete_session": "Delete", "toggle_logs": "Logs", "cycle_theme": "Theme",
-           "focus_permission": "Answer", "next_needs_input": "Needs input"}
+           "focus_permission": "Answer", "toggle_changes": "Changes", "next_needs_input": "Needs input"}
 
 
 def load_keymap(config_dir: Path | None) -> tuple[dict[str, str], list[str]]:

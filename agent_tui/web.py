@@ -34,6 +34,7 @@ from textual_serve.app_service import AppService
 from textual_serve.download_manager import DownloadManager
 
 from . import web_guard
+from .primitive_choices import PRIMITIVE_CHOICES
 
 log = logging.getLogger(__name__)
 
@@ -365,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--connect", metavar="URL", help="attach the tabs to this agent-tui server "
                                                         "instead of running the embedded runtime")
     parser.add_argument("--db", type=Path, default=None, help="SQLite file of the embedded runtime")
-    parser.add_argument("--primitive", choices=("local", "modal"), default="local",
+    parser.add_argument("--primitive", choices=PRIMITIVE_CHOICES, default=None,
                         help="where the embedded runtime's sandboxes run (default local)")
     parser.add_argument("--data-dir", type=Path, default=None, help="where local sandboxes live")
     parser.add_argument("--allowed-hosts", default="",
@@ -394,7 +395,9 @@ async def serve_web(args: argparse.Namespace, token: str, generated: bool) -> in
             from runtime.errors import AgentTuiError
             from runtime.server.app import start_server
 
-            runtime = AgentRuntime(RuntimeConfig(db_path=args.db, primitive=args.primitive, data_dir=args.data_dir))
+            runtime_config = RuntimeConfig(db_path=args.db, data_dir=args.data_dir)
+            runtime_config.primitive = args.primitive or runtime_config.primitive
+            runtime = AgentRuntime(runtime_config)
             try:
                 await runtime.start()
             except AgentTuiError as exc:
@@ -443,7 +446,7 @@ async def serve_web(args: argparse.Namespace, token: str, generated: bool) -> in
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.connect and (args.db or args.data_dir or args.primitive != "local"):
+    if args.connect and (args.db or args.data_dir or args.primitive):
         parser.error("--connect attaches to a remote runtime: --db, --primitive and --data-dir do not apply")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be 0..65535")

@@ -28,6 +28,7 @@ from .models import (
     SessionSummary,
     WorkspaceChanges,
 )
+from .primitives import registry as primitives
 from .primitives.base import EnvironmentPrimitive
 from .primitives.isolation import IsolationState, SandboxPolicy
 from .private_paths import make_private_dir
@@ -127,6 +128,7 @@ class AgentRuntime:
     async def start(self) -> None:
         if self._started:
             return
+        primitives.get(self.config.primitive)  # an unknown default backend fails here, by name
         try:
             make_private_dir(self.config.resolved_data_dir())
         except OSError as exc:
@@ -143,7 +145,7 @@ class AgentRuntime:
             self.store,
             self.bus,
             self.profiles,
-            self._make_primitive,
+            self.primitive_context,
             on_runtime_change=self._runtime_changed,
             on_query_end=self._query_ended,
         )
@@ -188,16 +190,18 @@ class AgentRuntime:
     async def __aexit__(self, *_exc: object) -> None:
         await self.shutdown()
 
-    def _make_primitive(self, name: str, session_id: str) -> EnvironmentPrimitive:
-        if name == "modal":
-            from .primitives.modal import ModalPrimitive  # imported only when used: ~0.3 s
+    @property
+    def primitive_context(self) -> primitives.PrimitiveContext:
+        """What backends make sandboxes from: the config, and the isolation policy detected once."""
+        return primitives.PrimitiveContext(self.config, self._isolation_policy)
 
-            return ModalPrimitive(session_id, self.config)
-        from .primitives.local import LocalPrimitive
-
+    def _isolation_policy(self) -> SandboxPolicy | None:
         if self._isolation is None:
             self._detect_isolation()
-        return LocalPrimitive(self.config.resolved_data_dir(), session_id, self._policy)
+        return self._policy
+
+    def _make_primitive(self, name: str, session_id: str) -> EnvironmentPrimitive:
+        return primitives.get(name).create(session_id, self.primitive_context)
 
     def _manager(self) -> SessionManager:
         if self._closed:
@@ -349,11 +353,9 @@ class AgentRuntime:
         session = self._manager().get(session_id)
         if session.environment.primitive is not None:
             return session.environment.primitive
-        if session.record.get("primitive", "local") == "local":
-            # No sandbox running: the local workspace folder is still there to read.
-            from .primitives.local import LocalPrimitive
-
-            return LocalPrimitive(self.config.resolved_data_dir(), session_id)
+        if session.environment.capabilities.on_host:
+            # No sandbox running: its session folder is still there to read.
+            return self._make_primitive(session.environment.primitive_name, session_id)
         return None
 
     # ------------------------------------------------------------------ workspaces (SPEC §10)
@@ -436,13 +438,10 @@ class AgentRuntime:
         infos = await asyncio.to_thread(
             lambda: [a.info(self.config, self.config.primitive) for a in ARCHITECTURES.values()]
         )
-        if self.config.primitive == "modal":
-            # Every agent needs the sandbox first: say so now rather than fail at the first message.
-            from .primitives.modal import modal_available  # does not import the modal SDK
-
-            available, reason = modal_available(self.config)
-            if not available:
-                infos = [i.model_copy(update={"available": False, "reason": reason}) for i in infos]
+        # Every agent needs the sandbox first: say so now rather than fail at the first message.
+        available, reason = primitives.get(self.config.primitive).available(self.config)
+        if not available:
+            infos = [i.model_copy(update={"available": False, "reason": reason}) for i in infos]
         return infos
 
     def health(self) -> dict[str, Any]:

@@ -369,6 +369,11 @@ class WorkspaceInfo(WireModel):
     target: str | None = None
     #: After the session was deleted: whether its branch was kept (it held unmerged work).
     branch_kept: bool | None = None
+    #: The size of the change set against ``baseCommit`` as the session's events folded it (for
+    #: a session list's ``+12 -3`` without loading each session's log); absent before any change.
+    changed_files: int | None = None
+    additions: int | None = None
+    deletions: int | None = None
 
 
 class ChangedFile(WireModel):

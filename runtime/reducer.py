@@ -399,3 +399,15 @@ def _fold_file(state: SessionState, kind: str, payload: dict[str, Any]) -> None:
         files.append({"path": path, "status": status, "additions": 0, "deletions": 0})
     elif entry.get("status") == "deleted":
         entry["status"] = "modified"
+
+
+def change_totals(changes: dict[str, Any] | None) -> tuple[int, int, int]:
+    """``(files, additions, deletions)`` of a folded change set (``SessionState.changes``): what a
+    session list shows as ``+12 -3``. Binary files count as files with no lines."""
+    files = (changes or {}).get("files") or []
+    additions = deletions = 0
+    for entry in files:
+        added, removed = entry.get("additions"), entry.get("deletions")
+        additions += added if isinstance(added, int) else 0
+        deletions += removed if isinstance(removed, int) else 0
+    return len(files), additions, deletions

@@ -2,7 +2,9 @@
 
 ``RemoteRuntime`` offers the methods of ``AgentRuntime`` that the UI uses, over HTTP (aiohttp) and
 Socket.IO (python-socketio ``AsyncClient``) as SPEC §3/§4 define them, so the UI cannot tell the
-difference. Events arrive per session: a ``session:join {afterSeq, batch: true}`` replays what the
+difference. Each command is ``invoke(<operation>, **keywords)`` over the operation table
+(``runtime/api.py``): path, body and query are made from it, and its ``decode`` turns the answer
+back into what the runtime method returns. Events arrive per session: a ``session:join {afterSeq, batch: true}`` replays what the
 client has not seen, then live events follow. When the server goes away the socket reconnects on
 its own, and every session is joined again from the last seq received, so nothing is missed and
 nothing is applied twice. A ``ConnectionChanged`` notice tells observers about the link.
@@ -17,8 +19,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import quote
 
+from . import api
 from . import errors as _errors
 from .agent_runtime import SessionsChanged, SessionStatusChanged
 from .errors import AgentTuiError
@@ -442,120 +444,96 @@ class RemoteRuntime:
         except Exception as exc:
             raise ServerUnreachable(f"{method} {path} failed: {_reason(exc)}") from exc
 
+    async def invoke(self, name: str, /, **call: Any) -> Any:
+        """Run operation ``name`` of the table (``runtime/api.py``) on the server, with the runtime
+        method's keywords (positional-only ``name``: ``fork_session`` has a ``name`` keyword);
+        returns what the runtime method returns. The typed methods below call it."""
+        op = api.operation(name)
+        request = api.http_call(op, call)
+        body = await self._request(
+            request.method, request.path, request.body, raw=op.raw is not None, params=request.query
+        )
+        return op.decode(body)
+
     async def list_sessions(self) -> list[SessionSummary]:
-        body = await self._request("GET", "/sessions")
-        return [SessionSummary.model_validate(s) for s in body.get("sessions", [])]
+        return await self.invoke("listSessions")
 
     async def create_session(self, args: CreateSessionArgs | dict[str, Any]) -> SessionSummary:
         if not isinstance(args, CreateSessionArgs):
             args = CreateSessionArgs.model_validate(args)
-        body = await self._request("POST", "/sessions", args.wire())
-        return SessionSummary.model_validate(body)
+        return await self.invoke("createSession", args=args)
 
     async def get_session(self, session_id: str) -> SessionDetail:
-        return SessionDetail.model_validate(await self._request("GET", f"/sessions/{quote(session_id, safe='')}"))
+        return await self.invoke("getSession", session_id=session_id)
 
     async def get_summary(self, session_id: str) -> SessionSummary:
-        return SessionSummary.model_validate(await self._request("GET", f"/sessions/{quote(session_id, safe='')}"))
+        request = api.http_call(api.operation("getSession"), {"session_id": session_id})
+        return SessionSummary.model_validate(await self._request(request.method, request.path))
 
     async def delete_session(self, session_id: str) -> dict[str, Any]:
-        body = await self._request("DELETE", f"/sessions/{quote(session_id, safe='')}")
-        return dict(body.get("workspace") or {})
+        return await self.invoke("deleteSession", session_id=session_id)
 
     async def rename_session(self, session_id: str, name: str) -> SessionSummary:
-        body = await self._request("PATCH", f"/sessions/{quote(session_id, safe='')}", {"name": name})
-        return SessionSummary.model_validate(body)
+        return await self.invoke("renameSession", session_id=session_id, name=name)
 
     async def send_message(self, session_id: str, content: str) -> tuple[str, bool]:
-        body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/messages", {"content": content})
-        return str(body.get("messageId")), bool(body.get("queued"))
+        return await self.invoke("sendMessage", session_id=session_id, content=content)
 
     async def interrupt(self, session_id: str) -> bool:
-        body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/interrupt")
-        return bool(body.get("interrupted"))
+        return await self.invoke("interrupt", session_id=session_id)
 
     async def terminate_environment(self, session_id: str) -> SessionRuntime:
-        body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/environment/terminate")
-        return SessionRuntime.model_validate(body.get("runtime") or {})
+        return await self.invoke("terminateEnvironment", session_id=session_id)
 
     async def update_options(self, session_id: str, options: dict[str, Any]) -> dict[str, Any]:
-        body = await self._request("PATCH", f"/sessions/{quote(session_id, safe='')}/options",
-                                   {"sessionOptions": options})
-        return dict(body.get("sessionOptions") or {})
+        return await self.invoke("updateOptions", session_id=session_id, options=options)
 
     async def resolve_permission(self, session_id: str, request_id: str, decision: str,
                                  message: str | None = None, by: str | None = None) -> None:
-        body: dict[str, Any] = {"decision": decision}
-        if message:
-            body["message"] = message
-        await self._request("POST", f"/sessions/{quote(session_id, safe='')}/permissions/{quote(request_id, safe='')}",
-                            body)
+        # ``by`` is the server's to say ("http client"); an empty message is no message.
+        await self.invoke("resolvePermission", session_id=session_id, request_id=request_id,
+                          decision=decision, message=message or None)
 
     async def get_events(self, session_id: str, after_seq: int = 0,
                          limit: int | None = None) -> tuple[list[SessionEvent], int]:
-        params: dict[str, Any] = {"after": max(after_seq, 0)}
-        if limit is not None:
-            params["limit"] = limit
-        body = await self._request("GET", f"/sessions/{quote(session_id, safe='')}/events", params=params)
-        return [SessionEvent.model_validate(e) for e in body.get("events", [])], int(body.get("lastSeq") or 0)
+        return await self.invoke("listEvents", session_id=session_id, after_seq=max(after_seq, 0), limit=limit)
 
     async def list_files(self, session_id: str) -> list[FileInfo]:
-        body = await self._request("GET", f"/sessions/{quote(session_id, safe='')}/files")
-        return [FileInfo.model_validate(f) for f in body.get("files", [])]
+        return await self.invoke("listFiles", session_id=session_id)
 
     async def read_file(self, session_id: str, path: str) -> bytes:
-        return await self._request("GET", f"/sessions/{quote(session_id, safe='')}/files/{quote(path)}", raw=True)
+        return await self.invoke("readFile", session_id=session_id, path=path)
 
     # ------------------------------------------------------------------ workspaces (SPEC §10)
 
     async def get_changes(self, session_id: str) -> WorkspaceChanges:
-        body = await self._request("GET", f"/sessions/{quote(session_id, safe='')}/changes")
-        return WorkspaceChanges.model_validate(body)
+        return await self.invoke("getChanges", session_id=session_id)
 
     async def get_diff(self, session_id: str, path: str | None = None, context: int = 3) -> str:
-        params: dict[str, Any] = {"context": context}
-        if path is not None:
-            params["path"] = path
-        data = await self._request("GET", f"/sessions/{quote(session_id, safe='')}/diff", raw=True, params=params)
-        return bytes(data).decode("utf-8", "replace")
+        return await self.invoke("getDiff", session_id=session_id, path=path, context=context)
 
     async def commit(self, session_id: str, message: str) -> str:
-        body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/commit", {"message": message})
-        return str(body["commit"])
+        return await self.invoke("commitChanges", session_id=session_id, message=message)
 
     async def merge(self, session_id: str, into: str | None = None, strategy: str = "merge") -> dict[str, Any]:
-        request: dict[str, Any] = {"strategy": strategy}
-        if into is not None:
-            request["into"] = into
-        body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/merge", request)
-        return {"commit": str(body["commit"]), "into": str(body["into"])}
+        return await self.invoke("mergeChanges", session_id=session_id, into=into, strategy=strategy)
 
     async def discard(self, session_id: str, paths: list[str] | None = None) -> list[str]:
-        request: dict[str, Any] = {} if paths is None else {"paths": paths}
-        body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/discard", request)
-        return [str(p) for p in body.get("paths", [])]
+        return await self.invoke("discardChanges", session_id=session_id, paths=paths)
 
     async def restore_checkpoint(self, session_id: str, checkpoint: str | int) -> RestoreResult:
-        path = f"/sessions/{quote(session_id, safe='')}/checkpoints/{quote(str(checkpoint), safe='')}/restore"
-        return RestoreResult.model_validate(await self._request("POST", path))
+        return await self.invoke("restoreCheckpoint", session_id=session_id, checkpoint=checkpoint)
 
     async def fork_session(self, session_id: str, checkpoint: str | int, *, name: str | None = None,
                            branch: str | None = None) -> SessionSummary:
-        request: dict[str, Any] = {"checkpoint": checkpoint}
-        if name is not None:
-            request["name"] = name
-        if branch is not None:
-            request["branch"] = branch
-        body = await self._request("POST", f"/sessions/{quote(session_id, safe='')}/fork", request)
-        return SessionSummary.model_validate(body)
+        return await self.invoke("forkSession", session_id=session_id, checkpoint=checkpoint, name=name,
+                                 branch=branch)
 
     async def list_profiles(self) -> list[ProfileInfo]:
-        body = await self._request("GET", "/profiles")
-        return [ProfileInfo.model_validate(p) for p in body.get("profiles", [])]
+        return await self.invoke("listProfiles")
 
     async def list_architectures(self) -> list[ArchitectureInfo]:
-        body = await self._request("GET", "/architectures")
-        return [ArchitectureInfo.model_validate(a) for a in body.get("architectures", [])]
+        return await self.invoke("listArchitectures")
 
     async def health(self) -> dict[str, Any]:
         return await self._request("GET", "/health")

@@ -27,6 +27,7 @@ SCENES = {
     "dialog": "The new-session dialog",
     "search": "Searching the conversation",
     "permission": "An agent asks to edit a file: the diff, and allow once / always / deny (y / a / n)",
+    "changes": "The Changes pane (f5): what the agent changed in its worktree, with the diff of one file",
 }
 SIZE = (130, 38)
 

@@ -1,13 +1,19 @@
-"""NewSessionScreen: pick an architecture (with why one is unavailable), profile, name, primitive.
+"""NewSessionScreen: pick an architecture (with why one is unavailable), profile, name, the project
+(git repository, base ref, branch, worktree or in-place: SPEC §10) and the primitive.
 
 The dialog opens at once, before the runtime has listed architectures and profiles (``loader``):
 keys typed in the meantime are kept and replayed into the dialog once it is filled, so nothing
 typed right after ctrl+n lands on the screen underneath. The fields scroll between a fixed title
 and fixed buttons, so Create stays visible on an 80x24 (or 60x20) terminal.
+
+With a ``creator`` the dialog creates the session itself and stays open when the runtime refuses
+(not a git repository, a bad branch name): the error is shown under the fields and the field it is
+about gets the focus, so nothing typed is lost.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -21,9 +27,20 @@ from textual.widgets import Button, Footer, Input, Label, OptionList, RadioButto
 from textual.widgets.option_list import Option
 
 from runtime.models import ArchitectureInfo, ProfileInfo
+from runtime.workspaces.project import BRANCH_PREFIX, slugify
+
+from ..projects import ProjectGuess
 
 #: What the dialog needs from the runtime: architectures, profiles and the default primitive.
 Loader = Callable[[], Awaitable[tuple[list[ArchitectureInfo], list[ProfileInfo], str]]]
+#: The project the dialog starts with (agent-tui PATH, or the git repository it was started in).
+ProjectLoader = Callable[[], Awaitable[ProjectGuess]]
+#: Creates the session from ``CreateSessionArgs`` (a dict); raises what the runtime refused.
+Creator = Callable[[dict[str, Any]], Awaitable[Any]]
+
+#: Which field an error the runtime gave is about (by code, then by what its message names).
+_ERROR_FIELDS = (("NOT_A_GIT_REPOSITORY", "project"), ("baseRef", "base-ref"), ("branch", "branch"),
+                 ("project", "project"), ("name", "name"))
 
 #: Rows around the scrolling fields: the dialog's border, title, buttons and the footer.
 _CHROME_ROWS = 8
@@ -33,7 +50,8 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
     """Returns ``CreateSessionArgs`` as a dict, or ``None`` when cancelled.
 
     **enter** on an architecture creates the session with the other fields as they are (the
-    defaults); **tab** moves on to profile, name and sandbox; **ctrl+s** creates from anywhere.
+    defaults: the project guessed, its HEAD, a branch named after the session); **tab** moves on to
+    profile, name, project, base ref, branch, mode and sandbox; **ctrl+s** creates from anywhere.
     """
 
     DEFAULT_CSS = """
@@ -52,8 +70,13 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
         & Label { margin: 1 0 0 0; color: $text-muted; }
         & Label.title { margin: 0; color: $text; text-style: bold; }
         & Label.warning { margin: 0; color: $error; text-style: bold; }
+        & Label.hint { margin: 0; color: $text-muted; text-style: italic; }
+        & #error { width: 100%; margin: 1 0 0 0; color: $text-error; text-style: bold; display: none; }
+        & #error.-shown { display: block; }
         & OptionList { height: auto; max-height: 8; }
         & RadioSet { layout: horizontal; width: 1fr; }
+        & .pair { height: auto; }
+        & .pair > Vertical { height: auto; width: 1fr; }
         & .buttons { height: auto; margin: 1 0 0 0; align-horizontal: right; }
         & .buttons > Button { margin: 0 0 0 1; min-width: 12; }
     }
@@ -69,14 +92,26 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
 
     def __init__(self, architectures: list[ArchitectureInfo] | None = None,
                  profiles: list[ProfileInfo] | None = None, primitive: str = "local",
-                 primitives: tuple[str, ...] = ("local", "modal"), *, loader: Loader | None = None) -> None:
+                 primitives: tuple[str, ...] | None = None, *, loader: Loader | None = None,
+                 project: ProjectGuess | None = None, project_loader: ProjectLoader | None = None,
+                 creator: Creator | None = None, remote: bool = False) -> None:
+        from runtime.primitives.registry import names as registered_primitives
+
         super().__init__()
+        self.project = project or ProjectGuess()
+        self._project_loader = project_loader
+        self._creator = creator
+        self.remote = remote
+        #: A create is in flight: enter again does nothing (no second session).
+        self.creating = False
+        #: What the runtime refused the last create with (shown under the fields), if anything.
+        self._error: str | None = None
         self.architectures = architectures or []
         self.profiles = profiles or []
         self.primitive = primitive
-        self.primitives = primitives
+        self.primitives = primitives if primitives is not None else tuple(registered_primitives())
         self._loader = loader
-        self.loaded = loader is None
+        self.loaded = loader is None and project_loader is None
         self._early_keys: list[events.Key] = []
 
     def compose(self):  # noqa: ANN201
@@ -90,14 +125,35 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
                              id="profile")
                 yield Label("Name (optional)")
                 yield Input(placeholder="e.g. fix-login-bug", id="name", max_length=200)
-                yield Label("Sandbox")
-                with RadioSet(id="primitive"):
-                    for name in self.primitives:
-                        yield RadioButton(name, value=name == self.primitive, name=name)
+                yield Label("Project (empty: a new empty folder)")
+                yield Input(self.project.path, placeholder=self._project_placeholder(), id="project",
+                            max_length=4096)
+                if self.remote:
+                    yield Label("a path on the server's machine, not this one", id="project-hint", classes="hint")
+                # Side by side, in pairs: the dialog stays short enough to show most of it at once.
+                with Horizontal(classes="pair"):
+                    with Vertical():
+                        yield Label("Base ref")
+                        yield Input(placeholder=self._base_placeholder(), id="base-ref", max_length=1000)
+                    with Vertical():
+                        yield Label("New branch")
+                        yield Input(placeholder=self._branch_placeholder(""), id="branch", max_length=200)
+                with Horizontal(classes="pair"):
+                    with Vertical():
+                        yield Label("Mode")
+                        with RadioSet(id="mode"):
+                            yield RadioButton("worktree", value=True, name="worktree")
+                            yield RadioButton("in-place", name="in-place")
+                    with Vertical():
+                        yield Label("Sandbox")
+                        with RadioSet(id="primitive"):
+                            for name in self.primitives:
+                                yield RadioButton(name, value=name == self.primitive, name=name)
                 isolation = getattr(getattr(self.app, "client", None), "isolation", None)
                 if "local" in self.primitives and isolation is not None and not isolation.enabled:
                     yield Label(f"local is NOT isolated: the agent can read and write what you can "
                                 f"({isolation.reason})", id="not-isolated", classes="warning")
+            yield Label("", id="error")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Create", id="create", variant="primary")
@@ -121,24 +177,64 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
     def _default_profile(self) -> str:
         return self.profiles[0].id if self.profiles else "default"
 
+    def _project_placeholder(self) -> str:
+        return "a path on the server, e.g. /srv/repo" if self.remote else "e.g. ~/src/my-repo"
+
+    def _base_placeholder(self) -> str:
+        branch = self.project.branch
+        return f"HEAD ({branch})" if branch else "HEAD (its current branch)"
+
+    @staticmethod
+    def _branch_placeholder(name: str) -> str:
+        # What the runtime will choose (SPEC §10; made unique with -2, -3… if it exists).
+        return f"{BRANCH_PREFIX}{slugify(name) if name.strip() else '<name>'}"
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "name":
+            self.query_one("#branch", Input).placeholder = self._branch_placeholder(event.value)
+        elif event.input.id == "project" and event.value != self.project.path:
+            # The branch shown is that of the project guessed, not of one typed since.
+            self.query_one("#base-ref", Input).placeholder = "HEAD (its current branch)"
+        self._show_error(None)
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        if event.radio_set.id == "mode":
+            # In place there is no branch: the agent works in the folder itself.
+            worktree = event.pressed.name == "worktree"
+            for field in ("#base-ref", "#branch"):
+                self.query_one(field, Input).disabled = not worktree
+
     def on_mount(self) -> None:
         self._fit()
         # At once (focus() would wait a turn, behind keys typed early), and without scrolling: the
         # dialog opens at its top.
         self.set_focus(self.query_one("#architecture", OptionList), scroll_visible=False)
-        if self._loader is not None:
-            self.run_worker(self._load(self._loader), group="load", exit_on_error=False)
+        if self._loader is not None or self._project_loader is not None:
+            self.run_worker(self._load(self._loader, self._project_loader), group="load", exit_on_error=False)
         else:
             self._highlight_first_available()
 
-    async def _load(self, loader: Loader) -> None:
+    async def _load(self, loader: Loader | None, project_loader: ProjectLoader | None) -> None:
+        guessing = asyncio.ensure_future(project_loader()) if project_loader is not None else None
         try:
-            self.architectures, self.profiles, self.primitive = await loader()
+            if loader is not None:
+                self.architectures, self.profiles, self.primitive = await loader()
         except Exception as exc:  # noqa: BLE001 - shown; the dialog cannot work without the lists
+            if guessing is not None:
+                guessing.cancel()
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             self.app.notify(message, title="Cannot list architectures", severity="error", markup=False)
             self.dismiss(None)
             return
+        if guessing is not None:
+            try:
+                self.project = await guessing
+            except Exception:  # noqa: BLE001 - no guess is a fine default: an empty folder
+                self.project = ProjectGuess()
+            project = self.query_one("#project", Input)
+            if not project.value:
+                project.value = self.project.path
+            self.query_one("#base-ref", Input).placeholder = self._base_placeholder()
         option_list = self.query_one("#architecture", OptionList)
         option_list.set_options(self._options())
         self.query_one("#profile", Select).set_options(self._profile_choices())
@@ -205,7 +301,13 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
     def _fit(self) -> None:
         # Textual has no calc(): the fields get what the title, buttons and footer leave.
         fields = self.query_one("#fields", VerticalScroll)
-        fields.styles.max_height = max(3, self.size.height - _CHROME_ROWS)
+        # An error shown under the fields takes its lines (and a blank one above) from them; counted
+        # from its text, as it is not laid out yet when it appears.
+        shown = 0
+        if self._error:
+            width = max(10, self.query_one("#dialog").content_region.width or 70)
+            shown = 1 + len(Content(self._error).wrap(width))
+        fields.styles.max_height = max(3, self.size.height - _CHROME_ROWS - shown)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         # Keep the field being typed into in sight (the fields scroll on a small terminal).
@@ -247,7 +349,7 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
         self.dismiss(None)
 
     def action_create(self) -> None:
-        if not self.loaded:
+        if not self.loaded or self.creating:
             return
         option_list = self.query_one("#architecture", OptionList)
         highlighted = option_list.highlighted
@@ -268,4 +370,57 @@ class NewSessionScreen(ModalScreen[dict[str, Any] | None]):
         name = self.query_one("#name", Input).value.strip()
         if name:
             args["name"] = name
-        self.dismiss(args)
+        workspace = self._workspace()
+        if workspace is not None:
+            args["workspace"] = workspace
+        if self._creator is None:
+            self.dismiss(args)
+            return
+        self.creating = True
+        self.query_one("#create", Button).label = "Creating…"
+        self.run_worker(self._create(self._creator, args), group="create", exit_on_error=False)
+
+    def _workspace(self) -> dict[str, Any] | None:
+        """``CreateSessionArgs.workspace`` from the fields; ``None`` without a project. Fields left
+        empty are left out, so the runtime's defaults apply (HEAD, a branch named after the session)."""
+        project = self.query_one("#project", Input).value.strip()
+        if not project:
+            return None
+        pressed = self.query_one("#mode", RadioSet).pressed_button
+        mode = pressed.name if pressed is not None and pressed.name else "worktree"
+        workspace: dict[str, Any] = {"project": project, "mode": mode}
+        if mode == "worktree":
+            base_ref = self.query_one("#base-ref", Input).value.strip()
+            branch = self.query_one("#branch", Input).value
+            if base_ref:
+                workspace["baseRef"] = base_ref
+            if branch:
+                workspace["branch"] = branch  # as typed: the runtime says what is wrong with it
+        return workspace
+
+    async def _create(self, creator: Creator, args: dict[str, Any]) -> None:
+        try:
+            result = await creator(args)
+        except Exception as exc:  # noqa: BLE001 - shown in the dialog, which stays open
+            self.creating = False
+            self.query_one("#create", Button).label = "Create"
+            self._refused(exc)
+            return
+        self.dismiss(result)
+
+    def _refused(self, exc: Exception) -> None:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        code = str(getattr(exc, "code", "") or "")
+        self._show_error(f"{code}: {message}" if code and code not in message else message)
+        field = next((f for key, f in _ERROR_FIELDS if key == code or key in message), None)
+        if field is not None:
+            self.set_focus(self.query_one(f"#{field}"))
+
+    def _show_error(self, message: str | None) -> None:
+        error = self.query_one("#error", Label)
+        if message == self._error:
+            return
+        self._error = message
+        error.update(Content(message or ""))  # as text: a path may hold [brackets]
+        error.set_class(message is not None, "-shown")
+        self._fit()

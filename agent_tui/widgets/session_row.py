@@ -1,4 +1,5 @@
-"""SessionRow: one line pair in the session list: state icon, name, where it runs, time, unread, cost."""
+"""SessionRow: one session in the list: state icon, name, where it runs, time, unread, cost and,
+for a session on a project, a third line with its branch and the size of its change set."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from textual.content import Content
 from textual.message import Message
 from textual.widget import Widget
 
+from runtime.reducer import change_totals
+from runtime.workspaces.project import BRANCH_PREFIX
+
 from ..session_model import STATUS_ICONS, SessionModel, format_cost, format_duration
+
+#: U+2212, the minus sign: as wide as the plus sign, so "+12" and its removed count line up.
+MINUS = "\u2212"
 
 _STATUS_STYLES = {
     "busy": "$text-success",
@@ -23,6 +30,19 @@ _STATUS_STYLES = {
 }
 
 
+def workspace_totals(model: SessionModel) -> tuple[int, int, int] | None:
+    """``(files, additions, deletions)`` of the session's change set: from the reducer's state
+    (what ``workspace:changes`` and ``file:*`` folded), or the summary's copy while the log is not
+    replayed yet; ``None`` before any change is known."""
+    if model.loaded:
+        changes = model.state.changes
+        return change_totals(changes) if changes is not None else None
+    info = model.summary.workspace
+    if info is None or info.changed_files is None:
+        return None
+    return info.changed_files, info.additions or 0, info.deletions or 0
+
+
 class SessionRow(Widget):
     """A session in the list. Its CSS class follows the session's state (``-busy``, ``-error``…)."""
 
@@ -33,6 +53,7 @@ class SessionRow(Widget):
         &.-selected { background: $primary 30%; }
         &:hover { background: $boost; }
         &.-error { color: $text-error; }
+        &.-workspace { height: 3; }
     }
     """
 
@@ -47,6 +68,9 @@ class SessionRow(Widget):
         self.clock = clock
         self._status = ""
         self._last: tuple[object, ...] = ()
+        #: The change set the totals below were summed from (held, so its id cannot be reused).
+        self._counted: tuple[object, int] | None = None
+        self._totals: tuple[int, int, int] | None = None
 
     def on_mount(self) -> None:
         self.sync()
@@ -59,6 +83,7 @@ class SessionRow(Widget):
                 self.remove_class(f"-{self._status}")
             self.add_class(f"-{status}")
             self._status = status
+        self.set_class(self.model.summary.workspace is not None, "-workspace")
         signature = self._signature()
         if signature != self._last:
             self._last = signature
@@ -70,7 +95,29 @@ class SessionRow(Widget):
         # line's copy of it does, not a second later.
         elapsed = self._elapsed()
         return (self._status, model.name, model.unread, len(model.state.queued), model.cost_usd, elapsed,
-                model.summary.architecture, model.summary.primitive)
+                model.summary.architecture, model.summary.primitive, self._workspace_line())
+
+    def totals(self) -> tuple[int, int, int] | None:
+        model = self.model
+        changes = model.state.changes if model.loaded else None
+        if changes is None:
+            return workspace_totals(model)
+        # Summed once per change set: workspace:changes replaces the dict, a file event grows or
+        # shrinks its list (a live event brings no line counts, so the sums stay right).
+        key = (changes, len(changes.get("files") or ()))
+        if self._counted is None or self._counted[0] is not key[0] or self._counted[1] != key[1]:
+            self._counted, self._totals = key, change_totals(changes)
+        return self._totals
+
+    def _workspace_line(self) -> tuple[str, str] | None:
+        """What the third line says: the branch (or "in place") and ``+12 -3`` (a real minus sign)."""
+        info = self.model.summary.workspace
+        if info is None:
+            return None
+        where = info.branch or ("in place" if info.mode == "in-place" else "") or info.project
+        totals = self.totals()
+        counts = f"+{totals[1]} {MINUS}{totals[2]}" if totals is not None and totals[0] else ""
+        return where, counts
 
     def _elapsed(self) -> str | None:
         since = self.model.running_since_ms()
@@ -97,7 +144,23 @@ class SessionRow(Widget):
         second = Content.from_markup("  [dim]$arch · $primitive[/] $right", arch=summary.architecture,
                                      primitive=summary.primitive, right=" · ".join(right))
         width = max(10, self.size.width - 2) if self.size.width else 40
-        return first.truncate(width, ellipsis=True) + "\n" + second.truncate(width, ellipsis=True)
+        text = first.truncate(width, ellipsis=True) + "\n" + second.truncate(width, ellipsis=True)
+        workspace = self._workspace_line()
+        if workspace is not None:
+            where, counts = workspace
+            # The counts always show; the branch gives way (its end is the part that differs).
+            room = max(4, width - 4 - (len(counts) + 1 if counts else 0))
+            if len(where) > room:  # agent-tui's own prefix goes first, then the start of the name
+                where = where.removeprefix(BRANCH_PREFIX)
+            if len(where) > room:
+                where = "…" + where[len(where) - room + 1:]
+            third = Content.from_markup("  [$text-accent]⎇ $where[/]", where=where)
+            if counts:
+                added, removed = counts.split(" ")
+                third += Content.from_markup(" [$text-success]$added[/] [$text-error]$removed[/]",
+                                             added=added, removed=removed)
+            text += "\n" + third
+        return text
 
     async def _on_click(self, event: events.Click) -> None:
         self.post_message(self.Clicked(self.model.session_id))

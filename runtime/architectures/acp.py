@@ -25,6 +25,7 @@ from typing import Any
 from ..config import RuntimeConfig
 from ..converters.acp import SETUP_ENV
 from ..models import AgentProfile, ArchitectureInfo
+from ..primitives.registry import DEFAULT_PRIMITIVE
 from .base import Launch, LaunchContext, cli_info, locate_cli
 
 
@@ -96,7 +97,7 @@ class BuiltinAcp:
     fixed_env: dict[str, str] = field(default_factory=dict)
     has_transcript: bool = True
 
-    def binary(self, config: RuntimeConfig, primitive: str = "local") -> str | None:
+    def binary(self, config: RuntimeConfig, primitive: str = DEFAULT_PRIMITIVE) -> str | None:
         for name in self.binaries:
             found = locate_cli(name, self.binary_env, config, primitive)
             if found:

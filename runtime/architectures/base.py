@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from ..config import RuntimeConfig
 from ..models import AgentProfile, ArchitectureInfo
+from ..primitives.registry import DEFAULT_PRIMITIVE, capabilities
 
 
 @dataclass
@@ -30,7 +31,7 @@ class LaunchContext:
     #: The runtime's configuration (``agent_bin_dirs``, ``primitive``, ...).
     config: RuntimeConfig = field(default_factory=RuntimeConfig)
     #: Which primitive the sandbox runs on (``local`` paths differ from ``modal`` ones).
-    primitive: str = "local"
+    primitive: str = DEFAULT_PRIMITIVE
     #: A fork's first query: the session whose copied conversation the agent resumes as its own.
     fork_of: str | None = None
 
@@ -82,11 +83,11 @@ def host_env_of(config: RuntimeConfig) -> Mapping[str, str]:
     return config.host_env if config.host_env is not None else os.environ
 
 
-def locate_cli(binary: str, binary_env: str, config: RuntimeConfig, primitive: str = "local") -> str | None:
+def locate_cli(binary: str, binary_env: str, config: RuntimeConfig, primitive: str = DEFAULT_PRIMITIVE) -> str | None:
     """The CLI to run: a configured path (the host variable ``binary_env``), else the first
-    ``binary`` in ``agent_bin_dirs`` or on ``PATH``. In a remote sandbox it is the one on the
-    sandbox's PATH (plain ``binary``)."""
-    if primitive != "local":
+    ``binary`` in ``agent_bin_dirs`` or on ``PATH``. In a sandbox not on this host it is the one
+    on the sandbox's PATH (plain ``binary``)."""
+    if not capabilities(primitive).on_host:
         return binary
     return find_binary(binary, host_env_of(config).get(binary_env) or None, config.agent_bin_dirs)
 

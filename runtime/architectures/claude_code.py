@@ -23,6 +23,7 @@ import os
 
 from ..config import RuntimeConfig
 from ..models import ArchitectureInfo
+from ..primitives.registry import DEFAULT_PRIMITIVE
 from ..runner.claude_transcript import CONFIG_DIR_NAME, claude_session_id
 from .base import Launch, LaunchContext, cli_info, locate_cli
 
@@ -48,7 +49,7 @@ class ClaudeCodeArchitecture:
     display_name = "Claude Code"
     has_transcript = True
 
-    def binary(self, config: RuntimeConfig, primitive: str = "local") -> str | None:
+    def binary(self, config: RuntimeConfig, primitive: str = DEFAULT_PRIMITIVE) -> str | None:
         """The ``claude`` to run: a configured path (``AGENT_TUI_CLAUDE_PATH``), else the first in
         ``agent_bin_dirs`` or on ``PATH``. In a remote sandbox it is the one on the sandbox's PATH."""
         return locate_cli(BINARY, BINARY_ENV, config, primitive)

@@ -28,6 +28,7 @@ from typing import Any
 from ..config import RuntimeConfig
 from ..converters.gemini_cli import SETUP_ENV
 from ..models import ArchitectureInfo
+from ..primitives.registry import DEFAULT_PRIMITIVE
 from ..runner.gemini_transcript import gemini_session_id
 from .base import Launch, LaunchContext, cli_info, locate_cli
 
@@ -68,7 +69,7 @@ class GeminiCliArchitecture:
     display_name = "Gemini CLI"
     has_transcript = True
 
-    def binary(self, config: RuntimeConfig, primitive: str = "local") -> str | None:
+    def binary(self, config: RuntimeConfig, primitive: str = DEFAULT_PRIMITIVE) -> str | None:
         """The ``gemini`` to run: a configured path (``AGENT_TUI_GEMINI_PATH``), else the first in
         ``agent_bin_dirs`` or on ``PATH``. In a remote sandbox, the one on the sandbox's PATH."""
         return locate_cli(BINARY, BINARY_ENV, config, primitive)

@@ -35,6 +35,7 @@ from typing import Any
 from ..config import RuntimeConfig
 from ..converters.opencode import SETUP_ENV
 from ..models import ArchitectureInfo
+from ..primitives.registry import DEFAULT_PRIMITIVE
 from ..runner.opencode_transcript import DB_NAME, data_dir_for_home
 from .base import Launch, LaunchContext, cli_info, locate_cli
 
@@ -117,7 +118,7 @@ class OpenCodeArchitecture:
     display_name = "OpenCode"
     has_transcript = True
 
-    def binary(self, config: RuntimeConfig, primitive: str = "local") -> str | None:
+    def binary(self, config: RuntimeConfig, primitive: str = DEFAULT_PRIMITIVE) -> str | None:
         """The ``opencode`` to run: a configured path (``AGENT_TUI_OPENCODE_PATH``), else the first
         in ``agent_bin_dirs`` or on ``PATH``. In a remote sandbox, the one on the sandbox's PATH."""
         return locate_cli(BINARY, BINARY_ENV, config, primitive)

@@ -6,6 +6,7 @@ import shutil
 
 from ..config import RuntimeConfig
 from ..models import ArchitectureInfo
+from ..primitives.registry import capabilities
 from .base import Launch, LaunchContext
 
 
@@ -15,7 +16,7 @@ class ShellArchitecture:
     has_transcript = False
 
     def info(self, config: RuntimeConfig, primitive: str) -> ArchitectureInfo:
-        if primitive == "local" and shutil.which("bash") is None:
+        if capabilities(primitive).on_host and shutil.which("bash") is None:
             return ArchitectureInfo(
                 id=self.id, display_name=self.display_name, available=False, reason="bash is not installed"
             )

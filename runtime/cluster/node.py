@@ -3,9 +3,10 @@
 - It runs (holds an ``AgentSession`` for) only the sessions it has a lease on (leases.py).
 - Any node answers lists, details and event pages from Postgres, and streams a session another
   node owns by tailing Postgres (tail.py), woken through Redis by the owner's commits.
-- Commands on a session another node owns (message, interrupt, permission answers, options,
-  rename, terminate, delete, files) are forwarded to the owner over its HTTP API, with the shared
-  token. If the owner does not answer, the lease runs out within ``ttl`` and a node takes the
+- Commands on a session another node owns (the operations ``runtime/api.py`` marks ``forwarded``:
+  message, interrupt, permission answers, options, rename, terminate, delete, files, and the
+  workspace's changes, diff, commit, merge and discard) are forwarded to the owner over its HTTP
+  API, with the shared token; the methods are made from the table below the class. If the owner does not answer, the lease runs out within ``ttl`` and a node takes the
   session over: its running query is closed as ``INTERRUPTED_BY_RESTART`` and its queued
   messages run; the forwarded command then runs there.
 """
@@ -14,23 +15,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import aiohttp
 
+from .. import api
 from ..agent_runtime import AgentRuntime, SessionsChanged
 from ..config import RuntimeConfig
 from ..errors import AgentTuiError, InvalidRequest, SessionNotFound, StoreError
 from ..models import (
     CreateSessionArgs,
-    FileInfo,
     SessionDetail,
     SessionEvent,
-    SessionRuntime,
     SessionSummary,
     WorkspaceInfo,
 )
@@ -58,11 +61,14 @@ class _RemoteView:
     summary = AgentSession.summary
     detail = AgentSession.detail
     last_activity = AgentSession.last_activity
+    _workspace_info = AgentSession._workspace_info
 
     def __init__(self, record: dict[str, Any]) -> None:
         self.record = record
         self.id: str = record["sessionId"]
         self.state = SessionState()
+        # What ``summary()`` reads of the sandbox: its backend's name, as stored.
+        self.environment = SimpleNamespace(primitive_name=record.get("primitive", "local"))
 
     @property
     def workspace(self) -> _StoredWorkspace | None:
@@ -135,9 +141,12 @@ class ClusterRuntime(AgentRuntime):
     async def shutdown(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        if self._tasks:
+            # Bounded: a library that swallows a cancel (seen with Python 3.11's wait_for) must
+            # not keep the node from handing its leases back.
+            _done, stuck = await asyncio.wait(self._tasks, timeout=5)
+            for task in stuck:
+                log.warning("cluster task %s did not stop when cancelled", task.get_name())
         # Close queries and sandboxes first (the store is still open), then hand the leases back
         # so another node takes the sessions at once instead of after ``ttl``.
         if self._started and not self._closed:
@@ -285,13 +294,7 @@ class ClusterRuntime(AgentRuntime):
                 return view
 
     async def _on_owner(
-        self,
-        session_id: str,
-        local: Callable[[], Awaitable[T]],
-        method: str,
-        path: str,
-        body: Any = None,
-        parse: Callable[[Any], T] = lambda r: r,
+        self, session_id: str, local: Callable[[], Awaitable[T]], op: api.Operation, call: dict[str, Any]
     ) -> T:
         """Run a command where the session lives: here, or on its owner over HTTP."""
         self._manager()
@@ -311,7 +314,7 @@ class ClusterRuntime(AgentRuntime):
                     continue
             else:
                 try:
-                    return parse(await self._forward(lease.node_url, method, path, body))
+                    return op.decode(await self._forward(lease.node_url, op, call))
                 except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                     log.info(
                         "owner %s of %s did not answer (%s); waiting for its lease",
@@ -328,12 +331,18 @@ class ClusterRuntime(AgentRuntime):
                 raise StoreError(f"the node owning session {session_id} does not answer; try again")
             await asyncio.sleep(self.lease_ttl_s / 6)
 
-    async def _forward(self, node_url: str, method: str, path: str, body: Any) -> Any:
+    async def _forward(self, node_url: str, op: api.Operation, call: dict[str, Any]) -> Any:
         assert self._http is not None
+        request = api.http_call(op, call)
         headers = {"Content-Type": "application/json"}
         if self.config.token:
             headers["Authorization"] = f"Bearer {self.config.token}"
-        async with self._http.request(method, node_url + path, json=body, headers=headers) as response:
+        async with self._http.request(
+            request.method, node_url + request.path, json=request.body, params=request.query, headers=headers
+        ) as response:
+            # A raw body (file bytes, a diff) is bytes whatever its type: a .json file is served as JSON.
+            if response.status < 400 and op.raw is not None:
+                return await response.read()
             if response.content_type != "application/json":
                 data = await response.read()
                 if response.status >= 400:
@@ -420,104 +429,36 @@ class ClusterRuntime(AgentRuntime):
         self._notify(SessionsChanged("created", summary))
         return summary
 
-    async def send_message(self, session_id: str, content: str) -> tuple[str, bool]:
-        return await self._on_owner(
-            session_id,
-            lambda: super(ClusterRuntime, self).send_message(session_id, content),
-            "POST",
-            f"/sessions/{session_id}/messages",
-            {"content": content},
-            lambda r: (r["messageId"], bool(r["queued"])),
-        )
-
-    async def interrupt(self, session_id: str) -> bool:
-        return await self._on_owner(
-            session_id,
-            lambda: super(ClusterRuntime, self).interrupt(session_id),
-            "POST",
-            f"/sessions/{session_id}/interrupt",
-            None,
-            lambda r: bool(r["interrupted"]),
-        )
-
-    async def resolve_permission(
-        self,
-        session_id: str,
-        request_id: str,
-        decision: str,
-        message: str | None = None,
-        by: str | None = None,
-    ) -> None:
-        body: dict[str, Any] = {"decision": decision}
-        if message is not None:
-            body["message"] = message
-        await self._on_owner(
-            session_id,
-            lambda: super(ClusterRuntime, self).resolve_permission(
-                session_id, request_id, decision, message, by
-            ),
-            "POST",
-            f"/sessions/{session_id}/permissions/{request_id}",
-            body,
-        )
-
-    async def update_options(self, session_id: str, options: dict[str, Any]) -> dict[str, Any]:
-        return await self._on_owner(
-            session_id,
-            lambda: super(ClusterRuntime, self).update_options(session_id, options),
-            "PATCH",
-            f"/sessions/{session_id}/options",
-            {"sessionOptions": options},
-            lambda r: dict(r["sessionOptions"]),
-        )
-
-    async def rename_session(self, session_id: str, name: str) -> SessionSummary:
-        return await self._on_owner(
-            session_id,
-            lambda: super(ClusterRuntime, self).rename_session(session_id, name),
-            "PATCH",
-            f"/sessions/{session_id}",
-            {"name": name},
-            SessionSummary.model_validate,
-        )
-
-    async def terminate_environment(self, session_id: str) -> SessionRuntime:
-        return await self._on_owner(
-            session_id,
-            lambda: super(ClusterRuntime, self).terminate_environment(session_id),
-            "POST",
-            f"/sessions/{session_id}/environment/terminate",
-            None,
-            lambda r: SessionRuntime.model_validate(r["runtime"]),
-        )
-
-    async def delete_session(self, session_id: str) -> None:
-        await self._on_owner(
-            session_id,
-            lambda: super(ClusterRuntime, self).delete_session(session_id),
-            "DELETE",
-            f"/sessions/{session_id}",
-        )
+    async def delete_session(self, session_id: str) -> dict[str, Any]:
+        kept = await self.on_owner("deleteSession", session_id=session_id)
         self._views.pop(session_id, None)
+        return kept
 
-    async def list_files(self, session_id: str) -> list[FileInfo]:
-        return await self._on_owner(
-            session_id,
-            lambda: super(ClusterRuntime, self).list_files(session_id),
-            "GET",
-            f"/sessions/{session_id}/files",
-            None,
-            lambda r: [FileInfo.model_validate(f) for f in r["files"]],
-        )
+    async def on_owner(self, name: str, /, **call: Any) -> Any:
+        """Run operation ``name`` of the table (runtime/api.py) where the session lives."""
+        op = api.operation(name)
+        local = getattr(AgentRuntime, op.method)
+        return await self._on_owner(call["session_id"], lambda: local(self, **call), op, call)
 
-    async def read_file(self, session_id: str, path: str) -> bytes:
-        from urllib.parse import quote
 
-        return await self._on_owner(
-            session_id,
-            lambda: super(ClusterRuntime, self).read_file(session_id, path),
-            "GET",
-            f"/sessions/{session_id}/files/{quote(path)}",
-            None,
-            lambda r: r if isinstance(r, bytes) else str(r).encode(),
-        )
+def _forwarding(op: api.Operation) -> Callable[..., Awaitable[Any]]:
+    """``ClusterRuntime.<op.method>``: the runtime method, run on the node owning the session."""
+    base = getattr(AgentRuntime, op.method)
+    signature = inspect.signature(base)
+
+    @functools.wraps(base)
+    async def forwarded(self: ClusterRuntime, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        call = dict(bound.arguments)
+        del call["self"]
+        return await self.on_owner(op.name, **call)
+
+    return forwarded
+
+
+# The commands the table marks ``forwarded`` (those written above by hand excepted), installed
+# when this module is imported.
+for _op in api.OPERATIONS:
+    if _op.forwarded and _op.method not in vars(ClusterRuntime):
+        setattr(ClusterRuntime, _op.method, _forwarding(_op))

@@ -7,9 +7,9 @@ which holds ``app/``, ``workspace/`` and ``home/``; absolute paths and escapes a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,18 @@ class SandboxProcess(Protocol):
 
 
 class EnvironmentPrimitive(Protocol):
+    """Every backend implements these. What only some can do (re-attach, sweeps, liveness checks,
+    file sync, isolation) is declared by its ``PrimitiveKind.capabilities`` (registry.py), and the
+    hook a capability names (``attach``, ``expose_readonly``, ``run_capture``) exists only then."""
+
     name: str
     #: Absolute path of the session folder inside the sandbox.
     session_dir: str
+
+    def configure(self, *, status: Callable[[str], Awaitable[None]] | None = None, profile: Any = None) -> None:
+        """Called once before ``start``: where to report each slow step of a start (as
+        ``ee:creating`` statuses), and the agent profile (``env``, ``network``). May ignore both."""
+        ...
 
     @property
     def environment_id(self) -> str | None: ...

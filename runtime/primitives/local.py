@@ -180,8 +180,6 @@ class LocalPrimitive:
     bubblewrap (``isolation.py``); without, isolation is by process group and ``HOME`` only."""
 
     name = "local"
-    #: Seconds between checks, while a query runs, that the folder still exists (a stat: cheap).
-    liveness_check_s = 1.0
 
     def __init__(self, root: Path, session_id: str, policy: SandboxPolicy | None = None) -> None:
         # Under bwrap the folders are bound at their real path: a symlink on the way to them

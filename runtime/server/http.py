@@ -1,8 +1,11 @@
 """HTTP routes of SPEC §3, served at ``/`` and again under ``/api``.
 
-``ROUTES`` is the single table both the aiohttp router and ``/openapi.json`` are built from: each
-entry names its request body / query model, its response model and its error statuses.
-Handlers call only the public ``AgentRuntime`` API and return the JSON-ready dict the client sees.
+``routes()`` is what both the aiohttp router and ``/openapi.json`` are built from: one ``Route``
+per operation of the table in ``runtime/api.py`` (generated: bind the request to the runtime
+method's keywords, call it, answer with the operation's ``encode``), plus the hand-written probes
+(``PROBES``: no runtime method behind them) and ``readFile``'s handler (``HAND_WRITTEN``: its
+content type depends on the file name). Guards (Host, Origin, content type), auth, body size and
+the error shape are middlewares, so they apply to every route, generated or not.
 """
 
 from __future__ import annotations
@@ -18,49 +21,12 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from .. import api
 from ..agent_runtime import AgentRuntime
 from ..errors import AgentTuiError, InvalidRequest
-from ..models import RestoreResult, SessionDetail, SessionSummary, WorkspaceChanges
+from ..wire import HealthResponse, ProbeResponse
 from . import auth
-from .schemas import (
-    ArchitecturesResponse,
-    CreateSessionRequest,
-    DeleteSessionResponse,
-    EventsQuery,
-    EventsResponse,
-    FilesResponse,
-    HealthResponse,
-    InterruptResponse,
-    PermissionRequest,
-    ProbeResponse,
-    ProfilesResponse,
-    RenameSessionRequest,
-    SendMessageRequest,
-    SendMessageResponse,
-    SessionListResponse,
-    SuccessResponse,
-    TerminateResponse,
-    UpdateOptionsRequest,
-    UpdateOptionsResponse,
-)
 from .sockets import validation_details
-from .workspace_api import (
-    CommitRequest,
-    CommitResponse,
-    DiffQuery,
-    DiscardRequest,
-    DiscardResponse,
-    ForkRequest,
-    MergeRequest,
-    MergeResponse,
-)
-from .workspace_api import commit as ws_commit
-from .workspace_api import discard as ws_discard
-from .workspace_api import fork as ws_fork
-from .workspace_api import get_changes as ws_changes
-from .workspace_api import get_diff as ws_diff
-from .workspace_api import merge as ws_merge
-from .workspace_api import restore as ws_restore
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +57,7 @@ class Route:
     errors: tuple[int, ...] = ()
     open: bool = False
     params: dict[str, str] = field(default_factory=dict)
+    codes: tuple[str, ...] = ()
 
     def aiohttp_path(self, prefix: str) -> str:
         # A file path spans several URL segments.
@@ -183,83 +150,8 @@ async def ready(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str
     return {"status": "ready"}
 
 
-async def list_sessions(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
-    return {"sessions": [s.wire() for s in await runtime.list_sessions()]}
-
-
-async def create_session(
-    runtime: AgentRuntime, request: web.Request, body: CreateSessionRequest
-) -> dict[str, Any]:
-    return (await runtime.create_session(body)).wire()
-
-
-async def get_session(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
-    return (await runtime.get_session(path_param(request, "id"))).wire()
-
-
-async def delete_session(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
-    session_id = path_param(request, "id")
-    kept = await runtime.delete_session(session_id)
-    body: dict[str, Any] = {"success": True, "sessionId": session_id}
-    if kept:
-        body["workspace"] = kept  # {branch, branchKept}: an unmerged session branch stays
-    return body
-
-
-async def rename_session(
-    runtime: AgentRuntime, request: web.Request, body: RenameSessionRequest
-) -> dict[str, Any]:
-    return (await runtime.rename_session(path_param(request, "id"), body.name)).wire()
-
-
-async def send_message(
-    runtime: AgentRuntime, request: web.Request, body: SendMessageRequest
-) -> dict[str, Any]:
-    session_id = path_param(request, "id")
-    message_id, queued = await runtime.send_message(session_id, body.content)
-    return {"success": True, "sessionId": session_id, "messageId": message_id, "queued": queued}
-
-
-async def interrupt(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
-    return {"success": True, "interrupted": await runtime.interrupt(path_param(request, "id"))}
-
-
-async def terminate(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
-    session_id = path_param(request, "id")
-    state = await runtime.terminate_environment(session_id)
-    return {"success": True, "sessionId": session_id, "runtime": state.wire()}
-
-
-async def update_options(
-    runtime: AgentRuntime, request: web.Request, body: UpdateOptionsRequest
-) -> dict[str, Any]:
-    session_id = path_param(request, "id")
-    options = await runtime.update_options(session_id, body.session_options)
-    return {"success": True, "sessionId": session_id, "sessionOptions": options}
-
-
-async def resolve_permission(
-    runtime: AgentRuntime, request: web.Request, body: PermissionRequest
-) -> dict[str, Any]:
-    await runtime.resolve_permission(
-        path_param(request, "id"),
-        path_param(request, "requestId"),
-        body.decision,
-        body.message,
-        by="http client",
-    )
-    return {"success": True}
-
-
-async def list_events(runtime: AgentRuntime, request: web.Request, query: EventsQuery) -> dict[str, Any]:
-    events, last_seq = await runtime.get_events(path_param(request, "id"), query.after, query.limit)
-    has_more = bool(events) and events[-1].seq < last_seq
-    return {"events": [e.wire() for e in events], "lastSeq": last_seq, "hasMore": has_more}
-
-
-async def list_files(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
-    return {"files": [f.wire() for f in await runtime.list_files(path_param(request, "id"))]}
-
+#: Raw bodies (file bytes, diffs) are agent-written content: never sniffed, never run as active content.
+_SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 
 #: Types a browser would run as active content from our origin: served as plain text instead.
 _ACTIVE_TYPES = (
@@ -281,19 +173,7 @@ async def read_file(runtime: AgentRuntime, request: web.Request, _: Any) -> web.
         content_type = "application/octet-stream"
     elif content_type in _ACTIVE_TYPES:
         content_type = "text/plain"
-    return web.Response(
-        body=data,
-        content_type=content_type,
-        headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"},
-    )
-
-
-async def list_profiles(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
-    return {"profiles": [p.wire() for p in await runtime.list_profiles()]}
-
-
-async def list_architectures(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
-    return {"architectures": [a.wire() for a in await runtime.list_architectures()]}
+    return web.Response(body=data, content_type=content_type, headers=_SAFE_HEADERS)
 
 
 async def openapi_json(runtime: AgentRuntime, request: web.Request, _: Any) -> dict[str, Any]:
@@ -302,9 +182,8 @@ async def openapi_json(runtime: AgentRuntime, request: web.Request, _: Any) -> d
     return openapi_document()
 
 
-_ID = {"id": "Session id"}
-
-ROUTES: tuple[Route, ...] = (
+#: Routes with no runtime operation behind them (never need auth).
+PROBES: tuple[Route, ...] = (
     Route(
         "GET",
         "/health",
@@ -333,224 +212,53 @@ ROUTES: tuple[Route, ...] = (
         errors=(503,),
         open=True,
     ),
-    Route("GET", "/sessions", "listSessions", "All sessions", list_sessions, response=SessionListResponse),
-    Route(
-        "POST",
-        "/sessions",
-        "createSession",
-        "Create a session (its sandbox starts on the first message)",
-        create_session,
-        status=201,
-        body=CreateSessionRequest,
-        response=SessionSummary,
-        errors=(400, 404),
-    ),
-    Route(
-        "GET",
-        "/sessions/{id}",
-        "getSession",
-        "A session with its blocks and subagents",
-        get_session,
-        response=SessionDetail,
-        errors=(404,),
-        params=_ID,
-    ),
-    Route(
-        "PATCH",
-        "/sessions/{id}",
-        "renameSession",
-        "Rename a session (extension)",
-        rename_session,
-        body=RenameSessionRequest,
-        response=SessionSummary,
-        errors=(400, 404),
-        params=_ID,
-    ),
-    Route(
-        "DELETE",
-        "/sessions/{id}",
-        "deleteSession",
-        "Terminate the sandbox and delete the session from storage",
-        delete_session,
-        response=DeleteSessionResponse,
-        errors=(404,),
-        params=_ID,
-    ),
-    Route(
-        "POST",
-        "/sessions/{id}/messages",
-        "sendMessage",
-        "Send a message; queued behind a running query, run in order",
-        send_message,
-        status=202,
-        body=SendMessageRequest,
-        response=SendMessageResponse,
-        errors=(400, 404),
-        params=_ID,
-    ),
-    Route(
-        "POST",
-        "/sessions/{id}/interrupt",
-        "interrupt",
-        "Interrupt the running query",
-        interrupt,
-        response=InterruptResponse,
-        errors=(404,),
-        params=_ID,
-    ),
-    Route(
-        "POST",
-        "/sessions/{id}/environment/terminate",
-        "terminateEnvironment",
-        "Terminate the session's sandbox (recreated on the next message)",
-        terminate,
-        response=TerminateResponse,
-        errors=(404,),
-        params=_ID,
-    ),
-    Route(
-        "PATCH",
-        "/sessions/{id}/options",
-        "updateOptions",
-        "Merge session options (null removes a key)",
-        update_options,
-        body=UpdateOptionsRequest,
-        response=UpdateOptionsResponse,
-        errors=(400, 404),
-        params=_ID,
-    ),
-    Route(
-        "POST",
-        "/sessions/{id}/permissions/{requestId}",
-        "resolvePermission",
-        "Answer a pending permission request; the first answer wins",
-        resolve_permission,
-        body=PermissionRequest,
-        response=SuccessResponse,
-        errors=(400, 404, 409),
-        params={**_ID, "requestId": "Permission request id"},
-    ),
-    Route(
-        "GET",
-        "/sessions/{id}/events",
-        "listEvents",
-        "A page of the session's event log",
-        list_events,
-        query=EventsQuery,
-        response=EventsResponse,
-        errors=(400, 404),
-        params=_ID,
-    ),
-    Route(
-        "GET",
-        "/sessions/{id}/files",
-        "listFiles",
-        "Files in the session's workspace",
-        list_files,
-        response=FilesResponse,
-        errors=(404,),
-        params=_ID,
-    ),
-    Route(
-        "GET",
-        "/sessions/{id}/files/{path}",
-        "readFile",
-        "One workspace file's bytes",
-        read_file,
-        raw=True,
-        errors=(400, 404),
-        params={**_ID, "path": "Path relative to the workspace (may contain /)"},
-    ),
-    # Workspaces (SPEC §10); writes are 409 WORKSPACE_BUSY while a query runs.
-    Route(
-        "GET",
-        "/sessions/{id}/changes",
-        "getChanges",
-        "The session's change set against its base commit, computed now",
-        ws_changes,
-        response=WorkspaceChanges,
-        errors=(400, 404),
-        params=_ID,
-    ),
-    Route(
-        "GET",
-        "/sessions/{id}/diff",
-        "getDiff",
-        "Unified diff (git's format) of the change set or one path, uncommitted changes included",
-        ws_diff,
-        query=DiffQuery,
-        raw=True,
-        raw_type="text/x-diff",
-        errors=(400, 404),
-        params=_ID,
-    ),
-    Route(
-        "POST",
-        "/sessions/{id}/commit",
-        "commitChanges",
-        "Commit every change on the session branch",
-        ws_commit,
-        body=CommitRequest,
-        response=CommitResponse,
-        errors=(400, 404, 409),
-        params=_ID,
-    ),
-    Route(
-        "POST",
-        "/sessions/{id}/merge",
-        "mergeChanges",
-        "Merge the session branch (uncommitted changes committed first); conflicts change nothing",
-        ws_merge,
-        body=MergeRequest,
-        response=MergeResponse,
-        errors=(400, 404, 409),
-        params=_ID,
-    ),
-    Route(
-        "POST",
-        "/sessions/{id}/discard",
-        "discardChanges",
-        "Put paths (all when omitted) back to the base commit",
-        ws_discard,
-        body=DiscardRequest,
-        response=DiscardResponse,
-        errors=(400, 404, 409),
-        params=_ID,
-    ),
-    # Checkpoints (docs/workspaces.md "Checkpoints"): restore is a write (409 WORKSPACE_BUSY).
-    Route(
-        "POST",
-        "/sessions/{id}/checkpoints/{checkpoint}/restore",
-        "restoreCheckpoint",
-        "Put the worktree's files back to a checkpoint; the branch and the user's checkout do not move",
-        ws_restore,
-        response=RestoreResult,
-        errors=(400, 404, 409),
-        params={**_ID, "checkpoint": 'A query\'s seq (last part of a workspace:checkpoint ref), or "base"'},
-    ),
-    Route(
-        "POST",
-        "/sessions/{id}/fork",
-        "forkSession",
-        "A new session on its own branch and worktree from a checkpoint, with the conversation up to there",
-        ws_fork,
-        status=201,
-        body=ForkRequest,
-        response=SessionSummary,
-        errors=(400, 404),
-        params=_ID,
-    ),
-    Route("GET", "/profiles", "listProfiles", "Agent profiles", list_profiles, response=ProfilesResponse),
-    Route(
-        "GET",
-        "/architectures",
-        "listArchitectures",
-        "Agent architectures and whether they can run here",
-        list_architectures,
-        response=ArchitecturesResponse,
-    ),
-    Route("GET", "/openapi.json", "openapi", "This document", openapi_json, open=True),
 )
+OPENAPI = Route("GET", "/openapi.json", "openapi", "This document", openapi_json, open=True)
+
+#: Operations whose HTTP handler is written by hand (see the module docstring).
+HAND_WRITTEN: dict[str, HandlerFn] = {"readFile": read_file}
+
+
+def _generated(op: api.Operation) -> HandlerFn:
+    async def handler(runtime: AgentRuntime, request: web.Request, arg: Any) -> Any:
+        call = api.bind(op, arg, request.match_info, caller="http client")
+        body = await api.run(runtime, op, call)
+        if op.raw is None:
+            return body
+        if isinstance(body, str):
+            return web.Response(
+                body=body.encode("utf-8", "surrogateescape"),
+                content_type=op.raw,
+                charset="utf-8",
+                headers=_SAFE_HEADERS,
+            )
+        return web.Response(body=body, content_type=op.raw, headers=_SAFE_HEADERS)
+
+    return handler
+
+
+def route_of(op: api.Operation) -> Route:
+    return Route(
+        op.verb,
+        op.path,
+        op.name,
+        op.summary,
+        HAND_WRITTEN.get(op.name) or _generated(op),
+        status=op.status,
+        body=op.body,
+        query=op.query,
+        response=op.response,
+        raw=op.raw is not None,
+        raw_type=op.raw or "application/octet-stream",
+        errors=op.errors,
+        params={name: api.PATH_PARAMS[name][1] for name in op.path_params},
+        codes=op.codes,
+    )
+
+
+def routes() -> tuple[Route, ...]:
+    """Every route, from the operation table as it is now."""
+    return (*PROBES, *(route_of(op) for op in api.OPERATIONS), OPENAPI)
 
 
 def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -575,8 +283,9 @@ def _dumps(value: Any) -> str:
 
 
 def add_routes(app: web.Application) -> None:
+    table = routes()
     for prefix in PREFIXES:
-        for route in ROUTES:
+        for route in table:
             app.router.add_route(route.method, route.aiohttp_path(prefix), _endpoint(route))
 
 

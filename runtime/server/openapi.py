@@ -1,7 +1,8 @@
-"""``/openapi.json``: the OpenAPI 3.1 document, generated from ``http.ROUTES`` and its pydantic models.
+"""``/openapi.json``: the OpenAPI 3.1 document, generated from ``http.routes()`` (the operation
+table of ``runtime/api.py`` plus the probes) and its pydantic models.
 
-Nothing here is written by hand per route: paths, parameters, bodies, responses and error
-statuses all come from the route table, so the document cannot disagree with the server.
+Nothing here is written by hand per route: paths, parameters, bodies, responses, error statuses
+and codes all come from the table, so the document cannot disagree with the server.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from .. import api
 from ..agent_runtime import VERSION
-from .http import PREFIXES, ROUTES, Route
-from .schemas import ErrorResponse
+from ..wire import ErrorResponse
+from .http import PREFIXES, Route, routes
 
 _REF = "#/components/schemas/{model}"
 
@@ -30,9 +32,9 @@ _ERROR_TEXT = {
 }
 
 
-def _models() -> list[tuple[type[BaseModel], Any]]:
+def _models(table: tuple[Route, ...]) -> list[tuple[type[BaseModel], Any]]:
     pairs: list[tuple[type[BaseModel], Any]] = [(ErrorResponse, "serialization")]
-    for route in ROUTES:
+    for route in table:
         if route.body is not None:
             pairs.append((route.body, "validation"))
         if route.response is not None:
@@ -71,6 +73,8 @@ def _operation(route: Route, refs: dict[tuple[type[BaseModel], str], Any], prefi
             )
     if params:
         op["parameters"] = params
+    if route.codes:
+        op["x-error-codes"] = list(route.codes)
     if route.body is not None:
         op["requestBody"] = {
             "required": True,
@@ -106,12 +110,18 @@ def _operation(route: Route, refs: dict[tuple[type[BaseModel], str], Any], prefi
     return op
 
 
-@functools.cache
 def openapi_document() -> dict[str, Any]:
-    refs, schemas = models_json_schema(_models(), ref_template=_REF)
+    return _document(api.OPERATIONS)
+
+
+@functools.lru_cache(maxsize=4)
+def _document(_operations: tuple[api.Operation, ...]) -> dict[str, Any]:
+    """Built once per operation table (entries hash by identity)."""
+    table = routes()
+    refs, schemas = models_json_schema(_models(table), ref_template=_REF)
     paths: dict[str, dict[str, Any]] = {}
     for prefix in PREFIXES:
-        for route in ROUTES:
+        for route in table:
             paths.setdefault(prefix + route.path, {})[route.method.lower()] = _operation(route, refs, prefix)
     return {
         "openapi": "3.1.0",

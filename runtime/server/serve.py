@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
 import sys
 from pathlib import Path
 
+from ..primitives.registry import DEFAULT_PRIMITIVE, PrimitivePluginError, names
+
 DEFAULT_PORT = 8787
 
 log = logging.getLogger(__name__)
+
+
+def _primitive_names() -> list[str]:
+    try:
+        return names()
+    except PrimitivePluginError as exc:  # a broken plugin: say which, not a traceback
+        raise SystemExit(f"agent-tui serve: {exc.message}") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", type=Path, default=None, help="SQLite file (default: $AGENT_TUI_DB or the user data dir)"
     )
     parser.add_argument(
-        "--primitive", choices=("local", "modal"), default="local", help="where sandboxes run (default local)"
+        "--primitive", choices=_primitive_names(), default=DEFAULT_PRIMITIVE, help="where sandboxes run (default local)"
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="where local sandboxes live")
     parser.add_argument(
@@ -128,6 +138,8 @@ async def serve(args: argparse.Namespace) -> int:
         runtime = AgentRuntime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: for a node that seems stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
@@ -198,8 +210,28 @@ async def serve(args: argparse.Namespace) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        await runtime.shutdown()
+        watchdog = loop.create_task(_report_slow_shutdown(), name="shutdown-watchdog")
+        try:
+            await runtime.shutdown()
+        finally:
+            watchdog.cancel()
     return 0
+
+
+async def _report_slow_shutdown(after_s: float = 10.0) -> None:
+    """A shutdown that takes long says on stderr what it waits for (each task's stack), so a
+    hang seen once in CI or in a container's log can be found without a debugger."""
+    import io
+
+    while True:
+        await asyncio.sleep(after_s)
+        out = io.StringIO()
+        me = asyncio.current_task()
+        for task in asyncio.all_tasks():
+            if task is not me:
+                task.print_stack(limit=12, file=out)
+        print(f"agent-tui serve: shutdown still waiting after {after_s:.0f} s on:\n{out.getvalue()}",
+              file=sys.stderr, flush=True)
 
 
 def _advertised_host(url: str | None) -> list[str]:

@@ -33,23 +33,14 @@ import orjson
 import socketio
 from pydantic import BaseModel, ValidationError
 
+from .. import api
 from ..agent_runtime import AgentRuntime, RuntimeNotice, SessionsChanged, SessionStatusChanged
 from ..errors import AgentTuiError, SubscriberLagged
 from ..events import Subscription
 from ..models import SessionEvent
+from ..wire import EmptyRequest, JoinRequest, SessionRef, SocketCreateRequest
 from . import auth
 from ._engineio import EngineBridge
-from .schemas import (
-    EmptyRequest,
-    JoinRequest,
-    SessionRef,
-    SocketCreateRequest,
-    SocketMessageRequest,
-    SocketOptionsRequest,
-    SocketPermissionRequest,
-    SocketRenameRequest,
-)
-from .workspace_api import socket_events as workspace_socket_events
 
 log = logging.getLogger(__name__)
 
@@ -338,8 +329,9 @@ class SocketHub:
         self.connections.clear()
         if self._notifier is not None:
             self._notifier.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._notifier
+            # Bounded all the same: a shutdown must end even if a library swallows the cancel.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._notifier), 5)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -392,7 +384,13 @@ class SocketHub:
         self._notices.put_nowait(notice)
 
     async def _notify_loop(self) -> None:
+        me = asyncio.current_task()
         while True:
+            # A cancel that arrives while ``sio.emit`` waits on the Redis manager can be swallowed
+            # inside it (Python 3.11's ``wait_for`` loses a cancel that races the inner result), and
+            # the loop would then wait on the queue forever: a SIGTERM shutdown hung 1 time in ~15.
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError
             notice = await self._notices.get()
             try:
                 if isinstance(notice, SessionStatusChanged):
@@ -462,27 +460,23 @@ class SocketHub:
         sio = self.sio
         sio.on("connect", self._on_connect)
         sio.on("disconnect", self._on_disconnect)
-        events: dict[str, tuple[type[BaseModel], Callable[[Connection, Any], Awaitable[Ack]]]] = {
-            "session:create": (SocketCreateRequest, self._create),
-            "session:message": (SocketMessageRequest, self._message),
-            "session:join": (JoinRequest, self._join),
-            "session:leave": (SessionRef, self._leave),
-            "session:interrupt": (SessionRef, self._interrupt),
-            "sessions:list": (EmptyRequest, self._list),
-            "session:permission": (SocketPermissionRequest, self._permission),
-            # Extensions (docs/protocol.md): the rest of the runtime API, for remote clients.
-            "session:get": (SessionRef, self._get),
-            "session:delete": (SessionRef, self._delete),
-            "session:rename": (SocketRenameRequest, self._rename),
-            "session:terminate": (SessionRef, self._terminate),
-            "session:options": (SocketOptionsRequest, self._options),
-            "profiles:list": (EmptyRequest, self._profiles),
-            "architectures:list": (EmptyRequest, self._architectures),
-        }
-        events.update(workspace_socket_events(self.runtime))  # SPEC §10
+        events: dict[str, tuple[type[BaseModel], Callable[[Connection, Any], Awaitable[Ack]]]] = {}
+        for op in api.OPERATIONS:
+            if op.event is not None and op.event_model is not None:
+                events[op.event] = (op.event_model, self._operation(op))
+        # By hand: these subscribe the socket to a session's stream (create: before its first event).
+        events["session:create"] = (SocketCreateRequest, self._create)
+        events["session:join"] = (JoinRequest, self._join)
+        events["session:leave"] = (SessionRef, self._leave)
         for name, (model, fn) in events.items():
             sio.on(name, self._handler(name, model, fn))
         self.client_events = tuple(events)
+
+    def _operation(self, op: api.Operation) -> Callable[[Connection, Any], Awaitable[Ack]]:
+        async def call(_conn: Connection, request: BaseModel) -> Ack:
+            return api.ack(op, await api.run(self.runtime, op, api.bind(op, request, caller="socket.io client")))
+
+        return call
 
     def _handler(
         self, name: str, model: type[BaseModel], fn: Callable[[Connection, Any], Awaitable[Ack]]
@@ -544,10 +538,6 @@ class SocketHub:
         await self._subscribe(conn, summary.session_id, 0, req.batch)
         return {"success": True, "session": summary.wire()}
 
-    async def _message(self, conn: Connection, req: SocketMessageRequest) -> Ack:
-        message_id, queued = await self.runtime.send_message(req.session_id, req.content)
-        return {"success": True, "sessionId": req.session_id, "messageId": message_id, "queued": queued}
-
     async def _join(self, conn: Connection, req: JoinRequest) -> Ack:
         try:
             summary = await self.runtime.get_summary(req.session_id)
@@ -569,41 +559,3 @@ class SocketHub:
         conn.leave(req.session_id)
         await self.sio.leave_room(conn.sid, room(req.session_id))
         return {"success": True}
-
-    async def _interrupt(self, conn: Connection, req: SessionRef) -> Ack:
-        return {"success": True, "interrupted": await self.runtime.interrupt(req.session_id)}
-
-    async def _list(self, conn: Connection, req: EmptyRequest) -> Ack:
-        return {"success": True, "sessions": [s.wire() for s in await self.runtime.list_sessions()]}
-
-    async def _permission(self, conn: Connection, req: SocketPermissionRequest) -> Ack:
-        await self.runtime.resolve_permission(
-            req.session_id, req.request_id, req.decision, req.message, by="socket.io client"
-        )
-        return {"success": True}
-
-    async def _get(self, conn: Connection, req: SessionRef) -> Ack:
-        detail = await self.runtime.get_session(req.session_id)
-        return {"success": True, "session": detail.wire()}
-
-    async def _delete(self, conn: Connection, req: SessionRef) -> Ack:
-        kept = await self.runtime.delete_session(req.session_id)
-        return {"success": True, "sessionId": req.session_id, **({"workspace": kept} if kept else {})}
-
-    async def _rename(self, conn: Connection, req: SocketRenameRequest) -> Ack:
-        summary = await self.runtime.rename_session(req.session_id, req.name)
-        return {"success": True, "session": summary.wire()}
-
-    async def _terminate(self, conn: Connection, req: SessionRef) -> Ack:
-        runtime_state = await self.runtime.terminate_environment(req.session_id)
-        return {"success": True, "sessionId": req.session_id, "runtime": runtime_state.wire()}
-
-    async def _options(self, conn: Connection, req: SocketOptionsRequest) -> Ack:
-        options = await self.runtime.update_options(req.session_id, req.session_options)
-        return {"success": True, "sessionId": req.session_id, "sessionOptions": options}
-
-    async def _profiles(self, conn: Connection, req: EmptyRequest) -> Ack:
-        return {"success": True, "profiles": [p.wire() for p in await self.runtime.list_profiles()]}
-
-    async def _architectures(self, conn: Connection, req: EmptyRequest) -> Ack:
-        return {"success": True, "architectures": [a.wire() for a in await self.runtime.list_architectures()]}

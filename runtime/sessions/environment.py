@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import SandboxError
 from ..models import AgentProfile
 from ..primitives.base import EnvironmentPrimitive, SandboxProcess
+from ..primitives.registry import Capabilities, capabilities
 from ..store.base import SessionStore
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class ExecutionEnvironment:
         self.profile = profile
         self.python = python
         self.idle_timeout_s = idle_timeout_s
+        #: What the backend can do (registry.py): the one place this session's checks read.
+        self.capabilities: Capabilities = capabilities(primitive_name)
         self.primitive: EnvironmentPrimitive | None = None
         self._lock = asyncio.Lock()
         self._idle: asyncio.TimerHandle | None = None
@@ -110,11 +113,9 @@ class ExecutionEnvironment:
 
         await status(f"Creating {self.primitive_name} sandbox")
         primitive = self._make_primitive()
-        configure = getattr(primitive, "configure", None)
-        if configure is not None:
-            # Primitives with a slow, multi-step start (Modal: image, scheduling) report each step
-            # as an ``ee:creating`` status, and take the profile (its ``env`` becomes secrets).
-            configure(status=status, profile=self.profile)
+        # Primitives with a slow, multi-step start (Modal: image, scheduling) report each step
+        # as an ``ee:creating`` status, and take the profile (its ``env`` becomes secrets).
+        primitive.configure(status=status, profile=self.profile)
         try:
             if self.prepare is not None:
                 await status("Preparing the worktree")
@@ -122,7 +123,7 @@ class ExecutionEnvironment:
             await primitive.start()
             await status("Installing the runner")
             await primitive.write_files(runner_bundle())
-            if self.after_start is not None and self.primitive_name != "local":
+            if self.after_start is not None and self.capabilities.file_sync:
                 await status("Uploading the worktree")
                 await self.after_start(self.primitive_name, primitive)
             self.primitive = primitive
@@ -170,14 +171,13 @@ class ExecutionEnvironment:
         return primitive
 
     async def reattach(self, environment_id: str) -> bool:
-        """After a restart of agent-tui: take over a sandbox that is still running (primitives that
-        outlive us, like Modal, implement ``attach``). Returns whether it worked."""
-        primitive = self._make_primitive()
-        attach = getattr(primitive, "attach", None)
-        if attach is None:
+        """After a restart of agent-tui: take over a sandbox that is still running (backends whose
+        sandboxes outlive us declare ``reattach``). Returns whether it worked."""
+        if not self.capabilities.reattach:
             return False
+        primitive = self._make_primitive()
         try:
-            if not await attach(environment_id):
+            if not await primitive.attach(environment_id):  # type: ignore[attr-defined]
                 return False
         except Exception:  # noqa: BLE001 - a sandbox we cannot reach is simply not re-attached
             log.exception("re-attaching sandbox %s of session %s", environment_id, self.session_id)

@@ -14,7 +14,8 @@ from ..errors import InvalidRequest, SessionNotFound
 from ..events import EventBus
 from ..jsonsafe import require_storable
 from ..models import CreateSessionArgs, now_ms
-from ..primitives.base import EnvironmentPrimitive
+from ..primitives import registry as primitives
+from ..primitives.registry import DEFAULT_PRIMITIVE, PrimitiveContext
 from ..profiles import ProfileRegistry
 from ..reducer import SessionState, reduce_events
 from ..store.base import SessionRecord, SessionStore
@@ -24,7 +25,6 @@ from .session import AgentSession
 
 log = logging.getLogger(__name__)
 
-PRIMITIVES = ("local", "modal")
 _LOAD_PAGE = 5000
 
 
@@ -35,7 +35,7 @@ class SessionManager:
         store: SessionStore,
         bus: EventBus,
         profiles: ProfileRegistry,
-        make_primitive: Callable[[str, str], EnvironmentPrimitive],
+        primitive_context: PrimitiveContext,
         on_runtime_change: Callable[[AgentSession], None],
         on_query_end: Callable[[AgentSession], None],
     ) -> None:
@@ -43,7 +43,7 @@ class SessionManager:
         self.store = store
         self.bus = bus
         self.profiles = profiles
-        self._make_primitive = make_primitive
+        self.primitive_context = primitive_context
         self._on_runtime_change = on_runtime_change
         self._on_query_end = on_query_end
         self.sessions: dict[str, AgentSession] = {}
@@ -56,18 +56,19 @@ class SessionManager:
             profile = self.profiles.get(record.get("agentProfileRef", "default"))
         except Exception:  # noqa: BLE001 - a profile file removed since; keep the session usable
             profile = self.profiles.get("default")
-        primitive_name = record.get("primitive", "local")
+        primitive_name = record.get("primitive", DEFAULT_PRIMITIVE)
+        kind = primitives.get(primitive_name)
         session_id = record["sessionId"]
         env = ExecutionEnvironment(
             session_id,
             primitive_name=primitive_name,
-            make_primitive=lambda: self._make_primitive(primitive_name, session_id),
+            make_primitive=lambda: kind.create(session_id, self.primitive_context),
             publish=lambda kind, payload: self.bus.publish_one(session_id, kind, payload),
             store=self.store,
             architecture=architecture.id,
             has_transcript=architecture.has_transcript,
             profile=profile,
-            python=self.config.runner_python if primitive_name == "local" else "python3",
+            python=self.config.runner_python if kind.capabilities.on_host else "python3",
             idle_timeout_s=self.config.idle_timeout_ms / 1000,
         )
         session = AgentSession(
@@ -108,22 +109,24 @@ class SessionManager:
         records = await self.store.list_sessions()
         for record in records:
             await self.load(record)
-        if self.config.primitive == "modal" or any(r.get("primitive") == "modal" for r in records):
-            await self._sweep_modal()
+        in_use = {self.config.primitive, *(r.get("primitive", DEFAULT_PRIMITIVE) for r in records)}
+        for name in primitives.names():
+            if name in in_use and primitives.capabilities(name).orphan_sweep:
+                await self._sweep_orphans(name)
 
-    async def _sweep_modal(self) -> None:
-        """Terminate Modal sandboxes tagged for this app that no session owns (no leaked cost)."""
-        from ..primitives.modal import sweep_orphans as sweep_modal
-
+    async def _sweep_orphans(self, name: str) -> None:
+        """End the sandboxes of backend ``name`` that no session owns (no leaked cost)."""
         owned = {
             s.environment.primitive.environment_id
             for s in self.sessions.values()
-            if s.environment.primitive is not None and s.environment.primitive.environment_id
+            if s.environment.primitive_name == name
+            and s.environment.primitive is not None
+            and s.environment.primitive.environment_id
         }
         try:
-            await sweep_modal(self.config, {i for i in owned if i})
+            await primitives.get(name).sweep_orphans(self.primitive_context, {i for i in owned if i})
         except Exception:
-            log.exception("sweeping orphaned Modal sandboxes failed")
+            log.exception("sweeping orphaned %s sandboxes failed", name)
 
     async def load(self, record: SessionRecord, *, rerun_queued: bool = False) -> AgentSession | None:
         """Load one stored session and recover it (``rerun_queued``: a cluster node taking over a
@@ -199,11 +202,7 @@ class SessionManager:
         env = state.environment or {}
         environment_id = session.record.get("environmentId")
         reattached = False
-        if (
-            environment_id
-            and session.record.get("primitive", "local") != "local"
-            and env.get("status") == "ready"
-        ):
+        if environment_id and env.get("status") == "ready":
             reattached = await session.environment.reattach(environment_id)
         if env.get("status") in ("starting", "ready") and not reattached:
             drafts.append({"type": "ee:terminated", "payload": {"reason": "shutdown"}})
@@ -211,10 +210,9 @@ class SessionManager:
             await self.bus.publish(session.id, drafts)
         if rerun:
             session.resume_queued(rerun)
-        if session.record.get("primitive", "local") == "local":
-            from ..primitives.local import sweep_orphans
-
-            await sweep_orphans(self.config.resolved_data_dir(), session.id)
+        if session.environment.capabilities.session_sweep:
+            kind = primitives.get(session.environment.primitive_name)
+            await kind.sweep_session(self.primitive_context, session.id)
 
     # ------------------------------------------------------------------ operations
 
@@ -230,8 +228,7 @@ class SessionManager:
         architecture = get_architecture(args.architecture)
         profile = self.profiles.get(args.agent_profile_ref)
         primitive = args.primitive or self.config.primitive
-        if primitive not in PRIMITIVES:
-            raise InvalidRequest(f"unknown primitive {primitive!r} (known: {', '.join(PRIMITIVES)})")
+        kind = primitives.get(primitive)  # unknown: INVALID_REQUEST naming the known ones
         require_storable(args.session_options, "sessionOptions")
         require_storable(args.name, "name")
         session_id = session_id or new_session_id()
@@ -247,8 +244,12 @@ class SessionManager:
             "lastActivity": created,
         }
         if args.workspace is not None:
-            if args.workspace.mode == "in-place" and primitive != "local":
-                raise InvalidRequest('mode "in-place" runs the agent in the folder itself: local primitive only')
+            if args.workspace.mode == "in-place" and not kind.capabilities.in_place:
+                raise InvalidRequest(
+                    f'mode "in-place" runs the agent in the folder itself: primitive {primitive!r} cannot'
+                )
+            if not (kind.capabilities.on_host or kind.capabilities.file_sync):
+                raise InvalidRequest(f"primitive {primitive!r} cannot hold a workspace (it has no file sync)")
             record["workspace"] = await resolve_workspace(
                 args.workspace, record["name"], self.config.resolved_data_dir() / session_id
             )
@@ -273,10 +274,7 @@ class SessionManager:
         await self.bus.flush()
         self.bus.forget_session(session_id)
         await self.store.delete_session(session_id)
-        if session.record.get("primitive", "local") == "local":
-            from ..primitives.local import LocalPrimitive
-
-            await LocalPrimitive(self.config.resolved_data_dir(), session_id).destroy()
+        await primitives.get(session.environment.primitive_name).delete_session(self.primitive_context, session_id)
         return kept
 
     async def shutdown(self) -> None:

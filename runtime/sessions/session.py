@@ -22,9 +22,10 @@ from ..models import (
     SessionDetail,
     SessionEvent,
     SessionSummary,
+    WorkspaceInfo,
     lenient_block,
 )
-from ..reducer import SessionState, apply_event
+from ..reducer import SessionState, apply_event, change_totals
 from ..store.base import SessionRecord
 from ..workspaces import Workspace
 from .environment import ExecutionEnvironment
@@ -149,14 +150,22 @@ class AgentSession:
             architecture=self.record["architecture"],
             agent_profile_ref=self.record.get("agentProfileRef", "default"),
             session_options=self.record.get("sessionOptions") or {},
-            primitive=self.record.get("primitive", "local"),
+            primitive=self.environment.primitive_name,
             created_at=self.record["createdAt"],
             last_activity=self.last_activity(),
             runtime=self.state.runtime(),
             metadata=self.state.metadata(),
             last_seq=self.state.last_seq,
-            workspace=self.workspace.info() if self.workspace is not None else None,
+            workspace=self._workspace_info(),
         )
+
+    def _workspace_info(self) -> WorkspaceInfo | None:
+        if self.workspace is None:
+            return None
+        info = self.workspace.info()
+        if self.state.changes is not None:
+            info.changed_files, info.additions, info.deletions = change_totals(self.state.changes)
+        return info
 
     def detail(self) -> SessionDetail:
         summary = self.summary()
@@ -422,7 +431,7 @@ class AgentSession:
     def _watch_workspace(self) -> contextlib.AbstractAsyncContextManager[None]:
         """``file:*`` events while the agent works in a local worktree (SPEC §10)."""
         workspace = self.workspace
-        if workspace is None or self.environment.primitive_name != "local":
+        if workspace is None or not self.environment.capabilities.on_host:
             return contextlib.nullcontext()
         from ..workspaces.watcher import watch_files
 
@@ -444,7 +453,7 @@ class AgentSession:
             host_env=self.host_env,
             extra_allowed_tools=list(self.record.get("allowedTools") or []),
             config=self.config,
-            primitive=self.record.get("primitive", "local"),
+            primitive=self.environment.primitive_name,
             fork_of=self.record.get("forkOf"),
         )
 
@@ -566,10 +575,10 @@ class AgentSession:
 
     async def _watch_sandbox(self, process: Any) -> None:
         """Stop the agent when its sandbox goes away under it (a local sandbox's folder deleted):
-        the agent would otherwise run on in a sandbox that no longer exists. Only for primitives
-        whose liveness check is cheap (``liveness_check_s``)."""
+        the agent would otherwise run on in a sandbox that no longer exists. Only for backends
+        whose liveness check is cheap (``Capabilities.liveness_check_s``)."""
         primitive = self.environment.primitive
-        interval = getattr(primitive, "liveness_check_s", None)
+        interval = self.environment.capabilities.liveness_check_s
         if primitive is None or not interval:
             return
         while True:

@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import InvalidPath, InvalidRequest, SandboxError, WorkspaceConflict
 from ..models import ChangedFile, WorkspaceChanges, WorkspaceInfo
 from ..primitives.paths import clean_relative, confine
+from ..primitives.registry import capabilities
 from .git import GitError, repo_lock, run_git
 from .project import check_branch_name
 
@@ -167,15 +168,14 @@ class Workspace:
         is a link to the project, so the agent runs in it; an isolated local sandbox may read the
         repository's git dir (so ``git log``/``diff``/``status`` work in the worktree), never
         write it (hooks there run outside any sandbox)."""
-        local = primitive_name == "local"
-        await self.ensure(Path(primitive.session_dir) / "workspace" if local else None)
-        expose = getattr(primitive, "expose_readonly", None)
-        if local and self.is_worktree and expose is not None:
-            expose([str(self.record["commonDir"])])
+        can = capabilities(primitive_name)
+        await self.ensure(Path(primitive.session_dir) / "workspace" if can.on_host else None)
+        if can.on_host and can.isolation and self.is_worktree:
+            primitive.expose_readonly([str(self.record["commonDir"])])
 
     async def sync_up(self, primitive_name: str, primitive: Any) -> None:
         """A remote sandbox just started: the worktree goes up in one archive."""
-        if primitive_name == "local" or not self.is_worktree:
+        if not capabilities(primitive_name).file_sync or not self.is_worktree:
             return
         from .sync import upload
 
@@ -185,7 +185,7 @@ class Workspace:
         """After a query, an interrupt, before a terminate: the remote sandbox's changes come back
         into the worktree, announced as ``file:*`` events. A failure is logged, never raised: the
         query's own outcome is what the user needs to see."""
-        if primitive_name == "local" or not self.is_worktree or not self._present():
+        if not capabilities(primitive_name).file_sync or not self.is_worktree or not self._present():
             return
         from .sync import download
 
@@ -201,7 +201,7 @@ class Workspace:
 
     async def save_from(self, primitive_name: str, primitive: Any) -> None:
         """The sandbox is about to end (terminate, idle, shutdown): bring back and report."""
-        if primitive_name == "local":
+        if not capabilities(primitive_name).file_sync:
             return
         await self.sync_back(primitive_name, primitive)
         await self.publish_changes()
@@ -213,7 +213,7 @@ class Workspace:
         ``log`` events; a failure is a warning, not a failed sandbox (the agent can still work)."""
         from .setup import run_setup_command, setup_command
 
-        local = env.primitive_name == "local"
+        local = env.capabilities.on_host
         if local and self.record.get("setupDone"):
             return
         command = await asyncio.to_thread(setup_command, self.path)

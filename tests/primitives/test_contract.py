@@ -1,7 +1,10 @@
-"""One contract for every environment primitive (SPEC §6), run against ``local`` and ``modal``.
+"""One contract for every environment primitive (SPEC §6), run against every registered backend
+(the primitive registry: ``local``, ``modal``, any installed plugin) plus ``fake``, a third backend
+this module registers; backends that declare ``isolation`` run it once more isolated.
 
-``modal`` runs over tests/fakes/fake_modal.py, installed as ``sys.modules["modal"]``: the adapter
-is the real one, and below the SDK surface the processes and files are real.
+``modal`` runs over tests/fakes/fake_modal.py, installed as ``sys.modules["modal"]`` for every
+backend (so none needs a per-name setup here): the adapter is the real one, and below the SDK
+surface the processes and files are real.
 """
 
 from __future__ import annotations
@@ -12,43 +15,84 @@ import signal
 import sys
 import time
 import types
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from runtime.errors import FileNotFound, InvalidPath, SandboxError
+from runtime.primitives import registry
 from runtime.primitives.base import EnvironmentPrimitive, SandboxProcess
-from runtime.primitives.isolation import build_policy, detect
-from runtime.primitives.local import MAX_LINE, LocalPrimitive, _sandbox_processes
+from runtime.primitives.isolation import SandboxPolicy, build_policy, detect
+from runtime.primitives.kind import HOOKS, PrimitiveContext, PrimitiveKind
+from runtime.primitives.local import MAX_LINE, _sandbox_processes
 from tests.modal.support import modal_config
+from tests.primitives.fake import FakeKind
 
 STEP_TIMEOUT = 20.0
+#: Backends this module adds to the registry's own for the duration of its tests.
+EXTRA_KINDS: tuple[PrimitiveKind, ...] = (FakeKind(),)
 
 
-@pytest.fixture(params=["local", "local-bwrap", "modal"])
-async def primitive(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EnvironmentPrimitive]:
-    if request.param == "local":
-        prim: EnvironmentPrimitive = LocalPrimitive(tmp_path / "local", "ses-contract")
-    elif request.param == "local-bwrap":
+def _backends() -> list[PrimitiveKind]:
+    return [*registry.kinds(), *(k for k in EXTRA_KINDS if k.name not in registry.names())]
+
+
+def _variants() -> list[object]:
+    variants: list[object] = []
+    for kind in _backends():
+        variants.append(pytest.param((kind.name, False), id=kind.name))
+        if kind.capabilities.isolation:
+            variants.append(pytest.param((kind.name, True), id=f"{kind.name}-isolated"))
+    return variants
+
+
+@pytest.fixture(autouse=True)
+def _extra_kinds_registered() -> Iterator[None]:
+    added = [registry.register(k) for k in EXTRA_KINDS if k.name not in registry.names()]
+    try:
+        yield
+    finally:
+        for kind in added:
+            registry.unregister(kind.name)
+
+
+def _context(tmp_path: Path, name: str, policy: SandboxPolicy | None) -> PrimitiveContext:
+    # Modal credentials are harmless to the others; the fake SDK is installed for everyone.
+    return PrimitiveContext(modal_config(tmp_path, primitive=name, data_dir=tmp_path / "local"), lambda: policy)
+
+
+@pytest.fixture(params=_variants())
+async def primitive(
+    request: pytest.FixtureRequest, tmp_path: Path, fake_modal: types.ModuleType
+) -> AsyncIterator[EnvironmentPrimitive]:
+    name, isolated = request.param
+    policy = None
+    if isolated:
         state, bwrap = detect()
         if bwrap is None:
             pytest.skip(state.reason)
         policy = build_policy(
             bwrap, data_dir=tmp_path / "local", db_path=None, config_dir=tmp_path / "config", python=sys.executable
         )
-        prim = LocalPrimitive(tmp_path / "local", "ses-contract", policy)
-    else:
-        fake: types.ModuleType = request.getfixturevalue("fake_modal")
-        from runtime.primitives.modal import ModalPrimitive
-
-        prim = ModalPrimitive("ses-contract", modal_config(tmp_path))
-        assert fake.running() == []
+    prim = registry.get(name).create("ses-contract", _context(tmp_path, name, policy))
+    assert (getattr(prim, "policy", None) is not None) == isolated
     await prim.start()
     try:
         yield prim
     finally:
         await prim.terminate()
+
+
+@pytest.mark.parametrize("kind", _backends(), ids=lambda k: k.name)
+def test_declared_capabilities_have_their_hooks(kind: PrimitiveKind, tmp_path: Path) -> None:
+    prim = kind.create("ses-hooks", _context(tmp_path, kind.name, None))
+    assert prim.name == kind.name
+    for capability in kind.capabilities.names():
+        owner, hook = HOOKS.get(capability, ("", ""))
+        if owner:
+            target = prim if owner == "primitive" else kind
+            assert callable(getattr(target, hook, None)), f"{kind.name} declares {capability} without {hook}()"
 
 
 async def collect(process: SandboxProcess) -> tuple[list[bytes], list[bytes], int]:
@@ -311,6 +355,22 @@ async def test_symlinks_out_of_the_session_folder_are_refused(primitive: Environ
 
 
 # ---------------------------------------------------------------------------- terminate
+
+
+async def test_a_declared_reattach_takes_over_a_running_sandbox(
+    primitive: EnvironmentPrimitive, tmp_path: Path
+) -> None:
+    kind = registry.get(primitive.name)
+    if not kind.capabilities.reattach:
+        pytest.skip(f"{kind.name} does not declare reattach")
+    await primitive.write_file("workspace/kept.txt", b"kept")
+    context = _context(tmp_path, kind.name, None)
+    again = kind.create("ses-contract", context)
+    assert await again.attach(primitive.environment_id or "")  # type: ignore[attr-defined]
+    assert again.environment_id == primitive.environment_id
+    out, _, code = await sh(again, "cat workspace/kept.txt")
+    assert (out, code) == ([b"kept"], 0)
+    assert not await kind.create("ses-other", context).attach(primitive.environment_id or "")  # type: ignore[attr-defined]
 
 
 async def test_terminate_is_idempotent_and_ends_everything(primitive: EnvironmentPrimitive) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import socketio
 
-from runtime.server.http import ROUTES
+from runtime.server.http import routes
 from tests.reliability.harness import (
     TOKEN,
     Http,
@@ -354,7 +354,7 @@ async def test_every_route_and_event_refuses_a_missing_or_wrong_token(
     before_sessions = await target.http.call("GET", "/sessions")
     before_events = await target.http.events(sid)
     attempts = 0
-    for route in ROUTES:
+    for route in routes():
         for prefix in ("", "/api"):
             path = prefix + route.path.replace("{id}", sid).replace("{requestId}", "r1").replace(
                 "{path}", "x.txt"

@@ -38,7 +38,7 @@ def test_no_runtime_module_imports_textual_or_the_modal_sdk_eagerly() -> None:
 
 #: Known cycles, each with the reason it is still here; a new cycle fails the test below.
 KNOWN_CYCLES = [
-    # /openapi.json is a route in http.ROUTES and is generated from ROUTES (a lazy import back).
+    # /openapi.json is a route in http.routes() and is generated from routes() (a lazy import back).
     ["runtime.server.http", "runtime.server.openapi"],
 ]
 

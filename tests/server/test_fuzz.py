@@ -17,11 +17,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from runtime import AgentRuntime
-from runtime.server import schemas
+from runtime import AgentRuntime, wire
 from runtime.server.app import AgentServer
-from runtime.server.http import ROUTES, Route
-from runtime.server.workspace_api import socket_events as workspace_socket_events
+from runtime.server.http import Route, routes
 from tests.server.clients import RawSocketIO
 from tests.server.conftest import TOKEN
 
@@ -157,7 +155,7 @@ def _validates(model: type[BaseModel] | None, data: Any) -> bool:
 
 @st.composite
 def http_requests(draw: st.DrawFn, existing: str) -> tuple[Route, str, bytes | None, bool]:
-    route = draw(st.sampled_from(ROUTES))
+    route = draw(st.sampled_from(routes()))
     prefix = draw(st.sampled_from(["", "/api"]))
     ids = st.sampled_from([existing, "ses-missing", "", "..", "%FF%FE", "a/b"]) | st.text(max_size=300)
     targets_existing = False
@@ -248,21 +246,25 @@ def socket_calls(draw: st.DrawFn, existing: str, events: tuple[str, ...]) -> tup
 
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {
-    "session:create": schemas.SocketCreateRequest,
-    "session:message": schemas.SocketMessageRequest,
-    "session:join": schemas.JoinRequest,
-    "session:leave": schemas.SessionRef,
-    "session:interrupt": schemas.SessionRef,
-    "sessions:list": schemas.EmptyRequest,
-    "session:permission": schemas.SocketPermissionRequest,
-    "session:get": schemas.SessionRef,
-    "session:delete": schemas.SessionRef,
-    "session:rename": schemas.SocketRenameRequest,
-    "session:terminate": schemas.SessionRef,
-    "session:options": schemas.SocketOptionsRequest,
-    "profiles:list": schemas.EmptyRequest,
-    "architectures:list": schemas.EmptyRequest,
-    **{name: model for name, (model, _fn) in workspace_socket_events(None).items()},  # type: ignore[arg-type]
+    "session:create": wire.SocketCreateRequest,
+    "session:message": wire.SocketMessageRequest,
+    "session:join": wire.JoinRequest,
+    "session:leave": wire.SessionRef,
+    "session:interrupt": wire.SessionRef,
+    "sessions:list": wire.EmptyRequest,
+    "session:permission": wire.SocketPermissionRequest,
+    "session:get": wire.SessionRef,
+    "session:delete": wire.SessionRef,
+    "session:rename": wire.SocketRenameRequest,
+    "session:terminate": wire.SessionRef,
+    "session:options": wire.SocketOptionsRequest,
+    "profiles:list": wire.EmptyRequest,
+    "architectures:list": wire.EmptyRequest,
+    "session:changes": wire.SessionRef,
+    "session:diff": wire.SocketDiffRequest,
+    "session:commit": wire.SocketCommitRequest,
+    "session:merge": wire.SocketMergeRequest,
+    "session:discard": wire.SocketDiscardRequest,
 }
 
 

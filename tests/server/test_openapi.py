@@ -17,7 +17,7 @@ from openapi_spec_validator import validate
 
 from runtime import AgentRuntime
 from runtime.server.app import AgentServer, start_server
-from runtime.server.http import ROUTES
+from runtime.server.http import routes
 
 
 async def test_openapi_document_is_valid_and_complete(server: AgentServer) -> None:
@@ -27,7 +27,7 @@ async def test_openapi_document_is_valid_and_complete(server: AgentServer) -> No
     validate(doc)
     assert doc["openapi"] == "3.1.0"
     operations = [(path, method) for path, ops in doc["paths"].items() for method in ops]
-    for route in ROUTES:
+    for route in routes():
         for prefix in ("", "/api"):
             assert (prefix + route.path, route.method.lower()) in operations
     ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]

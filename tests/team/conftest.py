@@ -91,6 +91,9 @@ class Node:
             try:
                 _out, self.stderr = await asyncio.wait_for(self.process.communicate(), 30)
             except TimeoutError:
+                # Its threads' stacks into stderr (serve registers SIGUSR1), for the failure message.
+                self.process.send_signal(signal.SIGUSR1)
+                await asyncio.sleep(1)
                 self.process.kill()
                 _out, self.stderr = await self.process.communicate()
 
@@ -107,11 +110,17 @@ class Team:
             headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
         )
 
-    async def start_node(self) -> Node:
+    async def start_node(self, extra_args: tuple[str, ...] = (), profiles: dict[str, str] | None = None) -> Node:
+        """``profiles``: profile id -> TOML text, written into the node's own config dir."""
         name = f"node{self._started}"
         self._started += 1
         data = self.root / name
         data.mkdir()
+        config = data / ".config"
+        for profile_id, text in (profiles or {}).items():
+            folder = config / "agent-tui" / "profiles"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{profile_id}.toml").write_text(text, encoding="utf-8")
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -126,10 +135,11 @@ class Team:
             str(data / "sandboxes"),
             "--lease-ttl",
             LEASE_TTL,
+            *extra_args,
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "HOME": str(data), "AGENT_TUI_TOKEN": TOKEN},
+            env={**os.environ, "HOME": str(data), "XDG_CONFIG_HOME": str(config), "AGENT_TUI_TOKEN": TOKEN},
         )
         assert process.stdout is not None and process.stderr is not None
         first = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
+from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.server.clients import Collector
 from tests.team.conftest import Team, until
+from tests.workspaces.conftest import git, make_repo
 
 ENDS = {"query:completed", "query:failed", "query:interrupted"}
 
@@ -248,9 +247,6 @@ async def test_interrupt_and_options_sent_to_another_node_reach_the_owner(team: 
     assert await team.owner(sid) == n0.url
 
 
-@pytest.mark.skipif(os.environ.get("AGENT_TUI_TEAM_SIGTERM") != "1", reason=(
-    "known defect: a cluster node's SIGTERM shutdown sometimes hangs past the 30 s stop limit (2 of ~10 "
-    "runs; docs/deploy.md, Known limits); run with AGENT_TUI_TEAM_SIGTERM=1"))
 async def test_a_node_stopped_with_sigterm_hands_its_sessions_over_at_once(team: Team) -> None:
     n0, n1, _ = team.nodes
     c0, _ = await team.client(n0)
@@ -270,3 +266,36 @@ async def test_a_node_stopped_with_sigterm_hands_its_sessions_over_at_once(team:
     await seen1.wait_for(lambda: bool(_ends(seen1, sid)), timeout=30)
     assert _ends(seen1, sid)[0]["type"] == "query:completed"
     assert _gapless(seen1.seqs(sid))
+
+
+async def test_workspace_operations_sent_to_another_node_reach_the_owners_worktree(
+    team: Team, tmp_path: Path
+) -> None:
+    """Forwarded because runtime/api.py marks them so: nothing in the cluster lists them by hand."""
+    n0, n1, n2 = team.nodes
+    project = make_repo(tmp_path / "project")
+    created = await team.post(
+        n0, "/sessions", {"architecture": "shell", "workspace": {"project": str(project)}}, 201
+    )
+    sid, worktree = created["sessionId"], Path(created["workspace"]["path"])
+    assert await team.owner(sid) == n0.url
+    async with team.http.post(f"{n1.url}/sessions/{sid}/commit", json={"message": "nothing yet"}) as response:
+        assert response.status == 409 and (await response.json())["code"] == "NOTHING_TO_COMMIT"
+    (worktree / "notes.json").write_text('{"a": 1}\n')
+    changes = await team.get(n1, f"/sessions/{sid}/changes")
+    assert [f["path"] for f in changes["files"]] == ["notes.json"]
+    async with team.http.get(f"{n2.url}/api/sessions/{sid}/diff", params={"path": "notes.json"}) as response:
+        assert response.status == 200 and response.content_type == "text/x-diff"
+        assert '+{"a": 1}' in await response.text()
+    async with team.http.get(f"{n2.url}/sessions/{sid}/files/notes.json") as response:
+        assert await response.read() == b'{"a": 1}\n'  # bytes, though the owner typed it JSON
+    committed = await team.post(n2, f"/sessions/{sid}/commit", {"message": "notes from another node"})
+    assert git(worktree, "log", "-1", "--format=%H %s").split(" ", 1) == [
+        committed["commit"],
+        "notes from another node\n",
+    ]
+    c1, _ = await team.client(n1)
+    ack = await c1.call("session:discard", {"sessionId": sid}, timeout=15)
+    assert ack == {"success": True, "paths": ["notes.json"]}  # back to the base commit
+    assert not (worktree / "notes.json").exists()
+    assert await team.owner(sid) == n0.url

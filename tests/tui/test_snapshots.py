@@ -31,3 +31,12 @@ def test_new_session_dialog_on_a_small_terminal(size: tuple[int, int], snap_comp
         await scene(pilot, "dialog")
 
     assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=run_before)
+
+
+def test_changes_pane(snap_compare: Any, tmp_path: Path) -> None:
+    """A real repository and shell session (fixed content and dates): files, counts, the diff."""
+
+    async def run_before(pilot: Any) -> None:
+        await scene(pilot, "changes")
+
+    assert snap_compare(make_app(tmp_path), terminal_size=SIZE, run_before=run_before)

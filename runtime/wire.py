@@ -1,21 +1,24 @@
-"""Request and response models of the HTTP and Socket.IO surface (SPEC §3, §4).
+"""Request and response models of the HTTP and Socket.IO surface (SPEC §3, §4, §10).
 
 Every body the server accepts is validated by one of these, and ``/openapi.json`` is generated
-from them, so the document and the behaviour cannot drift. Core types (``SessionSummary``,
+from them, so the document and the behaviour cannot drift. The operation table (``runtime/api.py``)
+names them per operation; they live outside ``runtime/server`` because the remote client and the
+team server's forwarding read the same table. Core types (``SessionSummary``,
 ``SessionEvent`` ...) are reused from ``runtime.models``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-from ..models import (
+from .models import (
     ArchitectureInfo,
     CreateSessionArgs,
     FileInfo,
+    MergeStrategy,
     PermissionDecision,
     ProfileInfo,
     SessionEvent,
@@ -23,8 +26,11 @@ from ..models import (
     SessionSummary,
     WireModel,
 )
-from ..sessions.session import MAX_CONTENT
+from .sessions.session import MAX_CONTENT
+from .workspaces.workspace import MAX_CONTEXT
 
+#: Most paths one discard takes (a client wanting more discards everything).
+MAX_PATHS = 10_000
 #: Largest page of ``GET /sessions/{id}/events`` (and the default ``limit``).
 MAX_EVENTS_PAGE = 10_000
 
@@ -75,9 +81,16 @@ def _check_text(text: str) -> None:
 
 def known_architectures() -> list[str]:
     """Architecture ids (and aliases) this runtime knows, for the OpenAPI document."""
-    from ..architectures import ALIASES, ARCHITECTURES
+    from .architectures import ALIASES, ARCHITECTURES
 
     return sorted({*ARCHITECTURES, *ALIASES})
+
+
+def primitive_names() -> list[str]:
+    """Sandbox backends this runtime has (the primitive registry), for validation and OpenAPI."""
+    from .primitives.registry import names
+
+    return names()
 
 
 # --------------------------------------------------------------------------- errors
@@ -93,7 +106,7 @@ class ErrorResponse(WireModel):
 
 
 class CreateSessionRequest(CreateSessionArgs):
-    """``CreateSessionArgs`` (plus ``primitive``: ``local`` or ``modal``, default: the server's)."""
+    """``CreateSessionArgs`` (plus ``primitive``: a registered backend, default: the server's)."""
 
     model_config = ConfigDict(strict=True)
 
@@ -105,7 +118,17 @@ class CreateSessionRequest(CreateSessionArgs):
         pattern=r"\S",
         json_schema_extra=lambda schema: schema.update(enum=known_architectures()),
     )
-    primitive: Literal["local", "modal"] | None = None
+    # Checked against the primitive registry (not a Literal: plugins add names); OpenAPI lists them.
+    primitive: (
+        Annotated[StrictStr, Field(json_schema_extra=lambda schema: schema.update(enum=primitive_names()))] | None
+    ) = None
+
+    @field_validator("primitive")
+    @classmethod
+    def _known_primitive(cls, value: str | None) -> str | None:
+        if value is not None and value not in primitive_names():
+            raise ValueError(f"unknown primitive {value[:100]!r} (known: {', '.join(primitive_names())})")
+        return value
 
     @field_validator("session_options")
     @classmethod
@@ -262,33 +285,77 @@ class EmptyRequest(StrictWire):
     pass
 
 
-__all__ = [
-    "MAX_EVENTS_PAGE",
-    "ArchitecturesResponse",
-    "CreateSessionRequest",
-    "DeleteSessionResponse",
-    "EmptyRequest",
-    "ErrorResponse",
-    "EventsQuery",
-    "EventsResponse",
-    "FilesResponse",
-    "HealthResponse",
-    "InterruptResponse",
-    "JoinRequest",
-    "PermissionRequest",
-    "ProfilesResponse",
-    "RenameSessionRequest",
-    "SendMessageRequest",
-    "SendMessageResponse",
-    "SessionListResponse",
-    "SessionRef",
-    "SocketCreateRequest",
-    "SocketMessageRequest",
-    "SocketOptionsRequest",
-    "SocketPermissionRequest",
-    "SocketRenameRequest",
-    "SuccessResponse",
-    "TerminateResponse",
-    "UpdateOptionsRequest",
-    "UpdateOptionsResponse",
-]
+# --------------------------------------------------------------------------- workspaces (SPEC §10)
+
+
+class DiffQuery(StrictWire):
+    """Query string of ``GET /sessions/{id}/diff`` (values arrive as strings; coerced here)."""
+
+    model_config = ConfigDict(strict=False)
+
+    path: str | None = Field(default=None, min_length=1, max_length=4096)
+    context: int = Field(default=3, ge=0, le=MAX_CONTEXT)
+
+
+class CommitRequest(StrictWire):
+    message: StrictStr = Field(min_length=1, max_length=100_000, pattern=r"\S")
+
+
+class MergeRequest(StrictWire):
+    into: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    strategy: MergeStrategy = "merge"
+
+
+class DiscardRequest(StrictWire):
+    paths: list[StrictStr] | None = Field(default=None, max_length=MAX_PATHS)
+
+
+class CommitResponse(WireModel):
+    commit: str
+
+
+class MergeResponse(WireModel):
+    commit: str
+    into: str
+
+
+class DiscardResponse(WireModel):
+    paths: list[str]
+
+
+class SocketDiffRequest(SessionRef):
+    path: StrictStr | None = Field(default=None, min_length=1, max_length=4096)
+    context: int = Field(default=3, ge=0, le=MAX_CONTEXT)
+
+
+class SocketCommitRequest(SessionRef, CommitRequest):
+    pass
+
+
+class SocketMergeRequest(SessionRef, MergeRequest):
+    pass
+
+
+class SocketDiscardRequest(SessionRef, DiscardRequest):
+    pass
+
+
+
+# --------------------------------------------------------------------------- checkpoints (restore, fork)
+
+
+class ForkRequest(StrictWire):
+    """``POST /sessions/{id}/fork``: the checkpoint (a query seq, its full ref, or ``"base"``),
+    and optionally the new session's name and branch."""
+
+    checkpoint: StrictStr | StrictInt = Field(union_mode="left_to_right")
+    name: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    branch: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+
+
+class SocketRestoreRequest(SessionRef):
+    checkpoint: StrictStr | StrictInt = Field(union_mode="left_to_right")
+
+
+class SocketForkRequest(SessionRef, ForkRequest):
+    pass
