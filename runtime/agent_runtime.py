@@ -21,6 +21,7 @@ from .models import (
     CreateSessionArgs,
     FileInfo,
     ProfileInfo,
+    RestoreResult,
     SessionDetail,
     SessionEvent,
     SessionRuntime,
@@ -419,6 +420,34 @@ class AgentRuntime:
     async def discard(self, session_id: str, paths: list[str] | None = None) -> list[str]:
         """Put ``paths`` (all changes when ``None``) back to the base commit; returns the paths."""
         return await self._workspace(session_id, write=True).discard(paths)
+
+    async def restore_checkpoint(self, session_id: str, checkpoint: str | int) -> RestoreResult:
+        """Put the worktree back to a checkpoint (a query's seq, its ref, or ``"base"``: undo
+        every query); the session branch and the user's checkout do not move."""
+        workspace = self._workspace(session_id, write=True)
+        environment = self._manager().get(session_id).environment
+        if environment.primitive_name != "local" and environment.is_active:
+            # A remote sandbox has its own copy of the files, which the next query's sync back
+            # would bring over the restored ones: end it (its changes come back first), so the
+            # next query starts a sandbox from the restored worktree.
+            await environment.terminate("manual")
+        result = await workspace.restore(checkpoint)
+        return RestoreResult.model_validate(result)
+
+    async def fork_session(
+        self, session_id: str, checkpoint: str | int, *, name: str | None = None, branch: str | None = None
+    ) -> SessionSummary:
+        """A new session on its own branch and worktree holding a checkpoint's files, with the
+        conversation up to there (docs/workspaces.md "Fork"). The source is not touched."""
+        from .sessions.fork import fork_session
+
+        manager = self._manager()
+        if name is not None:
+            require_storable(name, "name")
+        fork = await fork_session(manager, manager.get(session_id), checkpoint, name=name, branch=branch)
+        summary = fork.summary()
+        self._notify(SessionsChanged("created", summary))
+        return summary
 
     # ------------------------------------------------------------------ catalogue
 

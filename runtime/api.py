@@ -58,6 +58,7 @@ PATH_PARAMS: dict[str, tuple[str, str]] = {
     "id": ("session_id", "Session id"),
     "requestId": ("request_id", "Permission request id"),
     "path": ("path", "Path relative to the workspace (may contain /)"),
+    "checkpoint": ("checkpoint", 'A query\'s seq (last part of a workspace:checkpoint ref), its full ref, or "base"'),
 }
 #: Path parameters whose value may span several URL segments.
 MULTI_SEGMENT = frozenset({"path"})
@@ -418,6 +419,36 @@ OPERATIONS: tuple[Operation, ...] = (
         forwarded=True,
         encode=lambda r, _: {"paths": r},
         decode=lambda b: [str(p) for p in b.get("paths", [])],
+    ),
+    # Checkpoints (docs/workspaces.md "Checkpoints"): restore is a workspace write.
+    Operation(
+        "restoreCheckpoint",
+        "restore_checkpoint",
+        "POST /sessions/{id}/checkpoints/{checkpoint}/restore",
+        "Put the worktree's files back to a checkpoint; the branch and the user's checkout do not move",
+        response=models.RestoreResult,
+        errors=(400, 404, 409),
+        codes=(*_WORKSPACE_WRITE, "CHECKPOINT_NOT_FOUND", "SESSION_NOT_FOUND"),
+        event="session:restore",
+        event_model=wire.SocketRestoreRequest,
+        forwarded=True,
+        decode=models.RestoreResult.model_validate,
+    ),
+    Operation(
+        "forkSession",
+        "fork_session",
+        "POST /sessions/{id}/fork",
+        "A new session on its own branch and worktree from a checkpoint, with the conversation up to there",
+        body=wire.ForkRequest,
+        response=models.SessionSummary,
+        status=201,
+        errors=(400, 404),
+        codes=("NO_WORKSPACE", "CHECKPOINT_NOT_FOUND", "SESSION_NOT_FOUND"),
+        event="session:fork",
+        event_model=wire.SocketForkRequest,
+        ack_key="session",
+        forwarded=True,
+        decode=models.SessionSummary.model_validate,
     ),
     Operation(
         "listProfiles",

@@ -55,6 +55,12 @@ class FileNotFound(NotFound):
     code = "FILE_NOT_FOUND"
 
 
+class CheckpointNotFound(NotFound):
+    """A session has no such checkpoint (restore, fork)."""
+
+    code = "CHECKPOINT_NOT_FOUND"
+
+
 class FileTooLarge(AgentTuiError):
     """A workspace file too big to hand over in one response."""
 

@@ -59,6 +59,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "workspace:conflict",
     "workspace:discarded",
     "workspace:checkpoint",
+    "workspace:restored",
+    "workspace:forked",
     "options:update",
     "permission:requested",
     "permission:resolved",
@@ -391,6 +393,15 @@ class WorkspaceChanges(WireModel):
     files: list[ChangedFile] = Field(default_factory=list)
 
 
+class RestoreResult(WireModel):
+    """What ``restore_checkpoint`` did: the checkpoint (``"12"``, ``"base"``), its commit, and
+    the paths whose files changed (each also announced as a ``file:*`` event)."""
+
+    checkpoint: str
+    commit: str
+    paths: list[str] = Field(default_factory=list)
+
+
 class SessionSummary(WireModel):
     session_id: str
     name: str
@@ -466,6 +477,15 @@ class AcpAgent(WireModel):
     state: list[str] = Field(default_factory=list)
 
 
+class ProfileWorkspace(WireModel):
+    """A profile's ``[workspace]`` table: ``setup``, the command that prepares a new worktree when
+    the project has none of its own in ``.agent-tui.toml`` (the project's wins)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    setup: str | None = Field(default=None, max_length=10_000)
+
+
 class AgentProfile(WireModel):
     """SPEC §8: how an agent is configured (system prompt, model, tools, env names, files)."""
 
@@ -481,6 +501,7 @@ class AgentProfile(WireModel):
     permission_mode: PermissionMode = "bypass"
     network: bool = True  # False: a local sandbox under bubblewrap gets no network (docs/isolation.md)
     acp: AcpAgent | None = None
+    workspace: ProfileWorkspace | None = None
 
     def info(self) -> ProfileInfo:
         return ProfileInfo(id=self.id, name=self.name, description=self.description)

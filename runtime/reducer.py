@@ -369,7 +369,8 @@ def apply_event(state: SessionState, event: SessionEvent) -> SessionState:  # no
             state.changes_index = {f["path"]: i for i, f in enumerate(files)}
         case "file:created" | "file:modified" | "file:deleted":
             _fold_file(state, event.type, payload)
-        case "workspace:committed" | "workspace:merged" | "workspace:conflict" | "workspace:discarded":
+        case ("workspace:committed" | "workspace:merged" | "workspace:conflict" | "workspace:discarded"
+              | "workspace:restored" | "workspace:forked"):
             state.workspace_event = {"type": event.type, "payload": payload}
         case "workspace:checkpoint":
             state.checkpoints.append(dict(payload))

@@ -29,6 +29,7 @@ from .models import (
     CreateSessionArgs,
     FileInfo,
     ProfileInfo,
+    RestoreResult,
     SessionDetail,
     SessionEvent,
     SessionRuntime,
@@ -44,7 +45,7 @@ _ERRORS: dict[str, type[AgentTuiError]] = {
         _errors.InvalidRequest, _errors.UnknownArchitecture, _errors.InvalidPath, _errors.NotFound,
         _errors.SessionNotFound, _errors.ProfileNotFound, _errors.FileNotFound, _errors.PermissionNotFound,
         _errors.AlreadyResolved, _errors.StoreError, _errors.SandboxError, _errors.RuntimeClosed,
-        _errors.NotAGitRepository, _errors.NoWorkspace,
+        _errors.NotAGitRepository, _errors.NoWorkspace, _errors.CheckpointNotFound,
     )
 }
 _ERRORS.update(
@@ -75,6 +76,9 @@ class RuntimeClient(Protocol):
     async def commit(self, session_id: str, message: str) -> str: ...
     async def merge(self, session_id: str, into: str | None = None, strategy: str = "merge") -> dict[str, Any]: ...
     async def discard(self, session_id: str, paths: list[str] | None = None) -> list[str]: ...
+    async def restore_checkpoint(self, session_id: str, checkpoint: str | int) -> RestoreResult: ...
+    async def fork_session(self, session_id: str, checkpoint: str | int, *, name: str | None = None,
+                           branch: str | None = None) -> SessionSummary: ...
 
 
 class ServerUnreachable(AgentTuiError):
@@ -440,9 +444,10 @@ class RemoteRuntime:
         except Exception as exc:
             raise ServerUnreachable(f"{method} {path} failed: {_reason(exc)}") from exc
 
-    async def invoke(self, name: str, **call: Any) -> Any:
+    async def invoke(self, name: str, /, **call: Any) -> Any:
         """Run operation ``name`` of the table (``runtime/api.py``) on the server, with the runtime
-        method's keywords; returns what the runtime method returns. The typed methods below call it."""
+        method's keywords (positional-only ``name``: ``fork_session`` has a ``name`` keyword);
+        returns what the runtime method returns. The typed methods below call it."""
         op = api.operation(name)
         request = api.http_call(op, call)
         body = await self._request(
@@ -518,6 +523,14 @@ class RemoteRuntime:
 
     async def discard(self, session_id: str, paths: list[str] | None = None) -> list[str]:
         return await self.invoke("discardChanges", session_id=session_id, paths=paths)
+
+    async def restore_checkpoint(self, session_id: str, checkpoint: str | int) -> RestoreResult:
+        return await self.invoke("restoreCheckpoint", session_id=session_id, checkpoint=checkpoint)
+
+    async def fork_session(self, session_id: str, checkpoint: str | int, *, name: str | None = None,
+                           branch: str | None = None) -> SessionSummary:
+        return await self.invoke("forkSession", session_id=session_id, checkpoint=checkpoint, name=name,
+                                 branch=branch)
 
     async def list_profiles(self) -> list[ProfileInfo]:
         return await self.invoke("listProfiles")

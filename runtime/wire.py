@@ -339,3 +339,23 @@ class SocketMergeRequest(SessionRef, MergeRequest):
 class SocketDiscardRequest(SessionRef, DiscardRequest):
     pass
 
+
+
+# --------------------------------------------------------------------------- checkpoints (restore, fork)
+
+
+class ForkRequest(StrictWire):
+    """``POST /sessions/{id}/fork``: the checkpoint (a query seq, its full ref, or ``"base"``),
+    and optionally the new session's name and branch."""
+
+    checkpoint: StrictStr | StrictInt = Field(union_mode="left_to_right")
+    name: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    branch: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+
+
+class SocketRestoreRequest(SessionRef):
+    checkpoint: StrictStr | StrictInt = Field(union_mode="left_to_right")
+
+
+class SocketForkRequest(SessionRef, ForkRequest):
+    pass

@@ -32,6 +32,8 @@ class LaunchContext:
     config: RuntimeConfig = field(default_factory=RuntimeConfig)
     #: Which primitive the sandbox runs on (``local`` paths differ from ``modal`` ones).
     primitive: str = DEFAULT_PRIMITIVE
+    #: A fork's first query: the session whose copied conversation the agent resumes as its own.
+    fork_of: str | None = None
 
     @property
     def workspace(self) -> str:

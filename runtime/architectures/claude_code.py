@@ -74,7 +74,11 @@ class ClaudeCodeArchitecture:
         ]
         # The runner swaps these if the sandbox says otherwise (no session file yet after an early
         # interrupt, or one already there): see ClaudeCodeConverter.prepare.
-        argv += ["--resume", claude_id] if ctx.resume else ["--session-id", claude_id]
+        if ctx.fork_of:
+            # The fork's copy of the source conversation becomes its own (docs/workspaces.md "Fork").
+            argv += ["--session-id", claude_id, "--fork-session", "--resume", claude_session_id(ctx.fork_of)]
+        else:
+            argv += ["--resume", claude_id] if ctx.resume else ["--session-id", claude_id]
         model = ctx.session_options.get("model") or ctx.profile.model
         if model:
             argv += ["--model", str(model)]

@@ -185,6 +185,9 @@ class ClaudeCodeConverter(Converter):
         options_end = argv.index("--") if "--" in argv else len(argv)
         if "--input-format" in argv[: options_end - 1]:
             self.stream_input = argv[argv.index("--input-format") + 1] == "stream-json"
+        if "--fork-session" in argv[:options_end]:
+            argv = _settle_fork(argv, config_dir)
+            options_end = argv.index("--") if "--" in argv else len(argv)
         for flag, other in (("--resume", "--session-id"), ("--session-id", "--resume")):
             if flag not in argv[: options_end - 1]:
                 continue
@@ -795,6 +798,35 @@ def _find_session_file(config_dir: str, claude_id: str) -> str | None:
 
 #: How much of a session file is read to find its first message (it is in the first lines).
 _MESSAGE_SCAN_BYTES = 4 * 1024 * 1024
+
+
+def _settle_fork(argv: list[str], config_dir: str) -> list[str]:
+    """``--session-id F --fork-session --resume S`` (a fork's first query) as the sandbox allows:
+    F already holds the conversation (an earlier try got that far) -> ``--resume F``; S's copy is
+    not there -> a fresh ``--session-id F``; else as it is."""
+    position = argv.index("--session-id")
+    own = argv[position + 1]
+    source = argv[argv.index("--resume") + 1]
+    own_file = _find_session_file(config_dir, own)
+    if own_file is not None and _has_message(own_file):
+        keep = ["--resume", own]
+    elif _find_session_file(config_dir, source) is None:
+        keep = ["--session-id", own]
+    else:
+        return argv
+    rest: list[str] = []
+    skip = 0
+    for number, arg in enumerate(argv):
+        if skip:
+            skip -= 1
+            continue
+        if number < len(argv) - 1 and arg in ("--session-id", "--resume") and "--" not in argv[:number]:
+            skip = 1
+            continue
+        if arg == "--fork-session" and "--" not in argv[:number]:
+            continue
+        rest.append(arg)
+    return [*rest[:position], *keep, *rest[position:]]
 
 
 def _has_message(path: str) -> bool:

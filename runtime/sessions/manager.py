@@ -93,6 +93,7 @@ class SessionManager:
         )
         if record.get("workspace"):
             session.workspace = self._workspace(session_id, record["workspace"])
+            session.workspace.agent_busy = lambda: session.busy
             env.prepare = session.workspace.prepare_sandbox
             env.after_start = session.workspace.sync_up
             env.before_drop = session.workspace.save_from

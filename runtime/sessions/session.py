@@ -412,6 +412,9 @@ class AgentSession:
         env = self.environment
         env.query_started()
         try:
+            if self.workspace is not None:
+                # A restore/discard/commit/merge under way finishes before the agent starts.
+                await self.workspace.settled()
             try:
                 await env.ensure_ready()
             except SandboxError as exc:
@@ -455,6 +458,7 @@ class AgentSession:
                 if outcome.get("crashed") and self._interrupt_reason != "shutdown":
                     await env.terminate("unhealthy")
             elif outcome.get("success"):
+                await self._forked_conversation_taken()
                 await self.publish("query:completed", {"messageId": message_id, "durationMs": duration_ms})
             else:
                 await self.publish(
@@ -469,6 +473,12 @@ class AgentSession:
                     await env.terminate("unhealthy")
         finally:
             env.query_ended()
+
+    async def _forked_conversation_taken(self) -> None:
+        """A fork's first query went through: its agent has the conversation (or the note) now."""
+        taken = [key for key in ("forkOf", "forkNote") if self.record.pop(key, None) is not None]
+        if taken:
+            await self.bus.store.update_session(self.id, dict.fromkeys(taken))
 
     def _watch_workspace(self) -> contextlib.AbstractAsyncContextManager[None]:
         """``file:*`` events while the agent works in a local worktree (SPEC §10)."""
@@ -486,7 +496,8 @@ class AgentSession:
         return LaunchContext(
             session_id=self.id,
             message_id=message_id,
-            prompt=content,
+            # A fork whose agent cannot resume the source's conversation is told what it holds.
+            prompt=f"{self.record['forkNote']}\n\n{content}" if self.record.get("forkNote") else content,
             session_dir=self.environment.session_dir,
             profile=self.profile,
             session_options=self.record.get("sessionOptions") or {},
@@ -495,6 +506,7 @@ class AgentSession:
             extra_allowed_tools=list(self.record.get("allowedTools") or []),
             config=self.config,
             primitive=self.environment.primitive_name,
+            fork_of=self.record.get("forkOf"),
         )
 
     async def _execute(self, message_id: str, content: str) -> dict[str, Any]:
@@ -503,7 +515,7 @@ class AgentSession:
         ctx = self._launch_context(message_id, content)
         launch = self.architecture.launch(ctx)
         request: dict[str, Any] = {
-            "prompt": content,
+            "prompt": ctx.prompt,
             "messageId": message_id,
             "sessionId": self.id,
             "architecture": self.architecture.id,

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,10 @@ class Workspace:
         self._persist = persist
         #: Serializes this workspace's own git calls (its index, its private change index).
         self._lock = asyncio.Lock()
+        #: Whether the session's agent is working or about to (set by the session manager).
+        self.agent_busy: Callable[[], bool] = lambda: False
+        #: Queries waiting in ``settled`` for a write to finish.
+        self.queries_waiting = 0
         self._identity: dict[str, str] | None = None
 
     # ------------------------------------------------------------------ facts
@@ -86,6 +90,28 @@ class Workspace:
                 'this session works in place (mode "in-place"): it has no branch to review, commit or merge',
                 code="NO_WORKSPACE",
             )
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        """The lock, for a write: checked again once held (a message may have arrived while the
+        write waited for it), and held until the files are settled, since a query waits for it
+        (``settled``) before its agent starts."""
+        async with self._lock:
+            if self.agent_busy():
+                raise WorkspaceConflict(
+                    "the agent is working in this workspace; wait for the query to end (or interrupt it)",
+                    code="WORKSPACE_BUSY",
+                )
+            yield
+
+    async def settled(self) -> None:
+        """Wait for a write in progress (restore, discard, commit, merge) before an agent starts."""
+        self.queries_waiting += 1
+        try:
+            async with self._lock:
+                pass
+        finally:
+            self.queries_waiting -= 1
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -181,9 +207,9 @@ class Workspace:
         await self.publish_changes()
 
     async def run_setup(self, env: Any, status: Callable[[str], Awaitable[None]]) -> None:
-        """The project's setup command (``.agent-tui.toml``: ``[workspace] setup = "..."``), run in
-        the sandbox's workspace when the sandbox is ready: once per worktree locally, in every new
-        sandbox remotely (a new sandbox starts without what it installed). Its output becomes
+        """The project's setup command (``.agent-tui.toml``: ``[workspace] setup = "..."``; else the
+        profile's ``[workspace] setup``), run in the sandbox's workspace when the sandbox is ready:
+        once per worktree locally, in every new sandbox remotely (a new sandbox starts without what it installed). Its output becomes
         ``log`` events; a failure is a warning, not a failed sandbox (the agent can still work)."""
         from .setup import run_setup_command, setup_command
 
@@ -191,9 +217,15 @@ class Workspace:
         if local and self.record.get("setupDone"):
             return
         command = await asyncio.to_thread(setup_command, self.path)
+        source = "project"
+        if command is None:
+            # The profile's ``[workspace] setup``: for projects that do not say (theirs wins).
+            profile_setup = getattr(getattr(env, "profile", None), "workspace", None)
+            command = profile_setup.setup if profile_setup is not None and (profile_setup.setup or "").strip() else None
+            source = "profile"
         if command is None:
             return
-        await status(f"Running the project's setup: {command[:80]}")
+        await status(f"Running the {source}'s setup: {command[:80]}")
         ok = await run_setup_command(env.primitive, command, env.runner_env(), self._publish)
         if not local:
             # What the setup made (dependencies, builds) is not the agent's change to bring back.
@@ -367,7 +399,7 @@ class Workspace:
         if not isinstance(message, str) or not message.strip():
             raise InvalidRequest("commit message must be a non-empty string")
         await self.ensure()
-        async with self._lock:
+        async with self._writing():
             commit = await self._commit_all(message)
         await self._publish("workspace:committed", {"commit": commit, "message": message})
         await self.publish_changes()
@@ -382,11 +414,11 @@ class Workspace:
         base = self.base_commit
         if relatives is None:
             relatives = [f.path for f in (await self.changes()).files]
-            async with self._lock:
+            async with self._writing():
                 await run_git(["reset", "--quiet", "--hard", base], self.path)
                 await run_git(["clean", "-f", "-d", "--quiet"], self.path)
         else:
-            async with self._lock:
+            async with self._writing():
                 for relative in relatives:
                     await run_git(["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", relative], self.path)
                     in_base = await run_git(["ls-tree", "--name-only", base, "--", relative], self.path)
@@ -416,7 +448,7 @@ class Workspace:
             raise InvalidRequest("a session branch cannot be merged into itself")
         await self.ensure()
         repo = self._repo()
-        async with self._lock:
+        async with self._writing():
             with contextlib.suppress(WorkspaceConflict):
                 await self._commit_all(f"agent-tui: changes of session {session_name!r}")
             async with self._lock_repo():
@@ -557,6 +589,41 @@ class Workspace:
             return None
         await self._publish("workspace:checkpoint", {"ref": ref, "commit": commit, "messageId": message_id})
         return commit
+
+    async def restore(self, checkpoint: Any) -> dict[str, Any]:
+        """Put the worktree's files back to a checkpoint (``base``: the base commit); the branch,
+        the checkpoints and the user's checkout do not move. Each changed path is announced as a
+        ``file:*`` event, then ``workspace:restored`` and ``workspace:changes``."""
+        from .checkpoints import find_checkpoint, restore_tree
+
+        self._require_worktree()
+        found = await find_checkpoint(self, checkpoint)
+        await self.ensure()
+        async with self._writing():
+            drafts = await restore_tree(self, found.commit)
+            if found.name == "base":
+                self.record.pop("lastCheckpoint", None)
+            else:
+                # The next query's checkpoint is skipped if it leaves the files as restored.
+                self.record["lastCheckpoint"] = {"ref": f"{self.checkpoint_prefix()}{found.name}",
+                                                 "commit": found.commit}
+            await self._persist(self.record)
+            # Announced before the lock is let go: a query waiting for it comes after, in the log too.
+            for draft in drafts:
+                await self._publish(draft["type"], draft["payload"])
+            paths = [d["payload"]["path"] for d in drafts]
+            await self._publish("workspace:restored",
+                                {"checkpoint": found.name, "commit": found.commit, "paths": paths})
+        await self.publish_changes()
+        return {"checkpoint": found.name, "commit": found.commit, "paths": paths}
+
+    async def start_from(self, commit: str) -> None:
+        """A fork's new worktree takes a checkpoint's files, as uncommitted changes."""
+        from .checkpoints import restore_tree
+
+        await self.ensure()
+        async with self._lock:
+            await restore_tree(self, commit, keep_previous=False)
 
     async def publish_changes(self) -> WorkspaceChanges | None:
         """Publish ``workspace:changes`` (after every query and every write)."""

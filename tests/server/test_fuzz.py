@@ -99,6 +99,8 @@ MUTATING_EVENTS = {
     "session:commit",
     "session:merge",
     "session:discard",
+    "session:restore",
+    "session:fork",
 }
 
 
@@ -265,6 +267,8 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "session:commit": wire.SocketCommitRequest,
     "session:merge": wire.SocketMergeRequest,
     "session:discard": wire.SocketDiscardRequest,
+    "session:restore": wire.SocketRestoreRequest,
+    "session:fork": wire.SocketForkRequest,
 }
 
 

@@ -72,8 +72,10 @@ async def test_schemathesis_finds_no_server_errors(
     # storable JSON (no lone surrogates, 64-bit integers: docs/protocol.md), which JSON Schema
     # cannot say: a schema-valid sessionOptions or name may get a 400 on those operations only;
     # likewise a file path that is absolute or escapes the workspace (`\\x` counts as absolute),
-    # and the workspace routes on a session created without a workspace (400 NO_WORKSPACE, §10).
-    workspace_ops = ("getChanges", "getDiff", "commitChanges", "mergeChanges", "discardChanges")
+    # and the workspace routes on a session created without a workspace (400 NO_WORKSPACE, §10;
+    # restore/fork also answer 400 to a checkpoint name that names none).
+    workspace_ops = ("getChanges", "getDiff", "commitChanges", "mergeChanges", "discardChanges",
+                     "restoreCheckpoint", "forkSession")
     free_form = [
         f"{op}{suffix}"
         for op in ("createSession", "updateOptions", "renameSession", "readFile", *workspace_ops)

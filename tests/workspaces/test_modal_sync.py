@@ -75,3 +75,36 @@ async def _wait_for(path: Path) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{path} never appeared")
+
+
+async def test_restore_on_a_remote_sandbox_sticks(
+    fake_modal: types.ModuleType, tmp_path: Path, repo: Path  # noqa: F811
+) -> None:
+    """The sandbox has its own copy of the files: after a restore the next query must see the
+    restored worktree, and its sync back must not bring the undone files back."""
+    async with AgentRuntime(modal_config(tmp_path)) as runtime:
+        summary = await runtime.create_session(
+            {"architecture": "shell", "name": "remote", "workspace": {"project": str(repo)}}
+        )
+        sid, worktree = summary.session_id, Path(summary.workspace.path)
+        for command in ("echo one > one.txt", "echo two > two.txt"):
+            message_id, _ = await runtime.send_message(sid, command)
+            await collect_until(runtime, sid, query_end(message_id), timeout=60)
+        events, _ = await runtime.get_events(sid)
+        first = next(e for e in events if e.type == "workspace:checkpoint").payload["ref"]
+        last = (await runtime.get_summary(sid)).last_seq
+        await runtime.restore_checkpoint(sid, first)
+        assert not (worktree / "two.txt").exists()
+        # The sandbox that held the old files was ended first (its changes brought back before
+        # the restore, not over it)...
+        events, _ = await runtime.get_events(sid, after_seq=last)
+        kinds = [e.type for e in events]
+        assert kinds.index("ee:terminated") < kinds.index("workspace:restored")
+        # ...so the next query starts a new sandbox, with the restored worktree uploaded. (A real
+        # Modal sandbox starts empty; the fake keeps its folder, so only the upload is checked.)
+        message_id, _ = await runtime.send_message(sid, "cat one.txt")
+        events = await collect_until(runtime, sid, query_end(message_id), timeout=60)
+        statuses = [e.payload["statusMessage"] for e in events if e.type == "ee:creating"]
+        assert any(s.startswith("Uploading the worktree") for s in statuses)
+        assert not (worktree / "two.txt").exists()
+        assert {f.path for f in (await runtime.get_changes(sid)).files} == {"one.txt"}
