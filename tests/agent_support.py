@@ -2,16 +2,17 @@
 real CLI is installed under ``tests/node``, the loopback-only network namespace their event loop
 thread runs in, a started runtime for a test, stand-in CLIs, and asking a session something.
 
-The fixture here (``loopback_only``) is imported by each folder's ``conftest.py``.
+The fixtures here (``loopback_only``, ``fake_fixture``) are used by each folder's ``conftest.py``.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,18 @@ def missing_cli_reason(binary: Path, name: str) -> str:
 def needs_cli(binary: Path, name: str) -> pytest.MarkDecorator:
     """Skips a test, with a clear reason, when the CLI ``name`` is not installed at ``binary``."""
     return pytest.mark.skipif(not cli_available(binary), reason=missing_cli_reason(binary, name))
+
+
+def fake_fixture(make: Callable[[], Any]) -> Any:
+    """A fixture ``fake``: the fake model server ``make()`` builds, started inside the
+    loopback-only namespace (for a folder whose tests all talk to one kind of fake)."""
+
+    @pytest.fixture
+    async def fake(loopback_only: bool) -> AsyncIterator[Any]:
+        async with make() as server:
+            yield server
+
+    return fake
 
 
 @pytest.fixture(scope="module")

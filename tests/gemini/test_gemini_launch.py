@@ -18,9 +18,10 @@ from runtime.converters.gemini_cli import SETUP_ENV, GeminiCliConverter, transcr
 from runtime.models import AgentProfile
 from runtime.runner.execute import _agent_env
 from runtime.runner.gemini_transcript import gemini_session_id, load_transcript, read_transcript
-from tests.gemini.golden import DATA
+from tests.conformance.golden import GOLDENS
 from tests.helpers import make_config
 
+DATA = GOLDENS["gemini-cli"].data
 HOST = {"GEMINI_API_KEY": "key-host", "GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:9", "SECRET_TOKEN": "nope"}
 
 
