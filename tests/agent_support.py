@@ -90,3 +90,32 @@ async def ask(runtime: AgentRuntime, session_id: str, content: str,
     message_id, _queued = await runtime.send_message(session_id, content)
     events = await collect_until(runtime, session_id, query_end(message_id), after_seq=after, timeout=timeout)
     return message_id, events
+
+
+def launch_context(tmp_path: Path, binary: str, env: list[str], host: dict[str, str],
+                   **overrides: object) -> Any:
+    """A ``LaunchContext`` for launch tests: an executable stand-in ``binary`` in tmp_path/bin (the
+    only agent folder), a profile passing ``env`` (and ``NOT_SET``), host variables ``host``, and
+    an odd prompt; ``overrides`` replace any field."""
+    from runtime.architectures.base import LaunchContext
+    from runtime.models import AgentProfile
+
+    cli = write_executable_in(tmp_path / "bin", binary)
+    values: dict[str, object] = {
+        "session_id": "ses-0123456789abcdef0123", "message_id": "msg-1", "prompt": "-v looks like an option",
+        "session_dir": str(tmp_path / "sandbox"), "profile": AgentProfile(id="p", name="p", env=[*env, "NOT_SET"]),
+        "session_options": {}, "resume": False, "host_env": host,
+        "config": RuntimeConfig(agent_bin_dirs=[str(cli.parent)], host_env={}),
+    }
+    values.update(overrides)
+    return LaunchContext(**values)  # type: ignore[arg-type]
+
+
+def write_executable_in(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_executable(folder / name, "#!/bin/sh\n")
+
+
+def option_value(argv: list[str], name: str) -> str | None:
+    """The value after option ``name`` in ``argv`` (None: no such option)."""
+    return argv[argv.index(name) + 1] if name in argv else None

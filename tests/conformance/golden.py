@@ -178,78 +178,79 @@ def reduce_threads(events: list[dict[str, Any]]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the agents
 
 
+def greeting() -> Scenario:
+    return Scenario("text", [("Say hello", [Turn(Thinking("The user wants a greeting."), Text(GREETING))])])
+
+
+def remembering() -> Scenario:
+    return Scenario("resume", [("Remember the word 'teal'.", [Turn(Text("Noted: teal."))]),
+                               ("Which word?", [Turn(Text("The word was teal."))])])
+
+
+def basics(prompt: str, first: Any, *more: Any, done: str) -> list[Scenario]:
+    """A greeting, a resumed conversation, and a tool loop: text and a first call, then one call
+    per turn, then the closing text."""
+    loop = [Turn(Text("Writing the file."), first), *[Turn(c) for c in more], Turn(Text(done))]
+    return [greeting(), remembering(), Scenario("tool_loop", [(prompt, loop)])]
+
+
+def delegation(*turns: Turn) -> Scenario:
+    return Scenario("subagent", [("Delegate a listing", list(turns))])
+
+
+LISTING = {"description": "List files", "prompt": "List the files in the workspace"}
+HELLO = "echo hi > hello.txt && cat hello.txt"
+OOPS = "echo oops >&2; exit 3"
+
+
 def claude_scenarios() -> list[Scenario]:
     bash = anthropic.ToolUse
     return [
-        Scenario("text", [("Say hello", [Turn(Thinking("The user wants a greeting."), Text(GREETING))])]),
-        Scenario("tool_loop", [("Make hello.txt, then fail once", [
-            Turn(Text("Writing the file."), bash("Bash", {"command": "echo hi > hello.txt && cat hello.txt",
-                                                          "description": "Write hello.txt"})),
-            Turn(bash("Bash", {"command": "echo oops >&2; exit 3", "description": "Fail on purpose"})),
-            Turn(Text("Done: hello.txt says hi, and the second command failed with exit code 3.")),
-        ])]),
+        *basics("Make hello.txt, then fail once", bash("Bash", {"command": HELLO, "description": "Write hello.txt"}),
+                bash("Bash", {"command": OOPS, "description": "Fail on purpose"}),
+                done="Done: hello.txt says hi, and the second command failed with exit code 3."),
         Scenario("api_error", [("Hello?", [ErrorReply(500, "the fake model is on fire", times=2)])]),
-        Scenario("subagent", [("Delegate a listing", [
-            Turn(Text("Delegating."), bash("Agent", {"description": "List files",
-                                                     "prompt": "List the files in the workspace",
-                                                     "subagent_type": "general-purpose"}), match=for_main),
-            Turn(Text("Listing."), bash("Bash", {"command": "ls -a", "description": "list"}), match=for_subagent),
-            Turn(Text("The workspace is empty."), match=for_subagent),
-            Turn(Text("Waiting for the subagent."), match=for_main),
-            Turn(Text("The subagent says the workspace is empty."), match=for_main),
-        ])]),
+        delegation(Turn(Text("Delegating."), bash("Agent", {**LISTING, "subagent_type": "general-purpose"}),
+                        match=for_main),
+                   Turn(Text("Listing."), bash("Bash", {"command": "ls -a", "description": "list"}),
+                        match=for_subagent),
+                   Turn(Text("The workspace is empty."), match=for_subagent),
+                   Turn(Text("Waiting for the subagent."), match=for_main),
+                   Turn(Text("The subagent says the workspace is empty."), match=for_main)),
         # Claude Code reports a Bash command that runs for seconds as a `local_bash` task
         # (system/task_started ... task_notification): it is a tool call, not a subagent.
         Scenario("long_bash", [("Wait a little, then say done", [
             Turn(Text("Waiting."), bash("Bash", {"command": "sleep 3; echo done", "description": "Wait 3 s"})),
             Turn(Text("The command printed done.")),
         ])]),
-        Scenario("resume", [("Remember the word 'teal'.", [Turn(Text("Noted: teal."))]),
-                            ("Which word?", [Turn(Text("The word was teal."))])]),
     ]
+
+
+TWO_FILES = "Make hello.txt and notes.txt, then fail once"
+TWO_FILES_DONE = "Done: hello.txt says hi, notes.txt is written, and the last command failed."
 
 
 def opencode_scenarios() -> list[Scenario]:
     call = openai.ToolCall
     return [
-        Scenario("text", [("Say hello", [Turn(Thinking("The user wants a greeting."), Text(GREETING))])]),
-        Scenario("tool_loop", [("Make hello.txt and notes.txt, then fail once", [
-            Turn(Text("Writing the file."), call("bash", {"command": "echo hi > hello.txt && cat hello.txt",
-                                                          "description": "Write hello.txt"})),
-            Turn(call("write", {"filePath": "notes.txt", "content": "some notes\n"})),
-            Turn(call("bash", {"command": "echo oops >&2; exit 3", "description": "Fail on purpose"})),
-            Turn(Text("Done: hello.txt says hi, notes.txt is written, and the last command failed.")),
-        ])]),
+        *basics(TWO_FILES, call("bash", {"command": HELLO, "description": "Write hello.txt"}),
+                call("write", {"filePath": "notes.txt", "content": "some notes\n"}),
+                call("bash", {"command": OOPS, "description": "Fail on purpose"}), done=TWO_FILES_DONE),
         Scenario("api_error", [("Hello?", [ErrorReply(500, "the fake model is on fire", times=6,
                                                       retry_after_ms=0)])]),
-        Scenario("subagent", [("Delegate a listing", [
-            Turn(Text("Delegating."), call("task", {"description": "List files",
-                                                    "prompt": "List the files in the workspace",
-                                                    "subagent_type": "general"})),
-            Turn(Text("The workspace is empty.")),
-            Turn(Text("The subagent says the workspace is empty.")),
-        ])]),
-        Scenario("resume", [("Remember the word 'teal'.", [Turn(Text("Noted: teal."))]),
-                            ("Which word?", [Turn(Text("The word was teal."))])]),
+        delegation(Turn(Text("Delegating."), call("task", {**LISTING, "subagent_type": "general"})),
+                   Turn(Text("The workspace is empty.")), Turn(Text("The subagent says the workspace is empty."))),
     ]
 
 
 def gemini_scenarios() -> list[Scenario]:
     call = gemini.FunctionCall
     return [
-        Scenario("text", [("Say hello", [Turn(Thinking("The user wants a greeting."), Text(GREETING))])]),
-        Scenario("tool_loop", [("Make hello.txt and notes.txt, then fail once", [
-            Turn(Text("Writing the file."),
-                 call("run_shell_command", {"command": "echo hi > hello.txt && cat hello.txt",
-                                            "description": "Write hello.txt"})),
-            Turn(call("write_file", {"file_path": "notes.txt", "content": "some notes\n"})),
-            Turn(call("run_shell_command", {"command": "echo oops >&2; exit 3"})),
-            Turn(Text("Done: hello.txt says hi, notes.txt is written, and the last command failed.")),
-        ])]),
+        *basics(TWO_FILES, call("run_shell_command", {"command": HELLO, "description": "Write hello.txt"}),
+                call("write_file", {"file_path": "notes.txt", "content": "some notes\n"}),
+                call("run_shell_command", {"command": OOPS}), done=TWO_FILES_DONE),
         Scenario("api_error", [("Hello?", [ErrorReply(400, "API key not valid. Please pass a valid API key.",
                                                       kind="INVALID_ARGUMENT")])]),
-        Scenario("resume", [("Remember the word 'teal'.", [Turn(Text("Noted: teal."))]),
-                            ("Which word?", [Turn(Text("The word was teal."))])]),
     ]
 
 

@@ -28,24 +28,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .scripted_server import (
-    ErrorReply,
-    Part,
-    Recorded,
-    ScriptedServer,
-    Text,
-    Thinking,
-    ToolCall,
-    Turn,
-    chunks,
-    for_main,
-    for_subagent,
-    serve_by_hand,
-)
+from . import scripted_server as base
+from .scripted_server import ErrorReply, Recorded, ScriptedServer, Text, Thinking, ToolCall, Turn
 
-__all__ = ["ErrorReply", "FakeAnthropic", "Recorded", "Text", "Thinking", "ToolUse", "Turn", "for_main",
-           "for_subagent", "is_side_request"]
-
+for_main, for_subagent = base.for_main, base.for_subagent
 DEFAULT_MODEL = "claude-sonnet-4-5-20250929"
 
 
@@ -129,7 +115,7 @@ class FakeAnthropic(ScriptedServer):
         return response
 
 
-def _final_block(block: Part) -> dict[str, Any]:
+def _final_block(block: base.Part) -> dict[str, Any]:
     if isinstance(block, Text):
         return {"type": "text", "text": block.text}
     if isinstance(block, Thinking):
@@ -137,19 +123,19 @@ def _final_block(block: Part) -> dict[str, Any]:
     return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.arguments}
 
 
-def _stream_block(block: Part) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _stream_block(block: base.Part) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if isinstance(block, Text):
         return ({"type": "text", "text": ""},
-                [{"type": "text_delta", "text": c} for c in chunks(block.text, block.chunk)])
+                [{"type": "text_delta", "text": c} for c in base.chunks(block.text, block.chunk)])
     if isinstance(block, Thinking):
         deltas: list[dict[str, Any]] = [{"type": "thinking_delta", "thinking": c}
-                                        for c in chunks(block.text, block.chunk)]
+                                        for c in base.chunks(block.text, block.chunk)]
         deltas.append({"type": "signature_delta", "signature": block.signature})
         return {"type": "thinking", "thinking": "", "signature": ""}, deltas
     encoded = json.dumps(block.arguments)
     return ({"type": "tool_use", "id": block.id, "name": block.name, "input": {}},
-            [{"type": "input_json_delta", "partial_json": c} for c in chunks(encoded, 16)])
+            [{"type": "input_json_delta", "partial_json": c} for c in base.chunks(encoded, 16)])
 
 
 if __name__ == "__main__":
-    serve_by_hand(FakeAnthropic, __doc__.splitlines()[0])
+    base.serve_by_hand(FakeAnthropic, __doc__.splitlines()[0])

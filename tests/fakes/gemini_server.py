@@ -13,8 +13,7 @@ The real Gemini CLI talks to it through ``GOOGLE_GEMINI_BASE_URL`` = ``fake.url`
   ``responseJsonSchema``/``responseSchema`` without consuming the script, and marked ``side``.
 - ``:countTokens`` gets an estimate; anything else gets ``{}``.
 
-``python -m tests.fakes.gemini_server --port 8767 --text hello`` serves a fixed reply, for poking
-at the CLI by hand.
+By hand (a fixed reply, to poke at the CLI): ``python -m tests.fakes.gemini_server --port 8767``.
 """
 
 from __future__ import annotations
@@ -24,19 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .scripted_server import (
-    ErrorReply,
-    Recorded,
-    ScriptedServer,
-    Text,
-    Thinking,
-    ToolCall,
-    Turn,
-    chunks,
-    serve_by_hand,
-)
-
-__all__ = ["ErrorReply", "FakeGemini", "FunctionCall", "Recorded", "Text", "Thought", "Turn"]
+from . import scripted_server as base
+from .scripted_server import ErrorReply, Recorded, ScriptedServer, Text, Thinking, ToolCall, Turn
 
 DEFAULT_MODEL = "gemini-2.5-flash"
 Thought = Thinking
@@ -119,7 +107,7 @@ class FakeGemini(ScriptedServer):
         pieces: list[dict[str, Any]] = []
         for part in turn.parts:
             if isinstance(part, Text):
-                pieces.extend({"text": c} for c in chunks(part.text, part.chunk))
+                pieces.extend({"text": c} for c in base.chunks(part.text, part.chunk))
             elif isinstance(part, Thinking):
                 pieces.append({"text": part.text, "thought": True})
             else:
@@ -137,4 +125,4 @@ class FakeGemini(ScriptedServer):
 
 
 if __name__ == "__main__":
-    serve_by_hand(FakeGemini, __doc__.splitlines()[0])
+    base.serve_by_hand(FakeGemini, __doc__.splitlines()[0])

@@ -21,8 +21,7 @@ chunk with ``finish_reason``, a usage-only chunk (``choices: []``) and ``data: [
 An ``ErrorReply``'s ``retry_after_ms`` is sent as ``retry-after-ms`` (OpenCode waits that long
 before retrying; without it, it backs off from 2 s).
 
-``python -m tests.fakes.openai_server --port 8766 --text hello`` serves a fixed reply, for poking
-at a CLI by hand.
+By hand (a fixed reply, to poke at a CLI): ``python -m tests.fakes.openai_server --port 8766``.
 """
 
 from __future__ import annotations
@@ -33,23 +32,13 @@ from typing import Any
 
 from aiohttp import web
 
-from .scripted_server import (
-    ErrorReply,
-    Recorded,
-    ScriptedServer,
-    Text,
-    Thinking,
-    ToolCall,
-    Turn,
-    chunks,
-    serve_by_hand,
-)
-
-__all__ = ["ErrorReply", "FakeOpenAI", "Reasoning", "Recorded", "Text", "ToolCall", "Turn"]
+from . import scripted_server as base
+from .scripted_server import ErrorReply, Recorded, ScriptedServer, Text, Thinking, Turn
 
 DEFAULT_MODEL = "fake-model"
 #: ``delta.reasoning_content`` pieces (what OpenAI-compatible reasoning models stream).
 Reasoning = Thinking
+ToolCall = base.ToolCall
 
 
 class FakeOpenAI(ScriptedServer):
@@ -112,15 +101,15 @@ class FakeOpenAI(ScriptedServer):
         call_index = 0
         for part in turn.parts:
             if isinstance(part, Text):
-                for piece in chunks(part.text, part.chunk):
+                for piece in base.chunks(part.text, part.chunk):
                     await send(delta({"content": piece}))
             elif isinstance(part, Thinking):
-                for piece in chunks(part.text, part.chunk):
+                for piece in base.chunks(part.text, part.chunk):
                     await send(delta({"reasoning_content": piece}))
             else:
                 await send(delta({"tool_calls": [{"index": call_index, "id": part.id, "type": "function",
                                                   "function": {"name": part.name, "arguments": ""}}]}))
-                for piece in chunks(json.dumps(part.arguments), 16):
+                for piece in base.chunks(json.dumps(part.arguments), 16):
                     await send(delta({"tool_calls": [{"index": call_index, "function": {"arguments": piece}}]}))
                 call_index += 1
         if turn.hang:
@@ -134,4 +123,4 @@ class FakeOpenAI(ScriptedServer):
 
 
 if __name__ == "__main__":
-    serve_by_hand(FakeOpenAI, __doc__.splitlines()[0])
+    base.serve_by_hand(FakeOpenAI, __doc__.splitlines()[0])

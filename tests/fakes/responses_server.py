@@ -21,8 +21,6 @@ from aiohttp import web
 
 from .scripted_server import ErrorReply, Recorded, ScriptedServer, Text, ToolCall, Turn, chunks
 
-__all__ = ["ErrorReply", "FakeResponses", "FunctionCall", "Recorded", "Text", "Turn"]
-
 FunctionCall = ToolCall
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from runtime.converters.gemini_cli import GeminiCliConverter, error_text, shell_exit_code, transcript_events
 from tests.conformance.golden import GOLDENS, reduce_blocks
 
@@ -66,8 +68,12 @@ def test_shell_exit_code_reads_the_response_the_model_gets() -> None:
     assert shell_exit_code(wrap("Output: (empty)\nError: spawn bash ENOENT\nProcess Group PGID: 5")) is None
     assert shell_exit_code(wrap("Command was cancelled by user before it could complete.")) is None
     assert shell_exit_code(wrap("Command moved to background (PID: 5). Output hidden.")) is None
-    for garbage in (None, 3, "", "Exit Code: 3", ["Output: x\nExit Code: 3"], "Output: x\nExit Code: 99999999999999"):
-        assert shell_exit_code(garbage) in (None, 0)
+
+
+@pytest.mark.parametrize("garbage", [None, 3, "", "Exit Code: 3", ["Output: x\nExit Code: 3"],
+                                     "Output: x\nExit Code: 99999999999999"])
+def test_shell_exit_code_of_garbage_is_unknown_or_zero(garbage: object) -> None:
+    assert shell_exit_code(garbage) in (None, 0)
 
 
 def _chat_line(record: dict[str, object]) -> str:
@@ -113,31 +119,32 @@ def test_live_exit_code_comes_from_the_chat_file_written_after_the_result(tmp_pa
     assert feed(type="result", status="success") and converter.finish(0)[1] is None
 
 
-def test_exit_code_lookup_survives_a_missing_or_garbage_chat_file(tmp_path: Path) -> None:
-    uuid = "0badc0de-0000-5000-8000-000000000000"
+UUID = "0badc0de-0000-5000-8000-000000000000"
+GARBAGE_CHATS = {"missing": None, "empty": "", "binary": "\x00\xff not json\n",
+                 "odd shapes": _chat_line({"sessionId": UUID}) + "[1]\n{]\n" + _chat_line({"$set": {"messages": "no"}})
+                 + _chat_line({"toolCalls": [5, {"result": 7}]})
+                 + _chat_line({"content": [{"functionResponse": {"id": "s", "response": "x"}}]})}
+
+
+@pytest.mark.parametrize("content", GARBAGE_CHATS.values(), ids=list(GARBAGE_CHATS))
+def test_exit_code_lookup_survives_a_missing_or_garbage_chat_file(tmp_path: Path, content: str | None) -> None:
     chats = tmp_path / "tmp" / "p" / "chats"
     chats.mkdir(parents=True)
-    for content in (None, "", "\x00\xff not json\n", _chat_line({"sessionId": uuid}) + "[1]\n{]\n"
-                    + _chat_line({"$set": {"messages": "no"}}) + _chat_line({"toolCalls": [5, {"result": 7}]})
-                    + _chat_line({"content": [{"functionResponse": {"id": "s", "response": "x"}}]})):
-        chat = chats / f"session-x-{uuid[:8]}.jsonl"
-        if content is None:
-            chat.unlink(missing_ok=True)
-        else:
-            chat.write_text(content)
-        converter = GeminiCliConverter({})
-        converter.gemini_dir, converter.session_uuid = str(tmp_path), uuid
-        lines = [{"type": "tool_use", "tool_name": "run_shell_command", "tool_id": "s", "parameters": {}},
-                 {"type": "tool_result", "tool_id": "s", "status": "success", "output": "x"},
-                 *[{"type": "message", "role": "assistant", "content": "x", "delta": True}] * 5,
-                 {"type": "result", "status": "success"}]
-        events = [e for line in lines for e in converter.feed(json.dumps(line))]
-        closing, failure = converter.finish(0)
-        assert failure is None
-        results = [e["payload"]["block"] for e in [*events, *closing]
-                   if e["type"] == "block:upsert" and e["payload"]["block"]["type"] == "tool_result"]
-        assert results and all(r["isError"] is False and "exitCode" not in r for r in results)
-        assert not any(e["type"] == "log" and e["payload"]["level"] == "warn" for e in [*events, *closing])
+    if content is not None:
+        (chats / f"session-x-{UUID[:8]}.jsonl").write_text(content)
+    converter = GeminiCliConverter({})
+    converter.gemini_dir, converter.session_uuid = str(tmp_path), UUID
+    lines = [{"type": "tool_use", "tool_name": "run_shell_command", "tool_id": "s", "parameters": {}},
+             {"type": "tool_result", "tool_id": "s", "status": "success", "output": "x"},
+             *[{"type": "message", "role": "assistant", "content": "x", "delta": True}] * 5,
+             {"type": "result", "status": "success"}]
+    events = [e for line in lines for e in converter.feed(json.dumps(line))]
+    closing, failure = converter.finish(0)
+    assert failure is None
+    results = [e["payload"]["block"] for e in [*events, *closing]
+               if e["type"] == "block:upsert" and e["payload"]["block"]["type"] == "tool_result"]
+    assert results and all(r["isError"] is False and "exitCode" not in r for r in results)
+    assert not any(e["type"] == "log" and e["payload"]["level"] == "warn" for e in [*events, *closing])
 
 
 def test_saved_api_form_responses_carry_the_exit_code_too() -> None:
