@@ -51,6 +51,9 @@ class Quirks:
     def after_error(self, events: list[SessionEvent]) -> None:
         """After the provider error failed the query."""
 
+    def stored(self, transcript: Any, session_id: str) -> None:
+        """The conversation the runtime saved (native agents)."""
+
 
 @dataclass(frozen=True)
 class Agent:
@@ -191,6 +194,9 @@ class ClaudeQuirks(Quirks):
 
         # Cost is per query (the CLI reports the running total): four model turns so far, one cost each.
         assert detail.metadata.cost_usd == pytest.approx((first_cost or 0) * 4, rel=0.01)
+
+    def stored(self, transcript: Any, session_id: str) -> None:
+        assert transcript["claudeSessionId"] == _claude_marker(session_id)
 
     def after_error(self, events: list[SessionEvent]) -> None:
         retries = [e for e in events if e.type == "log" and e.payload["level"] == "warn"
