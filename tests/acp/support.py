@@ -13,7 +13,7 @@ from runtime.converters.acp import RECORD_ENV
 from runtime.server.app import start_server
 
 TOKEN = "acp-test-token"
-#: ``ACP_RECORD=<file> pytest tests/acp/test_gemini_acp.py``: the ACP client's lines of every query
+#: ``ACP_RECORD=<file> pytest tests/conformance -k acp-gemini``: the ACP client's lines of every query
 #: are appended to ``<file>`` (how ``golden/*.jsonl`` were recorded).
 RECORD_VARIABLE = "ACP_RECORD"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from runtime.architectures import ARCHITECTURES
 from runtime.architectures.acp import mcp_servers
 from runtime.architectures.base import LaunchContext
@@ -52,24 +54,30 @@ def test_mcp_servers_become_acps_list() -> None:
         {"type": "http", "name": "web", "url": "http://127.0.0.1:9/mcp", "headers": [{"name": "X", "value": "y"}]}]
 
 
-def test_builtins_say_how_to_install_a_missing_agent(tmp_path: Path) -> None:
+INSTALL_HINTS = {"acp-claude": "@agentclientprotocol/claude-agent-acp", "acp-gemini": "@google/gemini-cli",
+                 "acp-codex": "codex-acp", "acp-opencode": "opencode-ai"}
+
+
+@pytest.mark.parametrize(("arch_id", "hint"), INSTALL_HINTS.items(), ids=list(INSTALL_HINTS))
+def test_builtins_say_how_to_install_a_missing_agent(tmp_path: Path, arch_id: str, hint: str) -> None:
     config = RuntimeConfig(agent_bin_dirs=[str(tmp_path)], host_env={"PATH": str(tmp_path)})
-    for arch_id, hint in (("acp-claude", "@agentclientprotocol/claude-agent-acp"), ("acp-gemini", "@google/gemini-cli"),
-                          ("acp-codex", "codex-acp"), ("acp-opencode", "opencode-ai")):
-        info = ARCHITECTURES[arch_id].info(config, "local")
-        assert not info.available and hint in (info.reason or ""), (arch_id, info)
+    info = ARCHITECTURES[arch_id].info(config, "local")
+    assert not info.available and hint in (info.reason or ""), info
+
+
+def test_an_installed_builtin_is_available() -> None:
     installed = RuntimeConfig(agent_bin_dirs=[str(NODE_BIN)], host_env={"PATH": "/usr/bin:/bin"})
     if (NODE_BIN / "claude-agent-acp").exists():
         assert ARCHITECTURES["acp-claude"].info(installed, "local").available
 
 
-def test_claude_acp_settings_follow_the_permission_mode(tmp_path: Path) -> None:
-    for mode, expected, auto in (("bypass", "default", True), ("ask", "default", False),
-                                 ("acceptEdits", "acceptEdits", False)):
-        profile = AgentProfile(id="p", name="p", permission_mode=mode, allowed_tools=["Read"])  # type: ignore[arg-type]
-        launch = ARCHITECTURES["acp-claude"].launch(context(profile, tmp_path))
-        assert launch is not None
-        setup = json.loads(launch.env[SETUP_ENV])
-        settings = json.loads(setup["files"][".claude/settings.json"])
-        assert settings["permissions"] == {"defaultMode": expected, "allow": ["Read"]}
-        assert setup["autoApprove"] is auto and setup["stateDirs"] == [".claude", ".claude.json"]
+@pytest.mark.parametrize(("mode", "expected", "auto"), [("bypass", "default", True), ("ask", "default", False),
+                                                      ("acceptEdits", "acceptEdits", False)])
+def test_claude_acp_settings_follow_the_permission_mode(tmp_path: Path, mode: str, expected: str, auto: bool) -> None:
+    profile = AgentProfile(id="p", name="p", permission_mode=mode, allowed_tools=["Read"])  # type: ignore[arg-type]
+    launch = ARCHITECTURES["acp-claude"].launch(context(profile, tmp_path))
+    assert launch is not None
+    setup = json.loads(launch.env[SETUP_ENV])
+    settings = json.loads(setup["files"][".claude/settings.json"])
+    assert settings["permissions"] == {"defaultMode": expected, "allow": ["Read"]}
+    assert setup["autoApprove"] is auto and setup["stateDirs"] == [".claude", ".claude.json"]

@@ -5,42 +5,24 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from pathlib import Path
 
-from runtime import AgentRuntime
 from runtime.architectures import get_architecture
 from runtime.architectures.base import LaunchContext
 from runtime.architectures.claude_code import ClaudeCodeArchitecture
-from runtime.config import RuntimeConfig
 from runtime.converters.claude_code import ClaudeCodeConverter
 from runtime.models import AgentProfile
 from runtime.runner.claude_transcript import claude_session_id, load_transcript, mangle, read_transcript
-from tests.helpers import make_config
+from tests.agent_support import launch_context
+from tests.agent_support import option_value as option
 
 HOST = {"ANTHROPIC_API_KEY": "sk-host", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9", "SECRET_TOKEN": "nope",
         "CLAUDE_CODE_OAUTH_TOKEN": "oauth", "HOME": "/root"}
 
 
 def context(tmp_path: Path, **overrides: object) -> LaunchContext:
-    claude = tmp_path / "bin" / "claude"
-    claude.parent.mkdir(parents=True, exist_ok=True)
-    claude.write_text("#!/bin/sh\n")
-    claude.chmod(claude.stat().st_mode | stat.S_IXUSR)
-    values: dict[str, object] = {
-        "session_id": "ses-0123456789abcdef0123", "message_id": "msg-1", "prompt": "-v looks like an option",
-        "session_dir": str(tmp_path / "sandbox"),
-        "profile": AgentProfile(id="p", name="p", env=["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
-                                                         "CLAUDE_CODE_OAUTH_TOKEN", "NOT_SET"]),
-        "session_options": {}, "resume": False, "host_env": HOST,
-        "config": RuntimeConfig(agent_bin_dirs=[str(claude.parent)], host_env={}),
-    }
-    values.update(overrides)
-    return LaunchContext(**values)  # type: ignore[arg-type]
-
-
-def option(argv: list[str], name: str) -> str | None:
-    return argv[argv.index(name) + 1] if name in argv else None
+    return launch_context(tmp_path, "claude", ["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "CLAUDE_CODE_OAUTH_TOKEN"],
+                          HOST, **overrides)
 
 
 def test_first_query_argv_and_environment(tmp_path: Path) -> None:
@@ -90,17 +72,6 @@ def test_session_ids_are_stable_uuids() -> None:
     assert claude_session_id("ses-abc") == claude_session_id("ses-abc") != claude_session_id("ses-abd")
     assert claude_session_id("11111111-2222-3333-4444-555555555555") == "11111111-2222-3333-4444-555555555555"
     assert get_architecture("claude-sdk") is get_architecture("claude-code")
-
-
-async def test_list_architectures_says_why_claude_is_missing(tmp_path: Path) -> None:
-    config = make_config(tmp_path, host_env={"AGENT_TUI_CLAUDE_PATH": str(tmp_path / "no-such-claude")})
-    async with AgentRuntime(config) as runtime:
-        info = {a.id: a for a in await runtime.list_architectures()}["claude-code"]
-    assert info.available is False and "no-such-claude" in (info.reason or "")
-    assert "npm install -g @anthropic-ai/claude-code" in (info.reason or "")
-    claude = context(tmp_path).config.agent_bin_dirs[0]
-    found = ClaudeCodeArchitecture().info(RuntimeConfig(agent_bin_dirs=[claude], host_env={}), "local")
-    assert found.available is True and found.reason is None
 
 
 def test_transcript_round_trip_into_a_new_sandbox(tmp_path: Path) -> None:

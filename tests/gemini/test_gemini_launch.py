@@ -4,44 +4,25 @@ sandbox, and how Gemini CLI's chat files are saved and restored (no CLI needed).
 from __future__ import annotations
 
 import json
-import stat
 import sys
 from pathlib import Path
 
-import pytest
-
-from runtime import AgentRuntime
 from runtime.architectures.base import LaunchContext
 from runtime.architectures.gemini_cli import MAX_ARGV_PROMPT, GeminiCliArchitecture
-from runtime.config import RuntimeConfig
 from runtime.converters.gemini_cli import SETUP_ENV, GeminiCliConverter, transcript_events
 from runtime.models import AgentProfile
 from runtime.runner.execute import _agent_env
 from runtime.runner.gemini_transcript import gemini_session_id, load_transcript, read_transcript
-from tests.gemini.golden import DATA
-from tests.helpers import make_config
+from tests.agent_support import launch_context
+from tests.agent_support import option_value as option
+from tests.conformance.golden import GOLDENS
 
+DATA = GOLDENS["gemini-cli"].data
 HOST = {"GEMINI_API_KEY": "key-host", "GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:9", "SECRET_TOKEN": "nope"}
 
 
 def context(tmp_path: Path, **overrides: object) -> LaunchContext:
-    gemini = tmp_path / "bin" / "gemini"
-    gemini.parent.mkdir(parents=True, exist_ok=True)
-    gemini.write_text("#!/bin/sh\n")
-    gemini.chmod(gemini.stat().st_mode | stat.S_IXUSR)
-    values: dict[str, object] = {
-        "session_id": "ses-0123456789abcdef0123", "message_id": "msg-1", "prompt": "-v looks like an option",
-        "session_dir": str(tmp_path / "sandbox"),
-        "profile": AgentProfile(id="p", name="p", env=["GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL", "NOT_SET"]),
-        "session_options": {}, "resume": False, "host_env": HOST,
-        "config": RuntimeConfig(agent_bin_dirs=[str(gemini.parent)], host_env={}),
-    }
-    values.update(overrides)
-    return LaunchContext(**values)  # type: ignore[arg-type]
-
-
-def option(argv: list[str], name: str) -> str | None:
-    return argv[argv.index(name) + 1] if name in argv else None
+    return launch_context(tmp_path, "gemini", ["GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL"], HOST, **overrides)
 
 
 def test_first_query_argv_environment_and_settings(tmp_path: Path) -> None:
@@ -129,19 +110,3 @@ def test_chat_files_are_saved_and_restored_into_a_moved_workspace(tmp_path: Path
     again = read_transcript({"baseWorkspacePath": str(fresh), "sessionId": transcript["sessionId"]})
     assert again is not None and again["workspace"] == str(fresh)
     assert transcript_events(again, include_prompts=False) == transcript_events(transcript, include_prompts=False)
-
-
-async def test_list_architectures_says_whether_gemini_is_installed(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    context(tmp_path)  # puts an executable ``gemini`` in tmp_path/bin
-    installed = make_config(tmp_path / "a", host_env={}, agent_bin_dirs=[str(tmp_path / "bin")])
-    missing = make_config(tmp_path / "b", host_env={}, agent_bin_dirs=[str(tmp_path / "nothing")])
-    found = {}
-    for name, config in (("installed", installed), ("missing", missing)):
-        async with AgentRuntime(config) as runtime:
-            found[name] = {i.id: i for i in await runtime.list_architectures()}["gemini-cli"]
-    assert found["installed"].available is True
-    assert found["missing"].available is False
-    assert found["missing"].reason == ("the Gemini CLI (`gemini`) is not on PATH (or set AGENT_TUI_GEMINI_PATH to its path); "
-                                       "install it with `npm install -g @google/gemini-cli`")

@@ -130,6 +130,7 @@ async def test_claude_code_against_the_fake_model_server_in_the_same_sandbox(
                 "app/tests/__init__.py": b"",
                 "app/tests/fakes/__init__.py": b"",
                 "app/tests/fakes/anthropic_server.py": FAKE_SERVER.read_bytes(),
+                "app/tests/fakes/scripted_server.py": (FAKE_SERVER.parent / "scripted_server.py").read_bytes(),
             }
         )
         pip = await primitive.exec(["python3", "-m", "pip", "install", "-q", "aiohttp>=3.13,<4"])

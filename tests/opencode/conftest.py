@@ -1,5 +1,5 @@
 """Fixtures for the OpenCode tests: the pinned real CLI, the fake OpenAI-compatible server,
-isolation.
+isolation; the agent itself is described once, in ``tests/conformance/agents.py`` (``OPENCODE``).
 
 The CLI comes from ``tests/node`` (``scripts/test`` installs it with ``npm ci``); tests that need
 it are skipped with a clear reason when it is missing. The event loop thread of every test here
@@ -10,53 +10,34 @@ so the CLI reaches the fake server and nothing else: a download OpenCode might s
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from runtime import AgentRuntime
 from tests import agent_support
-from tests.agent_support import cli_available, needs_cli, require_cli, started_runtime
+from tests.agent_support import needs_cli
+from tests.conformance.agents import OPENAI_MODEL, OPENCODE, agent_runtime
 from tests.fakes.openai_server import FakeOpenAI
-from tests.helpers import NODE_BIN, make_config
 
-OPENCODE_BIN = NODE_BIN / "opencode"
-MODEL = "fake-model"
-API_KEY = "sk-openai-test-not-a-real-key"
-
-
-def opencode_available() -> bool:
-    return cli_available(OPENCODE_BIN)
-
-
+OPENCODE_BIN = OPENCODE.bin
+MODEL = OPENAI_MODEL
 needs_opencode = needs_cli(OPENCODE_BIN, "OpenCode CLI")
 
-#: The loopback-only network namespace (module-wide), for this folder.
+#: The loopback-only network namespace (module-wide), and the fake inside it.
 loopback_only = agent_support.loopback_only
+fake = agent_support.fake_fixture(FakeOpenAI)
 
 
-@pytest.fixture
-async def fake(loopback_only: bool) -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as server:
-        yield server
-
-
-def opencode_host_env(fake: FakeOpenAI, **extra: str) -> dict[str, str]:
+def opencode_host_env(fake: Any, **extra: str) -> dict[str, str]:
     """The host environment the default profile's ``env`` names are read from."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "OPENAI_BASE_URL": fake.url,
-        "OPENAI_API_KEY": API_KEY,
-        **extra,
-    }
+    return OPENCODE.host_env(fake, **extra)
 
 
 @pytest.fixture
 async def opencode_runtime(tmp_path: Path, fake: FakeOpenAI) -> AsyncIterator[AgentRuntime]:
     """A started runtime (real SQLite, local primitive) whose OpenCode sessions reach the fake."""
-    require_cli(OPENCODE_BIN, "OpenCode CLI")
-    config = make_config(tmp_path, agent_bin_dirs=[str(NODE_BIN)], host_env=opencode_host_env(fake))
-    async with started_runtime(config) as runtime:
+    async with agent_runtime(OPENCODE, tmp_path, fake) as runtime:
         yield runtime

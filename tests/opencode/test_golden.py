@@ -1,45 +1,16 @@
-"""Golden tests: real ``opencode run --format json`` output and OpenCode databases (captured once
-against the fake server, committed under tests/data/opencode/) convert to the committed expected
-events, and the saved database parses into the same blocks as the live stream. Regenerate with
-``.venv/bin/python -m tests.opencode.golden`` (see tests/opencode/golden.py)."""
+"""What only OpenCode's golden files say (the shared golden tests are in
+``tests/conformance/test_golden.py``): the expectation files in words, and a CLI that dies
+without output."""
 
 from __future__ import annotations
 
-import json
-import random
-from pathlib import Path
-
-import pytest
-
-from runtime.converters.opencode import OpenCodeConverter, transcript_events
+from runtime.converters.opencode import OpenCodeConverter
 from runtime.models import SessionEvent
 from runtime.reducer import SessionState, apply_event
-from tests.opencode.golden import DATA, GOLDEN
-from tests.opencode.golden_tools import reduce_blocks, stream_files, without_timestamps
+from tests.conformance.golden import GOLDENS, reduce_blocks
 
-SCENARIOS = sorted(p.name for p in GOLDEN.folders())
-
-
-def expected(folder: Path, name: str) -> object:
-    return json.loads((folder / name).read_text(encoding="utf-8"))
-
-
-def test_every_scenario_is_there() -> None:
-    assert set(SCENARIOS) >= {"text", "tool_loop", "api_error", "subagent", "resume"}
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_stream_converts_to_the_committed_events_and_blocks(scenario: str) -> None:
-    folder = DATA / scenario
-    events = GOLDEN.convert_streams(folder)
-    assert without_timestamps(events) == expected(folder, "expected-events.json")
-    assert reduce_blocks(events) == expected(folder, "expected-blocks.json")
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_saved_database_gives_the_same_blocks_as_the_live_stream(scenario: str) -> None:
-    folder = DATA / scenario
-    assert GOLDEN.transcript_blocks(folder) == expected(folder, "expected-blocks.json")
+GOLDEN = GOLDENS["opencode"]
+DATA = GOLDEN.data
 
 
 def test_golden_behaviour_in_words() -> None:
@@ -100,66 +71,6 @@ def test_golden_behaviour_in_words() -> None:
     usage = [e["payload"] for e in GOLDEN.convert_streams(DATA / "resume") if e["type"] == "metadata:update"]
     assert {"model": "agent-tui/fake-model"} in usage
     assert sum(u["usage"]["outputTokens"] for u in usage if "usage" in u) == 14  # one step per query
-
-
-def test_saved_prompts_become_user_messages() -> None:
-    transcript = expected(DATA / "resume", "transcript.json")
-    blocks = [e["payload"]["block"] for e in transcript_events(transcript) if e["type"] == "block:upsert"]
-    assert [b["content"] for b in blocks if b["type"] == "user_message"] == [
-        "Remember the word 'teal'.", "Which word?"]
-
-
-# --------------------------------------------------------------------------- robustness
-
-
-def golden_lines() -> list[str]:
-    return [line for scenario in SCENARIOS for path in stream_files(DATA / scenario)
-            for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def test_malformed_lines_and_unknown_types_never_raise() -> None:
-    converter = OpenCodeConverter({})
-    converter.feed('{"type": "message.updated", "properties": {"info": {"id": "m", "role": "assistant"}}}')
-    odd = ["not json", "[1, 2]", "{}", '{"type": 42}', '{"type": "from_the_future", "x": 1}',
-           '{"type": "message.part.updated", "properties": "nope"}',
-           '{"type": "message.part.updated", "properties": {"part": {"id": "p", "messageID": "m", "type": "text", '
-           '"text": 5}}}',
-           '{"type": "message.part.delta", "properties": {"partID": "p", "delta": ["x"]}}',
-           '{"type": "message.part.updated", "properties": {"part": {"id": "t", "messageID": "m", "type": "tool", '
-           '"state": "x"}}}',
-           '{"type": "message.part.updated", "properties": {"part": {"id": "t", "messageID": "m", "type": "tool", '
-           '"callID": "c", "state": {"status": "completed", "time": {"start": "a"}, "metadata": [], '
-           '"output": {"x": 1}}}}}',
-           '{"type": "message.part.updated", "properties": {"part": {"id": "s", "messageID": "m", '
-           '"type": "step-finish", "tokens": "lots"}}}',
-           '{"type": "permission.asked", "properties": {"id": 5}}',
-           '{"type": "permission.asked", "properties": {"id": "per", "patterns": "x", "tool": []}}',
-           '{"type": "session.status", "properties": {"status": {"type": "retry", "attempt": {}}}}',
-           '{"type": "agent-tui.messages", "messages": [1, {"info": "x"}, {"info": {"role": "assistant"}, '
-           '"parts": [null, {"id": 3}]}]}',
-           '{"type": "session.error", "properties": {"error": "plain"}}', '{"type": "session.error"}',
-           '{"type": "agent-tui.error"}', "\x00\xff garbage"]
-    for line in odd:
-        events = converter.feed(line)
-        assert isinstance(events, list)
-        assert all(isinstance(e, dict) and "type" in e for e in events)
-        # feed() hides a converter exception as a warning; "did not raise" alone proves nothing.
-        assert not [e for e in events if "could not convert" in str(e.get("payload", {}).get("message", ""))], line
-    warnings = [e for line in odd[:2] for e in OpenCodeConverter({}).feed(line)]
-    assert [e["payload"]["level"] for e in warnings] == ["warn", "warn"]
-
-
-def test_every_line_cut_anywhere_is_survived() -> None:
-    rng = random.Random(7)
-    converter = OpenCodeConverter({})
-    events = []
-    for line in golden_lines():
-        events += converter.feed(line[: rng.randrange(len(line) + 1)])
-        events += converter.feed(line)
-    converter.finish(1)
-    # feed() turns a converter exception into a warning, so "did not raise" proves nothing.
-    crashes = [e for e in events if "could not convert" in str(e.get("payload", {}).get("message", ""))]
-    assert crashes == []
 
 
 def test_a_cli_that_dies_without_output_fails_readably() -> None:

@@ -5,40 +5,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import stat
 import sys
 from pathlib import Path
 
-import pytest
-
-from runtime import AgentRuntime
 from runtime.architectures.base import LaunchContext
 from runtime.architectures.opencode import OpenCodeArchitecture, model_and_provider, permissions
-from runtime.config import RuntimeConfig
 from runtime.converters.opencode import SETUP_ENV, OpenCodeConverter, transcript_events
 from runtime.converters.reaper import RUN_TAG_ENV
 from runtime.models import AgentProfile
 from runtime.runner.execute import _agent_env
 from runtime.runner.opencode_transcript import db_path_for, load_transcript, read_transcript
-from tests.helpers import make_config
+from tests.agent_support import launch_context
 
 HOST = {"OPENAI_API_KEY": "sk-host", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "SECRET_TOKEN": "nope"}
 
 
 def context(tmp_path: Path, **overrides: object) -> LaunchContext:
-    opencode = tmp_path / "bin" / "opencode"
-    opencode.parent.mkdir(parents=True, exist_ok=True)
-    opencode.write_text("#!/bin/sh\n")
-    opencode.chmod(opencode.stat().st_mode | stat.S_IXUSR)
-    values: dict[str, object] = {
-        "session_id": "ses-0123456789abcdef0123", "message_id": "msg-1", "prompt": "-v looks like an option",
-        "session_dir": str(tmp_path / "sandbox"),
-        "profile": AgentProfile(id="p", name="p", env=["OPENAI_API_KEY", "OPENAI_BASE_URL", "NOT_SET"]),
-        "session_options": {"model": "qwen-coder"}, "resume": False, "host_env": HOST,
-        "config": RuntimeConfig(agent_bin_dirs=[str(opencode.parent)], host_env={}),
-    }
-    values.update(overrides)
-    return LaunchContext(**values)  # type: ignore[arg-type]
+    return launch_context(tmp_path, "opencode", ["OPENAI_API_KEY", "OPENAI_BASE_URL"], HOST,
+                          **{"session_options": {"model": "qwen-coder"}, **overrides})
 
 
 def test_first_query_argv_environment_and_config(tmp_path: Path) -> None:
@@ -156,25 +140,6 @@ def test_database_is_saved_and_restored_into_a_new_sandbox(tmp_path: Path) -> No
     db = sqlite3.connect(db_path_for(str(fresh)))
     assert db.execute("SELECT id FROM session WHERE parent_id IS NULL").fetchall() == [("ses_abc",)]
     db.close()
-
-
-async def test_list_architectures_says_whether_opencode_is_installed(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # whatever this machine has installed
-    installed = make_config(tmp_path / "a", host_env={}, agent_bin_dirs=[str(tmp_path / "bin")])
-    context(tmp_path)  # puts an executable ``opencode`` in tmp_path/bin
-    missing = make_config(tmp_path / "b", host_env={}, agent_bin_dirs=[str(tmp_path / "nothing")])
-    broken = make_config(tmp_path / "c", host_env={"AGENT_TUI_OPENCODE_PATH": str(tmp_path / "nope")})
-    found = {}
-    for name, config in (("installed", installed), ("missing", missing), ("broken", broken)):
-        async with AgentRuntime(config) as runtime:
-            found[name] = {i.id: i for i in await runtime.list_architectures()}["opencode"]
-    assert found["installed"].available is True and found["installed"].reason is None
-    assert found["missing"].available is False
-    assert found["missing"].reason == ("the OpenCode CLI (`opencode`) is not on PATH (or set AGENT_TUI_OPENCODE_PATH to its path); "
-                                       "install it with `npm install -g opencode-ai`")
-    assert found["broken"].available is False
-    assert f"AGENT_TUI_OPENCODE_PATH={tmp_path / 'nope'} is not executable" in (found["broken"].reason or "")
 
 
 def test_permission_requests_are_relayed_in_ask_modes_and_only_logged_in_bypass() -> None:

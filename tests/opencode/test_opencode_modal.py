@@ -14,11 +14,11 @@ import pytest
 
 from runtime import AgentRuntime
 from tests.agent_support import ask, require_cli, started_runtime
-from tests.fakes.openai_server import FakeOpenAI, Text, Turn
+from tests.conformance.support import LONG_COMMAND, start_a_long_tool
+from tests.fakes.openai_server import FakeOpenAI, Text, ToolCall, Turn
 from tests.helpers import NODE_BIN, collect_until, query_end
 from tests.modal.support import fake_modal, modal_config  # noqa: F401 - the fixture
 from tests.opencode.conftest import MODEL, OPENCODE_BIN, needs_opencode, opencode_host_env
-from tests.opencode.e2e_helpers import start_a_long_tool
 
 pytestmark = [needs_opencode]
 
@@ -46,8 +46,11 @@ async def test_opencode_streams_in_a_modal_sandbox_and_an_interrupt_leaves_only_
         assert [b.content for b in detail.blocks if b.type == "assistant_text"] == [reply]
 
         # A tool blocked on a FIFO, then an interrupt: no process of the query survives it.
-        workspace = fake_modal_root() / sid / "workspace"
-        message_id = await start_a_long_tool(runtime, fake, sid, workspace)
+        async def send() -> str:
+            fake.script(Turn(ToolCall("bash", {"command": LONG_COMMAND, "description": "wait"})), Turn(Text("never")))
+            return (await runtime.send_message(sid, "Wait a while"))[0]
+
+        message_id, _pid = await start_a_long_tool(runtime, sid, send, fake_modal_root() / sid)
         assert await runtime.interrupt(sid) is True
         end = await collect_until(runtime, sid, query_end(message_id), timeout=10)
         assert end[-1].type == "query:interrupted"

@@ -11,12 +11,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-import socketio
 
 from runtime import AgentRuntime
-from runtime.server.app import AgentServer, start_server
 from tests.claude.conftest import (  # noqa: F401 - fixtures re-exported for this folder
     CLAUDE_BIN,
     claude_available,
@@ -26,8 +23,8 @@ from tests.claude.conftest import (  # noqa: F401 - fixtures re-exported for thi
 )
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.helpers import NODE_BIN, make_config
+from tests.server.conftest import ClientFactory, http, server, sio_client  # noqa: F401 - fixtures for this folder
 
-TOKEN = "permissions-test-token"
 #: Asks before every tool use (the CLI's read-only tools inside the workspace excepted).
 ASK_PROFILE = "ask"
 #: Asks too, but Bash is pre-approved by the profile.
@@ -78,37 +75,6 @@ async def ask_runtime(make_runtime: RuntimeFactory) -> AgentRuntime:
 
 
 @pytest.fixture
-async def server(ask_runtime: AgentRuntime) -> AsyncIterator[AgentServer]:
-    srv = await start_server(ask_runtime, host="127.0.0.1", port=0, token=TOKEN)
-    try:
-        yield srv
-    finally:
-        await srv.stop()
-
-
-@pytest.fixture
-async def http(server: AgentServer) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(
-        base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}
-    ) as session:
-        yield session
-
-
-ClientFactory = Callable[[], Awaitable[socketio.AsyncClient]]
-
-
-@pytest.fixture
-async def sio_client(server: AgentServer) -> AsyncIterator[ClientFactory]:
-    """``await sio_client()`` -> a connected python-socketio client (disconnected at teardown)."""
-    clients: list[socketio.AsyncClient] = []
-
-    async def make() -> socketio.AsyncClient:
-        client = socketio.AsyncClient(reconnection=False)
-        clients.append(client)
-        await client.connect(server.url, auth={"token": TOKEN}, wait_timeout=10)
-        return client
-
-    yield make
-    for client in clients:
-        if client.connected:
-            await client.disconnect()
+def runtime(ask_runtime: AgentRuntime) -> AgentRuntime:
+    """What tests/server's ``server`` (and so ``http`` and ``sio_client``) serves here."""
+    return ask_runtime

@@ -104,3 +104,16 @@ async def answer_over_http(
         body["message"] = message
     async with http.post(f"/sessions/{session_id}/permissions/{request_id}", json=body) as response:
         return response.status, await response.json()
+
+
+def closed_by_us(watcher: Watcher, request_id: str, end: SessionEvent) -> dict[str, Any]:
+    """What closed ``request_id``: agent-tui's own deny, sent before the query's ``end``."""
+    answer = watcher.find(resolved(request_id))
+    assert answer is not None and answer.seq < end.seq
+    assert answer.payload["decision"] == "deny" and answer.payload["by"] == "agent-tui"
+    return answer.payload
+
+
+def interrupted(request_id: str) -> dict[str, Any]:
+    """The answer agent-tui gives a request still open when its query is interrupted."""
+    return {"requestId": request_id, "decision": "deny", "by": "agent-tui", "message": "the query was interrupted"}

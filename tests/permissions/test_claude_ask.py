@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 import socketio
 
-from runtime import AgentRuntime
+from runtime import AgentRuntime, SessionEvent
 from runtime.errors import AlreadyResolved
 from tests.claude.conftest import needs_claude
 from tests.fakes.anthropic_server import FakeAnthropic, Text, ToolUse, Turn, for_main, for_subagent
@@ -28,6 +28,8 @@ from tests.permissions.support import (
     Watcher,
     answer_over_http,
     bash,
+    closed_by_us,
+    interrupted,
     is_type,
     query_end,
     resolved,
@@ -83,8 +85,7 @@ async def test_allow_from_a_socketio_client_runs_the_tool(
         "session:permission", {"sessionId": sid, "requestId": request_id, "decision": "allow"}, timeout=10
     )
     assert ack == {"success": True}
-    end = await watcher.wait_for(query_end(message_id))
-    assert end.type == "query:completed", end.payload
+    await completed(watcher, message_id)
     answer = watcher.find(resolved(request_id))
     assert answer is not None
     assert answer.payload == {"requestId": request_id, "decision": "allow", "by": "socket.io client"}
@@ -130,8 +131,7 @@ async def test_deny_over_http_skips_the_tool_and_the_query_completes(
     status, body = await answer_over_http(http, sid, "no-such-request", "allow")
     assert status == 404 and body["code"] == "PERMISSION_NOT_FOUND"
 
-    end = await watcher.wait_for(query_end(message_id))
-    assert end.type == "query:completed", end.payload
+    await completed(watcher, message_id)
     assert not (workspace(runtime, sid) / "denied.txt").exists()
     detail = await runtime.get_session(sid)
     result = next(b for b in detail.blocks if b.type == "tool_result")
@@ -195,35 +195,54 @@ async def test_three_clients_answer_at_once_and_exactly_one_wins(
         assert result.payload["block"]["isError"] is (winner[0] == "deny")
         assert (workspace(runtime, sid) / f"race-{i}.txt").exists() is (winner[0] == "allow")
 
-    end = await watcher.wait_for(query_end(message_id))
-    assert end.type == "query:completed", end.payload
+    await completed(watcher, message_id)
     answers = watcher.of_type("permission:resolved")
     assert len(answers) == rounds == len({a.payload["requestId"] for a in answers})
     watcher.close()
 
 
-async def test_interrupt_while_pending_denies_and_interrupts_the_query(
-    ask_runtime: AgentRuntime, fake: FakeAnthropic
-) -> None:
-    runtime = ask_runtime
+async def completed(watcher: Watcher, message_id: str) -> SessionEvent:
+    """The end of the query of ``message_id``, which must have completed."""
+    end = await watcher.wait_for(query_end(message_id))
+    assert end.type == "query:completed", end.payload
+    return end
+
+
+async def watched_session(runtime: AgentRuntime) -> tuple[str, Watcher]:
+    """A new session that asks, and a watcher of its events."""
     sid = await new_session(runtime)
+    return sid, Watcher(runtime, sid)
+
+
+async def started_session(make_runtime: RuntimeFactory) -> tuple[AgentRuntime, str, Watcher]:
+    """A runtime of its own (to restart it later), a session that asks, and a watcher."""
+    runtime = await make_runtime()
+    return runtime, *await watched_session(runtime)
+
+
+async def pending_request(runtime: AgentRuntime, fake: FakeAnthropic, watcher: Watcher, sid: str) -> tuple[str, str]:
+    """Send a message whose tool the profile asks about; the message id and the open request's."""
     fake.script(*tool_then_text(bash("echo hi > never.txt", "Write never.txt"), "unreachable"))
-    watcher = Watcher(runtime, sid)
     message_id, _ = await runtime.send_message(sid, "Make never.txt")
-    requested = await watcher.wait_for(is_type("permission:requested"))
-    request_id = requested.payload["requestId"]
+    requested = await watcher.wait_for(is_type("permission:requested"), start=len(watcher.events))
+    return message_id, requested.payload["requestId"]
+
+
+async def still_usable(runtime: AgentRuntime, fake: FakeAnthropic, watcher: Watcher, sid: str) -> None:
+    fake.script(Turn(Text("Still here.")))
+    message_id, _ = await runtime.send_message(sid, "Are you there?")
+    await completed(watcher, message_id)
+
+
+async def test_interrupt_while_pending_denies_and_interrupts_the_query(runtime: AgentRuntime,
+                                                                     fake: FakeAnthropic) -> None:
+    sid, watcher = await watched_session(runtime)
+    message_id, request_id = await pending_request(runtime, fake, watcher, sid)
 
     assert await runtime.interrupt(sid) is True
     end = await watcher.wait_for(query_end(message_id))
     assert end.type == "query:interrupted" and end.payload["reason"] == "user"
-    answer = watcher.find(resolved(request_id))
-    assert answer is not None and answer.seq < end.seq
-    assert answer.payload == {
-        "requestId": request_id,
-        "decision": "deny",
-        "by": "agent-tui",
-        "message": "the query was interrupted",
-    }
+    assert closed_by_us(watcher, request_id, end) == interrupted(request_id)
     assert not (workspace(runtime, sid) / "never.txt").exists()
     assert session_processes(runtime, sid) == []
     assert (await runtime.get_summary(sid)).runtime.pending_permissions == []
@@ -231,10 +250,7 @@ async def test_interrupt_while_pending_denies_and_interrupts_the_query(
     with pytest.raises(AlreadyResolved):
         await runtime.resolve_permission(sid, request_id, "allow")
 
-    fake.script(Turn(Text("Still here.")))
-    message_id, _ = await runtime.send_message(sid, "Are you there?")
-    end = await watcher.wait_for(query_end(message_id))
-    assert end.type == "query:completed", end.payload
+    await still_usable(runtime, fake, watcher, sid)
     watcher.close()
 
 
@@ -242,38 +258,18 @@ async def test_sandbox_ending_while_pending_denies_with_a_reason(
     ask_runtime: AgentRuntime, fake: FakeAnthropic
 ) -> None:
     runtime = ask_runtime
-    sid = await new_session(runtime)
-    watcher = Watcher(runtime, sid)
-
-    async def pending_request() -> tuple[str, str]:
-        fake.script(*tool_then_text(bash("echo hi > never.txt", "Write never.txt"), "unreachable"))
-        message_id, _ = await runtime.send_message(sid, "Make never.txt")
-        requested = await watcher.wait_for(is_type("permission:requested"), start=len(watcher.events))
-        return message_id, requested.payload["requestId"]
-
-    async def still_usable() -> None:
-        fake.script(Turn(Text("New sandbox, same me.")))
-        message_id, _ = await runtime.send_message(sid, "Still there?")
-        end = await watcher.wait_for(query_end(message_id))
-        assert end.type == "query:completed", end.payload
+    sid, watcher = await watched_session(runtime)
 
     # 1. Terminated on purpose (the runtime stops the query first, then the sandbox).
-    message_id, request_id = await pending_request()
+    message_id, request_id = await pending_request(runtime, fake, watcher, sid)
     await runtime.terminate_environment(sid)
     end = await watcher.wait_for(query_end(message_id))
-    answer = watcher.find(resolved(request_id))
-    assert answer is not None and answer.seq < end.seq
-    assert answer.payload == {
-        "requestId": request_id,
-        "decision": "deny",
-        "by": "agent-tui",
-        "message": "the query was interrupted",
-    }
+    assert closed_by_us(watcher, request_id, end) == interrupted(request_id)
     assert (await runtime.get_summary(sid)).runtime.pending_permissions == []
-    await still_usable()
+    await still_usable(runtime, fake, watcher, sid)
 
     # 2. The sandbox dies under the waiting agent (every process in it killed).
-    message_id, request_id = await pending_request()
+    message_id, request_id = await pending_request(runtime, fake, watcher, sid)
     victims = session_processes(runtime, sid)
     assert victims
     for pid in victims:
@@ -281,13 +277,10 @@ async def test_sandbox_ending_while_pending_denies_with_a_reason(
             os.kill(pid, signal.SIGKILL)
     end = await watcher.wait_for(query_end(message_id))
     assert end.type == "query:failed" and end.payload["code"] == "AGENT_CRASHED"
-    answer = watcher.find(resolved(request_id))
-    assert answer is not None and answer.seq < end.seq
-    assert answer.payload["decision"] == "deny" and answer.payload["by"] == "agent-tui"
-    assert "stopped unexpectedly" in answer.payload["message"]
+    assert "stopped unexpectedly" in closed_by_us(watcher, request_id, end)["message"]
     assert (await runtime.get_summary(sid)).runtime.pending_permissions == []
     assert not (workspace(runtime, sid) / "never.txt").exists()
-    await still_usable()
+    await still_usable(runtime, fake, watcher, sid)
     watcher.close()
 
 
@@ -307,8 +300,7 @@ async def test_an_unanswered_request_is_denied_after_the_configured_timeout(
         "message": "no answer within 0.5 s",
         "by": "agent-tui",
     }
-    end = await watcher.wait_for(query_end(message_id))
-    assert end.type == "query:completed", end.payload
+    await completed(watcher, message_id)
     assert not (workspace(runtime, sid) / "late.txt").exists()
     assert "no answer within 0.5 s" in fake.conversation_requests()[-1].text()
     watcher.close()
@@ -317,9 +309,7 @@ async def test_an_unanswered_request_is_denied_after_the_configured_timeout(
 async def test_allow_always_is_not_asked_again_in_this_session(
     make_runtime: RuntimeFactory, fake: FakeAnthropic
 ) -> None:
-    runtime = await make_runtime()
-    sid = await new_session(runtime)
-    watcher = Watcher(runtime, sid)
+    runtime, sid, watcher = await started_session(make_runtime)
 
     # Two Bash calls in one run: the first is asked and allowed always, the second is not asked.
     fake.script(
@@ -330,8 +320,7 @@ async def test_allow_always_is_not_asked_again_in_this_session(
     message_id, _ = await runtime.send_message(sid, "Write one and two")
     requested = await watcher.wait_for(is_type("permission:requested"))
     await runtime.resolve_permission(sid, requested.payload["requestId"], "allow_always", by="test user")
-    end = await watcher.wait_for(query_end(message_id))
-    assert end.type == "query:completed", end.payload
+    end = await completed(watcher, message_id)
     assert len(watcher.of_type("permission:requested")) == 1
     assert (workspace(runtime, sid) / "one.txt").exists() and (workspace(runtime, sid) / "two.txt").exists()
 
@@ -346,8 +335,7 @@ async def test_allow_always_is_not_asked_again_in_this_session(
     asked = await watcher.wait_for(is_type("permission:requested"), start=watcher.events.index(end) + 1)
     assert asked.payload["toolName"] == "Write"
     await runtime.resolve_permission(sid, asked.payload["requestId"], "deny")
-    end = await watcher.wait_for(query_end(message_id))
-    assert end.type == "query:completed", end.payload
+    end = await completed(watcher, message_id)
     assert (workspace(runtime, sid) / "three.txt").exists() and not target.exists()
     assert len(watcher.of_type("permission:requested")) == 2
     watcher.close()
@@ -358,8 +346,7 @@ async def test_allow_always_is_not_asked_again_in_this_session(
     watcher = Watcher(runtime, sid, (await runtime.get_summary(sid)).last_seq)
     fake.script(*tool_then_text(bash("echo 4 > four.txt", "Write four.txt"), "Four."))
     message_id, _ = await runtime.send_message(sid, "Write four")
-    end = await watcher.wait_for(query_end(message_id))
-    assert end.type == "query:completed", end.payload
+    end = await completed(watcher, message_id)
     assert watcher.of_type("permission:requested") == []
     assert (workspace(runtime, sid) / "four.txt").read_text() == "4\n"
     watcher.close()
@@ -373,8 +360,7 @@ async def test_tools_the_profile_allows_are_never_asked(
     fake.script(*tool_then_text(bash("echo ok > allowed.txt", "Write allowed.txt"), "Done."))
     watcher = Watcher(runtime, sid)
     message_id, _ = await runtime.send_message(sid, "Make allowed.txt")
-    end = await watcher.wait_for(query_end(message_id))
-    assert end.type == "query:completed", end.payload
+    await completed(watcher, message_id)
     assert watcher.of_type("permission:requested") == []
     assert (workspace(runtime, sid) / "allowed.txt").read_text() == "ok\n"
     watcher.close()
@@ -438,8 +424,7 @@ async def test_restart_while_pending_closes_the_request_and_the_session_goes_on(
     watcher = Watcher(runtime, sid, summary.last_seq)
     message_id, queued = await runtime.send_message(sid, "Are you back?")
     assert queued is False
-    end = await watcher.wait_for(query_end(message_id))
-    assert end.type == "query:completed", end.payload
+    await completed(watcher, message_id)
     assert (await runtime.get_session(sid)).blocks[-1].content == "Back after the restart."
     watcher.close()
 
@@ -447,12 +432,8 @@ async def test_restart_while_pending_closes_the_request_and_the_session_goes_on(
 async def test_shutdown_while_pending_closes_the_request(
     make_runtime: RuntimeFactory, fake: FakeAnthropic
 ) -> None:
-    runtime = await make_runtime()
-    sid = await new_session(runtime)
-    fake.script(*tool_then_text(bash("echo hi > never.txt", "Write never.txt"), "unreachable"))
-    watcher = Watcher(runtime, sid)
-    message_id, _ = await runtime.send_message(sid, "Make never.txt")
-    requested = await watcher.wait_for(is_type("permission:requested"))
+    runtime, sid, watcher = await started_session(make_runtime)
+    message_id, request_id = await pending_request(runtime, fake, watcher, sid)
     watcher.close()
     await runtime.shutdown()
 
@@ -461,7 +442,7 @@ async def test_shutdown_while_pending_closes_the_request(
     answers = [e for e in events if e.type == "permission:resolved"]
     assert [a.payload for a in answers] == [
         {
-            "requestId": requested.payload["requestId"],
+            "requestId": request_id,
             "decision": "deny",
             "by": "agent-tui",
             "message": "agent-tui shut down while this request was pending",
@@ -494,8 +475,7 @@ async def test_a_background_subagent_asks_after_the_main_agents_result(
     requested = await watcher.wait_for(is_type("permission:requested"))
     assert requested.payload["input"]["command"] == "echo x > sub.txt"
     await runtime.resolve_permission(sid, requested.payload["requestId"], "allow")
-    end = await watcher.wait_for(query_end(message_id))
-    assert end.type == "query:completed", end.payload
+    await completed(watcher, message_id)
     assert (workspace(runtime, sid) / "sub.txt").read_text() == "x\n"
     [thread] = (await runtime.get_session(sid)).subagents
     result = next(b for b in thread.blocks if b.type == "tool_result")

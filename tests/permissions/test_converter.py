@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from runtime.converters.claude_code import DEFAULT_DENY_MESSAGE, ClaudeCodeConverter
 
 ASK_ARGV = [
@@ -116,22 +118,21 @@ def test_allow_always_answers_later_questions_about_the_same_tool_in_this_run() 
     assert [e["type"] for e in events] == ["permission:requested"]  # another tool still is
 
 
-def test_other_control_requests_get_an_error_so_the_cli_never_hangs() -> None:
+@pytest.mark.parametrize("subtype", ["hook_callback", "mcp_message", "request_user_dialog", "from_the_future"])
+def test_other_control_requests_get_an_error_so_the_cli_never_hangs(subtype: str) -> None:
     conv = converter()
-    for subtype in ("hook_callback", "mcp_message", "request_user_dialog", "from_the_future"):
-        line = json.dumps(
-            {"type": "control_request", "request_id": f"x-{subtype}", "request": {"subtype": subtype}}
-        )
-        events = conv.feed(line)
-        assert all(e["type"] == "log" for e in events)
-        [answer] = sent(conv)
-        assert answer["type"] == "control_response"
-        assert answer["response"]["subtype"] == "error" and answer["response"]["request_id"] == f"x-{subtype}"
-    # Malformed ones are reported, never fatal.
-    assert [e["type"] for e in conv.feed('{"type": "control_request", "request": {}}')] == ["log"]
-    assert [e["type"] for e in conv.feed('{"type": "control_request", "request_id": 7, "request": 1}')] == [
-        "log"
-    ]
+    line = json.dumps({"type": "control_request", "request_id": f"x-{subtype}", "request": {"subtype": subtype}})
+    events = conv.feed(line)
+    assert all(e["type"] == "log" for e in events)
+    [answer] = sent(conv)
+    assert answer["type"] == "control_response"
+    assert answer["response"]["subtype"] == "error" and answer["response"]["request_id"] == f"x-{subtype}"
+
+
+@pytest.mark.parametrize("line", ['{"type": "control_request", "request": {}}',
+                                  '{"type": "control_request", "request_id": 7, "request": 1}'])
+def test_a_malformed_control_request_is_reported_never_fatal(line: str) -> None:
+    assert [e["type"] for e in converter().feed(line)] == ["log"]
 
 
 def test_a_withdrawn_question_is_closed_as_denied_by_the_cli() -> None:

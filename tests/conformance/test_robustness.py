@@ -1,23 +1,47 @@
-"""Malformed, unknown and truncated OpenCode output through the real runner, driver and session:
-the query fails readably (or goes on), nothing crashes, and the session takes the next message.
+"""Malformed, unknown and truncated CLI output through the real runner and session, for each
+JSON-lines agent: the query fails readably (or goes on), nothing crashes, and the session takes
+the next message.
 
-A stand-in ``opencode`` (configured with ``AGENT_TUI_OPENCODE_PATH``) is a small HTTP server
-speaking the few routes of ``opencode serve`` the driver uses (``runtime/converters/
-opencode_serve.py``); what its event stream sends depends on the prompt it is given. A valid
-reply replays the server events of a golden capture."""
+A stand-in CLI (configured with the architecture's ``AGENT_TUI_<NAME>_PATH``) writes what each
+prompt asks for: ``garbage`` (lines that are not JSON, unknown types, a reply cut mid-line),
+``crash`` (exit 3 with a message on stderr), anything else: a golden capture of the real CLI."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from runtime import AgentRuntime
 from tests import agent_support
 from tests.agent_support import write_executable
+from tests.conformance.golden import GOLDENS, GREETING
 from tests.helpers import make_config
-from tests.opencode.golden import DATA
 
-STAND_IN = """#!{python}
+#: What every stand-in writes first for ``garbage``.
+GARBAGE = ["this is not json at all", '{"type": "from_the_future", "payload": 1}', "[1, 2, 3]"]
+
+#: A CLI that writes JSON lines on stdout (Claude Code, Gemini CLI) and reads its prompt from argv.
+LINES_CLI = """#!{python}
+import sys
+prompt = {prompt}
+if prompt == "garbage":
+    for line in {garbage!r}:
+        print(line)
+    sys.stdout.write({torn!r})
+    sys.stdout.flush()
+    sys.exit(0)
+if prompt == "crash":
+    sys.stderr.write("stand-in: something broke badly\\n")
+    sys.exit(3)
+sys.stdout.write(open({golden!r}).read())
+"""
+
+#: ``opencode serve``: a small HTTP server speaking the few routes the driver uses
+#: (``runtime/converters/opencode_serve.py``); its event stream depends on the prompt.
+OPENCODE_SERVE = """#!{python}
 import json, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -57,9 +81,8 @@ class Handler(BaseHTTPRequestHandler):
                 os._exit(3)
             send(json.dumps(status("busy")))
             if prompt[0] == "garbage":
-                send("this is not json at all")
-                send(json.dumps({{"type": "from_the_future", "payload": 1}}))
-                send("[1, 2, 3]")
+                for line in {garbage!r}:
+                    send(line)
                 info = {{"id": "msg_a", "role": "assistant", "sessionID": SESSION}}
                 send(json.dumps({{"type": "message.updated", "properties": {{"sessionID": SESSION, "info": info}}}}))
                 part = {{"id": "prt_1", "messageID": "msg_a", "sessionID": SESSION, "type": "text",
@@ -94,15 +117,54 @@ server.serve_forever()
 """
 
 
-async def test_bad_output_fails_the_query_readably_and_the_session_goes_on(tmp_path: Path) -> None:
-    stand_in = STAND_IN.format(python=sys.executable, golden=str(DATA / "text" / "stream-1.jsonl"))
-    opencode = write_executable(tmp_path / "opencode", stand_in)
+@dataclass(frozen=True)
+class StandIn:
+    architecture: str
+    binary_env: str
+    script: str
+    #: More lines of garbage, then the line cut short (Claude Code, Gemini CLI).
+    garbage: tuple[str, ...] = ()
+    torn: str = ""
+    prompt: str = "sys.argv[-1]"
+    #: The text the garbage started, and the state its block is left in (None: not checked).
+    partial: str = "half a rep"
+    partial_status: str | None = "error"
+    warns: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        golden = GOLDENS[self.architecture].data / "text" / "stream-1.jsonl"
+        return self.script.format(python=sys.executable, golden=str(golden), prompt=self.prompt,
+                                  garbage=[*GARBAGE, *self.garbage], torn=self.torn)
+
+
+STAND_INS = [
+    StandIn("claude-code", "AGENT_TUI_CLAUDE_PATH", LINES_CLI, garbage=(
+        '{"type":"stream_event","event":{"type":"message_start","message":{"id":"m1","model":"x"}}}',
+        '{"type":"stream_event","event":{"type":"content_block_start","index":0,'
+        '"content_block":{"type":"text","text":""}}}',
+        '{"type":"stream_event","event":{"type":"content_block_delta","index":0,'
+        '"delta":{"type":"text_delta","text":"half a rep"}}}'),
+        torn='{"type":"assistant","message":{"id":"m1","content":[{"type":"te'),
+    StandIn("gemini-cli", "AGENT_TUI_GEMINI_PATH", LINES_CLI,
+            garbage=('{"type":"message","role":"assistant","content":"half a rep","delta":true}',),
+            torn='{"type":"result","status":"succ',
+            # As the real CLI gets it.
+            prompt='next(a for a in sys.argv if a.startswith("--prompt=")).split("=", 1)[1]'),
+    StandIn("opencode", "AGENT_TUI_OPENCODE_PATH", OPENCODE_SERVE, partial="half a reply", partial_status=None,
+            warns=("step-fin",)),
+]
+
+
+@pytest.mark.parametrize("stand_in", STAND_INS, ids=[s.architecture for s in STAND_INS])
+async def test_bad_output_fails_the_query_readably_and_the_session_goes_on(stand_in: StandIn,
+                                                                            tmp_path: Path) -> None:
+    cli = write_executable(tmp_path / stand_in.architecture, stand_in.text())
     # The stand-in reads a golden file from the checkout, which bubblewrap hides when the checkout
     # is under /tmp or the home (CI): agent_bin_dirs shows that folder.
-    config = make_config(tmp_path, host_env={"AGENT_TUI_OPENCODE_PATH": str(opencode)},
-                         agent_bin_dirs=[str(DATA / "text")])
+    golden_dir = GOLDENS[stand_in.architecture].data / "text"
+    config = make_config(tmp_path, host_env={stand_in.binary_env: str(cli)}, agent_bin_dirs=[str(golden_dir)])
     async with AgentRuntime(config) as runtime:
-        session = await runtime.create_session({"architecture": "opencode"})
+        session = await runtime.create_session({"architecture": stand_in.architecture})
         sid = session.session_id
 
         async def ask(prompt: str) -> list:
@@ -112,11 +174,13 @@ async def test_bad_output_fails_the_query_readably_and_the_session_goes_on(tmp_p
         assert events[-1].type == "query:failed"
         assert events[-1].payload["code"] == "AGENT_NO_RESULT" and "cut short" in events[-1].payload["error"]
         warnings = [e.payload["message"] for e in events if e.type == "log" and e.payload["level"] == "warn"]
-        assert any("this is not json" in w for w in warnings)
-        assert any("[1, 2, 3]" in w for w in warnings)
-        assert any("step-fin" in w for w in warnings)
+        for said in ("this is not json", "[1, 2, 3]", *stand_in.warns):
+            assert any(said in w for w in warnings), said
         detail = await runtime.get_session(sid)
-        assert [b.content for b in detail.blocks if b.type == "assistant_text"] == ["half a reply"]
+        [partial] = [b for b in detail.blocks if b.type == "assistant_text"]
+        assert partial.content == stand_in.partial
+        if stand_in.partial_status:
+            assert partial.status == stand_in.partial_status  # closed, not spinning
 
         events = await ask("crash")
         assert events[-1].type == "query:failed"
@@ -126,7 +190,6 @@ async def test_bad_output_fails_the_query_readably_and_the_session_goes_on(tmp_p
         events = await ask("a proper question")
         assert events[-1].type == "query:completed", events[-1].payload
         detail = await runtime.get_session(sid)
-        assert detail.blocks[-1].type == "assistant_text"
-        assert detail.blocks[-1].content == "Hello! This is the fake model, streaming in pieces."
+        assert detail.blocks[-1].type == "assistant_text" and detail.blocks[-1].content == GREETING
         assert detail.runtime.execution_environment is not None
         assert detail.runtime.execution_environment.status == "ready"

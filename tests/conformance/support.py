@@ -1,4 +1,4 @@
-"""Helpers shared by the OpenCode and Gemini CLI end-to-end tests."""
+"""Helpers of the end-to-end agent tests (the conformance suite and the per-agent quirk tests)."""
 
 from __future__ import annotations
 
@@ -43,8 +43,9 @@ def comparable(blocks: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def session_processes(session_dir: Path) -> list[tuple[int, str]]:
-    """Live processes whose working directory is in the session's folder (an agent, its tools)."""
+def session_processes(session_dir: Path, marker: str | None = None) -> list[tuple[int, str]]:
+    """Live processes whose working directory is in the session's folder (an agent, its tools),
+    or whose command line holds ``marker`` (an agent's own session id)."""
     found = []
     folder = os.path.realpath(session_dir)
     for entry in Path("/proc").iterdir():
@@ -56,9 +57,18 @@ def session_processes(session_dir: Path) -> list[tuple[int, str]]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
         except OSError:
             continue
-        if state != "Z" and (cwd == folder or cwd.startswith(folder + os.sep)):
+        mine = cwd == folder or cwd.startswith(folder + os.sep) or (marker is not None and marker in cmdline)
+        if state != "Z" and mine:
             found.append((int(entry.name), cmdline))
     return found
+
+
+def session_dir(runtime: Any, session_id: str) -> Path:
+    return Path(runtime.config.resolved_data_dir()) / session_id
+
+
+def workspace(runtime: Any, session_id: str) -> Path:
+    return session_dir(runtime, session_id) / "workspace"
 
 
 async def wait_for_fifo(fifo: Path, timeout: float) -> str:
@@ -78,15 +88,23 @@ async def wait_for_fifo(fifo: Path, timeout: float) -> str:
         raise
 
 
-async def start_a_long_tool(runtime: Any, fake: Any, session_id: str, workspace: Path) -> str:
-    """Send a message whose bash call tells the test it runs (through a FIFO: no polling), then
-    sleeps 30 s; returns the message id once the command is running (for interrupt tests)."""
-    from tests.fakes.openai_server import Text, ToolCall, Turn
+#: A command that tells the test it runs (its shell's pid, through the FIFO ``started.fifo``
+#: the test makes once the workspace exists: no polling by the test), then sleeps.
+LONG_COMMAND = "until [ -p started.fifo ]; do sleep 0.05; done; echo $$ > started.fifo; sleep 30"
 
-    fifo = workspace / "started.fifo"
+
+async def start_a_long_tool(runtime: Any, session_id: str, send: Any,
+                            folder: Path | None = None) -> tuple[str, int | None]:
+    """Send a message (``send()``, after which the fake answers with ``LONG_COMMAND``) and wait
+    until the command runs; returns the message id and the host pid of the command's shell
+    (None: not found). ``folder``: the session's folder, when not in the runtime's data dir."""
+    from tests.helpers import collect_until, sandbox_pid
+
+    after = (await runtime.get_summary(session_id)).last_seq
+    message_id = await send()
+    folder = folder or session_dir(runtime, session_id)
+    if not (folder / "workspace").is_dir():
+        await collect_until(runtime, session_id, lambda e: e.type == "ee:ready", after_seq=after, timeout=120)
+    fifo = folder / "workspace" / "started.fifo"
     os.mkfifo(fifo)
-    fake.script(Turn(ToolCall("bash", {"command": "echo started > started.fifo; sleep 30",
-                                       "description": "wait"})), Turn(Text("never")))
-    message_id, _ = await runtime.send_message(session_id, "Wait a while")
-    assert await wait_for_fifo(fifo, timeout=120) == "started\n"
-    return message_id
+    return message_id, sandbox_pid(int(await wait_for_fifo(fifo, timeout=120)), folder)
