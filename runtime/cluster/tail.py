@@ -52,6 +52,11 @@ class TailSubscription:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def replaying(self) -> bool:
+        """Always: a tail reads every event from the store, so what the client has not taken waits there."""
+        return True
+
     def close(self) -> None:
         self._closed = True
         self._stop.set()

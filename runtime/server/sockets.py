@@ -69,8 +69,15 @@ DEFAULT_REPLAY_WINDOW = 256 * 1024
 _CONNECTION_BYTES = 64 * 1024
 #: Rough bytes of a session's in-memory state (for the memory releaser, after deletes).
 _SESSION_BYTES = 16 * 1024
-#: Most events a forwarder reads from the store at once while replaying (a page is held as models).
-_REPLAY_LIMIT = 200
+#: Encoded bytes a replaying forwarder aims to read from the store at once. A page is held as
+#: models until it is encoded, so with many clients joining at once the page size is what sets the
+#: server's peak: 200 events of 2 KB per page took 200 joining clients to +65-87 MiB RSS over a
+#: 16 MiB budget, pages sized to this to +30-43 MiB (tests/reliability/test_memory_load.py).
+_REPLAY_PAGE_BYTES = 64 * 1024
+#: Events in a forwarder's first replay page, before it knows how large this session's events are.
+_REPLAY_FIRST = 50
+#: Bounds on the events of one replay page.
+_REPLAY_MIN, _REPLAY_MAX = 8, 1_000
 #: Most events a forwarder takes from its subscription at once.
 _FORWARD_LIMIT = 5_000
 #: Bytes of encoded events kept for re-use by the other sockets on the same session (per server).
@@ -222,15 +229,19 @@ class Connection:
             await hub.sio.emit(
                 "session:status", {"sessionId": fw.session_id, "runtime": summary.runtime.wire()}, to=self.sid
             )
+            replay_limit = _REPLAY_FIRST
             while True:
                 replaying = fw.sub.replaying
-                events = await fw.sub.next_batch(_REPLAY_LIMIT if replaying else _FORWARD_LIMIT)
+                events = await fw.sub.next_batch(replay_limit if replaying else _FORWARD_LIMIT)
                 if self.closed or self.forwarders.get(fw.session_id) is not fw:
                     return
                 encoded = hub.encode_events(fw.session_id, events)
                 fw.queued_seq = events[-1].seq
                 del events  # the models weigh more than their JSON: not kept while waiting below
                 size = sum(map(len, encoded))
+                if replaying:
+                    per_event = size // len(encoded) + 1
+                    replay_limit = max(_REPLAY_MIN, min(_REPLAY_MAX, _REPLAY_PAGE_BYTES // per_event))
                 fw.pending.extend(encoded)
                 fw.pending_bytes += size
                 self.unsent += size

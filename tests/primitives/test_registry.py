@@ -67,9 +67,8 @@ def test_builtins_come_first_with_their_capabilities() -> None:
 
 
 def test_a_plugin_is_found_through_its_entry_point(install: object) -> None:
-    from runtime.server.schemas import CreateSessionRequest
-
     from agent_tui.primitive_choices import PRIMITIVE_CHOICES
+    from runtime.wire import CreateSessionRequest
 
     assert "fake" not in registry.names()
     install("fake = tests.primitives.fake:FakeKind")  # type: ignore[operator]
