@@ -353,8 +353,13 @@ class AgentRuntime:
         self, session_id: str, after_seq: int = 0, limit: int | None = None
     ) -> tuple[list[SessionEvent], int]:
         session = self._manager().get(session_id)
+        # Read before the store: everything up to it is committed, so an unlimited read returns it
+        # all; events committed while the read ran may come too, and the seq returned covers them.
+        last = session.view.last_seq
         events = await self.store.load_events(session_id, max(after_seq, 0), limit)
-        return events, session.view.last_seq
+        if events:
+            last = max(last, events[-1].seq)
+        return events, last
 
     # ------------------------------------------------------------------ files
 
