@@ -98,3 +98,18 @@ def sandbox_pid(pid: int, folder: Path) -> int | None:
         if home in environ or cwd == root or cwd.startswith(root + os.sep):
             return int(entry)
     return None
+
+
+def store_record(session_id: str, created: int = 1000, **extra: object) -> dict:
+    """A session record as the stores take it (what ``create_session`` writes)."""
+    return {
+        "sessionId": session_id,
+        "name": f"name {session_id}",
+        "architecture": "shell",
+        "agentProfileRef": "default",
+        "sessionOptions": {},
+        "primitive": "local",
+        "createdAt": created,
+        "lastActivity": created,
+        **extra,
+    }

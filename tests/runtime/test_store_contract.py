@@ -9,20 +9,7 @@ import pytest
 from runtime import EventBus
 from runtime.models import AgentProfile, make_event
 from runtime.store.base import SessionStore
-
-
-def _record(sid: str, created: int, **extra: object) -> dict:
-    return {
-        "sessionId": sid,
-        "name": f"name {sid}",
-        "architecture": "shell",
-        "agentProfileRef": "default",
-        "sessionOptions": {},
-        "primitive": "local",
-        "createdAt": created,
-        "lastActivity": created,
-        **extra,
-    }
+from tests.helpers import store_record
 
 
 def _events(start: int, n: int, text: str = "x") -> list:
@@ -37,8 +24,8 @@ def _events(start: int, n: int, text: str = "x") -> list:
 async def test_sessions_are_created_listed_in_creation_order_updated_and_deleted(
     any_store: SessionStore,
 ) -> None:
-    await any_store.create_session(_record("ses-b", 2000))
-    await any_store.create_session(_record("ses-a", 1000, name="é 🚀 \u0000 nul"))
+    await any_store.create_session(store_record("ses-b", 2000))
+    await any_store.create_session(store_record("ses-a", 1000, name="é 🚀 \u0000 nul"))
     assert [r["sessionId"] for r in await any_store.list_sessions()] == ["ses-a", "ses-b"]
     await any_store.update_session("ses-a", {"sessionOptions": {"model": "m"}, "environmentId": "env-1"})
     await any_store.update_session("ses-a", {"hasQueried": True})
@@ -66,7 +53,7 @@ async def test_sessions_are_created_listed_in_creation_order_updated_and_deleted
 
 
 async def test_events_round_trip_exactly_and_page_by_seq(any_store: SessionStore) -> None:
-    await any_store.create_session(_record("s1", 1))
+    await any_store.create_session(store_record("s1", 1))
     odd = {
         "blockId": "b",
         "delta": "\u0000 nul, é, 🚀, \\u0000 literal",

@@ -9,21 +9,10 @@ from runtime import SQLiteStore
 from runtime.models import make_event
 from runtime.store.base import SessionStore
 from runtime.store.sqlite import _MIGRATIONS, _split_sql
+from tests.helpers import store_record
 
 TS = "2026-03-01T10:00:0{}Z"
 
-
-def _record(sid: str, created: int = 1000) -> dict:
-    return {
-        "sessionId": sid,
-        "name": f"name {sid}",
-        "architecture": "shell",
-        "agentProfileRef": "default",
-        "sessionOptions": {},
-        "primitive": "local",
-        "createdAt": created,
-        "lastActivity": created,
-    }
 
 
 def _query(start: int, message: str, *, cost: float, end: str = "query:completed") -> list:
@@ -42,8 +31,8 @@ def _by_id(records: list[dict]) -> dict[str, dict]:
 
 
 async def test_summaries_follow_appends_and_unread_is_marked_read(any_store: SessionStore) -> None:
-    await any_store.create_session(_record("ses-a"))
-    await any_store.create_session(_record("ses-b", 2000))
+    await any_store.create_session(store_record("ses-a"))
+    await any_store.create_session(store_record("ses-b", 2000))
     # Two sessions in one batch (the bus's group commit): each summary gets its own events.
     await any_store.append_batch([("ses-a", e) for e in _query(1, "m1", cost=0.25)]
                                  + [("ses-b", e) for e in _query(1, "m9", cost=1.0, end="query:failed")])
@@ -68,7 +57,7 @@ async def test_summaries_follow_appends_and_unread_is_marked_read(any_store: Ses
 
 
 async def test_a_refused_batch_leaves_the_summary_as_it_was(any_store: SessionStore) -> None:
-    await any_store.create_session(_record("ses-a"))
+    await any_store.create_session(store_record("ses-a"))
     await any_store.append_events("ses-a", _query(1, "m1", cost=0.25))
     try:
         await any_store.append_events("ses-a", _query(3, "m2", cost=9.0))  # seq 3 exists: refused
@@ -90,7 +79,7 @@ async def test_an_old_schema_database_opens_with_summaries_backfilled(tmp_path: 
         import json
 
         for sid, end in (("ses-a", "query:completed"), ("ses-b", "query:started")):
-            db.execute("INSERT INTO sessions VALUES (?, ?, ?)", (sid, json.dumps(_record(sid)), 1000))
+            db.execute("INSERT INTO sessions VALUES (?, ?, ?)", (sid, json.dumps(store_record(sid)), 1000))
             events = _query(1, "m1", cost=0.5)[: 5 if end == "query:completed" else 3]
             db.executemany(
                 "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -126,7 +115,7 @@ async def test_an_old_schema_postgres_database_is_upgraded_with_summaries_backfi
             await conn.execute("INSERT INTO schema_version VALUES ($1)", version)
         import json
 
-        await conn.execute("INSERT INTO sessions VALUES ($1, $2, $3)", "ses-a", json.dumps(_record("ses-a")), 1000)
+        await conn.execute("INSERT INTO sessions VALUES ($1, $2, $3)", "ses-a", json.dumps(store_record("ses-a")), 1000)
         await conn.executemany(
             "INSERT INTO events VALUES ($1, $2, $3, $4, $5, $6, $7)",
             [("ses-a", e.seq, e.type, json.dumps(e.payload), e.timestamp, "main", "server")
