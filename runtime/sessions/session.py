@@ -245,6 +245,23 @@ class AgentSession:
     async def publish(self, kind: str, payload: dict[str, Any], **fields: Any) -> SessionEvent:
         return await self.bus.publish_one(self.id, kind, payload, **fields)
 
+    # ------------------------------------------------------------------ record
+
+    async def rename(self, name: str) -> None:
+        """Set the (already validated) name, in memory and in the store."""
+        self.record["name"] = name
+        await self.bus.store.update_session(self.id, {"name": name})
+
+    async def set_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``options`` into the session's options (a None value removes a key), store and
+        announce them (``options:update``); returns the merged options."""
+        merged = {**(self.record.get("sessionOptions") or {}), **options}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        self.record["sessionOptions"] = merged
+        await self.bus.store.update_session(self.id, {"sessionOptions": merged})
+        await self.publish("options:update", {"options": merged})
+        return merged
+
     # ------------------------------------------------------------------ messages
 
     async def send(self, content: str) -> tuple[str, bool]:
