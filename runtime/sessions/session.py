@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import time
@@ -31,12 +30,11 @@ from ..store.base import SessionRecord
 from ..store.summaries import Digest
 from ..workspaces import Workspace
 from .environment import ExecutionEnvironment
+from .permissions import RUNTIME_NAME, PermissionBroker, resolution
 from .runner_events import parse_runner_line
 
 log = logging.getLogger(__name__)
 
-#: ``by`` of the requests the runtime itself closes (interrupt, sandbox end, timeout, restart).
-RUNTIME_NAME = "agent-tui"
 #: Event types that can change ``SessionRuntime`` (so observers get ``session:status``).
 RUNTIME_EVENT_TYPES = frozenset(
     {
@@ -107,11 +105,15 @@ class AgentSession:
         self._process_done = asyncio.Event()
         self._interrupt_reason: str | None = None
         self._closed = False
-        #: Permission requests whose answer is being published (claimed before any await, so of two
-        #: concurrent answers exactly one gets through).
-        self._resolving: set[str] = set()
-        self._permission_timers: dict[str, asyncio.TimerHandle] = {}
-        self._background: set[asyncio.Task[None]] = set()
+        self.permissions = PermissionBroker(
+            self.id,
+            bus=bus,
+            state=lambda: self.state,
+            process=lambda: self._process,
+            agent_name=architecture.id,
+            timeout_s=lambda: self.config.permission_timeout_s,
+            expire=self.resolve_permission,
+        )
         #: Ends of queries the store could not record (it failed mid-query): published, in order,
         #: before anything else once the store works again (see ``_store_failed``).
         self._unrecorded: list[dict[str, Any]] = []
@@ -146,10 +148,8 @@ class AgentSession:
             if event.seq <= state.last_seq:
                 continue  # read by the page that loaded the log, delivered after it
             apply_event(state, event)
-            if event.type == "permission:requested":
-                self._start_permission_timer(event.payload.get("requestId"))
-            elif event.type == "permission:resolved":
-                self._cancel_permission_timer(event.payload.get("requestId"))
+            if event.type.startswith("permission:"):
+                self.permissions.observe(event.type, event.payload.get("requestId"))
         self._check_runtime_change(events)
 
     def _listed(self) -> tuple[int, str | None]:
@@ -375,16 +375,15 @@ class AgentSession:
             return
         drafts: list[dict[str, Any]] = []
         # Questions the stopped agent asked can no longer be answered.
-        for request_id in self.state.pending_permissions:
-            if request_id not in self._resolving:
-                drafts.append(
-                    {
-                        "type": "permission:resolved",
-                        "payload": _resolution(
-                            request_id, "deny", "the session's events could not be saved", RUNTIME_NAME
-                        ),
-                    }
-                )
+        for request_id in self.permissions.unclaimed():
+            drafts.append(
+                {
+                    "type": "permission:resolved",
+                    "payload": resolution(
+                        request_id, "deny", "the session's events could not be saved", RUNTIME_NAME
+                    ),
+                }
+            )
         drafts.extend(ended)
         # Sandbox events may have been lost with the failed writes: say where it really is.
         status = (self.state.environment or {}).get("status")
@@ -451,7 +450,7 @@ class AgentSession:
             finally:
                 # The agent is gone, so nobody waits for these answers any more: close them
                 # before the end of the query is announced.
-                await self._close_pending(self._end_reason(outcome))
+                await self.permissions.close_pending(self._end_reason(outcome))
             if self.workspace is not None:
                 if env.primitive is not None:
                     await self.workspace.sync_back(env.primitive_name, env.primitive)
@@ -590,7 +589,7 @@ class AgentSession:
                         result = draft
                         continue
                     if draft["type"] == "permission:resolved":
-                        draft = self._runner_withdrawal(draft, drafts, claimed)
+                        draft = self.permissions.withdrawal(draft, drafts, claimed)
                         if draft is None:
                             continue
                     drafts.append(draft)
@@ -598,7 +597,7 @@ class AgentSession:
                     if drafts:
                         await self.bus.publish(self.id, drafts)
                 finally:
-                    self._resolving.difference_update(claimed)
+                    self.permissions.release(claimed)
             await pump_task
             code = await process.wait()
             await stderr_task
@@ -710,7 +709,7 @@ class AgentSession:
             return True  # still creating the sandbox; the query ends as interrupted once it is up
         await process.write_stdin(b'{"type": "interrupt"}\n')
         # Open questions close now, not when the agent has finally stopped.
-        await self._close_pending(self._end_reason())
+        await self.permissions.close_pending(self._end_reason())
         try:
             await asyncio.wait_for(self._process_done.wait(), self.interrupt_grace_s)
         except TimeoutError:
@@ -722,11 +721,7 @@ class AgentSession:
         self, request_id: str, decision: str, message: str | None = None, by: str | None = None
     ) -> None:
         """Answer a pending tool request. The first answer wins; later ones get ``AlreadyResolved``."""
-        pending = self._claim(request_id)
-        try:
-            await self.publish("permission:resolved", _resolution(request_id, decision, message, by))
-        finally:
-            self._resolving.discard(request_id)
+        pending = await self.permissions.answer(request_id, decision, message, by)
         tool = pending["tool_name"]
         allowed = list(self.record.get("allowedTools") or [])
         remember = decision == "allow_always" and bool(tool) and tool not in allowed
@@ -735,7 +730,7 @@ class AgentSession:
             # must already pass the tool as allowed.
             allowed.append(tool)
             self.record["allowedTools"] = allowed
-        await self._tell_runner(request_id, decision, message)
+        await self.permissions.tell_runner(request_id, decision, message)
         if remember:
             await self.bus.store.update_session(self.id, {"allowedTools": allowed})
         if decision == "allow_always" and tool:
@@ -746,87 +741,6 @@ class AgentSession:
                         await self.resolve_permission(
                             other_id, "allow", f"{tool} is allowed always in this session", RUNTIME_NAME
                         )
-
-    def _claim(self, request_id: str) -> dict[str, Any]:
-        """Take the right to answer ``request_id``; synchronous, so no other answer can interleave."""
-        pending = self.state.pending_permissions.get(request_id)
-        if request_id in self._resolving or (
-            pending is None and request_id in self.state.resolved_permissions
-        ):
-            raise AlreadyResolved(f"permission request {request_id!r} was already answered")
-        if pending is None:
-            raise PermissionNotFound(f"no pending permission request {request_id!r}")
-        self._resolving.add(request_id)
-        return pending
-
-    async def _tell_runner(self, request_id: str, decision: str, message: str | None) -> None:
-        process = self._process
-        if process is None:
-            return
-        control: dict[str, Any] = {
-            "type": "permission_response",
-            "requestId": request_id,
-            "decision": decision,
-        }
-        if message:
-            control["message"] = message
-        try:
-            await process.write_stdin((json.dumps(control) + "\n").encode())
-        except Exception:  # noqa: BLE001 - the agent ended meanwhile; the query end closes the rest
-            log.debug("session %s: answer to %s not delivered", self.id, request_id, exc_info=True)
-
-    def _runner_withdrawal(
-        self, draft: dict[str, Any], batch: list[dict[str, Any]], claimed: list[str]
-    ) -> dict[str, Any] | None:
-        """A runner may withdraw its own open question (the agent stopped waiting), as a deny;
-        it can never answer one for the user, and a question already answered stays answered."""
-        payload = draft.get("payload") or {}
-        request_id = payload.get("requestId")
-        asked_in_batch = any(
-            d["type"] == "permission:requested" and d["payload"].get("requestId") == request_id for d in batch
-        )
-        if (
-            not isinstance(request_id, str)
-            or request_id in self._resolving
-            or (request_id not in self.state.pending_permissions and not asked_in_batch)
-        ):
-            return None
-        self._resolving.add(request_id)
-        claimed.append(request_id)
-        message = payload.get("message")
-        draft["payload"] = _resolution(
-            request_id,
-            "deny",
-            str(message)[:1000] if message else "the agent withdrew the request",
-            str(payload.get("by") or self.architecture.id)[:100],
-        )
-        return draft
-
-    async def _close_pending(self, reason: str, *, tell_runner: bool = False) -> None:
-        """Deny every open request (interrupt, end of the query or of the sandbox, shutdown)."""
-        claimed: list[str] = []
-        for request_id in list(self.state.pending_permissions):
-            with contextlib.suppress(AlreadyResolved, PermissionNotFound):
-                self._claim(request_id)
-                claimed.append(request_id)
-        if not claimed:
-            return
-        try:
-            await self.bus.publish(
-                self.id,
-                [
-                    {"type": "permission:resolved", "payload": _resolution(r, "deny", reason, RUNTIME_NAME)}
-                    for r in claimed
-                ],
-            )
-        except StoreError:
-            log.exception("session %s: could not close pending permission requests", self.id)
-            return
-        finally:
-            self._resolving.difference_update(claimed)
-        if tell_runner:
-            for request_id in claimed:
-                await self._tell_runner(request_id, "deny", reason)
 
     def _end_reason(self, outcome: dict[str, Any] | None = None) -> str:
         """Why open requests are being closed (the ``message`` of their deny)."""
@@ -840,36 +754,6 @@ class AgentSession:
             return "the agent or its sandbox stopped unexpectedly before this request was answered"
         return "the query ended before this request was answered"
 
-    # -- timeout -------------------------------------------------------------------------------
-
-    def _start_permission_timer(self, request_id: Any) -> None:
-        timeout = self.config.permission_timeout_s
-        if timeout is None or not isinstance(request_id, str) or request_id in self._permission_timers:
-            return
-        loop = asyncio.get_running_loop()
-        self._permission_timers[request_id] = loop.call_later(
-            max(0.0, timeout), self._on_permission_timeout, request_id, timeout
-        )
-
-    def _cancel_permission_timer(self, request_id: Any) -> None:
-        handle = self._permission_timers.pop(request_id, None) if isinstance(request_id, str) else None
-        if handle is not None:
-            handle.cancel()
-
-    def _on_permission_timeout(self, request_id: str, timeout: float) -> None:
-        self._permission_timers.pop(request_id, None)
-
-        async def expire() -> None:
-            # Lost to an answer that came in meanwhile: nothing to do.
-            with contextlib.suppress(AlreadyResolved, PermissionNotFound):
-                await self.resolve_permission(
-                    request_id, "deny", f"no answer within {timeout:g} s", RUNTIME_NAME
-                )
-
-        task = asyncio.get_running_loop().create_task(expire(), name=f"permission-timeout-{request_id}")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
     async def close(self, reason: str) -> None:
         """Stop the worker and the running query (shutdown or delete)."""
         self._closed = True
@@ -880,16 +764,6 @@ class AgentSession:
         if self._worker is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(asyncio.shield(self._worker), 5)
-        for handle in self._permission_timers.values():
-            handle.cancel()
-        self._permission_timers.clear()
+        self.permissions.close()
         self._remove_listener()
 
-
-def _resolution(request_id: str, decision: str, message: str | None, by: str | None) -> dict[str, Any]:
-    payload: dict[str, Any] = {"requestId": request_id, "decision": decision}
-    if message:
-        payload["message"] = message
-    if by:
-        payload["by"] = by
-    return payload
