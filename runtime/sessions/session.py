@@ -31,7 +31,7 @@ from ..store.summaries import Digest
 from ..workspaces import Workspace
 from .environment import ExecutionEnvironment
 from .permissions import RUNTIME_NAME, PermissionBroker, resolution
-from .runner_events import parse_runner_line
+from .query_run import QueryOutcome, QueryRun
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,6 @@ RUNTIME_EVENT_TYPES = frozenset(
     }
 )
 MAX_CONTENT = 1024 * 1024
-_MAX_BATCH = 2000
 
 
 class AgentSession:
@@ -101,8 +100,8 @@ class AgentSession:
         self._on_query_end = on_query_end
         self._queue: deque[tuple[str, str]] = deque()
         self._worker: asyncio.Task[None] | None = None
-        self._process: Any = None
-        self._process_done = asyncio.Event()
+        #: The query's agent run, once it has started (the last one, after it ended).
+        self._run: QueryRun | None = None
         self._interrupt_reason: str | None = None
         self._closed = False
         self.permissions = PermissionBroker(
@@ -118,8 +117,6 @@ class AgentSession:
         #: before anything else once the store works again (see ``_store_failed``).
         self._unrecorded: list[dict[str, Any]] = []
         self._stop_retrying = asyncio.Event()
-        #: Set by the liveness watchdog when the sandbox went away under a running query.
-        self._sandbox_lost = False
         self._runtime_signature: tuple[Any, ...] = self._signature()
         #: The session's git worktree or project folder (SPEC §10), when it has one.
         self.workspace: Workspace | None = None
@@ -443,7 +440,7 @@ class AgentSession:
                     "query:interrupted", {"messageId": message_id, "reason": self._interrupt_reason}
                 )
                 return
-            outcome: dict[str, Any] | None = None
+            outcome: QueryOutcome | None = None
             try:
                 async with self._watch_workspace():
                     outcome = await self._execute(message_id, content)
@@ -467,13 +464,13 @@ class AgentSession:
                     await self.publish(
                         "log", {"level": "warn", "message": f"transcript not saved: {exc.message}"}
                     )
-            if self._interrupt_reason and not self._sandbox_lost:
+            if self._interrupt_reason and not outcome.sandbox_lost:
                 await self.publish(
                     "query:interrupted", {"messageId": message_id, "reason": self._interrupt_reason}
                 )
-                if outcome.get("crashed") and self._interrupt_reason != "shutdown":
+                if outcome.crashed and self._interrupt_reason != "shutdown":
                     await env.terminate("unhealthy")
-            elif outcome.get("success"):
+            elif outcome.success:
                 await self._forked_conversation_taken()
                 await self.publish("query:completed", {"messageId": message_id, "durationMs": duration_ms})
             else:
@@ -481,11 +478,11 @@ class AgentSession:
                     "query:failed",
                     {
                         "messageId": message_id,
-                        "error": outcome.get("error") or "agent failed",
-                        "code": outcome.get("code") or "AGENT_FAILED",
+                        "error": outcome.error or "agent failed",
+                        "code": outcome.code or "AGENT_FAILED",
                     },
                 )
-                if outcome.get("crashed"):
+                if outcome.crashed:
                     await env.terminate("unhealthy")
         finally:
             env.query_ended()
@@ -525,7 +522,7 @@ class AgentSession:
             fork_of=self.record.get("forkOf"),
         )
 
-    async def _execute(self, message_id: str, content: str) -> dict[str, Any]:
+    async def _execute(self, message_id: str, content: str) -> QueryOutcome:
         """Run the agent through the runner; publish its events; return how it ended."""
         env = self.environment
         ctx = self._launch_context(message_id, content)
@@ -546,175 +543,41 @@ class AgentSession:
         if not self.record.get("hasQueried"):
             self.record["hasQueried"] = True
             await self.bus.store.update_session(self.id, {"hasQueried": True})
-        self._process_done.clear()
-        try:
-            process = await env.start_runner("execute-query", request)
-        except SandboxError as exc:
-            return {"success": False, "error": exc.message, "code": exc.code, "crashed": True}
-        self._process = process
-        self._sandbox_lost = False
-        result: dict[str, Any] | None = None
-        helpers: list[asyncio.Task[None]] = []
-        try:
-            stderr_task = asyncio.create_task(self._drain_stderr(process))
-            helpers.append(stderr_task)
-            helpers.append(asyncio.create_task(self._watch_sandbox(process)))
-            lines: asyncio.Queue[bytes | None] = asyncio.Queue(4 * _MAX_BATCH)
+        run = QueryRun(
+            self.id,
+            bus=self.bus,
+            environment=env,
+            permissions=self.permissions,
+            state=lambda: self.state,
+            interrupted=lambda: self._interrupt_reason,
+        )
+        self._run = run
+        return await run.execute(request)
 
-            async def pump() -> None:
-                try:
-                    async for line in process.stdout_lines():
-                        await lines.put(line)
-                finally:
-                    await lines.put(None)
-
-            pump_task = asyncio.create_task(pump())
-            helpers.append(pump_task)
-            eof = False
-            while not eof:
-                batch = [await lines.get()]
-                while len(batch) < _MAX_BATCH and not lines.empty():
-                    batch.append(lines.get_nowait())
-                drafts: list[dict[str, Any]] = []
-                claimed: list[str] = []
-                seen: dict[tuple[str, str], dict[str, Any]] = {}
-                for line in batch:
-                    if line is None:
-                        eof = True
-                        break
-                    draft = self._parse_runner_line(line, seen)
-                    if draft is None:
-                        continue
-                    if draft.get("type") == "query_result":
-                        result = draft
-                        continue
-                    if draft["type"] == "permission:resolved":
-                        draft = self.permissions.withdrawal(draft, drafts, claimed)
-                        if draft is None:
-                            continue
-                    drafts.append(draft)
-                try:
-                    if drafts:
-                        await self.bus.publish(self.id, drafts)
-                finally:
-                    self.permissions.release(claimed)
-            await pump_task
-            code = await process.wait()
-            await stderr_task
-        finally:
-            # Anything the agent left behind in its process group ends with the query.
-            await process.kill()
-            # On the way out after a failure (the store's, say) the helpers are still running:
-            # stop them, and let no error of theirs go unretrieved.
-            for task in helpers:
-                task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
-            self._process = None
-            self._process_done.set()
-        if self._sandbox_lost:
-            return {
-                "success": False,
-                "error": "the sandbox went away during the query (deleted or stopped from outside); "
-                "the agent was stopped, and the next message starts a new sandbox",
-                "code": "SANDBOX_LOST",
-                "crashed": True,
-            }
-        if self._interrupt_reason:
-            # A runner that had to be killed (it never answered the interrupt) leaves a suspect
-            # sandbox: the next message gets a new one.
-            return {"success": False, "crashed": result is None and code < 0}
-        if result is not None and result.get("success") and code == 0:
-            return {"success": True}
-        if result is None or code < 0:
-            how = f"killed by signal {-code}" if code < 0 else f"exited with code {code} without a result"
-            return {
-                "success": False,
-                "error": f"the agent process died unexpectedly ({how})",
-                "code": "AGENT_CRASHED",
-                "crashed": True,
-            }
-        # The runner's own words, but only as the strings the wire promises (it is untrusted).
-        error, failure_code = result.get("error"), result.get("code")
-        return {
-            "success": False,
-            "error": error[:4000] if isinstance(error, str) and error else f"agent exited with code {code}",
-            "code": failure_code[:100] if isinstance(failure_code, str) and failure_code else "AGENT_FAILED",
-        }
-
-    async def _watch_sandbox(self, process: Any) -> None:
-        """Stop the agent when its sandbox goes away under it (a local sandbox's folder deleted):
-        the agent would otherwise run on in a sandbox that no longer exists. Only for backends
-        whose liveness check is cheap (``Capabilities.liveness_check_s``)."""
-        primitive = self.environment.primitive
-        interval = self.environment.capabilities.liveness_check_s
-        if primitive is None or not interval:
-            return
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                alive = await primitive.is_running()
-            except Exception:  # noqa: BLE001 - unknown is not gone
-                log.debug("session %s: sandbox liveness check failed", self.id, exc_info=True)
-                continue
-            if not alive:
-                log.warning("session %s: the sandbox went away during a query; stopping the agent", self.id)
-                self._sandbox_lost = True
-                await process.kill()
-                return
-
-    def _parse_runner_line(
-        self, line: bytes, seen: dict[tuple[str, str], dict[str, Any]] | None = None
-    ) -> dict[str, Any] | None:
-        return parse_runner_line(line, self._known_block, {} if seen is None else seen)
-
-    def _known_block(self, conversation_id: str, block_id: str) -> dict[str, Any] | None:
-        """The block as the log has it so far (what a runner's upsert would merge into)."""
-        state = self.state
-        if conversation_id == "main":
-            blocks, index = state.blocks, state.index
-        else:
-            thread = state.subagents.get(conversation_id) or next(
-                (t for t in state.subagents.values() if t.agent_id == conversation_id), None
-            )
-            if thread is None:
-                return None
-            blocks, index = thread.blocks, thread.index
-        position = index.get(block_id)
-        return blocks[position] if position is not None else None
-
-    async def _drain_stderr(self, process: Any) -> None:
-        pending: list[str] = []
-        async for line in process.stderr_lines():
-            text = line.decode("utf-8", "replace").rstrip()
-            if text:
-                pending.append(text[:4000])
-            if len(pending) >= 50:
-                await self.publish(
-                    "log", {"level": "warn", "message": "\n".join(pending), "data": {"stream": "stderr"}}
-                )
-                pending = []
-        if pending:
-            await self.publish(
-                "log", {"level": "warn", "message": "\n".join(pending), "data": {"stream": "stderr"}}
-            )
+    @property
+    def _process(self) -> Any:
+        """The running agent's runner process, if any."""
+        run = self._run
+        return run.process if run is not None else None
 
     # ------------------------------------------------------------------ control
 
     async def interrupt(self, reason: str = "user") -> bool:
-        process = self._process
+        run = self._run
+        process = run.process if run is not None else None
         if self.state.active_query is None and process is None:
             return False
         self._interrupt_reason = reason
-        if process is None:
+        if run is None or process is None:
             return True  # still creating the sandbox; the query ends as interrupted once it is up
         await process.write_stdin(b'{"type": "interrupt"}\n')
         # Open questions close now, not when the agent has finally stopped.
         await self.permissions.close_pending(self._end_reason())
         try:
-            await asyncio.wait_for(self._process_done.wait(), self.interrupt_grace_s)
+            await asyncio.wait_for(run.done.wait(), self.interrupt_grace_s)
         except TimeoutError:
             await process.kill()
-            await self._process_done.wait()
+            await run.done.wait()
         return True
 
     async def resolve_permission(
@@ -742,7 +605,7 @@ class AgentSession:
                             other_id, "allow", f"{tool} is allowed always in this session", RUNTIME_NAME
                         )
 
-    def _end_reason(self, outcome: dict[str, Any] | None = None) -> str:
+    def _end_reason(self, outcome: QueryOutcome | None = None) -> str:
         """Why open requests are being closed (the ``message`` of their deny)."""
         if self._interrupt_reason == "shutdown":
             return "agent-tui shut down while this request was pending"
@@ -750,7 +613,7 @@ class AgentSession:
             return "the query was interrupted"
         if not self.environment.is_active:
             return "the sandbox ended before this request was answered"
-        if outcome is None or outcome.get("crashed"):
+        if outcome is None or outcome.crashed:
             return "the agent or its sandbox stopped unexpectedly before this request was answered"
         return "the query ended before this request was answered"
 
