@@ -8,7 +8,6 @@ import logging
 import os
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from ..workspaces import Workspace
 from .environment import ExecutionEnvironment
 from .permissions import RUNTIME_NAME, PermissionBroker, resolution
 from .query_run import QueryOutcome, QueryRun
+from .queue import MessageQueue
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,7 @@ class AgentSession:
         self.host_env = host_env
         self._on_runtime_change = on_runtime_change
         self._on_query_end = on_query_end
-        self._queue: deque[tuple[str, str]] = deque()
-        self._worker: asyncio.Task[None] | None = None
+        self.queue = MessageQueue(f"session-{self.id}", self._run_message)
         #: The query's agent run, once it has started (the last one, after it ended).
         self._run: QueryRun | None = None
         self._interrupt_reason: str | None = None
@@ -181,8 +180,8 @@ class AgentSession:
     def busy(self) -> bool:
         return (
             self.view.active_query is not None
-            or bool(self._queue)
-            or (self._worker is not None and not self._worker.done())
+            or bool(self.queue)
+            or self.queue.working
         )
 
     def summary(self) -> SessionSummary:
@@ -286,15 +285,13 @@ class AgentSession:
         # Queued synchronously (before any await) so concurrent sends keep their call order and
         # each sees the ones before it as busy; the bus assigns seqs in the same order.
         entry = (message_id, content)
-        self._queue.append(entry)
+        self.queue.push(entry)
         try:
             await self.publish("block:upsert", {"block": block})
         except BaseException:
-            with contextlib.suppress(ValueError):
-                self._queue.remove(entry)
+            self.queue.withdraw(entry)
             raise
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"session-{self.id}")
+        self.queue.start()
         return message_id, queued
 
     def resume_queued(self, message_ids: list[str]) -> None:
@@ -303,29 +300,27 @@ class AgentSession:
         for message_id in message_ids:
             content = contents.get(message_id)
             if isinstance(content, str):
-                self._queue.append((message_id, content))
-        if self._queue and (self._worker is None or self._worker.done()):
-            self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"session-{self.id}")
+                self.queue.push((message_id, content))
+        self.queue.start()
 
-    async def _work(self) -> None:
-        while self._queue and not self._closed:
-            message_id, content = self._queue.popleft()
-            try:
-                await self._run_query(message_id, content)
-            except StoreError as exc:
-                self._store_failed(message_id, exc)
-                # Nothing else of this session may be written before that end: the next queued
-                # message runs once it is (and if the store is still failing then, it fails too).
-                await self._retry_store_failure()
-            except Exception:
-                log.exception("session %s: query %s crashed", self.id, message_id)
-                with contextlib.suppress(Exception):
-                    await self.publish(
-                        "query:failed",
-                        {"messageId": message_id, "error": "internal error", "code": "INTERNAL_ERROR"},
-                    )
-            finally:
-                self._on_query_end(self)
+    async def _run_message(self, message_id: str, content: str) -> None:
+        """The queue's worker runs each message through this: a failure ends its query, not the worker."""
+        try:
+            await self._run_query(message_id, content)
+        except StoreError as exc:
+            self._store_failed(message_id, exc)
+            # Nothing else of this session may be written before that end: the next queued
+            # message runs once it is (and if the store is still failing then, it fails too).
+            await self._retry_store_failure()
+        except Exception:
+            log.exception("session %s: query %s crashed", self.id, message_id)
+            with contextlib.suppress(Exception):
+                await self.publish(
+                    "query:failed",
+                    {"messageId": message_id, "error": "internal error", "code": "INTERNAL_ERROR"},
+                )
+        finally:
+            self._on_query_end(self)
 
     # -- the store failed mid-query ----------------------------------------------------------------
 
@@ -620,13 +615,11 @@ class AgentSession:
     async def close(self, reason: str) -> None:
         """Stop the worker and the running query (shutdown or delete)."""
         self._closed = True
-        self._queue.clear()
+        self.queue.close()
         self._stop_retrying.set()
         if self._process is not None or self.view.active_query is not None:
             await self.interrupt(reason)
-        if self._worker is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(self._worker), 5)
+        await self.queue.join(5)
         self.permissions.close()
         self._remove_listener()
 

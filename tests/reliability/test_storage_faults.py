@@ -276,7 +276,7 @@ async def test_the_disk_filling_up_mid_query_stops_the_agent_and_the_session_rec
                 if rig.runtime is not None and rig.runtime.sessions is not None:
                     # In-process: what the session itself holds, for the diagnosis.
                     session = rig.runtime.sessions.get(sid)
-                    extra = f"(queued {session.state.queued}, worker {session._worker})"  # noqa: SLF001
+                    extra = f"(queued {session.state.queued}, worker {session.queue.worker})"
                 pytest.fail(f"session {sid} never became idle again: {runtime} {tail[-15:]} {extra}")
         # Both sessions work again.
         for sid in (busy, idle):
