@@ -29,9 +29,10 @@ from ..store.base import SessionRecord
 from ..store.summaries import Digest
 from ..workspaces import Workspace
 from .environment import ExecutionEnvironment
-from .permissions import RUNTIME_NAME, PermissionBroker, resolution
+from .permissions import RUNTIME_NAME, PermissionBroker
 from .query_run import QueryOutcome, QueryRun
 from .queue import MessageQueue
+from .store_recovery import StoreRecovery
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +113,14 @@ class AgentSession:
             timeout_s=lambda: self.config.permission_timeout_s,
             expire=self.resolve_permission,
         )
-        #: Ends of queries the store could not record (it failed mid-query): published, in order,
-        #: before anything else once the store works again (see ``_store_failed``).
-        self._unrecorded: list[dict[str, Any]] = []
-        self._stop_retrying = asyncio.Event()
+        self.store_recovery = StoreRecovery(
+            self.id,
+            bus=bus,
+            state=lambda: self.state,
+            environment=environment,
+            permissions=self.permissions,
+            on_recorded=lambda: self._on_query_end(self),
+        )
         self._runtime_signature: tuple[Any, ...] = self._signature()
         #: The session's git worktree or project folder (SPEC §10), when it has one.
         self.workspace: Workspace | None = None
@@ -268,10 +273,10 @@ class AgentSession:
         require_storable(content, "message content")
         if len(content.encode("utf-8", "surrogatepass")) > MAX_CONTENT:
             raise InvalidRequest(f"message content is larger than {MAX_CONTENT} bytes")
-        if self._unrecorded:
+        if self.store_recovery.pending:
             # The end of a query the store failed during comes first in the log; while it cannot
             # be written the store is still failing, and this message could not be either.
-            await self._record_store_failure()
+            await self.store_recovery.record()
         message_id = f"msg-{uuid.uuid4().hex[:16]}"
         queued = self.busy
         block: dict[str, Any] = {
@@ -308,10 +313,10 @@ class AgentSession:
         try:
             await self._run_query(message_id, content)
         except StoreError as exc:
-            self._store_failed(message_id, exc)
+            self.store_recovery.failed(message_id, exc)
             # Nothing else of this session may be written before that end: the next queued
             # message runs once it is (and if the store is still failing then, it fails too).
-            await self._retry_store_failure()
+            await self.store_recovery.retry()
         except Exception:
             log.exception("session %s: query %s crashed", self.id, message_id)
             with contextlib.suppress(Exception):
@@ -321,97 +326,6 @@ class AgentSession:
                 )
         finally:
             self._on_query_end(self)
-
-    # -- the store failed mid-query ----------------------------------------------------------------
-
-    def _store_failed(self, message_id: str, exc: StoreError) -> None:
-        """A write of this session's events failed during a query (disk full, read-only file...).
-
-        By now the agent is stopped (``_execute`` kills its process group on the way out) and
-        nothing unpersisted was delivered. The query ends as ``query:failed {code: STORE_ERROR}``:
-        subscribers learn it from the log itself, as soon as the store takes writes again (the
-        worker retries before it runs anything else; a ``send`` tries first too). Messages queued
-        behind it stay queued and run after that.
-        """
-        log.error(
-            "session %s: the store failed during query %s; the agent was stopped: %s",
-            self.id,
-            message_id,
-            exc,
-        )
-        state = self.state
-        # Only if the log still shows it open (the failure may have come after its end was written).
-        if not (
-            (state.active_query or {}).get("message_id") == message_id
-            or message_id in state.unstarted
-            or message_id in state.queued
-        ):
-            return
-        reason = (
-            f"the session's events could not be saved ({exc.message}); the agent was stopped. "
-            "Free some disk space (or fix the database file) and send the message again"
-        )
-        self._unrecorded.append(
-            {
-                "type": "query:failed",
-                "payload": {"messageId": message_id, "error": reason, "code": "STORE_ERROR"},
-            }
-        )
-
-    async def _record_store_failure(self) -> None:
-        """Publish the recorded ends (raises ``StoreError`` while the store still fails)."""
-        # Taken before the await, so a concurrent caller (a send racing the retry) finds nothing
-        # left to record and its own events are ordered after these.
-        ended, self._unrecorded = self._unrecorded, []
-        if not ended:
-            return
-        drafts: list[dict[str, Any]] = []
-        # Questions the stopped agent asked can no longer be answered.
-        for request_id in self.permissions.unclaimed():
-            drafts.append(
-                {
-                    "type": "permission:resolved",
-                    "payload": resolution(
-                        request_id, "deny", "the session's events could not be saved", RUNTIME_NAME
-                    ),
-                }
-            )
-        drafts.extend(ended)
-        # Sandbox events may have been lost with the failed writes: say where it really is.
-        status = (self.state.environment or {}).get("status")
-        primitive = self.environment.primitive
-        if primitive is not None and status != "ready":
-            drafts.append(
-                {
-                    "type": "ee:ready",
-                    "payload": {
-                        "eeId": primitive.environment_id,
-                        "primitive": self.environment.primitive_name,
-                    },
-                }
-            )
-        elif primitive is None and status in ("starting", "ready"):
-            drafts.append({"type": "ee:terminated", "payload": {"reason": "unhealthy"}})
-        try:
-            await self.bus.publish(self.id, drafts)
-        except BaseException:
-            self._unrecorded[:0] = ended
-            raise
-        self._on_query_end(self)
-
-    async def _retry_store_failure(self) -> None:
-        delay = 0.25
-        while self._unrecorded and not self._closed:
-            try:
-                await self._record_store_failure()
-            except StoreError:
-                # Until the store takes writes again (or the session closes: start-up recovery
-                # then closes the query as INTERRUPTED_BY_RESTART).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop_retrying.wait(), delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            log.info("session %s: the store works again; the failed query is recorded", self.id)
 
     async def _run_query(self, message_id: str, content: str) -> None:
         started = time.monotonic()
@@ -616,7 +530,7 @@ class AgentSession:
         """Stop the worker and the running query (shutdown or delete)."""
         self._closed = True
         self.queue.close()
-        self._stop_retrying.set()
+        self.store_recovery.stop()
         if self._process is not None or self.view.active_query is not None:
             await self.interrupt(reason)
         await self.queue.join(5)

@@ -2,7 +2,7 @@
 database at start-up.
 
 What must hold (and what the runtime does about a store that fails mid-query, see
-``AgentSession._store_failed``): the user gets a clear error (503 ``STORE_ERROR`` on the request,
+``StoreRecovery.failed``): the user gets a clear error (503 ``STORE_ERROR`` on the request,
 an exit message from ``agent-tui serve``), no event reaches any client that is not in the store,
 the server does not crash or crash-loop, the agent of a query whose events cannot be written is
 stopped, the query ends as ``query:failed {code: STORE_ERROR}`` once the disk has room again (an

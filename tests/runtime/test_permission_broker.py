@@ -4,8 +4,6 @@ runner withdrawals, closing what is open, and expiry."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,14 +58,6 @@ class _Harness:
     async def resolutions(self) -> list[dict[str, Any]]:
         events = await self.bus.store.load_events(SID)
         return [e.payload for e in events if e.type == "permission:resolved"]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "broker.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def _harness(store: SQLiteStore, timeout_s: float | None = None) -> _Harness:
