@@ -279,8 +279,7 @@ class AgentRuntime:
         require_storable(name, "name")
         if not name or len(name) > 200:
             raise InvalidRequest("name must be 1 to 200 characters")
-        session.record["name"] = name
-        await self.store.update_session(session_id, {"name": name})
+        await session.rename(name)
         summary = session.summary()
         self._notify(SessionsChanged("updated", summary))
         return summary
@@ -316,11 +315,7 @@ class AgentRuntime:
             raise InvalidRequest("sessionOptions must be an object")
         require_storable(options, "sessionOptions")
         session = self._manager().get(session_id)
-        merged = {**(session.record.get("sessionOptions") or {}), **options}
-        merged = {k: v for k, v in merged.items() if v is not None}
-        session.record["sessionOptions"] = merged
-        await self.store.update_session(session_id, {"sessionOptions": merged})
-        await session.publish("options:update", {"options": merged})
+        merged = await session.set_options(options)
         self._notify(SessionsChanged("updated", session.summary()))
         return merged
 

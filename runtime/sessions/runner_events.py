@@ -39,7 +39,7 @@ RUNNER_EVENT_TYPES = frozenset(
         "file:modified",
         "file:deleted",
         "permission:requested",
-        # Only as a withdrawal (a deny) of a question still open: see AgentSession._runner_withdrawal.
+        # Only as a withdrawal (a deny) of a question still open: see PermissionBroker.withdrawal.
         "permission:resolved",
         "log",
         "error",

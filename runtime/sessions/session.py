@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -31,12 +29,13 @@ from ..store.base import SessionRecord
 from ..store.summaries import Digest
 from ..workspaces import Workspace
 from .environment import ExecutionEnvironment
-from .runner_events import parse_runner_line
+from .permissions import RUNTIME_NAME, PermissionBroker
+from .query_run import QueryOutcome, QueryRun
+from .queue import MessageQueue
+from .store_recovery import StoreRecovery
 
 log = logging.getLogger(__name__)
 
-#: ``by`` of the requests the runtime itself closes (interrupt, sandbox end, timeout, restart).
-RUNTIME_NAME = "agent-tui"
 #: Event types that can change ``SessionRuntime`` (so observers get ``session:status``).
 RUNTIME_EVENT_TYPES = frozenset(
     {
@@ -53,7 +52,6 @@ RUNTIME_EVENT_TYPES = frozenset(
     }
 )
 MAX_CONTENT = 1024 * 1024
-_MAX_BATCH = 2000
 
 
 class AgentSession:
@@ -101,23 +99,28 @@ class AgentSession:
         self.host_env = host_env
         self._on_runtime_change = on_runtime_change
         self._on_query_end = on_query_end
-        self._queue: deque[tuple[str, str]] = deque()
-        self._worker: asyncio.Task[None] | None = None
-        self._process: Any = None
-        self._process_done = asyncio.Event()
+        self.queue = MessageQueue(f"session-{self.id}", self._run_message)
+        #: The query's agent run, once it has started (the last one, after it ended).
+        self._run: QueryRun | None = None
         self._interrupt_reason: str | None = None
         self._closed = False
-        #: Permission requests whose answer is being published (claimed before any await, so of two
-        #: concurrent answers exactly one gets through).
-        self._resolving: set[str] = set()
-        self._permission_timers: dict[str, asyncio.TimerHandle] = {}
-        self._background: set[asyncio.Task[None]] = set()
-        #: Ends of queries the store could not record (it failed mid-query): published, in order,
-        #: before anything else once the store works again (see ``_store_failed``).
-        self._unrecorded: list[dict[str, Any]] = []
-        self._stop_retrying = asyncio.Event()
-        #: Set by the liveness watchdog when the sandbox went away under a running query.
-        self._sandbox_lost = False
+        self.permissions = PermissionBroker(
+            self.id,
+            bus=bus,
+            state=lambda: self.state,
+            process=lambda: self._process,
+            agent_name=architecture.id,
+            timeout_s=lambda: self.config.permission_timeout_s,
+            expire=self.resolve_permission,
+        )
+        self.store_recovery = StoreRecovery(
+            self.id,
+            bus=bus,
+            state=lambda: self.state,
+            environment=environment,
+            permissions=self.permissions,
+            on_recorded=lambda: self._on_query_end(self),
+        )
         self._runtime_signature: tuple[Any, ...] = self._signature()
         #: The session's git worktree or project folder (SPEC §10), when it has one.
         self.workspace: Workspace | None = None
@@ -146,10 +149,8 @@ class AgentSession:
             if event.seq <= state.last_seq:
                 continue  # read by the page that loaded the log, delivered after it
             apply_event(state, event)
-            if event.type == "permission:requested":
-                self._start_permission_timer(event.payload.get("requestId"))
-            elif event.type == "permission:resolved":
-                self._cancel_permission_timer(event.payload.get("requestId"))
+            if event.type.startswith("permission:"):
+                self.permissions.observe(event.type, event.payload.get("requestId"))
         self._check_runtime_change(events)
 
     def _listed(self) -> tuple[int, str | None]:
@@ -184,8 +185,8 @@ class AgentSession:
     def busy(self) -> bool:
         return (
             self.view.active_query is not None
-            or bool(self._queue)
-            or (self._worker is not None and not self._worker.done())
+            or bool(self.queue)
+            or self.queue.working
         )
 
     def summary(self) -> SessionSummary:
@@ -245,6 +246,23 @@ class AgentSession:
     async def publish(self, kind: str, payload: dict[str, Any], **fields: Any) -> SessionEvent:
         return await self.bus.publish_one(self.id, kind, payload, **fields)
 
+    # ------------------------------------------------------------------ record
+
+    async def rename(self, name: str) -> None:
+        """Set the (already validated) name, in memory and in the store."""
+        self.record["name"] = name
+        await self.bus.store.update_session(self.id, {"name": name})
+
+    async def set_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``options`` into the session's options (a None value removes a key), store and
+        announce them (``options:update``); returns the merged options."""
+        merged = {**(self.record.get("sessionOptions") or {}), **options}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        self.record["sessionOptions"] = merged
+        await self.bus.store.update_session(self.id, {"sessionOptions": merged})
+        await self.publish("options:update", {"options": merged})
+        return merged
+
     # ------------------------------------------------------------------ messages
 
     async def send(self, content: str) -> tuple[str, bool]:
@@ -255,10 +273,10 @@ class AgentSession:
         require_storable(content, "message content")
         if len(content.encode("utf-8", "surrogatepass")) > MAX_CONTENT:
             raise InvalidRequest(f"message content is larger than {MAX_CONTENT} bytes")
-        if self._unrecorded:
+        if self.store_recovery.pending:
             # The end of a query the store failed during comes first in the log; while it cannot
             # be written the store is still failing, and this message could not be either.
-            await self._record_store_failure()
+            await self.store_recovery.record()
         message_id = f"msg-{uuid.uuid4().hex[:16]}"
         queued = self.busy
         block: dict[str, Any] = {
@@ -272,15 +290,13 @@ class AgentSession:
         # Queued synchronously (before any await) so concurrent sends keep their call order and
         # each sees the ones before it as busy; the bus assigns seqs in the same order.
         entry = (message_id, content)
-        self._queue.append(entry)
+        self.queue.push(entry)
         try:
             await self.publish("block:upsert", {"block": block})
         except BaseException:
-            with contextlib.suppress(ValueError):
-                self._queue.remove(entry)
+            self.queue.withdraw(entry)
             raise
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"session-{self.id}")
+        self.queue.start()
         return message_id, queued
 
     def resume_queued(self, message_ids: list[str]) -> None:
@@ -289,121 +305,27 @@ class AgentSession:
         for message_id in message_ids:
             content = contents.get(message_id)
             if isinstance(content, str):
-                self._queue.append((message_id, content))
-        if self._queue and (self._worker is None or self._worker.done()):
-            self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"session-{self.id}")
+                self.queue.push((message_id, content))
+        self.queue.start()
 
-    async def _work(self) -> None:
-        while self._queue and not self._closed:
-            message_id, content = self._queue.popleft()
-            try:
-                await self._run_query(message_id, content)
-            except StoreError as exc:
-                self._store_failed(message_id, exc)
-                # Nothing else of this session may be written before that end: the next queued
-                # message runs once it is (and if the store is still failing then, it fails too).
-                await self._retry_store_failure()
-            except Exception:
-                log.exception("session %s: query %s crashed", self.id, message_id)
-                with contextlib.suppress(Exception):
-                    await self.publish(
-                        "query:failed",
-                        {"messageId": message_id, "error": "internal error", "code": "INTERNAL_ERROR"},
-                    )
-            finally:
-                self._on_query_end(self)
-
-    # -- the store failed mid-query ----------------------------------------------------------------
-
-    def _store_failed(self, message_id: str, exc: StoreError) -> None:
-        """A write of this session's events failed during a query (disk full, read-only file...).
-
-        By now the agent is stopped (``_execute`` kills its process group on the way out) and
-        nothing unpersisted was delivered. The query ends as ``query:failed {code: STORE_ERROR}``:
-        subscribers learn it from the log itself, as soon as the store takes writes again (the
-        worker retries before it runs anything else; a ``send`` tries first too). Messages queued
-        behind it stay queued and run after that.
-        """
-        log.error(
-            "session %s: the store failed during query %s; the agent was stopped: %s",
-            self.id,
-            message_id,
-            exc,
-        )
-        state = self.state
-        # Only if the log still shows it open (the failure may have come after its end was written).
-        if not (
-            (state.active_query or {}).get("message_id") == message_id
-            or message_id in state.unstarted
-            or message_id in state.queued
-        ):
-            return
-        reason = (
-            f"the session's events could not be saved ({exc.message}); the agent was stopped. "
-            "Free some disk space (or fix the database file) and send the message again"
-        )
-        self._unrecorded.append(
-            {
-                "type": "query:failed",
-                "payload": {"messageId": message_id, "error": reason, "code": "STORE_ERROR"},
-            }
-        )
-
-    async def _record_store_failure(self) -> None:
-        """Publish the recorded ends (raises ``StoreError`` while the store still fails)."""
-        # Taken before the await, so a concurrent caller (a send racing the retry) finds nothing
-        # left to record and its own events are ordered after these.
-        ended, self._unrecorded = self._unrecorded, []
-        if not ended:
-            return
-        drafts: list[dict[str, Any]] = []
-        # Questions the stopped agent asked can no longer be answered.
-        for request_id in self.state.pending_permissions:
-            if request_id not in self._resolving:
-                drafts.append(
-                    {
-                        "type": "permission:resolved",
-                        "payload": _resolution(
-                            request_id, "deny", "the session's events could not be saved", RUNTIME_NAME
-                        ),
-                    }
-                )
-        drafts.extend(ended)
-        # Sandbox events may have been lost with the failed writes: say where it really is.
-        status = (self.state.environment or {}).get("status")
-        primitive = self.environment.primitive
-        if primitive is not None and status != "ready":
-            drafts.append(
-                {
-                    "type": "ee:ready",
-                    "payload": {
-                        "eeId": primitive.environment_id,
-                        "primitive": self.environment.primitive_name,
-                    },
-                }
-            )
-        elif primitive is None and status in ("starting", "ready"):
-            drafts.append({"type": "ee:terminated", "payload": {"reason": "unhealthy"}})
+    async def _run_message(self, message_id: str, content: str) -> None:
+        """The queue's worker runs each message through this: a failure ends its query, not the worker."""
         try:
-            await self.bus.publish(self.id, drafts)
-        except BaseException:
-            self._unrecorded[:0] = ended
-            raise
-        self._on_query_end(self)
-
-    async def _retry_store_failure(self) -> None:
-        delay = 0.25
-        while self._unrecorded and not self._closed:
-            try:
-                await self._record_store_failure()
-            except StoreError:
-                # Until the store takes writes again (or the session closes: start-up recovery
-                # then closes the query as INTERRUPTED_BY_RESTART).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop_retrying.wait(), delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            log.info("session %s: the store works again; the failed query is recorded", self.id)
+            await self._run_query(message_id, content)
+        except StoreError as exc:
+            self.store_recovery.failed(message_id, exc)
+            # Nothing else of this session may be written before that end: the next queued
+            # message runs once it is (and if the store is still failing then, it fails too).
+            await self.store_recovery.retry()
+        except Exception:
+            log.exception("session %s: query %s crashed", self.id, message_id)
+            with contextlib.suppress(Exception):
+                await self.publish(
+                    "query:failed",
+                    {"messageId": message_id, "error": "internal error", "code": "INTERNAL_ERROR"},
+                )
+        finally:
+            self._on_query_end(self)
 
     async def _run_query(self, message_id: str, content: str) -> None:
         started = time.monotonic()
@@ -427,14 +349,14 @@ class AgentSession:
                     "query:interrupted", {"messageId": message_id, "reason": self._interrupt_reason}
                 )
                 return
-            outcome: dict[str, Any] | None = None
+            outcome: QueryOutcome | None = None
             try:
                 async with self._watch_workspace():
                     outcome = await self._execute(message_id, content)
             finally:
                 # The agent is gone, so nobody waits for these answers any more: close them
                 # before the end of the query is announced.
-                await self._close_pending(self._end_reason(outcome))
+                await self.permissions.close_pending(self._end_reason(outcome))
             if self.workspace is not None:
                 if env.primitive is not None:
                     await self.workspace.sync_back(env.primitive_name, env.primitive)
@@ -451,13 +373,13 @@ class AgentSession:
                     await self.publish(
                         "log", {"level": "warn", "message": f"transcript not saved: {exc.message}"}
                     )
-            if self._interrupt_reason and not self._sandbox_lost:
+            if self._interrupt_reason and not outcome.sandbox_lost:
                 await self.publish(
                     "query:interrupted", {"messageId": message_id, "reason": self._interrupt_reason}
                 )
-                if outcome.get("crashed") and self._interrupt_reason != "shutdown":
+                if outcome.crashed and self._interrupt_reason != "shutdown":
                     await env.terminate("unhealthy")
-            elif outcome.get("success"):
+            elif outcome.success:
                 await self._forked_conversation_taken()
                 await self.publish("query:completed", {"messageId": message_id, "durationMs": duration_ms})
             else:
@@ -465,11 +387,11 @@ class AgentSession:
                     "query:failed",
                     {
                         "messageId": message_id,
-                        "error": outcome.get("error") or "agent failed",
-                        "code": outcome.get("code") or "AGENT_FAILED",
+                        "error": outcome.error or "agent failed",
+                        "code": outcome.code or "AGENT_FAILED",
                     },
                 )
-                if outcome.get("crashed"):
+                if outcome.crashed:
                     await env.terminate("unhealthy")
         finally:
             env.query_ended()
@@ -509,7 +431,7 @@ class AgentSession:
             fork_of=self.record.get("forkOf"),
         )
 
-    async def _execute(self, message_id: str, content: str) -> dict[str, Any]:
+    async def _execute(self, message_id: str, content: str) -> QueryOutcome:
         """Run the agent through the runner; publish its events; return how it ended."""
         env = self.environment
         ctx = self._launch_context(message_id, content)
@@ -530,186 +452,48 @@ class AgentSession:
         if not self.record.get("hasQueried"):
             self.record["hasQueried"] = True
             await self.bus.store.update_session(self.id, {"hasQueried": True})
-        self._process_done.clear()
-        try:
-            process = await env.start_runner("execute-query", request)
-        except SandboxError as exc:
-            return {"success": False, "error": exc.message, "code": exc.code, "crashed": True}
-        self._process = process
-        self._sandbox_lost = False
-        result: dict[str, Any] | None = None
-        helpers: list[asyncio.Task[None]] = []
-        try:
-            stderr_task = asyncio.create_task(self._drain_stderr(process))
-            helpers.append(stderr_task)
-            helpers.append(asyncio.create_task(self._watch_sandbox(process)))
-            lines: asyncio.Queue[bytes | None] = asyncio.Queue(4 * _MAX_BATCH)
+        run = QueryRun(
+            self.id,
+            bus=self.bus,
+            environment=env,
+            permissions=self.permissions,
+            state=lambda: self.state,
+            interrupted=lambda: self._interrupt_reason,
+        )
+        self._run = run
+        return await run.execute(request)
 
-            async def pump() -> None:
-                try:
-                    async for line in process.stdout_lines():
-                        await lines.put(line)
-                finally:
-                    await lines.put(None)
-
-            pump_task = asyncio.create_task(pump())
-            helpers.append(pump_task)
-            eof = False
-            while not eof:
-                batch = [await lines.get()]
-                while len(batch) < _MAX_BATCH and not lines.empty():
-                    batch.append(lines.get_nowait())
-                drafts: list[dict[str, Any]] = []
-                claimed: list[str] = []
-                seen: dict[tuple[str, str], dict[str, Any]] = {}
-                for line in batch:
-                    if line is None:
-                        eof = True
-                        break
-                    draft = self._parse_runner_line(line, seen)
-                    if draft is None:
-                        continue
-                    if draft.get("type") == "query_result":
-                        result = draft
-                        continue
-                    if draft["type"] == "permission:resolved":
-                        draft = self._runner_withdrawal(draft, drafts, claimed)
-                        if draft is None:
-                            continue
-                    drafts.append(draft)
-                try:
-                    if drafts:
-                        await self.bus.publish(self.id, drafts)
-                finally:
-                    self._resolving.difference_update(claimed)
-            await pump_task
-            code = await process.wait()
-            await stderr_task
-        finally:
-            # Anything the agent left behind in its process group ends with the query.
-            await process.kill()
-            # On the way out after a failure (the store's, say) the helpers are still running:
-            # stop them, and let no error of theirs go unretrieved.
-            for task in helpers:
-                task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
-            self._process = None
-            self._process_done.set()
-        if self._sandbox_lost:
-            return {
-                "success": False,
-                "error": "the sandbox went away during the query (deleted or stopped from outside); "
-                "the agent was stopped, and the next message starts a new sandbox",
-                "code": "SANDBOX_LOST",
-                "crashed": True,
-            }
-        if self._interrupt_reason:
-            # A runner that had to be killed (it never answered the interrupt) leaves a suspect
-            # sandbox: the next message gets a new one.
-            return {"success": False, "crashed": result is None and code < 0}
-        if result is not None and result.get("success") and code == 0:
-            return {"success": True}
-        if result is None or code < 0:
-            how = f"killed by signal {-code}" if code < 0 else f"exited with code {code} without a result"
-            return {
-                "success": False,
-                "error": f"the agent process died unexpectedly ({how})",
-                "code": "AGENT_CRASHED",
-                "crashed": True,
-            }
-        # The runner's own words, but only as the strings the wire promises (it is untrusted).
-        error, failure_code = result.get("error"), result.get("code")
-        return {
-            "success": False,
-            "error": error[:4000] if isinstance(error, str) and error else f"agent exited with code {code}",
-            "code": failure_code[:100] if isinstance(failure_code, str) and failure_code else "AGENT_FAILED",
-        }
-
-    async def _watch_sandbox(self, process: Any) -> None:
-        """Stop the agent when its sandbox goes away under it (a local sandbox's folder deleted):
-        the agent would otherwise run on in a sandbox that no longer exists. Only for backends
-        whose liveness check is cheap (``Capabilities.liveness_check_s``)."""
-        primitive = self.environment.primitive
-        interval = self.environment.capabilities.liveness_check_s
-        if primitive is None or not interval:
-            return
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                alive = await primitive.is_running()
-            except Exception:  # noqa: BLE001 - unknown is not gone
-                log.debug("session %s: sandbox liveness check failed", self.id, exc_info=True)
-                continue
-            if not alive:
-                log.warning("session %s: the sandbox went away during a query; stopping the agent", self.id)
-                self._sandbox_lost = True
-                await process.kill()
-                return
-
-    def _parse_runner_line(
-        self, line: bytes, seen: dict[tuple[str, str], dict[str, Any]] | None = None
-    ) -> dict[str, Any] | None:
-        return parse_runner_line(line, self._known_block, {} if seen is None else seen)
-
-    def _known_block(self, conversation_id: str, block_id: str) -> dict[str, Any] | None:
-        """The block as the log has it so far (what a runner's upsert would merge into)."""
-        state = self.state
-        if conversation_id == "main":
-            blocks, index = state.blocks, state.index
-        else:
-            thread = state.subagents.get(conversation_id) or next(
-                (t for t in state.subagents.values() if t.agent_id == conversation_id), None
-            )
-            if thread is None:
-                return None
-            blocks, index = thread.blocks, thread.index
-        position = index.get(block_id)
-        return blocks[position] if position is not None else None
-
-    async def _drain_stderr(self, process: Any) -> None:
-        pending: list[str] = []
-        async for line in process.stderr_lines():
-            text = line.decode("utf-8", "replace").rstrip()
-            if text:
-                pending.append(text[:4000])
-            if len(pending) >= 50:
-                await self.publish(
-                    "log", {"level": "warn", "message": "\n".join(pending), "data": {"stream": "stderr"}}
-                )
-                pending = []
-        if pending:
-            await self.publish(
-                "log", {"level": "warn", "message": "\n".join(pending), "data": {"stream": "stderr"}}
-            )
+    @property
+    def _process(self) -> Any:
+        """The running agent's runner process, if any."""
+        run = self._run
+        return run.process if run is not None else None
 
     # ------------------------------------------------------------------ control
 
     async def interrupt(self, reason: str = "user") -> bool:
-        process = self._process
+        run = self._run
+        process = run.process if run is not None else None
         if self.state.active_query is None and process is None:
             return False
         self._interrupt_reason = reason
-        if process is None:
+        if run is None or process is None:
             return True  # still creating the sandbox; the query ends as interrupted once it is up
         await process.write_stdin(b'{"type": "interrupt"}\n')
         # Open questions close now, not when the agent has finally stopped.
-        await self._close_pending(self._end_reason())
+        await self.permissions.close_pending(self._end_reason())
         try:
-            await asyncio.wait_for(self._process_done.wait(), self.interrupt_grace_s)
+            await asyncio.wait_for(run.done.wait(), self.interrupt_grace_s)
         except TimeoutError:
             await process.kill()
-            await self._process_done.wait()
+            await run.done.wait()
         return True
 
     async def resolve_permission(
         self, request_id: str, decision: str, message: str | None = None, by: str | None = None
     ) -> None:
         """Answer a pending tool request. The first answer wins; later ones get ``AlreadyResolved``."""
-        pending = self._claim(request_id)
-        try:
-            await self.publish("permission:resolved", _resolution(request_id, decision, message, by))
-        finally:
-            self._resolving.discard(request_id)
+        pending = await self.permissions.answer(request_id, decision, message, by)
         tool = pending["tool_name"]
         allowed = list(self.record.get("allowedTools") or [])
         remember = decision == "allow_always" and bool(tool) and tool not in allowed
@@ -718,7 +502,7 @@ class AgentSession:
             # must already pass the tool as allowed.
             allowed.append(tool)
             self.record["allowedTools"] = allowed
-        await self._tell_runner(request_id, decision, message)
+        await self.permissions.tell_runner(request_id, decision, message)
         if remember:
             await self.bus.store.update_session(self.id, {"allowedTools": allowed})
         if decision == "allow_always" and tool:
@@ -730,88 +514,7 @@ class AgentSession:
                             other_id, "allow", f"{tool} is allowed always in this session", RUNTIME_NAME
                         )
 
-    def _claim(self, request_id: str) -> dict[str, Any]:
-        """Take the right to answer ``request_id``; synchronous, so no other answer can interleave."""
-        pending = self.state.pending_permissions.get(request_id)
-        if request_id in self._resolving or (
-            pending is None and request_id in self.state.resolved_permissions
-        ):
-            raise AlreadyResolved(f"permission request {request_id!r} was already answered")
-        if pending is None:
-            raise PermissionNotFound(f"no pending permission request {request_id!r}")
-        self._resolving.add(request_id)
-        return pending
-
-    async def _tell_runner(self, request_id: str, decision: str, message: str | None) -> None:
-        process = self._process
-        if process is None:
-            return
-        control: dict[str, Any] = {
-            "type": "permission_response",
-            "requestId": request_id,
-            "decision": decision,
-        }
-        if message:
-            control["message"] = message
-        try:
-            await process.write_stdin((json.dumps(control) + "\n").encode())
-        except Exception:  # noqa: BLE001 - the agent ended meanwhile; the query end closes the rest
-            log.debug("session %s: answer to %s not delivered", self.id, request_id, exc_info=True)
-
-    def _runner_withdrawal(
-        self, draft: dict[str, Any], batch: list[dict[str, Any]], claimed: list[str]
-    ) -> dict[str, Any] | None:
-        """A runner may withdraw its own open question (the agent stopped waiting), as a deny;
-        it can never answer one for the user, and a question already answered stays answered."""
-        payload = draft.get("payload") or {}
-        request_id = payload.get("requestId")
-        asked_in_batch = any(
-            d["type"] == "permission:requested" and d["payload"].get("requestId") == request_id for d in batch
-        )
-        if (
-            not isinstance(request_id, str)
-            or request_id in self._resolving
-            or (request_id not in self.state.pending_permissions and not asked_in_batch)
-        ):
-            return None
-        self._resolving.add(request_id)
-        claimed.append(request_id)
-        message = payload.get("message")
-        draft["payload"] = _resolution(
-            request_id,
-            "deny",
-            str(message)[:1000] if message else "the agent withdrew the request",
-            str(payload.get("by") or self.architecture.id)[:100],
-        )
-        return draft
-
-    async def _close_pending(self, reason: str, *, tell_runner: bool = False) -> None:
-        """Deny every open request (interrupt, end of the query or of the sandbox, shutdown)."""
-        claimed: list[str] = []
-        for request_id in list(self.state.pending_permissions):
-            with contextlib.suppress(AlreadyResolved, PermissionNotFound):
-                self._claim(request_id)
-                claimed.append(request_id)
-        if not claimed:
-            return
-        try:
-            await self.bus.publish(
-                self.id,
-                [
-                    {"type": "permission:resolved", "payload": _resolution(r, "deny", reason, RUNTIME_NAME)}
-                    for r in claimed
-                ],
-            )
-        except StoreError:
-            log.exception("session %s: could not close pending permission requests", self.id)
-            return
-        finally:
-            self._resolving.difference_update(claimed)
-        if tell_runner:
-            for request_id in claimed:
-                await self._tell_runner(request_id, "deny", reason)
-
-    def _end_reason(self, outcome: dict[str, Any] | None = None) -> str:
+    def _end_reason(self, outcome: QueryOutcome | None = None) -> str:
         """Why open requests are being closed (the ``message`` of their deny)."""
         if self._interrupt_reason == "shutdown":
             return "agent-tui shut down while this request was pending"
@@ -819,60 +522,18 @@ class AgentSession:
             return "the query was interrupted"
         if not self.environment.is_active:
             return "the sandbox ended before this request was answered"
-        if outcome is None or outcome.get("crashed"):
+        if outcome is None or outcome.crashed:
             return "the agent or its sandbox stopped unexpectedly before this request was answered"
         return "the query ended before this request was answered"
-
-    # -- timeout -------------------------------------------------------------------------------
-
-    def _start_permission_timer(self, request_id: Any) -> None:
-        timeout = self.config.permission_timeout_s
-        if timeout is None or not isinstance(request_id, str) or request_id in self._permission_timers:
-            return
-        loop = asyncio.get_running_loop()
-        self._permission_timers[request_id] = loop.call_later(
-            max(0.0, timeout), self._on_permission_timeout, request_id, timeout
-        )
-
-    def _cancel_permission_timer(self, request_id: Any) -> None:
-        handle = self._permission_timers.pop(request_id, None) if isinstance(request_id, str) else None
-        if handle is not None:
-            handle.cancel()
-
-    def _on_permission_timeout(self, request_id: str, timeout: float) -> None:
-        self._permission_timers.pop(request_id, None)
-
-        async def expire() -> None:
-            # Lost to an answer that came in meanwhile: nothing to do.
-            with contextlib.suppress(AlreadyResolved, PermissionNotFound):
-                await self.resolve_permission(
-                    request_id, "deny", f"no answer within {timeout:g} s", RUNTIME_NAME
-                )
-
-        task = asyncio.get_running_loop().create_task(expire(), name=f"permission-timeout-{request_id}")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     async def close(self, reason: str) -> None:
         """Stop the worker and the running query (shutdown or delete)."""
         self._closed = True
-        self._queue.clear()
-        self._stop_retrying.set()
+        self.queue.close()
+        self.store_recovery.stop()
         if self._process is not None or self.view.active_query is not None:
             await self.interrupt(reason)
-        if self._worker is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(self._worker), 5)
-        for handle in self._permission_timers.values():
-            handle.cancel()
-        self._permission_timers.clear()
+        await self.queue.join(5)
+        self.permissions.close()
         self._remove_listener()
 
-
-def _resolution(request_id: str, decision: str, message: str | None, by: str | None) -> dict[str, Any]:
-    payload: dict[str, Any] = {"requestId": request_id, "decision": decision}
-    if message:
-        payload["message"] = message
-    if by:
-        payload["by"] = by
-    return payload

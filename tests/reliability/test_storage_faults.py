@@ -2,7 +2,7 @@
 database at start-up.
 
 What must hold (and what the runtime does about a store that fails mid-query, see
-``AgentSession._store_failed``): the user gets a clear error (503 ``STORE_ERROR`` on the request,
+``StoreRecovery.failed``): the user gets a clear error (503 ``STORE_ERROR`` on the request,
 an exit message from ``agent-tui serve``), no event reaches any client that is not in the store,
 the server does not crash or crash-loop, the agent of a query whose events cannot be written is
 stopped, the query ends as ``query:failed {code: STORE_ERROR}`` once the disk has room again (an
@@ -276,7 +276,7 @@ async def test_the_disk_filling_up_mid_query_stops_the_agent_and_the_session_rec
                 if rig.runtime is not None and rig.runtime.sessions is not None:
                     # In-process: what the session itself holds, for the diagnosis.
                     session = rig.runtime.sessions.get(sid)
-                    extra = f"(queued {session.state.queued}, worker {session._worker})"  # noqa: SLF001
+                    extra = f"(queued {session.state.queued}, worker {session.queue.worker})"
                 pytest.fail(f"session {sid} never became idle again: {runtime} {tail[-15:]} {extra}")
         # Both sessions work again.
         for sid in (busy, idle):
