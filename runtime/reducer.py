@@ -40,6 +40,23 @@ _OFFER_KEYS = ("commands", "mode", "modes", "models")
 _USAGE_FIELDS = ("inputTokens", "outputTokens", "cacheReadTokens", "cacheWriteTokens", "totalTokens")
 
 
+#: Event types that can change ``SessionRuntime`` (so observers get ``session:status``).
+RUNTIME_EVENT_TYPES = frozenset(
+    {
+        "query:started",
+        "query:completed",
+        "query:failed",
+        "query:interrupted",
+        "ee:creating",
+        "ee:ready",
+        "ee:terminated",
+        "ee:error",
+        "permission:requested",
+        "permission:resolved",
+    }
+)
+
+
 @dataclass
 class SubagentThread:
     tool_use_id: str

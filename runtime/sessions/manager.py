@@ -42,6 +42,7 @@ class SessionManager:
         on_query_end: Callable[[AgentSession], None],
     ) -> None:
         self.config = config
+        self._last_created = 0
         self.store = store
         self.bus = bus
         self.profiles = profiles
@@ -320,7 +321,9 @@ class SessionManager:
         require_storable(args.session_options, "sessionOptions")
         require_storable(args.name, "name")
         session_id = session_id or new_session_id()
-        created = now_ms()
+        # Strictly increasing: the list is ordered by creation time, and sessions created within
+        # one millisecond would otherwise come back in id order after a restart.
+        created = self._last_created = max(now_ms(), self._last_created + 1)
         record: SessionRecord = {
             "sessionId": session_id,
             "name": (args.name or "").strip() or f"{canonical_id(args.architecture)} {session_id[4:10]}",

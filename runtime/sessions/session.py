@@ -24,7 +24,7 @@ from ..models import (
     WorkspaceInfo,
     lenient_block,
 )
-from ..reducer import SessionState, apply_event, change_totals
+from ..reducer import RUNTIME_EVENT_TYPES, SessionState, apply_event, change_totals
 from ..store.base import SessionRecord
 from ..store.summaries import Digest
 from ..workspaces import Workspace
@@ -36,21 +36,6 @@ from .store_recovery import StoreRecovery
 
 log = logging.getLogger(__name__)
 
-#: Event types that can change ``SessionRuntime`` (so observers get ``session:status``).
-RUNTIME_EVENT_TYPES = frozenset(
-    {
-        "query:started",
-        "query:completed",
-        "query:failed",
-        "query:interrupted",
-        "ee:creating",
-        "ee:ready",
-        "ee:terminated",
-        "ee:error",
-        "permission:requested",
-        "permission:resolved",
-    }
-)
 MAX_CONTENT = 1024 * 1024
 
 

@@ -17,25 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import SessionEvent
-from ..reducer import SessionState, _ms, apply_event, change_totals
+from ..reducer import RUNTIME_EVENT_TYPES, SessionState, _ms, apply_event, change_totals
 
 #: Events that change a summary beyond last seq/activity. Block events are skipped (a summary
 #: holds no blocks) except a main-conversation user message (it is queued or about to start).
-_FOLDED = frozenset(
-    {
-        "query:started",
-        "query:completed",
-        "query:failed",
-        "query:interrupted",
-        "ee:creating",
-        "ee:ready",
-        "ee:terminated",
-        "ee:error",
-        "metadata:update",
-        "permission:requested",
-        "permission:resolved",
-    }
-)
+_FOLDED = RUNTIME_EVENT_TYPES | {"metadata:update"}
 _ENDS = frozenset({"query:completed", "query:failed", "query:interrupted"})
 
 
