@@ -64,9 +64,18 @@ class MemoryReleaser:
     """Schedules ``release_now`` once ``threshold`` bytes were released and ``delay`` s passed
     without another release."""
 
-    def __init__(self, *, threshold: int = RELEASE_THRESHOLD, delay: float = RELEASE_DELAY_S) -> None:
+    def __init__(
+        self,
+        *,
+        threshold: int = RELEASE_THRESHOLD,
+        delay: float = RELEASE_DELAY_S,
+        drop_caches: Callable[[], None] | None = None,
+    ) -> None:
         self.threshold = threshold
         self.delay = delay
+        #: Called first in each pass: caches that are cheap to rebuild (e.g. the hub's encoded
+        #: events) would otherwise keep what they hold through the pass.
+        self.drop_caches = drop_caches
         self.released = 0
         self.passes = 0
         self._timer: asyncio.TimerHandle | None = None
@@ -89,6 +98,8 @@ class MemoryReleaser:
         released, self.released = self.released, 0
         self.passes += 1
         before = rss_bytes()
+        if self.drop_caches is not None:
+            self.drop_caches()
         release_now()
         log.info(
             "gave memory back after releasing ~%d MiB: RSS %d -> %d MiB",

@@ -396,7 +396,7 @@ class SocketHub:
         #: Sum of every connection's ``held`` (what the server-wide budget is checked against).
         self.total_held = 0
         self.shed_count = 0
-        self.releaser = MemoryReleaser()
+        self.releaser = MemoryReleaser(drop_caches=self._drop_encode_cache)
         self.redis = redis
         self.bridge = EngineBridge(sio)
         self.connections: dict[str, Connection] = {}
@@ -499,6 +499,12 @@ class SocketHub:
                     self._trim_cache()
             out.append(text)
         return out
+
+    def _drop_encode_cache(self) -> None:
+        # After a burst of releases: re-encoding what the next clients need is cheap, and its
+        # 4 MiB of large strings would otherwise stay through the memory release.
+        self._encoded.clear()
+        self._encoded_bytes = 0
 
     def _trim_cache(self) -> None:
         # Oldest first: a FIFO down to half the budget.
