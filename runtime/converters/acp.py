@@ -34,6 +34,8 @@ import os
 from collections import deque
 
 from .base import Converter, exited_failure, log_event, make_event, stderr_line
+from .base import as_dict as _dict
+from .base import truncate_output as _truncate
 from .tool_kinds import tool_fields, unified
 
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
@@ -60,18 +62,6 @@ NORMAL_STOPS = ("end_turn", "max_tokens", "max_turn_requests", "cancelled", None
 
 def make_converter(request: dict[str, Any]) -> AcpConverter:
     return AcpConverter(request)
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _truncate(text: str, limit: int) -> tuple[str, int]:
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text, 0
-    kept = data[:limit].decode("utf-8", "ignore")
-    return f"{kept}\n[output truncated at {limit} bytes]\n", len(data) - limit
 
 
 def content_text(block: Any) -> str:

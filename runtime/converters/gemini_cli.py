@@ -37,6 +37,8 @@ import re
 from collections import deque
 
 from .base import Converter, exited_failure, log_event, make_event, stderr_line
+from .base import as_dict as _dict
+from .base import truncate_output as _truncate
 from .reaper import leftover_events, reaped, tag_environment
 from .tool_kinds import tool_fields
 
@@ -86,7 +88,6 @@ def error_text(message: str) -> tuple[str, str]:
             return f"API error {status}: {error.get('message') or ''}".strip(), "API_ERROR"
         return message, "API_ERROR"
     return message or "Gemini CLI failed", "AGENT_ERROR"
-
 
 
 def shell_exit_code(text: Any) -> int | None:
@@ -148,18 +149,6 @@ def response_exit_code(response: Any) -> int | None:
     """The exit code a shell tool's ``functionResponse`` tells the model, if it says one."""
     body = _dict(response).get("response")
     return shell_exit_code(_dict(body).get("output"))
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    """``value`` if it is a JSON object, else an empty one (agent output is never trusted)."""
-    return value if isinstance(value, dict) else {}
-
-def _truncate(text: str, limit: int) -> tuple[str, int]:
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text, 0
-    kept = data[:limit].decode("utf-8", "ignore")
-    return f"{kept}\n[output truncated at {limit} bytes]\n", len(data) - limit
 
 
 def display_text(display: Any) -> str:

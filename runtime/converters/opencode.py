@@ -40,6 +40,8 @@ import zlib
 from collections import deque
 
 from .base import Converter, exited_failure, log_event, make_event, stderr_line
+from .base import as_dict as _dict
+from .base import truncate_output as _truncate
 from .reaper import leftover_events, tag_environment
 from .tool_kinds import tool_fields
 
@@ -108,19 +110,6 @@ def task_result(output: str) -> str:
     """The subagent's answer inside the ``task`` tool's output (``<task ...><task_result>...``)."""
     match = _TASK_RESULT.search(output)
     return match.group(1) if match else output
-
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    """``value`` if it is a JSON object, else an empty one (agent output is never trusted)."""
-    return value if isinstance(value, dict) else {}
-
-def _truncate(text: str, limit: int) -> tuple[str, int]:
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text, 0
-    kept = data[:limit].decode("utf-8", "ignore")
-    return f"{kept}\n[output truncated at {limit} bytes]\n", len(data) - limit
 
 
 class OpenCodeConverter(Converter):
