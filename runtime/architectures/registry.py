@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..config import RuntimeConfig
-from ..errors import AgentTuiError, UnknownArchitecture
+from ..errors import AgentLoadError, UnknownArchitecture
 from ..models import ArchitectureInfo
 from .base import Architecture, Launch, LaunchContext
 from .spec import AgentSpec
@@ -40,13 +40,6 @@ BUILTINS: dict[str, str] = {
     "acp-codex": "runtime.architectures.acp:CODEX_SPEC",
     "acp-opencode": "runtime.architectures.acp:OPENCODE_SPEC",
 }
-
-
-class AgentLoadError(AgentTuiError):
-    """An agent is registered but cannot be used: its package failed to import or its spec is bad."""
-
-    code = "AGENT_LOAD_FAILED"
-    status = 500
 
 
 class SpecArchitecture:

@@ -14,10 +14,14 @@ import pytest
 
 from runtime.architectures import registry
 from runtime.converters import CONVERTER_MODULES
+from runtime.errors import AgentLoadError
+from runtime.remote import RemoteRuntime
 from runtime.runner.transcripts import HANDLERS
+from runtime.server.app import start_server
 from tests.agent_support import ask, started_runtime
 from tests.entry_points import installer
 from tests.helpers import make_config
+from tests.server.conftest import TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,6 +96,14 @@ async def test_an_agent_that_fails_to_load_is_an_error_not_missing(
             await runtime.create_session({"architecture": name})
         # The other agents are untouched.
         assert (await runtime.create_session({"architecture": "shell"})).session_id
+        # A remote client gets the same error, by its code, through a real server.
+        server = await start_server(runtime, host="127.0.0.1", port=0, token=TOKEN)
+        try:
+            async with RemoteRuntime(server.url, TOKEN) as remote:
+                with pytest.raises(AgentLoadError, match=f"agent {name!r} failed to load"):
+                    await remote.create_session({"architecture": name})
+        finally:
+            await server.stop()
 
 
 def test_a_plugin_cannot_take_a_builtins_name(install: Install, caplog: pytest.LogCaptureFixture) -> None:
