@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from runtime.converters.tool_kinds import tool_fields
 from runtime.models import ArchitectureInfo, ProfileInfo
 
 T0 = datetime(2026, 1, 15, 9, 30, 0, tzinfo=UTC)
@@ -39,12 +40,13 @@ def ts(seconds: float) -> str:
     return (T0 + timedelta(seconds=seconds)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def ev(kind: str, at: float, conversation: str = "main", **payload: Any) -> dict[str, Any]:
+def ev(event_type: str, at: float, conversation: str = "main", /, **payload: Any) -> dict[str, Any]:
     # As the runtime labels them: it publishes queries, sandbox events and the user's messages
-    # itself ("server"); everything else comes from the agent ("runner").
-    server = kind.startswith(("query:", "ee:", "permission:resolved")) or (
-        kind == "block:upsert" and payload.get("block", {}).get("type") == "user_message")
-    return {"type": kind, "payload": payload, "timestamp": ts(at), "conversationId": conversation,
+    # itself ("server"); everything else comes from the agent ("runner"). Positional-only: a
+    # payload may have a ``kind`` (a permission request's tool kind).
+    server = event_type.startswith(("query:", "ee:", "permission:resolved")) or (
+        event_type == "block:upsert" and payload.get("block", {}).get("type") == "user_message")
+    return {"type": event_type, "payload": payload, "timestamp": ts(at), "conversationId": conversation,
             "source": "server" if server else "runner"}
 
 
@@ -92,11 +94,11 @@ def _finished_session() -> list[dict[str, Any]]:
         block(2, id="th1", type="thinking", status="complete",
               content="The cache in auth/keys.py is filled once at start-up and never refreshed…"),
         block(3, id="t1", type="tool_use", toolName="Read", toolUseId="tu1", status="complete",
-              input={"file_path": "src/auth/keys.py"}),
+              input={"file_path": "src/auth/keys.py"}, kind="read", path="src/auth/keys.py"),
         block(3.5, id="r1", type="tool_result", toolUseId="tu1", status="complete", isError=False, durationMs=12,
               output="import time\n\n_KEYS = {}\n\ndef signing_key(kid):\n    return _KEYS.get(kid)\n"),
         block(4, id="t2", type="tool_use", toolName="Bash", toolUseId="tu2", status="complete",
-              input={"command": "pytest tests/auth -q"}),
+              input={"command": "pytest tests/auth -q"}, kind="execute", command="pytest tests/auth -q"),
         block(9, id="r2", type="tool_result", toolUseId="tu2", status="complete", isError=False, durationMs=4870,
               output="........................                                  [100%]\n24 passed in 4.71s\n"),
         block(10, id="a1", type="assistant_text", status="complete",
@@ -115,13 +117,14 @@ def _streaming_session() -> list[dict[str, Any]]:
         ev("query:started", 20, messageId="u2", content="Fix the flaky test"),
         ev("ee:ready", 20.5, eeId="sb-7f3a9c", primitive="modal"),
         block(22, id="t3", type="tool_use", toolName="Bash", toolUseId="tu3", status="complete",
-              input={"command": "pytest tests/test_sync.py -x -q"}),
+              input={"command": "pytest tests/test_sync.py -x -q"}, kind="execute",
+              command="pytest tests/test_sync.py -x -q"),
         block(30, id="r3", type="tool_result", toolUseId="tu3", status="error", isError=True, durationMs=7812,
               exitCode=1,
               output="F\n____ test_sync_twice ____\n>       assert store.version == 2\nE       assert 3 == 2\n"
                      "1 failed in 7.64s\n"),
         block(31, id="t4", type="tool_use", toolName="Grep", toolUseId="tu4", status="complete",
-              input={"pattern": "version \\+= 1", "path": "src/"}),
+              input={"pattern": "version \\+= 1", "path": "src/"}, kind="search", path="src/"),
         block(31.5, id="r4", type="tool_result", toolUseId="tu4", status="complete", isError=False, durationMs=40,
               output="src/store.py:88:        self.version += 1\nsrc/store.py:141:            self.version += 1\n"),
         block(33, id="a2", type="assistant_text", status="pending", content=""),
@@ -162,13 +165,14 @@ async def build_sessions(runtime: Any) -> dict[str, str]:
         ev("ee:creating", 60.2, statusMessage="Creating modal sandbox (2.1s)", primitive="modal"),
     ])
     sid = await create("release-notes", "claude-code")
+    tag = "git tag -a v2.4.0 -m 'v2.4.0'"
     await publish(runtime, sid, [
         block(70, id="u6", type="user_message", content="Draft the release notes and tag v2.4.0", status="complete"),
         ev("query:started", 70, messageId="u6", content="Draft the release notes"),
         block(75, id="t6", type="tool_use", toolName="Bash", toolUseId="tu6", status="pending",
-              input={"command": "git tag -a v2.4.0 -m 'v2.4.0'"}),
+              input={"command": tag}, **tool_fields("execute", {"command": tag})),
         ev("permission:requested", 75.1, requestId="perm-1", toolName="Bash", toolUseId="tu6",
-           input={"command": "git tag -a v2.4.0 -m 'v2.4.0'"}, title="Run git tag -a v2.4.0?"),
+           input={"command": tag}, title="Run git tag -a v2.4.0?", **tool_fields("execute", {"command": tag})),
     ])
     return ids
 
@@ -186,9 +190,10 @@ async def _permission_session(runtime: Any) -> str:
         ev("query:started", 80, messageId="u7", content="Cap the retry delay and add jitter"),
         block(81, id="a7", type="assistant_text", status="complete",
               content="The backoff in `retry.py` grows without a bound. I'll cap it and add jitter."),
-        block(82, id="t7", type="tool_use", toolName="Edit", toolUseId="tu7", status="pending", input=edit),
+        block(82, id="t7", type="tool_use", toolName="Edit", toolUseId="tu7", status="pending", input=edit,
+              **tool_fields("edit", edit)),
         ev("permission:requested", 82.1, requestId="perm-2", toolName="Edit", toolUseId="tu7", input=edit,
-           title="Edit src/sync/retry.py?"),
+           title="Edit src/sync/retry.py?", **tool_fields("edit", edit)),
     ])
     return summary.session_id
 

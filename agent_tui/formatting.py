@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
-#: The input field that best says what a tool call does, by tool name (Claude Code, OpenCode, Gemini).
-_SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
-    "shell": ("command",),
-    "bash": ("command",),
-    "read": ("file_path", "filePath", "path"),
-    "write": ("file_path", "filePath", "path"),
-    "edit": ("file_path", "filePath", "path"),
-    "multiedit": ("file_path", "filePath"),
-    "notebookedit": ("notebook_path",),
-    "glob": ("pattern",),
-    "grep": ("pattern",),
-    "ls": ("path",),
-    "webfetch": ("url",),
-    "websearch": ("query",),
-    "task": ("description", "prompt"),
-    "agent": ("description", "prompt"),
-    "run_shell_command": ("command",),
-    "read_file": ("absolute_path", "path", "file_path"),
-    "write_file": ("file_path", "path"),
-    "replace": ("file_path",),
-    "search_file_content": ("pattern",),
-    "list_directory": ("path",),
+#: The input fields that best say what a call of a kind does (after its ``command`` and ``path``).
+_KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "search": ("pattern", "query"),
+    "fetch": ("url", "query"),
+    "think": ("description", "prompt"),
 }
-_GENERIC_FIELDS = ("command", "file_path", "filePath", "path", "pattern", "url", "query", "description", "prompt")
+_GENERIC_FIELDS = ("command", "file_path", "filePath", "absolute_path", "notebook_path", "path", "pattern", "url",
+                   "query", "description", "prompt")
 
 
 def one_line(text: str, limit: int = 120) -> str:
@@ -42,21 +27,29 @@ def one_line(text: str, limit: int = 120) -> str:
     return first
 
 
-def tool_summary(tool_name: str, tool_input: Any, limit: int = 120) -> str:
-    """A one-line summary of a tool call's input: the command, the path, the pattern…"""
-    if not isinstance(tool_input, dict) or not tool_input:
-        return ""
-    name = tool_name.lower()
-    fields = _SUMMARY_FIELDS.get(name, ()) + _GENERIC_FIELDS
-    for key in fields:
+def tool_summary(use: Mapping[str, Any], limit: int = 120) -> str:
+    """A one-line summary of a tool call (a ``tool_use`` block) by its kind: the command, the
+    path, the pattern…; a block without a kind (an older log) by its input's fields."""
+    tool_input = use.get("input")
+    if not isinstance(tool_input, dict):
+        tool_input = {}
+    command, path = use.get("command"), use.get("path")
+    if isinstance(command, str) and command.strip():
+        return one_line("$ " + command, limit)
+    kind = use.get("kind") if isinstance(use.get("kind"), str) else ""
+    if isinstance(path, str) and path and kind in ("edit", "read"):
+        return one_line(path, limit)
+    if not tool_input:
+        return one_line(path, limit) if isinstance(path, str) else ""
+    for key in _KIND_FIELDS.get(kind, ()) + _GENERIC_FIELDS:
         value = tool_input.get(key)
         if isinstance(value, str) and value.strip():
             prefix = "$ " if key == "command" else ""
             return one_line(prefix + value, limit)
-    if name == "todowrite" and isinstance(tool_input.get("todos"), list):
+    if isinstance(tool_input.get("todos"), list):
         return f"{len(tool_input['todos'])} todos"
     questions = tool_input.get("questions")
-    if name in ("question", "askuserquestion") and isinstance(questions, list) and questions:
+    if isinstance(questions, list) and questions:
         # OpenCode's question tool (and Claude Code's AskUserQuestion): the question itself.
         first = questions[0].get("question") if isinstance(questions[0], dict) else None
         if isinstance(first, str) and first.strip():

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .architectures import ARCHITECTURES
+from .architectures import ARCHITECTURES, npm_pins
 from .config import RuntimeConfig
 from .errors import FileNotFound, InvalidRequest, NoWorkspace, RuntimeClosed, StoreError, WorkspaceConflict
 from .events import EventBus, Subscription
@@ -205,7 +205,7 @@ class AgentRuntime:
     @property
     def primitive_context(self) -> primitives.PrimitiveContext:
         """What backends make sandboxes from: the config, and the isolation policy detected once."""
-        return primitives.PrimitiveContext(self.config, self._isolation_policy)
+        return primitives.PrimitiveContext(self.config, self._isolation_policy, npm_pins)
 
     def _isolation_policy(self) -> SandboxPolicy | None:
         if self._isolation is None:

@@ -34,6 +34,13 @@ class UnknownArchitecture(InvalidRequest):
     code = "UNKNOWN_ARCHITECTURE"
 
 
+class AgentLoadError(AgentTuiError):
+    """An agent is registered but cannot be used: its package failed to import or its spec is bad."""
+
+    code = "AGENT_LOAD_FAILED"
+    status = 500
+
+
 class InvalidPath(InvalidRequest):
     code = "INVALID_PATH"
 

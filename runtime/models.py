@@ -163,6 +163,12 @@ class ToolUseBlock(BlockBase):
     tool_use_id: str = ""
     input: dict[str, Any] = Field(default_factory=dict)
     display_name: str | None = None
+    #: What the call does, ACP's ToolKind (``execute``, ``edit``, ``read``, ``search``, ``fetch``,
+    #: ``think``, ``other``), with the ``command`` / ``path`` / unified ``diff`` where known.
+    kind: str | None = None
+    command: str | None = None
+    path: str | None = None
+    diff: str | None = None
 
 
 class ToolResultBlock(BlockBase):
@@ -280,6 +286,11 @@ class PendingPermission(WireModel):
     input: dict[str, Any] = Field(default_factory=dict)
     tool_use_id: str | None = None
     title: str | None = None
+    #: As on a ``tool_use`` block: the kind, and the command / path / diff asked about.
+    kind: str | None = None
+    command: str | None = None
+    path: str | None = None
+    diff: str | None = None
 
 
 class SessionRuntime(WireModel):

@@ -366,6 +366,8 @@ def apply_event(state: SessionState, event: SessionEvent) -> SessionState:  # no
                     "input": payload.get("input") if isinstance(payload.get("input"), dict) else {},
                     "tool_use_id": payload.get("toolUseId"),
                     "title": payload.get("title"),
+                    **{key: payload[key] for key in ("kind", "command", "path", "diff")
+                       if isinstance(payload.get(key), str)},
                 }
         case "permission:resolved":
             request_id = payload.get("requestId")

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 _ERRORS: dict[str, type[AgentTuiError]] = {
     cls.code: cls
     for cls in (
-        _errors.InvalidRequest, _errors.UnknownArchitecture, _errors.InvalidPath, _errors.NotFound,
+        _errors.InvalidRequest, _errors.UnknownArchitecture, _errors.AgentLoadError, _errors.InvalidPath, _errors.NotFound,
         _errors.SessionNotFound, _errors.ProfileNotFound, _errors.FileNotFound, _errors.PermissionNotFound,
         _errors.AlreadyResolved, _errors.StoreError, _errors.SandboxError, _errors.RuntimeClosed,
         _errors.NotAGitRepository, _errors.NoWorkspace, _errors.CheckpointNotFound,

@@ -1,15 +1,15 @@
 """PermissionBar: the agent asks before using a tool; answer here (allow, always, deny).
 
-The bar shows the tool and its input (the command for Bash, a diff for Edit, the head of the
-content for Write, the JSON otherwise). It answers to ``y`` / ``a`` / ``n`` only while it (or one of
+The bar shows the tool and its input by the request's kind (the command to execute, the diff of an
+edit, the head of a file written, the JSON otherwise). It answers to ``y`` / ``a`` / ``n`` only while it (or one of
 its buttons) has focus, so typing in the composer is never taken as an answer, and it ignores
 those keys for ``GRACE_S`` after a request appears, so a key typed just before is not either."""
 
 from __future__ import annotations
 
-import difflib
 import json
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from textual.binding import Binding, BindingType
@@ -17,6 +17,8 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Static
+
+from runtime.converters.tool_kinds import tool_fields
 
 from ..formatting import one_line
 from ..session_model import SessionModel
@@ -35,47 +37,45 @@ def _clip(lines: list[str], limit: int = MAX_LINES) -> list[str]:
     return [*lines[:limit], f"… {len(lines) - limit} more line{'s' if len(lines) - limit != 1 else ''}"]
 
 
-def describe_input(tool_name: str, tool_input: dict[str, Any]) -> Content:
-    """What the tool would do, as a few lines: the command, a unified diff, or the file's head."""
-    if not tool_input:
-        return Content("")
-    # Claude Code's Bash and OpenCode's bash permission both carry ``command``.
-    if tool_name.lower() == "bash" and isinstance(tool_input.get("command"), str):
-        lines = _clip(tool_input["command"].splitlines() or [""])
+def _diff_lines(diff: str) -> list[str]:
+    """A unified diff without its file headers (``Index:``, ``===``, ``---``, ``+++``): from the first hunk."""
+    lines = diff.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.startswith("@@")), 0)
+    return lines[first:]
+
+
+def describe_input(request: Mapping[str, Any]) -> Content:
+    """What the tool would do, as a few lines, by the request's kind: the command (``execute``), a
+    unified diff or the file's head (``edit``), else the input as JSON. A request without a kind
+    (an older server) is read by the shape of its input."""
+    tool_input = request.get("input") if isinstance(request.get("input"), dict) else {}
+    kind = request.get("kind") if isinstance(request.get("kind"), str) else None
+    derived = tool_fields(kind, tool_input) if kind else {**tool_fields("edit", tool_input),
+                                                          **tool_fields("execute", tool_input)}
+    fields = {**derived, **{k: request[k] for k in ("command", "path", "diff") if isinstance(request.get(k), str)}}
+    if isinstance(fields.get("command"), str):
+        lines = _clip(fields["command"].splitlines() or [""])
         out = [Content.styled("$ " + lines[0], "bold"), *(Content(line) for line in lines[1:])]
         description = tool_input.get("description")
         if isinstance(description, str) and description:
             out.append(Content.styled(one_line(description, 160), "dim"))
         return Content("\n").join(out)
-    path = tool_input.get("file_path")
-    if tool_name == "Edit" and isinstance(path, str) and isinstance(tool_input.get("old_string"), str):
-        old = str(tool_input.get("old_string") or "").splitlines()
-        new = str(tool_input.get("new_string") or "").splitlines()
-        diff = list(difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", n=2, lineterm=""))
+    path = fields.get("path") or "a file"
+    if isinstance(fields.get("diff"), str):
         suffix = " (every occurrence)" if tool_input.get("replace_all") else ""
         out = [Content.styled(f"edit {path}{suffix}", "bold")]
-        for line in _clip(diff[2:] if len(diff) > 2 else diff):
+        for line in _clip(_diff_lines(fields["diff"])):
             style = ("$text-success" if line.startswith("+") else "$text-error" if line.startswith("-")
                      else "$text-accent" if line.startswith("@@") else "")
             out.append(Content.styled(line, style) if style else Content(line))
         return Content("\n").join(out)
-    if tool_name == "edit" and isinstance(tool_input.get("diff"), str):
-        # OpenCode's edit permission (its edit, write and patch tools): ``{filepath, diff}``.
-        target = tool_input.get("filepath") if isinstance(tool_input.get("filepath"), str) else "a file"
-        lines = [line for line in tool_input["diff"].splitlines()
-                 if not line.startswith(("Index: ", "===", "--- ", "+++ "))]
-        out = [Content.styled(f"edit {target}", "bold")]
-        for line in _clip(lines):
-            style = ("$text-success" if line.startswith("+") else "$text-error" if line.startswith("-")
-                     else "$text-accent" if line.startswith("@@") else "")
-            out.append(Content.styled(line, style) if style else Content(line))
-        return Content("\n").join(out)
-    if tool_name == "Write" and isinstance(path, str) and isinstance(tool_input.get("content"), str):
-        content = tool_input["content"]
-        lines = content.splitlines()
+    if kind in (None, "edit") and "path" in fields and isinstance(tool_input.get("content"), str):
+        lines = tool_input["content"].splitlines()
         out = [Content.styled(f"write {path} ({len(lines)} line{'s' if len(lines) != 1 else ''})", "bold")]
         out.extend(Content(line) for line in _clip(lines, MAX_LINES - 2))
         return Content("\n").join(out)
+    if not tool_input:
+        return Content("")
     return Content.styled(one_line(json.dumps(tool_input, ensure_ascii=False), 160), "dim")
 
 
@@ -152,7 +152,7 @@ class PermissionBar(Horizontal):
         more = f" (+{len(pending) - 1} more)" if len(pending) > 1 else ""
         keys = "keys y / a / n" if self.has_focus_within else "ctrl+r, then y / a / n"
         head = Content.from_markup("[b]$title[/]$more  [dim]$keys[/]", title=title, more=more, keys=keys)
-        detail = describe_input(tool_name, request.get("input") or {})
+        detail = describe_input(request)
         self._text.update(head + "\n" + detail if detail.plain else head)
 
     def on_descendant_focus(self) -> None:

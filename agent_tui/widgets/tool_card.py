@@ -188,7 +188,7 @@ class ToolCard(FoldableBlock):
         outcome = self.outcome()
         asking = outcome == "asking"
         icon = _MARKS[outcome]
-        summary = tool_summary(str(self.use.get("toolName") or ""), self.use.get("input"))
+        summary = tool_summary(self.use)
         duration = None
         if self.result is not None:
             duration = self.result.get("durationMs")
@@ -301,7 +301,7 @@ class ToolCard(FoldableBlock):
                 log.scroll_to(y=max(0, line - 2), animate=False)
 
     def copy_text(self) -> str:
-        summary = tool_summary(str(self.use.get("toolName") or ""), self.use.get("input"), 10_000)
+        summary = tool_summary(self.use, 10_000)
         output = as_text((self.result or {}).get("output"))
         return f"{summary}\n{output}" if output else summary
 

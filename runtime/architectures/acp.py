@@ -27,6 +27,7 @@ from ..converters.acp import SETUP_ENV
 from ..models import AgentProfile, ArchitectureInfo
 from ..primitives.registry import DEFAULT_PRIMITIVE
 from .base import Launch, LaunchContext, cli_info, locate_cli
+from .spec import AgentSpec
 
 
 def mcp_servers(profile: AgentProfile) -> list[dict[str, Any]]:
@@ -236,21 +237,45 @@ class CodexAcp(BuiltinAcp):
         return CODEX_MODES.get(ctx.profile.permission_mode, "agent-full-access")
 
 
-def builtins() -> list[BuiltinAcp]:
+def _claude() -> BuiltinAcp:
+    return ClaudeAcp("acp-claude", "Claude Code (ACP)", ("claude-agent-acp", "claude-code-acp"),
+                     "AGENT_TUI_CLAUDE_ACP_PATH", (), "npm install -g @agentclientprotocol/claude-agent-acp",
+                     [".claude", ".claude.json"])
+
+
+def _gemini() -> BuiltinAcp:
+    return GeminiAcp("acp-gemini", "Gemini CLI (ACP)", ("gemini",), "AGENT_TUI_GEMINI_PATH", ("--acp",),
+                     "npm install -g @google/gemini-cli", [".gemini"],
+                     {"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_NO_RELAUNCH": "true"})
+
+
+def _codex() -> BuiltinAcp:
+    return CodexAcp("acp-codex", "Codex (ACP)", ("codex-acp",), "AGENT_TUI_CODEX_ACP_PATH", (),
+                    "npm install -g @agentclientprotocol/codex-acp", [".codex"])
+
+
+def _opencode() -> BuiltinAcp:
     from .opencode import FIXED_ENV as OPENCODE_ENV
 
-    return [
-        ClaudeAcp("acp-claude", "Claude Code (ACP)", ("claude-agent-acp", "claude-code-acp"),
-                  "AGENT_TUI_CLAUDE_ACP_PATH", (), "npm install -g @agentclientprotocol/claude-agent-acp",
-                  [".claude", ".claude.json"]),
-        GeminiAcp("acp-gemini", "Gemini CLI (ACP)", ("gemini",), "AGENT_TUI_GEMINI_PATH", ("--acp",),
-                  "npm install -g @google/gemini-cli", [".gemini"],
-                  {"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_NO_RELAUNCH": "true"}),
-        CodexAcp("acp-codex", "Codex (ACP)", ("codex-acp",), "AGENT_TUI_CODEX_ACP_PATH", (),
-                 "npm install -g @agentclientprotocol/codex-acp", [".codex"]),
-        OpencodeAcp("acp-opencode", "OpenCode (ACP)", ("opencode",), "AGENT_TUI_OPENCODE_PATH", ("acp",),
-                   "npm install -g opencode-ai", [".local/share/opencode"], dict(OPENCODE_ENV)),
-    ]
+    return OpencodeAcp("acp-opencode", "OpenCode (ACP)", ("opencode",), "AGENT_TUI_OPENCODE_PATH", ("acp",),
+                       "npm install -g opencode-ai", [".local/share/opencode"], dict(OPENCODE_ENV))
 
 
-__all__ = ["AcpArchitecture", "BuiltinAcp", "builtins", "mcp_servers"]
+def builtins() -> list[BuiltinAcp]:
+    return [_claude(), _gemini(), _codex(), _opencode()]
+
+
+# The ACP agents share one sandbox side: the runner's ACP client and converter, and one transcript.
+_SANDBOX = {"converter": "acp", "transcript": "acp_transcript"}
+SPEC = AgentSpec(id="acp", architecture=AcpArchitecture, **_SANDBOX)
+CLAUDE_SPEC = AgentSpec(id="acp-claude", architecture=_claude, env=("AGENT_TUI_CLAUDE_ACP_PATH", "ANTHROPIC_API_KEY",
+                        "ANTHROPIC_BASE_URL"), **_SANDBOX)
+GEMINI_SPEC = AgentSpec(id="acp-gemini", architecture=_gemini, env=("AGENT_TUI_GEMINI_PATH", "GEMINI_API_KEY",
+                        "GOOGLE_GEMINI_BASE_URL"), **_SANDBOX)
+CODEX_SPEC = AgentSpec(id="acp-codex", architecture=_codex, env=("AGENT_TUI_CODEX_ACP_PATH", "OPENAI_API_KEY",
+                       "OPENAI_BASE_URL"), **_SANDBOX)
+OPENCODE_SPEC = AgentSpec(id="acp-opencode", architecture=_opencode, env=("AGENT_TUI_OPENCODE_PATH", "OPENAI_API_KEY",
+                          "OPENAI_BASE_URL"), **_SANDBOX)
+
+
+__all__ = ["SPEC", "AcpArchitecture", "BuiltinAcp", "builtins", "mcp_servers"]

@@ -52,9 +52,14 @@ class LaunchContext:
 class Launch:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    #: The sandbox-side converter module (the agent's ``AgentSpec.converter``), set by the registry.
+    converter: str | None = None
 
     def wire(self) -> dict[str, Any]:
-        return {"argv": self.argv, "env": self.env}
+        wired: dict[str, Any] = {"argv": self.argv, "env": self.env}
+        if self.converter:
+            wired["converter"] = self.converter
+        return wired
 
 
 class Architecture(Protocol):

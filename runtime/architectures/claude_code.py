@@ -26,6 +26,7 @@ from ..models import ArchitectureInfo
 from ..primitives.registry import DEFAULT_PRIMITIVE
 from ..runner.claude_transcript import CONFIG_DIR_NAME, claude_session_id
 from .base import Launch, LaunchContext, cli_info, locate_cli
+from .spec import AgentSpec
 
 BINARY = "claude"
 #: Host variable naming a specific ``claude`` executable (checked before PATH).
@@ -122,3 +123,14 @@ class ClaudeCodeArchitecture:
                 "default",
             ]
         return ["--dangerously-skip-permissions"]
+
+
+SPEC = AgentSpec(
+    id="claude-code",
+    architecture=ClaudeCodeArchitecture,
+    aliases=("claude-sdk",),
+    npm={"@anthropic-ai/claude-code": "2.1.332"},
+    env=(BINARY_ENV, "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN"),
+    converter="claude_code",
+    transcript="claude_transcript",
+)

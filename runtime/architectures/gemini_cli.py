@@ -31,6 +31,7 @@ from ..models import ArchitectureInfo
 from ..primitives.registry import DEFAULT_PRIMITIVE
 from ..runner.gemini_transcript import gemini_session_id
 from .base import Launch, LaunchContext, cli_info, locate_cli
+from .spec import AgentSpec
 
 BINARY = "gemini"
 #: Host variable naming a specific ``gemini`` executable (checked before PATH).
@@ -107,3 +108,13 @@ class GeminiCliArchitecture:
             SETUP_ENV: json.dumps(setup),
         }
         return Launch(argv=argv, env=env)
+
+
+SPEC = AgentSpec(
+    id="gemini-cli",
+    architecture=GeminiCliArchitecture,
+    npm={"@google/gemini-cli": "0.61.0"},
+    env=(BINARY_ENV, "GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL"),
+    converter="gemini_cli",
+    transcript="gemini_transcript",
+)

@@ -38,6 +38,7 @@ from ..models import ArchitectureInfo
 from ..primitives.registry import DEFAULT_PRIMITIVE
 from ..runner.opencode_transcript import DB_NAME, data_dir_for_home
 from .base import Launch, LaunchContext, cli_info, locate_cli
+from .spec import AgentSpec
 
 BINARY = "opencode"
 #: Host variable naming a specific ``opencode`` executable (checked before PATH).
@@ -154,3 +155,13 @@ class OpenCodeArchitecture:
             SETUP_ENV: json.dumps(setup),
         }
         return Launch(argv=argv, env=env)
+
+
+SPEC = AgentSpec(
+    id="opencode",
+    architecture=OpenCodeArchitecture,
+    npm={"opencode-ai": "1.18.33"},
+    env=(BINARY_ENV, "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY"),
+    converter="opencode",
+    transcript="opencode_transcript",
+)

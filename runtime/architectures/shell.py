@@ -8,6 +8,7 @@ from ..config import RuntimeConfig
 from ..models import ArchitectureInfo
 from ..primitives.registry import capabilities
 from .base import Launch, LaunchContext
+from .spec import AgentSpec
 
 
 class ShellArchitecture:
@@ -24,3 +25,6 @@ class ShellArchitecture:
 
     def launch(self, ctx: LaunchContext) -> Launch | None:
         return None  # the runner runs `bash -lc <prompt>` itself and coalesces its output
+
+
+SPEC = AgentSpec(id="shell", architecture=ShellArchitecture)

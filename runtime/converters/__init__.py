@@ -16,7 +16,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-#: architecture id -> module (in this package) defining ``make_converter(request) -> Converter``.
+#: architecture id -> module (in this package) defining ``make_converter(request) -> Converter``,
+#: for a request that does not name one (``launch.converter``, from the agent's ``AgentSpec``).
 CONVERTER_MODULES: dict[str, str] = {
     "claude-code": "claude_code",
     "claude-sdk": "claude_code",
@@ -31,7 +32,8 @@ CONVERTER_MODULES: dict[str, str] = {
 
 
 def get_converter(architecture: str, request: dict[str, Any]) -> Converter:
-    module_name = CONVERTER_MODULES.get(architecture)
+    named = (request.get("launch") or {}).get("converter")
+    module_name = named if isinstance(named, str) and named.isidentifier() else CONVERTER_MODULES.get(architecture)
     if module_name is None:
         return Converter(request)
     module = importlib.import_module(f".{module_name}", __name__)

@@ -34,6 +34,9 @@ import os
 from collections import deque
 
 from .base import Converter, exited_failure, log_event, make_event, stderr_line
+from .base import as_dict as _dict
+from .base import truncate_output as _truncate
+from .tool_kinds import tool_fields, unified
 
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
 TYPE_CHECKING = False
@@ -59,18 +62,6 @@ NORMAL_STOPS = ("end_turn", "max_tokens", "max_turn_requests", "cancelled", None
 
 def make_converter(request: dict[str, Any]) -> AcpConverter:
     return AcpConverter(request)
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _truncate(text: str, limit: int) -> tuple[str, int]:
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text, 0
-    kept = data[:limit].decode("utf-8", "ignore")
-    return f"{kept}\n[output truncated at {limit} bytes]\n", len(data) - limit
 
 
 def content_text(block: Any) -> str:
@@ -113,6 +104,10 @@ def plan_text(entries: list[Any]) -> str:
     marks = {"completed": "[x]", "in_progress": "[~]"}
     return "\n".join(f"{marks.get(str(_dict(e).get('status')), '[ ]')} {_dict(e).get('content') or ''}"
                      for e in entries)
+
+
+#: ACP ToolKinds agent-tui shows as one of its own kinds (tool_kinds.KINDS).
+ACP_KINDS = {"delete": "edit", "move": "edit", "switch_mode": "think"}
 
 
 class AcpConverter(Converter):
@@ -352,6 +347,20 @@ class AcpConverter(Converter):
             terminal = self._terminals.setdefault(exit_info["terminal_id"], {"output": ""})
             terminal["exitStatus"] = {"exitCode": exit_info.get("exit_code"), "signal": exit_info.get("signal")}
 
+    def _kind_fields(self, known: dict[str, Any], tool_input: dict[str, Any]) -> dict[str, Any]:
+        """ACP's own kind (its rarer ones folded into ours), the command, the first location's
+        path and the diffs of the call's content, as unified diffs."""
+        kind = str(known.get("kind") or "other")
+        fields = tool_fields(ACP_KINDS.get(kind, kind), tool_input)
+        locations = [_dict(loc) for loc in known.get("locations") or []]
+        if "path" not in fields and locations and isinstance(locations[0].get("path"), str):
+            fields["path"] = locations[0]["path"]
+        diffs = [_dict(item) for item in known.get("content") or [] if _dict(item).get("type") == "diff"]
+        if diffs and fields["kind"] == "edit":
+            fields["diff"] = "\n".join(unified(str(d.get("oldText") or ""), str(d.get("newText") or ""),
+                                               str(d.get("path") or fields.get("path") or "file")) for d in diffs)
+        return fields
+
     def _tool_blocks(self, call_id: str) -> list[dict[str, Any]]:
         known = self._tools[call_id]
         status = known.get("status")
@@ -364,7 +373,7 @@ class AcpConverter(Converter):
                                "toolName": str(known.get("kind") or "other"),
                                "displayName": str(known.get("title") or known.get("kind") or "tool"),
                                "input": tool_input, "status": "error" if status == "failed" else
-                               ("complete" if done else "pending")}
+                               ("complete" if done else "pending"), **self._kind_fields(known, tool_input)}
         events = self._upsert(use)
         content = known.get("content") or []
         if not content and not done:
@@ -447,8 +456,10 @@ class AcpConverter(Converter):
         if message.get("auto"):
             return [*events, log_event("info", f"the agent asked to run {title}: approved (permission mode bypass)")]
         self.permission_requests[request_id] = (client_id, options)
+        tool_input = _dict(tool.get("rawInput") or known.get("rawInput"))
         payload: dict[str, Any] = {"requestId": request_id, "toolName": kind, "title": title[:500],
-                                   "input": _dict(tool.get("rawInput") or known.get("rawInput")), "options": options}
+                                   "input": tool_input, "options": options,
+                                   **self._kind_fields({**known, **tool}, tool_input)}
         if call_id:
             payload["toolUseId"] = call_id
         return [*events, make_event("permission:requested", payload)]

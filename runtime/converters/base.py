@@ -20,6 +20,20 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: UP017
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (agent output is never trusted)."""
+    return value if isinstance(value, dict) else {}
+
+
+def truncate_output(text: str, limit: int) -> tuple[str, int]:
+    """``text`` cut to ``limit`` UTF-8 bytes, with a note saying so, and how many bytes were dropped."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text, 0
+    kept = data[:limit].decode("utf-8", "ignore")
+    return f"{kept}\n[output truncated at {limit} bytes]\n", len(data) - limit
+
+
 def make_event(
     kind: str, payload: dict[str, Any], conversation_id: str = "main", timestamp: str | None = None
 ) -> dict[str, Any]:

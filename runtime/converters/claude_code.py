@@ -36,6 +36,7 @@ from collections import deque
 from datetime import datetime
 
 from .base import Converter, exit_description, log_event, make_event
+from .tool_kinds import tool_fields
 
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
 TYPE_CHECKING = False
@@ -43,6 +44,11 @@ if TYPE_CHECKING:
     from typing import Any
 
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
+#: Claude Code's tool names -> kinds (tool_kinds.py); the rest are ``other`` (MCP tools, ...).
+TOOL_KINDS = {"Bash": "execute", "BashOutput": "execute", "KillShell": "execute", "Read": "read",
+              "Write": "edit", "Edit": "edit", "MultiEdit": "edit", "NotebookEdit": "edit",
+              "Glob": "search", "Grep": "search", "LS": "search", "WebFetch": "fetch", "WebSearch": "fetch",
+              "web_search": "fetch", "TodoWrite": "think", "ExitPlanMode": "think"}
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
 #: Top-level line types the CLI prints that carry nothing for the conversation.
 _QUIET_TYPES = frozenset(
@@ -449,6 +455,7 @@ class ClaudeCodeConverter(Converter):
                 "toolUseId": item["id"],
                 "input": tool_input,
                 "status": status,
+                **tool_fields(TOOL_KINDS.get(name, "other"), tool_input),
             }
         if (
             isinstance(kind, str)
@@ -678,7 +685,8 @@ class ClaudeCodeConverter(Converter):
             self._respond(request_id, {"behavior": "allow", "updatedInput": tool_input})
             return [log_event("info", f"{tool} allowed without asking (allowed always in this session)")]
         self.permission_requests[request_id] = {"toolName": tool, "input": tool_input}
-        payload: dict[str, Any] = {"requestId": request_id, "toolName": tool, "input": tool_input}
+        payload: dict[str, Any] = {"requestId": request_id, "toolName": tool, "input": tool_input,
+                                   **tool_fields(TOOL_KINDS.get(tool, "other"), tool_input)}
         if isinstance(request.get("tool_use_id"), str):
             payload["toolUseId"] = request["tool_use_id"]
         title = request.get("title") or request.get("description")

@@ -37,7 +37,10 @@ import re
 from collections import deque
 
 from .base import Converter, exited_failure, log_event, make_event, stderr_line
+from .base import as_dict as _dict
+from .base import truncate_output as _truncate
 from .reaper import leftover_events, reaped, tag_environment
+from .tool_kinds import tool_fields
 
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
 TYPE_CHECKING = False
@@ -52,6 +55,11 @@ _CONTEXT_PREFIX = "<session_context>"
 _API_ERROR = re.compile(r"\[API Error: (\{.*\})\]?", re.DOTALL)
 #: Gemini CLI's shell tool; its response to the model says the exit code (``shell_exit_code``).
 SHELL_TOOLS = frozenset({"run_shell_command"})
+#: Gemini CLI's tool names -> kinds (tool_kinds.py); the rest are ``other`` (MCP tools, ...).
+TOOL_KINDS = {"run_shell_command": "execute", "read_file": "read", "read_many_files": "read",
+              "write_file": "edit", "replace": "edit", "glob": "search", "search_file_content": "search",
+              "list_directory": "search", "web_fetch": "fetch", "google_web_search": "fetch",
+              "save_memory": "think", "write_todos": "think"}
 #: The lines that may end the shell tool's response, last first (``shell_exit_code``).
 _SHELL_TAIL = (("pgid", re.compile(r"Process Group PGID: \d+")), ("pids", re.compile(r"Background PIDs: [\d, ]*")),
                ("signal", re.compile(r"Signal: .*")), ("exit", re.compile(r"Exit Code: (-?\d{1,9})")))
@@ -80,7 +88,6 @@ def error_text(message: str) -> tuple[str, str]:
             return f"API error {status}: {error.get('message') or ''}".strip(), "API_ERROR"
         return message, "API_ERROR"
     return message or "Gemini CLI failed", "AGENT_ERROR"
-
 
 
 def shell_exit_code(text: Any) -> int | None:
@@ -142,18 +149,6 @@ def response_exit_code(response: Any) -> int | None:
     """The exit code a shell tool's ``functionResponse`` tells the model, if it says one."""
     body = _dict(response).get("response")
     return shell_exit_code(_dict(body).get("output"))
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    """``value`` if it is a JSON object, else an empty one (agent output is never trusted)."""
-    return value if isinstance(value, dict) else {}
-
-def _truncate(text: str, limit: int) -> tuple[str, int]:
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text, 0
-    kept = data[:limit].decode("utf-8", "ignore")
-    return f"{kept}\n[output truncated at {limit} bytes]\n", len(data) - limit
 
 
 def display_text(display: Any) -> str:
@@ -314,7 +309,7 @@ class GeminiCliConverter(Converter):
         if name in SHELL_TOOLS and not self._awaiting_exit:
             self._chat_offset = self._chat_size()
         block = {"id": tool_id, "type": "tool_use", "toolName": name, "toolUseId": tool_id,
-                 "input": parameters, "status": "pending"}
+                 "input": parameters, "status": "pending", **tool_fields(TOOL_KINDS.get(name, "other"), parameters)}
         return [*events, make_event("block:upsert", {"block": block}, timestamp=timestamp)]
 
     def _tool_result(self, message: dict[str, Any], timestamp: str | None) -> list[dict[str, Any]]:
@@ -674,8 +669,9 @@ def _response_text(response: dict[str, Any]) -> str:
 
 
 def _use_event(call_id: str, name: Any, args: Any, timestamp: str | None) -> dict[str, Any]:
+    tool_input = args if isinstance(args, dict) else {}
     block = {"id": call_id, "type": "tool_use", "toolName": str(name or "tool"), "toolUseId": call_id,
-             "input": args if isinstance(args, dict) else {}, "status": "complete"}
+             "input": tool_input, "status": "complete", **tool_fields(TOOL_KINDS.get(str(name), "other"), tool_input)}
     return make_event("block:upsert", {"block": block}, timestamp=timestamp)
 
 

@@ -40,7 +40,10 @@ import zlib
 from collections import deque
 
 from .base import Converter, exited_failure, log_event, make_event, stderr_line
+from .base import as_dict as _dict
+from .base import truncate_output as _truncate
 from .reaper import leftover_events, tag_environment
+from .tool_kinds import tool_fields
 
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
 TYPE_CHECKING = False
@@ -51,6 +54,10 @@ if TYPE_CHECKING:
 SETUP_ENV = "AGENT_TUI_OPENCODE_SETUP"
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
 SUBAGENT_TOOLS = frozenset({"task"})
+#: OpenCode's tool (and permission) names -> kinds (tool_kinds.py); the rest are ``other``.
+TOOL_KINDS = {"bash": "execute", "read": "read", "write": "edit", "edit": "edit", "patch": "edit",
+              "multiedit": "edit", "glob": "search", "grep": "search", "list": "search", "webfetch": "fetch",
+              "websearch": "fetch", "todowrite": "think", "todoread": "think"}
 #: ``by`` of a ``permission:resolved`` that OpenCode (or the driver's auto-approval) caused.
 CLI_NAME = "opencode"
 #: A running shell command's output so far is re-sent at most this often (each update carries
@@ -103,19 +110,6 @@ def task_result(output: str) -> str:
     """The subagent's answer inside the ``task`` tool's output (``<task ...><task_result>...``)."""
     match = _TASK_RESULT.search(output)
     return match.group(1) if match else output
-
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    """``value`` if it is a JSON object, else an empty one (agent output is never trusted)."""
-    return value if isinstance(value, dict) else {}
-
-def _truncate(text: str, limit: int) -> tuple[str, int]:
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text, 0
-    kept = data[:limit].decode("utf-8", "ignore")
-    return f"{kept}\n[output truncated at {limit} bytes]\n", len(data) - limit
 
 
 class OpenCodeConverter(Converter):
@@ -303,7 +297,8 @@ class OpenCodeConverter(Converter):
         if tool in SUBAGENT_TOOLS:
             return self._subagent_started(call_id, tool_input, state)
         use: dict[str, Any] = {"id": call_id, "type": "tool_use", "toolName": tool, "toolUseId": call_id,
-                               "input": tool_input, "status": "pending"}
+                               "input": tool_input, "status": "pending",
+                               **tool_fields(TOOL_KINDS.get(tool, "other"), tool_input)}
         if isinstance(state.get("title"), str) and state["title"]:
             use["displayName"] = state["title"]
         events = self._once(f"{call_id}:use", [make_event("block:upsert", {"block": use},
@@ -387,7 +382,9 @@ class OpenCodeConverter(Converter):
             return [log_event("info", f"OpenCode asked to use {tool} ({', '.join(patterns)[:200]}): "
                                       "approved (permission mode bypass)")]
         self.permission_requests[request_id] = tool
-        payload: dict[str, Any] = {"requestId": request_id, "toolName": tool, "input": _dict(props.get("metadata"))}
+        metadata = _dict(props.get("metadata"))
+        payload: dict[str, Any] = {"requestId": request_id, "toolName": tool, "input": metadata,
+                                   **tool_fields(TOOL_KINDS.get(tool, "other"), metadata)}
         call = _dict(props.get("tool")).get("callID")
         if isinstance(call, str):
             payload["toolUseId"] = call
@@ -508,7 +505,8 @@ class OpenCodeConverter(Converter):
         raw_output = state.get("error") if status == "error" else state.get("output")
         output, dropped = _truncate(raw_output if isinstance(raw_output, str) else json.dumps(raw_output), self.limit)
         use: dict[str, Any] = {"id": call_id, "type": "tool_use", "toolName": tool, "toolUseId": call_id,
-                               "input": tool_input, "status": "complete"}
+                               "input": tool_input, "status": "complete",
+                               **tool_fields(TOOL_KINDS.get(tool, "other"), tool_input)}
         if isinstance(state.get("title"), str) and state["title"]:
             use["displayName"] = state["title"]
         result: dict[str, Any] = {"id": f"{call_id}:result", "type": "tool_result", "toolUseId": call_id,

@@ -50,7 +50,7 @@ class ModalKind(PrimitiveKind):
     def create(self, session_id: str, context: PrimitiveContext) -> EnvironmentPrimitive:
         from .modal import ModalPrimitive
 
-        return ModalPrimitive(session_id, context.config)
+        return ModalPrimitive(session_id, context.config, context.agent_packages())
 
     def available(self, config: RuntimeConfig) -> tuple[bool, str | None]:
         from .modal import modal_available  # does not import the modal SDK

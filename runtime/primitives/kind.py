@@ -63,6 +63,8 @@ class PrimitiveContext:
     config: RuntimeConfig
     #: The host isolation policy (bubblewrap), detected on first call; None: not isolated.
     isolation_policy: Callable[[], SandboxPolicy | None] = lambda: None
+    #: The registered agents' npm pins (package -> version), for images built off this host.
+    agent_packages: Callable[[], Mapping[str, str]] = dict
 
 
 #: The hook each capability requires on the kind (``kind``) or on its primitive class (``primitive``).

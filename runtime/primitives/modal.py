@@ -55,13 +55,7 @@ MAX_TIMEOUT_S = 24 * 60 * 60
 #: normally ends the sandbox first (and says ``ee:terminated {reason: "idle"}``), so Modal's is
 #: set a little later.
 IDLE_MARGIN_S = 60
-#: The agent CLIs baked into the image: the versions the test suite pins in tests/node/package.json
-#: (a test keeps the two in step).
-AGENT_CLIS = {
-    "@anthropic-ai/claude-code": "2.1.332",
-    "@google/gemini-cli": "0.61.0",
-    "opencode-ai": "1.18.33",
-}
+
 #: Node 22 from the official image (Debian's nodejs is too old for the agent CLIs), plus a
 #: standalone CPython for the stdlib-only runner.
 BASE_IMAGE = "node:22-bookworm-slim"
@@ -203,9 +197,10 @@ async def _app(modal: ModuleType, config: RuntimeConfig) -> _Connection:
     return connection
 
 
-def sandbox_image(modal: ModuleType) -> Any:
-    """The image every session's sandbox runs: defined in code, so Modal builds it once and reuses it."""
-    clis = " ".join(f"{name}@{version}" for name, version in AGENT_CLIS.items())
+def sandbox_image(modal: ModuleType, agent_packages: Mapping[str, str]) -> Any:
+    """The image every session's sandbox runs: defined in code, so Modal builds it once and reuses
+    it. ``agent_packages``: the agents' npm pins (``AgentSpec.npm``), baked in."""
+    clis = " ".join(f"{name}@{version}" for name, version in sorted(agent_packages.items()))
     return (
         modal.Image.from_registry(BASE_IMAGE, add_python=PYTHON_VERSION)
         .apt_install("bash", "ca-certificates", "coreutils", "findutils", "git", "procps", "ripgrep", "tar")
@@ -214,10 +209,10 @@ def sandbox_image(modal: ModuleType) -> Any:
     )
 
 
-async def _built_image(modal: ModuleType, connection: _Connection) -> Any:
+async def _built_image(modal: ModuleType, connection: _Connection, agent_packages: Mapping[str, str]) -> Any:
     if connection.image is None:
         # Built on first use, then a cache hit on Modal's side (same definition, same image).
-        connection.image = await sandbox_image(modal).build.aio(connection.app)
+        connection.image = await sandbox_image(modal, agent_packages).build.aio(connection.app)
     return connection.image
 
 
@@ -380,9 +375,11 @@ class ModalPrimitive:
 
     name = "modal"
 
-    def __init__(self, session_id: str, config: RuntimeConfig) -> None:
+    def __init__(self, session_id: str, config: RuntimeConfig, agent_packages: Mapping[str, str] | None = None) -> None:
         self.session_id = session_id
         self.config = config
+        #: npm package -> version installed in the image (the registered agents' pins).
+        self.agent_packages: Mapping[str, str] = agent_packages or {}
         self.session_dir = f"{SANDBOX_ROOT.rstrip('/')}/{session_id}"
         self._sandbox: Any = None
         self._modal: ModuleType | None = None
@@ -430,7 +427,7 @@ class ModalPrimitive:
             await self._report("Connecting to Modal")
             connection = await _app(modal, self.config)
             await self._report("Looking up the sandbox image (built on first use, then cached by Modal)")
-            image = await _built_image(modal, connection)
+            image = await _built_image(modal, connection, self.agent_packages)
             await self._report("Scheduling the Modal sandbox")
             sandbox = await self._create(modal, connection, image)
             self._sandbox, self._id = sandbox, sandbox.object_id
@@ -765,7 +762,6 @@ async def sweep_orphans(config: RuntimeConfig, owned_environment_ids: set[str]) 
 
 
 __all__ = [
-    "AGENT_CLIS",
     "ModalPrimitive",
     "ModalProcess",
     "modal_available",

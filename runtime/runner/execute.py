@@ -224,6 +224,8 @@ def run_shell(request: dict[str, Any]) -> int:
                     "toolUseId": tool_id,
                     "input": {"command": command},
                     "displayName": "Shell",
+                    "kind": "execute",
+                    "command": command,
                     "status": "pending",
                 }
             },

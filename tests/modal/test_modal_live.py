@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from runtime import AgentRuntime, RuntimeConfig
+from runtime.architectures import npm_pins
 from runtime.config import ModalConfig
 from runtime.primitives import modal as adapter
 from runtime.primitives.modal import ModalPrimitive, modal_available, sweep_orphans
@@ -69,7 +70,7 @@ async def run(runtime: AgentRuntime, session_id: str, content: str, timeout: flo
 
 
 async def test_primitive_contract_basics_on_a_real_sandbox(tmp_path: Path, no_leaks: None) -> None:
-    primitive = ModalPrimitive("ses-live-primitive", live_config(tmp_path))
+    primitive = ModalPrimitive("ses-live-primitive", live_config(tmp_path), npm_pins())
     await primitive.start()
     try:
         await primitive.write_files({"workspace/a.txt": b"A", "workspace/d/b.txt": b"B"})

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from runtime import AgentRuntime
+from runtime.architectures import npm_pins
 from runtime.config import ModalConfig
 from runtime.errors import SandboxError
 from runtime.models import AgentProfile
@@ -23,7 +24,7 @@ from tests.modal.support import modal_config
 
 
 async def started(config, session_id: str = "ses-unit", **configure) -> ModalPrimitive:  # type: ignore[no-untyped-def]
-    primitive = ModalPrimitive(session_id, config)
+    primitive = ModalPrimitive(session_id, config, npm_pins())
     if configure:
         primitive.configure(**configure)
     await primitive.start()
@@ -63,7 +64,7 @@ async def test_sandbox_is_created_as_spec_section_6_says(
         steps = dict(kwargs["image"].steps)
         assert steps["from_registry"] == (adapter.BASE_IMAGE, adapter.PYTHON_VERSION)
         install = " ".join(steps["run_commands"])
-        for package, version in adapter.AGENT_CLIS.items():
+        for package, version in npm_pins().items():
             assert f"{package}@{version}" in install
         assert primitive.environment_id == fake_modal.running()[0]
         assert primitive.session_dir == f"{adapter.SANDBOX_ROOT}/ses-abc"
@@ -320,5 +321,5 @@ async def test_no_slow_callbacks_on_the_event_loop(
 
 def test_image_pins_the_same_agent_clis_as_the_tests() -> None:
     pinned = json.loads((ROOT / "tests" / "node" / "package.json").read_text())["dependencies"]
-    for package, version in adapter.AGENT_CLIS.items():
+    for package, version in npm_pins().items():
         assert pinned[package] == version, package

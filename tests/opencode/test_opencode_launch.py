@@ -152,7 +152,8 @@ def test_permission_requests_are_relayed_in_ask_modes_and_only_logged_in_bypass(
     ask = OpenCodeConverter({})
     [request] = [e for e in ask.feed(asked) if e["type"] == "permission:requested"]
     assert request["payload"] == {"requestId": "per_1", "toolName": "bash", "toolUseId": "call_1",
-                                  "input": {"command": "rm -rf build"}, "title": "bash: rm -rf build"}
+                                  "input": {"command": "rm -rf build"}, "title": "bash: rm -rf build",
+                                  "kind": "execute", "command": "rm -rf build"}
     assert ask.on_control({"type": "permission_response", "requestId": "per_1", "decision": "deny",
                            "message": " not that "}) == []
     assert [json.loads(line) for line in ask.take_agent_input()] == [

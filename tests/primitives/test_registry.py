@@ -13,6 +13,7 @@ import pytest
 from runtime.primitives import registry
 from runtime.primitives.kind import Capabilities, PrimitiveKind
 from runtime.primitives.local import LocalPrimitive
+from tests.entry_points import installer
 from tests.primitives.fake import FakeKind
 
 
@@ -39,20 +40,7 @@ class CreateMissing(PrimitiveKind):
 
 @pytest.fixture
 def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """``install(entry_points)`` puts a distribution declaring them on ``sys.path`` (as pip would)
-    and reloads the registry; afterwards the registry is reloaded without it."""
-
-    def _install(lines: str) -> None:
-        dist = tmp_path / "site" / "agent_tui_fakeprim-1.0.dist-info"
-        dist.mkdir(parents=True)
-        (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: agent-tui-fakeprim\nVersion: 1.0\n")
-        (dist / "entry_points.txt").write_text(f"[{registry.ENTRY_POINT_GROUP}]\n{lines}\n")
-        monkeypatch.syspath_prepend(str(tmp_path / "site"))
-        registry.reload()
-
-    yield _install
-    monkeypatch.undo()
-    registry.reload()
+    yield from installer(tmp_path, monkeypatch, registry.ENTRY_POINT_GROUP, registry.reload)
 
 
 def test_builtins_come_first_with_their_capabilities() -> None:

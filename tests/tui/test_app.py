@@ -567,18 +567,31 @@ async def test_an_answer_that_loses_says_it_was_answered_elsewhere(app_factory: 
 
 def test_describe_input_renders_a_diff_and_a_file_head() -> None:
     from agent_tui.widgets.permission_bar import describe_input
+    from runtime.converters.claude_code import TOOL_KINDS as CLAUDE
+    from runtime.converters.opencode import TOOL_KINDS as OPENCODE
+    from runtime.converters.tool_kinds import tool_fields
 
-    diff = describe_input("Edit", {"file_path": "a.py", "old_string": "x = 1\ny\n", "new_string": "x = 2\ny\n"}).plain
-    assert diff.splitlines() == ["edit a.py", "@@ -1,2 +1,2 @@", "-x = 1", "+x = 2", " y"]
-    head = describe_input("Write", {"file_path": "b.txt", "content": "\n".join(map(str, range(50)))}).plain
+    def asked(kinds: dict[str, str], tool: str, tool_input: dict) -> str:
+        """The bar for a request as the converter tags it (its kind, command, path, diff)."""
+        return describe_input({"tool_name": tool, "input": tool_input,
+                               **tool_fields(kinds.get(tool, "other"), tool_input)}).plain
+
+    edit = {"file_path": "a.py", "old_string": "x = 1\ny\n", "new_string": "x = 2\ny\n"}
+    assert asked(CLAUDE, "Edit", edit).splitlines() == ["edit a.py", "@@ -1,2 +1,2 @@", "-x = 1", "+x = 2", " y"]
+    head = asked(CLAUDE, "Write", {"file_path": "b.txt", "content": "\n".join(map(str, range(50)))})
     assert head.splitlines()[0] == "write b.txt (50 lines)" and "… 40 more lines" in head
-    assert describe_input("Grep", {"pattern": "x"}).plain == '{"pattern": "x"}'
+    assert asked(CLAUDE, "Grep", {"pattern": "x"}) == '{"pattern": "x"}'
     # OpenCode's permissions (docs/agents/opencode.md): bash with its command, edit with a diff.
-    assert describe_input("bash", {"command": "rm -rf build"}).plain == "$ rm -rf build"
+    assert asked(OPENCODE, "bash", {"command": "rm -rf build"}) == "$ rm -rf build"
     opencode_diff = ("Index: /w/notes.txt\n===\n--- /w/notes.txt\n+++ /w/notes.txt\n"
                      "@@ -0,0 +1,2 @@\n+line one\n+line two\n")
-    assert describe_input("edit", {"filepath": "/w/notes.txt", "diff": opencode_diff}).plain.splitlines() == [
+    assert asked(OPENCODE, "edit", {"filepath": "/w/notes.txt", "diff": opencode_diff}).splitlines() == [
         "edit /w/notes.txt", "@@ -0,0 +1,2 @@", "+line one", "+line two"]
+    # The kind decides, not the name: an unknown tool of kind execute shows its command.
+    assert describe_input({"tool_name": "run_it", "kind": "execute", "command": "make", "input": {}}).plain == "$ make"
+    assert describe_input({"tool_name": "Bash", "kind": "other", "input": {"command": "ls"}}).plain == '{"command": "ls"}'
+    # A request without a kind (an older server) is read by its input's shape.
+    assert describe_input({"tool_name": "x", "input": {"command": "ls"}}).plain == "$ ls"
 
 
 async def test_keys_on_the_bar_are_ignored_just_after_a_request_appears(app_factory: Any) -> None:
@@ -635,8 +648,11 @@ async def test_leaving_a_session_from_its_request_gives_the_focus_to_the_compose
 def test_tool_summaries_name_what_the_call_does() -> None:
     from agent_tui.formatting import tool_summary
 
-    assert tool_summary("bash", {"command": "ls -la\nwc -l"}) == "$ ls -la …"
-    assert tool_summary("write", {"filePath": "notes.txt", "content": "x"}) == "notes.txt"
+    assert tool_summary({"kind": "execute", "command": "ls -la\nwc -l", "input": {}}) == "$ ls -la …"
+    assert tool_summary({"kind": "edit", "path": "notes.txt", "input": {"filePath": "notes.txt", "content": "x"}}) == "notes.txt"
+    assert tool_summary({"kind": "search", "path": "src", "input": {"path": "src", "pattern": "TODO"}}) == "TODO"
+    # Without a kind (a log from before kinds), by the input's fields.
+    assert tool_summary({"toolName": "bash", "input": {"command": "ls"}}) == "$ ls"
     asked = {"questions": [{"question": "Which database?", "header": "DB", "options": []}, {"question": "Why?"}]}
-    assert tool_summary("question", asked) == "Which database? (+1 more)"
-    assert tool_summary("question", {"questions": ["garbage"]}).startswith('{"questions"')
+    assert tool_summary({"toolName": "question", "input": asked}) == "Which database? (+1 more)"
+    assert tool_summary({"toolName": "question", "input": {"questions": ["garbage"]}}).startswith('{"questions"')
