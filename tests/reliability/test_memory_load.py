@@ -164,7 +164,7 @@ async def test_clients_that_stop_reading_share_one_memory_budget_and_memory_is_g
 
 #: RSS after / before the burst. 10,000 sessions under pymalloc (the default) do not meet the
 #: issue's 1.3: the few objects that outlive the burst (caches of recent requests) pin ~50 of its
-#: 1 MiB arenas, measured +69..+88% (docs/reliability.md #9); 2.0 guards against worse. Under the
+#: 1 MiB arenas, measured +73..+88% (docs/reliability.md #9); 2.0 guards against worse. Under the
 #: system allocator (``PYTHONMALLOC=malloc``, the documented setting for servers that churn
 #: sessions) glibc's trim gives it back: +14% measured, so the issue's 1.3 holds.
 DELETE_BOUNDS = {("pymalloc", False): 1.3, ("pymalloc", True): 2.0, ("malloc", True): 1.3}
