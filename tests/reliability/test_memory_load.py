@@ -196,9 +196,16 @@ async def test_creating_then_deleting_many_sessions_gives_the_memory_back(
                 status, body = await http.call("DELETE", f"/sessions/{sid}")
                 assert status == 200, body
         bound = start_kib * DELETE_BOUNDS[allocator, long_mode]
+
+        def given_back() -> bool:
+            # The releaser has run once after the deletes (RSS only falls with later passes): the
+            # 2,000-session peak alone can be under the bound, so RSS under it is not enough.
+            return "gave memory back" in server.log_text() and server.rss_kib() <= bound
+
         deadline = time.monotonic() + 30
-        while server.rss_kib() > bound and time.monotonic() < deadline:
+        while not given_back() and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
+        assert "gave memory back" in server.log_text(), "the memory releaser did not run"
         after_kib = server.rss_kib()
         record_property("sessions", count)
         record_property("allocator", allocator)
