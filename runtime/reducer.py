@@ -27,6 +27,7 @@ from typing import Any
 
 from .models import (
     DELTA_FIELD,
+    EVENT_TYPES,
     ActiveQuery,
     EnvironmentState,
     PendingPermission,
@@ -40,21 +41,9 @@ _OFFER_KEYS = ("commands", "mode", "modes", "models")
 _USAGE_FIELDS = ("inputTokens", "outputTokens", "cacheReadTokens", "cacheWriteTokens", "totalTokens")
 
 
-#: Event types that can change ``SessionRuntime`` (so observers get ``session:status``).
-RUNTIME_EVENT_TYPES = frozenset(
-    {
-        "query:started",
-        "query:completed",
-        "query:failed",
-        "query:interrupted",
-        "ee:creating",
-        "ee:ready",
-        "ee:terminated",
-        "ee:error",
-        "permission:requested",
-        "permission:resolved",
-    }
-)
+#: Event types that can change ``SessionRuntime`` (so observers get ``session:status``): a query's
+#: lifecycle, the sandbox's, and the questions waiting for an answer.
+RUNTIME_EVENT_TYPES = frozenset(t for t in EVENT_TYPES if t.split(":")[0] in ("query", "ee", "permission"))
 
 
 @dataclass
