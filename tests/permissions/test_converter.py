@@ -65,6 +65,8 @@ def test_a_question_becomes_permission_requested_and_the_answer_a_control_respon
                 "requestId": "r1",
                 "toolName": "Bash",
                 "input": tool_input,
+                "kind": "execute",
+                "command": "rm -rf build",
                 "toolUseId": "toolu_1",
                 "title": "Clean the build",
             },
