@@ -4,6 +4,10 @@
     .venv/bin/python scripts/screenshots.py            # all of them, into screenshots/
     .venv/bin/python scripts/screenshots.py streaming  # just one
 
+screenshots/web.png (the app in Chromium) comes from the browser test instead:
+
+    AGENT_TUI_WRITE_SCREENSHOTS=1 .venv/bin/pytest -q tests/web/test_browser.py -k socketio
+
 The scenes (``agent_tui/demo.py``) publish ordinary events into a real runtime, so the pictures
 show exactly what a live session would: the reducer and the widgets are the real ones.
 """
