@@ -15,8 +15,10 @@ import orjson
 from .errors import InvalidRequest
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_MAX_INT = 2**63 - 1
+#: The integers orjson encodes: i64 and u64.
+_MAX_INT = 2**64 - 1
 _MIN_INT = -(2**63)
+INT_RANGE = (_MIN_INT, _MAX_INT)
 
 
 def is_storable(value: Any) -> bool:
@@ -35,11 +37,20 @@ def require_storable(value: Any, what: str) -> None:
         )
 
 
+def repair_text(text: str) -> str:
+    """``text`` without lone surrogates: each becomes U+FFFD, while a high and low surrogate that
+    stand next to each other become the one character they encode (the text survives)."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def repair(value: Any) -> Any:
-    """A storable copy of ``value``: lone surrogates become U+FFFD, huge ints strings, other
-    unencodable objects their ``str``."""
+    """A storable copy of ``value``: lone surrogates become U+FFFD, ints beyond 64 bits strings,
+    NaN and infinities null, other unencodable objects their ``str``. The one repair of the
+    runtime: the event bus and the runner-line gate both use it."""
     if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
+        return repair_text(value)
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):

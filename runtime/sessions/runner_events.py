@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from ..jsonsafe import INT_RANGE, repair, repair_text
 from ..models import BLOCK_MODELS
 
 #: Event types a runner may emit; anything else (e.g. a forged ``query:completed``) becomes a warning.
@@ -48,7 +49,6 @@ RUNNER_EVENT_TYPES = frozenset(
 #: Looks up the block ``(conversation id, block id)`` as the log has it so far (None: new).
 KnownBlock = Callable[[str, str], dict[str, Any] | None]
 
-_INT_RANGE = (-(2**63), 2**64 - 1)  # what orjson (the store's encoder) takes
 _SHOWN = 2000
 
 
@@ -65,7 +65,7 @@ def _finite(text: str) -> float:
 
 def _bounded_int(text: str) -> int:
     value = int(text)
-    if not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+    if not INT_RANGE[0] <= value <= INT_RANGE[1]:
         raise ValueError(f"integer out of range: {text[:40]}")
     return value
 
@@ -84,21 +84,6 @@ def loads(line: bytes) -> Any:
         raise ValueError("nested too deeply") from exc
 
 
-def _repair_text(text: str) -> str:
-    # A lone surrogate (valid JSON "\ud800", not valid Unicode) becomes U+FFFD: the text survives.
-    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-
-
-def _repair(value: Any) -> Any:
-    if isinstance(value, str):
-        return _repair_text(value)
-    if isinstance(value, list):
-        return [_repair(v) for v in value]
-    if isinstance(value, dict):
-        return {_repair_text(k): _repair(v) for k, v in value.items()}
-    return value
-
-
 def storable(payload: dict[str, Any]) -> dict[str, Any]:
     """``payload`` as the store's encoder takes it (lone surrogates replaced), or ``Malformed``."""
     try:
@@ -106,7 +91,7 @@ def storable(payload: dict[str, Any]) -> dict[str, Any]:
         return payload
     except TypeError:
         pass
-    repaired = _repair(payload)
+    repaired = repair(payload)
     try:
         orjson.dumps(repaired)
     except TypeError as exc:
@@ -236,10 +221,10 @@ def parse_runner_line(
     except ValueError:
         doc = None
     if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
-        text = _repair_text(line[:_SHOWN].decode("utf-8", "replace"))
+        text = repair_text(line[:_SHOWN].decode("utf-8", "replace"))
         more = f" … ({len(line)} bytes)" if len(line) > _SHOWN else ""
         return _warning(f"unparseable runner output: {text}{more}")
-    kind = _repair_text(doc["type"])
+    kind = repair_text(doc["type"])
     if kind == "query_result":
         return doc
     payload = doc.get("payload", {})
@@ -247,7 +232,7 @@ def parse_runner_line(
         return _warning(f"runner emitted an event this runtime does not accept from it: {kind[:100]}")
     conversation_id = doc.get("conversationId")
     conversation_id = (
-        _repair_text(conversation_id[:200]) if isinstance(conversation_id, str) and conversation_id else "main"
+        repair_text(conversation_id[:200]) if isinstance(conversation_id, str) and conversation_id else "main"
     )
     try:
         payload = storable(payload or {})
