@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from runtime.converters.tool_kinds import tool_fields
 from runtime.models import ArchitectureInfo, ProfileInfo
+from runtime.runner.converters.tool_kinds import tool_fields
 
 T0 = datetime(2026, 1, 15, 9, 30, 0, tzinfo=UTC)
 #: The app's clock in every scene: 95 s after T0.

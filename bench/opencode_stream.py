@@ -35,8 +35,8 @@ from runtime import AgentRuntime  # noqa: E402
 from runtime.architectures.base import LaunchContext  # noqa: E402
 from runtime.architectures.opencode import OpenCodeArchitecture  # noqa: E402
 from runtime.config import RuntimeConfig  # noqa: E402
-from runtime.converters.opencode import SETUP_ENV, write_setup  # noqa: E402
 from runtime.models import AgentProfile  # noqa: E402
+from runtime.runner.converters.opencode import SETUP_ENV, write_setup  # noqa: E402
 from runtime.runner.execute import _agent_env  # noqa: E402
 from tests.claude.netns import LoopbackOnly  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI, Text, Turn  # noqa: E402

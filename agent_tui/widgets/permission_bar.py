@@ -18,7 +18,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Static
 
-from runtime.converters.tool_kinds import tool_fields
+from runtime.runner.converters.tool_kinds import tool_fields
 
 from ..formatting import one_line
 from ..session_model import SessionModel

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import RuntimeConfig
-from ..converters.acp import SETUP_ENV
 from ..models import AgentProfile, ArchitectureInfo
 from ..primitives.registry import DEFAULT_PRIMITIVE
+from ..runner.converters.acp import SETUP_ENV
 from .base import Launch, LaunchContext, cli_info, locate_cli
 from .spec import AgentSpec
 
@@ -175,7 +175,7 @@ class ClaudeAcp(BuiltinAcp):
 
 class OpencodeAcp(BuiltinAcp):
     def files(self, ctx: LaunchContext) -> dict[str, str]:
-        from ..converters.opencode import PLUGIN_PACKAGE
+        from ..runner.converters.opencode import PLUGIN_PACKAGE
         from .opencode import build_config, model_and_provider
 
         model, provider = model_and_provider(ctx.session_options.get("model") or ctx.profile.model,

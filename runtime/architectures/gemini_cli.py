@@ -26,9 +26,9 @@ import os
 from typing import Any
 
 from ..config import RuntimeConfig
-from ..converters.gemini_cli import SETUP_ENV
 from ..models import ArchitectureInfo
 from ..primitives.registry import DEFAULT_PRIMITIVE
+from ..runner.converters.gemini_cli import SETUP_ENV
 from ..runner.gemini_transcript import gemini_session_id
 from .base import Launch, LaunchContext, cli_info, locate_cli
 from .spec import AgentSpec

@@ -33,9 +33,9 @@ import os
 from typing import Any
 
 from ..config import RuntimeConfig
-from ..converters.opencode import SETUP_ENV
 from ..models import ArchitectureInfo
 from ..primitives.registry import DEFAULT_PRIMITIVE
+from ..runner.converters.opencode import SETUP_ENV
 from ..runner.opencode_transcript import DB_NAME, data_dir_for_home
 from .base import Launch, LaunchContext, cli_info, locate_cli
 from .spec import AgentSpec

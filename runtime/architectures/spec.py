@@ -3,7 +3,7 @@
 An ``AgentSpec`` is what an agent package registers (entry-point group ``agent_tui.agents``,
 docs/agents/adding-an-agent.md): how to start it (its ``Architecture``, which also answers
 whether it can run here), the npm packages baked into remote sandbox images, the host variables
-it reads, and the names of its sandbox-side modules (the converter in ``runtime/converters``,
+it reads, and the names of its sandbox-side modules (the converter in ``runtime/runner/converters``,
 the transcript handler in ``runtime/runner``), which the runner looks up by these names.
 """
 

@@ -15,9 +15,9 @@ and is imported by the host's ``runtime.architectures.claude_code`` for ``claude
 from __future__ import annotations
 
 import os
-import re
 import uuid
 
+from .claude_projects import find_session_file, mangle
 from .transcript_files import home_for, read_text, request_workspace, stable_uuid, target_inside, write_text
 
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
@@ -40,32 +40,8 @@ def claude_session_id(session_id: str) -> str:
     return stable_uuid(session_id, _NAMESPACE)
 
 
-def mangle(path: str) -> str:
-    """Claude Code's project folder name for a working directory (every non-alphanumeric -> ``-``)."""
-    return re.sub(r"[^A-Za-z0-9]", "-", path)
-
-
 def config_dir_for(workspace: str) -> str:
     return os.path.join(home_for(workspace), CONFIG_DIR_NAME)
-
-
-def find_session_file(config_dir: str, claude_id: str, workspace: str | None = None) -> str | None:
-    """The session's ``.jsonl``: in the workspace's project folder, else in any project folder
-    (the CLI may have resolved the cwd differently, e.g. through a symlink)."""
-    projects = os.path.join(config_dir, "projects")
-    if workspace:
-        candidate = os.path.join(projects, mangle(workspace), f"{claude_id}.jsonl")
-        if os.path.isfile(candidate):
-            return candidate
-    try:
-        folders = sorted(os.listdir(projects))
-    except OSError:
-        return None
-    for folder in folders:
-        candidate = os.path.join(projects, folder, f"{claude_id}.jsonl")
-        if os.path.isfile(candidate):
-            return candidate
-    return None
 
 
 def read_transcript(request: dict[str, Any]) -> dict[str, Any] | None:

@@ -34,11 +34,12 @@ _RUNTIME_DIR = Path(__file__).resolve().parent.parent
 @cache
 def runner_bundle() -> dict[str, bytes]:
     """The runner package as it is laid out in a sandbox's ``app/`` (read from disk once)."""
-    files: dict[str, bytes] = {}
-    for source, target in (("runner", "app/agent_runner"), ("converters", "app/agent_runner/converters")):
-        for path in sorted((_RUNTIME_DIR / source).glob("*.py")):
-            files[f"{target}/{path.name}"] = path.read_bytes()
-    return files
+    runner_dir = _RUNTIME_DIR / "runner"
+    return {
+        f"app/agent_runner/{path.relative_to(runner_dir).as_posix()}": path.read_bytes()
+        for path in sorted(runner_dir.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    }
 
 
 class RunnerCommandFailed(SandboxError):

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.converters.acp import AcpConverter
+from runtime.runner.converters.acp import AcpConverter
 
 FOLDER = Path(__file__).resolve().parent / "golden"
 MESSAGE_ID = "msg-golden"

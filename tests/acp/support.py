@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import socketio
 
 from runtime import AgentRuntime
-from runtime.converters.acp import RECORD_ENV
+from runtime.runner.converters.acp import RECORD_ENV
 from runtime.server.app import start_server
 
 TOKEN = "acp-test-token"

@@ -11,9 +11,9 @@ from runtime.architectures import ARCHITECTURES
 from runtime.architectures.acp import mcp_servers
 from runtime.architectures.base import LaunchContext
 from runtime.config import RuntimeConfig
-from runtime.converters.acp import SETUP_ENV
 from runtime.models import AgentProfile
 from runtime.profiles import ProfileRegistry
+from runtime.runner.converters.acp import SETUP_ENV
 from tests.helpers import NODE_BIN
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from runtime.architectures import registry
-from runtime.converters import CONVERTER_MODULES
 from runtime.errors import AgentLoadError
 from runtime.remote import RemoteRuntime
+from runtime.runner.converters import CONVERTER_MODULES
 from runtime.runner.transcripts import HANDLERS
 from runtime.server.app import start_server
 from tests.agent_support import ask, started_runtime
@@ -43,7 +43,7 @@ def test_the_builtins_are_the_entry_points_pyproject_declares() -> None:
 def test_each_builtin_spec_names_the_sandbox_modules_the_runner_has() -> None:
     for spec in registry.specs():
         if spec.converter is not None:
-            assert (ROOT / "runtime" / "converters" / f"{spec.converter}.py").is_file(), spec.id
+            assert (ROOT / "runtime" / "runner" / "converters" / f"{spec.converter}.py").is_file(), spec.id
             assert CONVERTER_MODULES[spec.id] == spec.converter
         if spec.transcript is not None:
             assert (ROOT / "runtime" / "runner" / f"{spec.transcript}.py").is_file(), spec.id

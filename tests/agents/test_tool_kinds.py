@@ -4,9 +4,9 @@ pending permission) and the models every view reads (``SessionDetail``, ``Sessio
 from __future__ import annotations
 
 from runtime import SessionEvent, reduce_events
-from runtime.converters.claude_code import TOOL_KINDS
-from runtime.converters.tool_kinds import tool_fields
 from runtime.models import ToolUseBlock
+from runtime.runner.converters.claude_code import TOOL_KINDS
+from runtime.runner.converters.tool_kinds import tool_fields
 
 
 def ev(seq: int, kind: str, payload: dict) -> SessionEvent:

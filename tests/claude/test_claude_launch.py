@@ -10,9 +10,9 @@ from pathlib import Path
 from runtime.architectures import get_architecture
 from runtime.architectures.base import LaunchContext
 from runtime.architectures.claude_code import ClaudeCodeArchitecture
-from runtime.converters.claude_code import ClaudeCodeConverter
 from runtime.models import AgentProfile
 from runtime.runner.claude_transcript import claude_session_id, load_transcript, mangle, read_transcript
+from runtime.runner.converters.claude_code import ClaudeCodeConverter
 from tests.agent_support import launch_context
 from tests.agent_support import option_value as option
 

@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.converters import claude_code, claude_transcript, gemini_cli, opencode
-from runtime.converters.base import Converter
 from runtime.models import SessionEvent
 from runtime.reducer import SessionState, apply_event
+from runtime.runner.converters import claude_code, claude_transcript, gemini_cli, opencode
+from runtime.runner.converters.base import Converter
 from tests.fakes import anthropic_server as anthropic
 from tests.fakes import gemini_server as gemini
 from tests.fakes import openai_server as openai

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from runtime.converters.acp import AcpConverter
-from runtime.converters.base import Converter
-from runtime.converters.claude_code import ClaudeCodeConverter
-from runtime.converters.gemini_cli import GeminiCliConverter
-from runtime.converters.opencode import OpenCodeConverter
+from runtime.runner.converters.acp import AcpConverter
+from runtime.runner.converters.base import Converter
+from runtime.runner.converters.claude_code import ClaudeCodeConverter
+from runtime.runner.converters.gemini_cli import GeminiCliConverter
+from runtime.runner.converters.opencode import OpenCodeConverter
 from tests.acp import golden as acp_golden
 from tests.conformance.golden import GOLDENS, stream_files
 

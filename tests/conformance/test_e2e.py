@@ -45,7 +45,7 @@ async def new_session(runtime: AgentRuntime, agent: Agent, profile: str | None =
 
 
 def transcript_events(agent: Agent, stored: Any) -> list[dict[str, Any]]:
-    from runtime.converters import claude_transcript, gemini_cli, opencode
+    from runtime.runner.converters import claude_transcript, gemini_cli, opencode
 
     parse = {"claude-code": claude_transcript.transcript_events, "opencode": opencode.transcript_events,
              "gemini-cli": gemini_cli.transcript_events}[agent.architecture]

@@ -40,7 +40,7 @@ sys.stdout.write(open({golden!r}).read())
 """
 
 #: ``opencode serve``: a small HTTP server speaking the few routes the driver uses
-#: (``runtime/converters/opencode_serve.py``); its event stream depends on the prompt.
+#: (``runtime/runner/converters/opencode_serve.py``); its event stream depends on the prompt.
 OPENCODE_SERVE = """#!{python}
 import json, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

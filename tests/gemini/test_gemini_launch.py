@@ -9,8 +9,8 @@ from pathlib import Path
 
 from runtime.architectures.base import LaunchContext
 from runtime.architectures.gemini_cli import MAX_ARGV_PROMPT, GeminiCliArchitecture
-from runtime.converters.gemini_cli import SETUP_ENV, GeminiCliConverter, transcript_events
 from runtime.models import AgentProfile
+from runtime.runner.converters.gemini_cli import SETUP_ENV, GeminiCliConverter, transcript_events
 from runtime.runner.execute import _agent_env
 from runtime.runner.gemini_transcript import gemini_session_id, load_transcript, read_transcript
 from tests.agent_support import launch_context

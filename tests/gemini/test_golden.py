@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from runtime.converters.gemini_cli import GeminiCliConverter, error_text, shell_exit_code, transcript_events
+from runtime.runner.converters.gemini_cli import (
+    GeminiCliConverter,
+    error_text,
+    shell_exit_code,
+    transcript_events,
+)
 from tests.conformance.golden import GOLDENS, reduce_blocks
 
 GOLDEN = GOLDENS["gemini-cli"]

@@ -56,8 +56,8 @@ def _resolver() -> str | None:
 async def probe(architecture_id: str) -> None:
     from runtime.architectures.base import LaunchContext
     from runtime.config import RuntimeConfig
-    from runtime.converters import get_converter
     from runtime.models import AgentProfile
+    from runtime.runner.converters import get_converter
     from runtime.runner.execute import _agent_env
     from tests.helpers import NODE_BIN
 

@@ -4,9 +4,9 @@ without output."""
 
 from __future__ import annotations
 
-from runtime.converters.opencode import OpenCodeConverter
 from runtime.models import SessionEvent
 from runtime.reducer import SessionState, apply_event
+from runtime.runner.converters.opencode import OpenCodeConverter
 from tests.conformance.golden import GOLDENS, reduce_blocks
 
 GOLDEN = GOLDENS["opencode"]

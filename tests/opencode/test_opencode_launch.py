@@ -10,9 +10,9 @@ from pathlib import Path
 
 from runtime.architectures.base import LaunchContext
 from runtime.architectures.opencode import OpenCodeArchitecture, model_and_provider, permissions
-from runtime.converters.opencode import SETUP_ENV, OpenCodeConverter, transcript_events
-from runtime.converters.reaper import RUN_TAG_ENV
 from runtime.models import AgentProfile
+from runtime.runner.converters.opencode import SETUP_ENV, OpenCodeConverter, transcript_events
+from runtime.runner.converters.reaper import RUN_TAG_ENV
 from runtime.runner.execute import _agent_env
 from runtime.runner.opencode_transcript import db_path_for, load_transcript, read_transcript
 from tests.agent_support import launch_context
@@ -169,7 +169,7 @@ def test_permission_requests_are_relayed_in_ask_modes_and_only_logged_in_bypass(
 def test_the_drivers_sse_reader_handles_what_a_server_may_send() -> None:
     import io
 
-    from runtime.converters.opencode_serve import sse_events
+    from runtime.runner.converters.opencode_serve import sse_events
 
     stream = io.BytesIO(
         b": a comment\r\n"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from runtime import AgentRuntime
-from runtime.converters.claude_code import DEFAULT_DENY_MESSAGE
 from runtime.errors import AlreadyResolved
+from runtime.runner.converters.claude_code import DEFAULT_DENY_MESSAGE
 from tests.helpers import make_config
 from tests.permissions.conftest import ASK_PROFILE, write_profiles
 from tests.permissions.support import Watcher, is_type, query_end, resolved

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from runtime.converters.claude_code import DEFAULT_DENY_MESSAGE, ClaudeCodeConverter
+from runtime.runner.converters.claude_code import DEFAULT_DENY_MESSAGE, ClaudeCodeConverter
 
 ASK_ARGV = [
     "claude",

@@ -567,9 +567,9 @@ async def test_an_answer_that_loses_says_it_was_answered_elsewhere(app_factory: 
 
 def test_describe_input_renders_a_diff_and_a_file_head() -> None:
     from agent_tui.widgets.permission_bar import describe_input
-    from runtime.converters.claude_code import TOOL_KINDS as CLAUDE
-    from runtime.converters.opencode import TOOL_KINDS as OPENCODE
-    from runtime.converters.tool_kinds import tool_fields
+    from runtime.runner.converters.claude_code import TOOL_KINDS as CLAUDE
+    from runtime.runner.converters.opencode import TOOL_KINDS as OPENCODE
+    from runtime.runner.converters.tool_kinds import tool_fields
 
     def asked(kinds: dict[str, str], tool: str, tool_input: dict) -> str:
         """The bar for a request as the converter tags it (its kind, command, path, diff)."""

@@ -364,7 +364,7 @@ def test_a_profile_workspace_table_is_checked() -> None:
 def test_a_forks_first_claude_run_settles_on_what_the_sandbox_holds(tmp_path: Path) -> None:
     import json
 
-    from runtime.converters.claude_code import ClaudeCodeConverter
+    from runtime.runner.converters.claude_code import ClaudeCodeConverter
 
     config_dir = tmp_path / "home" / ".claude"
     env = {"CLAUDE_CONFIG_DIR": str(config_dir), "HOME": str(tmp_path / "home")}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import deque
 from collections.abc import Iterable
-from datetime import datetime, timezone
+
+from ..wire import now_iso
 
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
 TYPE_CHECKING = False
@@ -16,8 +18,13 @@ if TYPE_CHECKING:
 MAX_LOG_TEXT = 4096
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: UP017
+def import_root(module_name: str, module_file: str) -> str:
+    """The folder to put on ``sys.path`` so ``module_name`` imports as itself: its package nests
+    deeper on the host (``runtime.runner.converters``) than in the sandbox (``agent_runner.converters``)."""
+    root = os.path.abspath(module_file)
+    for _ in range(module_name.count(".") + 1):
+        root = os.path.dirname(root)
+    return root
 
 
 def as_dict(value: Any) -> dict[str, Any]:

@@ -41,6 +41,8 @@ import sys
 import threading
 import time
 
+from .base import import_root
+
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,7 +68,7 @@ INTERNAL_ERROR = -32603
 def driver_argv(command: list[str], options: dict[str, Any]) -> list[str]:
     """``command`` (the ACP agent) run under ``client_main``, in the runner's Python. The agent's
     environment has no ``PYTHONPATH``, so the program puts this package's root on ``sys.path``."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = import_root(__name__, __file__)
     program = (f"import sys; sys.path.insert(0, {root!r}); from {__name__} import client_main; "
                "sys.exit(client_main(sys.argv[1:]))")
     return [sys.executable or "python3", "-c", program, json.dumps(options), "--", *command]

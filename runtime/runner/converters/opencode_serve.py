@@ -48,6 +48,8 @@ import threading
 import time
 from urllib.parse import quote, urlsplit
 
+from .base import import_root
+
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,7 +76,7 @@ def driver_argv(command: list[str], tag: str, options: dict[str, Any]) -> list[s
     """``command`` (``opencode serve ...``) run under ``serve_main``, in the runner's Python. The
     agent's environment has no ``PYTHONPATH``, so the program puts this package's root on
     ``sys.path`` itself."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = import_root(__name__, __file__)
     program = (f"import sys; sys.path.insert(0, {root!r}); from {__name__} import serve_main; "
                "sys.exit(serve_main(sys.argv[1:]))")
     return [sys.executable or "python3", "-c", program, tag, json.dumps(options), "--", *command]

@@ -1,7 +1,7 @@
 """Converters: an agent CLI's output lines -> our events. Stdlib only; copied into the sandbox.
 
 Used by the runner (as ``agent_runner.converters``) and by the host's tests and transcript
-parsers (as ``runtime.converters``), so modules here import only the stdlib and each other,
+parsers (as ``runtime.runner.converters``), so modules here import only the stdlib, each other and the runner,
 relatively.
 """
 

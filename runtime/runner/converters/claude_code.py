@@ -35,6 +35,7 @@ import os
 from collections import deque
 from datetime import datetime
 
+from ..claude_projects import find_session_file
 from .base import Converter, exit_description, log_event, make_event
 from .tool_kinds import tool_fields
 
@@ -198,7 +199,7 @@ class ClaudeCodeConverter(Converter):
             if flag not in argv[: options_end - 1]:
                 continue
             position = argv.index(flag)
-            session_file = _find_session_file(config_dir, argv[position + 1])
+            session_file = find_session_file(config_dir, argv[position + 1])
             if session_file is not None and not _has_message(session_file):
                 # The CLI was killed before it wrote a message (its queue entries come first and
                 # its transcript writes are buffered): ``--resume`` says "No conversation found"
@@ -791,19 +792,6 @@ def _main_model(model_usage: Any) -> str | None:
     return max(model_usage, key=weight)
 
 
-def _find_session_file(config_dir: str, claude_id: str) -> str | None:
-    projects = os.path.join(config_dir, "projects")
-    try:
-        folders = sorted(os.listdir(projects))
-    except OSError:
-        return None
-    for folder in folders:
-        candidate = os.path.join(projects, folder, f"{claude_id}.jsonl")
-        if os.path.isfile(candidate):
-            return candidate
-    return None
-
-
 #: How much of a session file is read to find its first message (it is in the first lines).
 _MESSAGE_SCAN_BYTES = 4 * 1024 * 1024
 
@@ -815,10 +803,10 @@ def _settle_fork(argv: list[str], config_dir: str) -> list[str]:
     position = argv.index("--session-id")
     own = argv[position + 1]
     source = argv[argv.index("--resume") + 1]
-    own_file = _find_session_file(config_dir, own)
+    own_file = find_session_file(config_dir, own)
     if own_file is not None and _has_message(own_file):
         keep = ["--resume", own]
-    elif _find_session_file(config_dir, source) is None:
+    elif find_session_file(config_dir, source) is None:
         keep = ["--session-id", own]
     else:
         return argv

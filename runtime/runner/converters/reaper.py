@@ -17,7 +17,7 @@ import sys
 import threading
 import uuid
 
-from .base import log_event
+from .base import import_root, log_event
 
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
 TYPE_CHECKING = False
@@ -74,7 +74,7 @@ REAP_GRACE_S = 0.5
 def reaped(argv: list[str], tag: str) -> list[str]:
     """``argv`` run under ``reap_main``, in the runner's Python. The agent's environment has no
     ``PYTHONPATH``, so the program puts this package's root on ``sys.path`` itself."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = import_root(__name__, __file__)
     program = (f"import sys; sys.path.insert(0, {root!r}); from {__name__} import reap_main; "
                "sys.exit(reap_main(sys.argv[1:]))")
     return [sys.executable or "python3", "-c", program, tag, "--", *argv]
