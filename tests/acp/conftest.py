@@ -29,6 +29,8 @@ PROFILES = {
     "fake-ask": acp_profile("Fake ACP agent, asks", "ask"),
     "fake-noload": acp_profile("Fake ACP agent without loadSession", env={"FAKE_ACP_NO_LOAD": "1"}),
     "fake-loadfails": acp_profile("Fake ACP agent whose session/load fails", env={"FAKE_ACP_LOAD_FAILS": "1"}),
+    "fake-latereplay": acp_profile("Fake ACP agent replaying after its session/load answer",
+                                   env={"FAKE_ACP_LATE_REPLAY": "1"}),
 }
 
 

@@ -2,7 +2,9 @@
 
 Sessions live in ``$HOME/.fakeacp/<id>.json`` (the prompts so far), so ``session/load`` works
 after the session home is restored (set ``FAKE_ACP_NO_LOAD=1`` to not offer ``loadSession``,
-``FAKE_ACP_LOAD_FAILS=1`` to make it fail as Gemini CLI 0.61.0's does).
+``FAKE_ACP_LOAD_FAILS=1`` to make it fail as Gemini CLI 0.61.0's does, ``FAKE_ACP_LATE_REPLAY=1``
+to send the last replayed answer after the answer to ``session/load``, as Gemini CLI 0.61.0
+sometimes does).
 
 Prompts: ``hello`` (a thought, then text in chunks), ``remember`` (the earlier prompts of this
 session), ``tool`` (a terminal command, a file written and read through the client, an edit with a
@@ -31,6 +33,9 @@ _lock = threading.Lock()
 _next = [1000]
 _waiting: dict[int, list[Any]] = {}
 cancelled = threading.Event()
+#: Set once a late replay's tail is sent: a prompt answers after it (Gemini's model call is slower).
+replay_done = threading.Event()
+replay_done.set()
 
 
 def send(message: dict[str, Any]) -> None:
@@ -134,6 +139,7 @@ def advertise(session: str) -> None:
 
 
 def prompt(request_id: Any, params: dict[str, Any]) -> None:
+    replay_done.wait()
     session = params["sessionId"]
     words = "".join(b.get("text", "") for b in params.get("prompt") or []).strip()
     first = words.split()[0] if words else ""
@@ -253,10 +259,20 @@ def handle(message: dict[str, Any]) -> None:
             send({"id": request_id, "error": {"code": -32603, "message": "Internal error",
                                               "data": {"details": "session not found"}}})
             return
-        for said in history(str(session)):
+        late = os.environ.get("FAKE_ACP_LATE_REPLAY") == "1"
+        said_before = history(str(session))
+        for said in said_before:
             text(str(session), said, "user_message_chunk")
-            text(str(session), "(an old answer)")
+            if not late:
+                text(str(session), "(an old answer)")
         send({"id": request_id, "result": offers(str(session))})
+        if late:  # as Gemini CLI's un-awaited streamHistory: the tail comes a moment later
+            def tail() -> None:
+                text(str(session), "(an old answer)")
+                replay_done.set()
+
+            replay_done.clear()
+            threading.Timer(0.01, tail).start()
         advertise(str(session))
     elif method == "session/set_mode":
         switch(request_id, params, "mode", "modeId", [m["id"] for m in MODES])

@@ -55,6 +55,16 @@ SETUP_TIMEOUT_S = 120.0
 #: the host's interrupt grace).
 CANCEL_GRACE_S = 0.4
 STOP_GRACE_S = 0.2
+#: After ``session/load``: the replay counts as over once no update came for this long (at most
+#: ``REPLAY_QUIET_MAX_S``). ACP says the replay comes before the answer to ``session/load``, but
+#: Gemini CLI 0.61.0 starts it without waiting for it (``streamHistory`` is not awaited), so its
+#: tail can arrive after the answer; sent straight away, the prompt's reply got the last old answer
+#: glued to its front (the conformance suite, ~1 run in 10).
+REPLAY_QUIET_S = 0.1
+REPLAY_QUIET_MAX_S = 2.0
+#: The update kinds a replay is made of (what the host already has in its log).
+HISTORY_KINDS = frozenset({"user_message_chunk", "agent_message_chunk", "agent_thought_chunk", "tool_call",
+                           "tool_call_update", "plan"})
 #: A terminal keeps at most this much output unless the agent asks for less.
 TERMINAL_OUTPUT_LIMIT = 1024 * 1024
 #: How much of a malformed line a warning quotes.
@@ -213,9 +223,12 @@ class Client:
         self._pending: dict[int, list[Any]] = {}  # id -> [Event, response]
         self._pending_lock = threading.Lock()
         self.closed = threading.Event()
-        #: While ``session/load`` replays the conversation, updates are counted, not printed.
+        #: While ``session/load`` replays the conversation, updates are counted, not printed; after
+        #: a load (``loaded``), history updates still are until the prompt is sent.
         self.replaying = False
+        self.loaded = False
         self.replayed = 0
+        self.last_update = time.monotonic()
         self.terminals: dict[str, Terminal] = {}
         self._terminal_seq = 0
         #: Permission requests waiting on an answer: JSON-RPC id (as text) -> raw id.
@@ -271,6 +284,16 @@ class Client:
         else:
             self._send({"id": request_id, "result": result})
 
+    def wait_replay_quiet(self) -> None:
+        """Until a loaded session's replay has gone quiet (see ``REPLAY_QUIET_S``)."""
+        deadline = time.monotonic() + REPLAY_QUIET_MAX_S
+        while not self.closed.is_set() and not _stopping.is_set():
+            now = time.monotonic()
+            quiet_until = self.last_update + REPLAY_QUIET_S
+            if now >= quiet_until or now >= deadline:
+                return
+            time.sleep(min(quiet_until, deadline) - now)
+
     # -- receiving (the reader thread) ---------------------------------------------------------
 
     def read(self) -> None:
@@ -323,7 +346,10 @@ class Client:
             if not isinstance(update, dict):
                 self.out.warn(f"session/update without an update: {_quote(json.dumps(params))}")
                 return
-            if self.replaying:
+            self.last_update = time.monotonic()
+            if self.replaying or (
+                self.loaded and self.prompt_id is None and update.get("sessionUpdate") in HISTORY_KINDS
+            ):
                 self.replayed += 1
                 return
             self.out.line({"type": "acp.update", "update": update})
@@ -531,6 +557,8 @@ def open_session(client: Client, capabilities: dict[str, Any], agent_info: Any) 
         try:
             opened = client.request("session/load", {"sessionId": stored, "cwd": cwd, "mcpServers": mcp},
                                     SETUP_TIMEOUT_S)
+            # Set before ``replaying`` is cleared: a late replayed update never sees neither.
+            client.loaded = True
             client.session_id, resumed = stored, True
         except RpcError as exc:
             client.out.warn(f"the agent could not load its session {stored} ({exc.text()}); "
@@ -638,6 +666,8 @@ def client_main(args: list[str]) -> int:
         out.line({"type": "acp.initialized", "protocolVersion": version, "agentInfo": init.get("agentInfo"),
                   "agentCapabilities": capabilities, "authMethods": init.get("authMethods")})
         open_session(client, capabilities, init.get("agentInfo"))
+        if client.loaded:
+            client.wait_replay_quiet()
         threading.Thread(target=client.commands, args=(sys.stdin,), daemon=True).start()
         result = client.request("session/prompt", {"sessionId": client.session_id,
                                                    "prompt": [{"type": "text", "text": text}]})
