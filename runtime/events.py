@@ -15,8 +15,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
+import orjson
+
 from .errors import RuntimeClosed, StoreError, SubscriberLagged
-from .jsonsafe import is_storable, repair
+from .jsonsafe import repair
 from .models import EventDraft, SessionEvent, make_event, now_iso
 from .store.base import SessionStore
 
@@ -29,16 +31,35 @@ DEFAULT_SUBSCRIBER_BUFFER = 50_000
 _REPLAY_PAGE = 2_000
 
 
-def _draft_fields(draft: EventDraft | Mapping[str, Any]) -> tuple[str, dict[str, Any], str | None, str, str]:
+def _draft_fields(
+    draft: EventDraft | Mapping[str, Any],
+) -> tuple[str, dict[str, Any], str | None, str, str, str | None]:
+    """The fields of a draft, and its payload's JSON text when the caller already has it (the
+    runner-line gate encodes each payload once and hands the text on as ``payloadJson``)."""
     if isinstance(draft, EventDraft):
-        return draft.type, draft.payload, draft.timestamp, draft.conversation_id, draft.source
+        return draft.type, draft.payload, draft.timestamp, draft.conversation_id, draft.source, None
     return (
         draft["type"],
         draft.get("payload") or {},
         draft.get("timestamp"),
         draft.get("conversationId") or draft.get("conversation_id") or "main",
         draft.get("source") or "server",
+        draft.get("payloadJson"),
     )
+
+
+def _encode(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The payload as stored and its JSON text: the one encoding the store writes."""
+    try:
+        return payload, orjson.dumps(payload).decode()
+    except TypeError:
+        # e.g. a lone surrogate or an integer beyond 64 bits from an in-process caller: repaired
+        # here, so it cannot fail the whole group commit.
+        repaired = repair(payload)
+    try:
+        return repaired, orjson.dumps(repaired).decode()
+    except TypeError as exc:  # nested deeper than the encoder takes: refused before it is queued
+        raise StoreError(f"event payload cannot be stored: {exc}") from exc
 
 
 class Subscription:
@@ -145,6 +166,8 @@ class EventBus:
         self._seq: dict[str, int] = {}
         self._opening: dict[str, asyncio.Future[int]] = {}
         self._pending: list[tuple[str, SessionEvent]] = []
+        #: The JSON text of each pending event's payload, in ``_pending``'s order (for the store).
+        self._pending_json: list[str] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -202,12 +225,12 @@ class EventBus:
         build = make_event
         events: list[SessionEvent] = []
         default_ts = None
+        texts: list[str] = []
         for draft in drafts:
-            kind, payload, timestamp, conversation_id, source = _draft_fields(draft)
-            if not is_storable(payload):
-                # e.g. a runner line with a lone surrogate (json.loads accepts "\ud800", orjson
-                # does not): repaired here, so it cannot fail the whole group commit.
-                payload = repair(payload)
+            kind, payload, timestamp, conversation_id, source, text = _draft_fields(draft)
+            if text is None:
+                payload, text = _encode(payload)
+            texts.append(text)
             if timestamp is None:
                 default_ts = default_ts or now_iso()
                 timestamp = default_ts
@@ -217,6 +240,7 @@ class EventBus:
             return events
         self._seq[session_id] = seq
         self._pending.extend((session_id, e) for e in events)
+        self._pending_json.extend(texts)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._ensure_writer()
@@ -243,9 +267,10 @@ class EventBus:
                 await self._wakeup.wait()
                 continue
             batch, self._pending = self._pending, []
+            texts, self._pending_json = self._pending_json, []
             waiters, self._waiters = self._waiters, []
             try:
-                await self.store.append_batch(batch)
+                await self.store.append_batch(batch, texts)
             except Exception as exc:  # noqa: BLE001 - every failure must reach the publishers
                 error = exc if isinstance(exc, StoreError) else StoreError(f"could not persist events: {exc}")
                 try:

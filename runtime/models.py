@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from .runner.protocol import DELTA_FIELD as DELTA_FIELD
+from .runner.protocol import EVENT_TYPES as EVENT_TYPES
+
 
 class WireModel(BaseModel):
     """Base of every wire model: camelCase aliases, snake_case attributes."""
@@ -36,37 +39,8 @@ def now_ms() -> int:
 
 EventSource = Literal["runner", "server"]
 
-EVENT_TYPES: tuple[str, ...] = (
-    "block:upsert",
-    "block:delta",
-    "query:started",
-    "query:completed",
-    "query:failed",
-    "query:interrupted",
-    "ee:creating",
-    "ee:ready",
-    "ee:terminated",
-    "ee:error",
-    "metadata:update",
-    "subagent:spawned",
-    "subagent:completed",
-    "file:created",
-    "file:modified",
-    "file:deleted",
-    "workspace:changes",
-    "workspace:committed",
-    "workspace:merged",
-    "workspace:conflict",
-    "workspace:discarded",
-    "workspace:checkpoint",
-    "workspace:restored",
-    "workspace:forked",
-    "options:update",
-    "permission:requested",
-    "permission:resolved",
-    "log",
-    "error",
-)
+#: The event types and the delta fields live in the runner's protocol module (stdlib only, shared
+#: with the sandbox side); the models below are checked against its types (tests/runtime/test_protocol.py).
 
 
 class SessionEvent(WireModel):
@@ -253,13 +227,6 @@ BLOCK_MODELS: dict[str, type[BlockBase]] = {
     "error": ErrorBlock,
 }
 
-#: Which field a ``block:delta`` appends to, by block type.
-DELTA_FIELD: dict[str, str] = {
-    "user_message": "content",
-    "assistant_text": "content",
-    "thinking": "content",
-    "tool_result": "output",
-}
 
 
 # --------------------------------------------------------------------------- runtime state

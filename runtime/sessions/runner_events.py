@@ -1,4 +1,4 @@
-"""Checking what a runner prints before it becomes an event.
+"""The ingress gate: what a runner prints, checked once before it becomes an event.
 
 The runner's stdout is untrusted: the agent shares the sandbox with the runner and can rewrite it.
 Every line becomes either an event this runtime can store exactly as it delivers it, show in every
@@ -12,6 +12,12 @@ was wrong. In particular nothing a runner prints can:
 - break a session's summary or detail (a block whose fields do not fit its type, an unknown block
   type, a pending permission whose fields are not strings);
 - touch what only the runtime decides (a ``user_message`` marked ``queued``).
+
+Each line is decoded once (orjson; the stdlib parser only for what orjson refuses and can be
+repaired: lone surrogates), repaired once (``jsonsafe.repair``), checked once, and its payload
+encoded once: that text (``payloadJson`` on the draft) is what the store writes, so neither the bus
+nor the store encodes the payload again. Integers beyond 64 bits arrive as floats (orjson reads
+them as JavaScript would); the event types and payload shapes are ``runtime/runner/protocol.py``'s.
 """
 
 from __future__ import annotations
@@ -27,25 +33,10 @@ from pydantic import ValidationError
 
 from ..jsonsafe import INT_RANGE, repair, repair_text
 from ..models import BLOCK_MODELS
+from ..runner.protocol import RUNNER_EVENT_TYPES
 
-#: Event types a runner may emit; anything else (e.g. a forged ``query:completed``) becomes a warning.
-RUNNER_EVENT_TYPES = frozenset(
-    {
-        "block:upsert",
-        "block:delta",
-        "metadata:update",
-        "subagent:spawned",
-        "subagent:completed",
-        "file:created",
-        "file:modified",
-        "file:deleted",
-        "permission:requested",
-        # Only as a withdrawal (a deny) of a question still open: see PermissionBroker.withdrawal.
-        "permission:resolved",
-        "log",
-        "error",
-    }
-)
+__all__ = ["RUNNER_EVENT_TYPES", "KnownBlock", "Malformed", "decode", "encode_storable", "parse_runner_line"]
+
 #: Looks up the block ``(conversation id, block id)`` as the log has it so far (None: new).
 KnownBlock = Callable[[str, str], dict[str, Any] | None]
 
@@ -74,8 +65,9 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def loads(line: bytes) -> Any:
-    """Strict JSON: no NaN/Infinity, numbers the store can hold. Raises ``ValueError``."""
+def _strict_loads(line: bytes) -> Any:
+    # The slow path (~6x orjson): Python hooks on every number. It accepts lone surrogates,
+    # which ``repair`` then replaces, and refuses what orjson also refuses.
     try:
         return json.loads(
             line, parse_constant=_refuse_constant, parse_float=_finite, parse_int=_bounded_int
@@ -84,19 +76,28 @@ def loads(line: bytes) -> Any:
         raise ValueError("nested too deeply") from exc
 
 
-def storable(payload: dict[str, Any]) -> dict[str, Any]:
-    """``payload`` as the store's encoder takes it (lone surrogates replaced), or ``Malformed``."""
+def decode(line: bytes) -> Any:
+    """Strict JSON (no NaN/Infinity, finite numbers). Raises ``ValueError``."""
     try:
-        orjson.dumps(payload)
-        return payload
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        # orjson refuses a lone surrogate escape ("\ud800"), which a broken runner prints and
+        # which is kept (repaired) rather than losing the whole line.
+        return _strict_loads(line)
+
+
+def encode_storable(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """``payload`` as the store takes it (lone surrogates replaced) and its JSON text, or
+    ``Malformed``. The text is the one encoding of the payload on its way to the store."""
+    try:
+        return payload, orjson.dumps(payload).decode()
     except TypeError:
         pass
     repaired = repair(payload)
     try:
-        orjson.dumps(repaired)
+        return repaired, orjson.dumps(repaired).decode()
     except TypeError as exc:
         raise Malformed(f"it cannot be stored ({exc})") from exc
-    return repaired  # type: ignore[no-any-return]
 
 
 def _is_int(value: Any) -> bool:
@@ -217,7 +218,7 @@ def parse_runner_line(
 
     ``seen`` carries the blocks upserted earlier in the same batch (not in the log yet)."""
     try:
-        doc = loads(line)
+        doc = decode(line)
     except ValueError:
         doc = None
     if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
@@ -235,14 +236,19 @@ def parse_runner_line(
         repair_text(conversation_id[:200]) if isinstance(conversation_id, str) and conversation_id else "main"
     )
     try:
-        payload = storable(payload or {})
+        payload, text = encode_storable(payload or {})
         _check(kind, payload, conversation_id, known, seen)
     except Malformed as exc:
         return _warning(f"runner emitted a malformed {kind} event: {exc}")
-    return {
+    draft = {
         "type": kind,
         "payload": payload,
         "timestamp": _timestamp(doc.get("timestamp")),
         "conversationId": conversation_id,
         "source": "runner",
     }
+    if kind != "permission:resolved":
+        # A withdrawal's payload is rebuilt by the session (PermissionBroker.withdrawal): its
+        # text would be stale, so the bus encodes that one.
+        draft["payloadJson"] = text
+    return draft

@@ -27,8 +27,14 @@ class SessionStore(Protocol):
         ...
 
     async def append_events(self, session_id: str, events: Sequence[SessionEvent]) -> None: ...
-    async def append_batch(self, batch: Sequence[tuple[str, SessionEvent]]) -> None:
-        """Append events of several sessions in one transaction (the event bus's group commit)."""
+    async def append_batch(
+        self, batch: Sequence[tuple[str, SessionEvent]], payloads: Sequence[str] | None = None
+    ) -> None:
+        """Append events of several sessions in one transaction (the event bus's group commit).
+
+        ``payloads``, when given, holds each event's payload already encoded as JSON text (in the
+        batch's order): the bus encodes every payload once, and a store that writes JSON writes
+        that text rather than encoding it again."""
         ...
 
     async def load_events(

@@ -65,7 +65,10 @@ class MemoryStore:
     async def append_events(self, session_id: str, events: Sequence[SessionEvent]) -> None:
         await self.append_batch([(session_id, e) for e in events])
 
-    async def append_batch(self, batch: Sequence[tuple[str, SessionEvent]]) -> None:
+    async def append_batch(
+        self, batch: Sequence[tuple[str, SessionEvent]], payloads: Sequence[str] | None = None
+    ) -> None:
+        # Keeps the events themselves: the encoded ``payloads`` are not needed.
         # Validate the whole batch first so a bad one appends nothing (as a SQLite transaction would).
         expected: dict[str, int] = {}
         for session_id, event in batch:

@@ -288,10 +288,14 @@ class SQLiteStore:
     async def append_events(self, session_id: str, events: Sequence[SessionEvent]) -> None:
         await self.append_batch([(session_id, e) for e in events])
 
-    async def append_batch(self, batch: Sequence[tuple[str, SessionEvent]]) -> None:
+    async def append_batch(
+        self, batch: Sequence[tuple[str, SessionEvent]], payloads: Sequence[str] | None = None
+    ) -> None:
+        if payloads is None:
+            payloads = [_dumps(e.payload) for _, e in batch]
         rows = [
-            (sid, e.seq, e.type, _dumps(e.payload), e.timestamp, e.conversation_id, e.source)
-            for sid, e in batch
+            (sid, e.seq, e.type, text, e.timestamp, e.conversation_id, e.source)
+            for (sid, e), text in zip(batch, payloads, strict=True)
         ]
         async with self._write_lock:
             try:

@@ -104,10 +104,10 @@ class FailingStore(MemoryStore):
         super().__init__()
         self.fail = False
 
-    async def append_batch(self, batch) -> None:  # type: ignore[no-untyped-def]
+    async def append_batch(self, batch, payloads=None) -> None:  # type: ignore[no-untyped-def]
         if self.fail:
             raise OSError(28, "No space left on device")
-        await super().append_batch(batch)
+        await super().append_batch(batch, payloads)
 
 
 async def test_a_failed_write_publishes_nothing_and_seqs_stay_gapless() -> None:
