@@ -26,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import orjson
+from event_bus import raw_insert  # bench/ is the script's folder
 
 from runtime import EventBus, SQLiteStore
 from runtime.sessions import runner_events
@@ -109,23 +109,11 @@ async def ingress_rate(path: Path, lines: list[bytes], hand_on_text: bool = True
 
 async def raw_rate(path: Path, lines: list[bytes]) -> float:
     docs = [orjson.loads(line) for line in lines]
-    db = await aiosqlite.connect(path, isolation_level=None)
-    await db.execute("PRAGMA journal_mode=WAL")
-    await db.execute("PRAGMA synchronous=NORMAL")
-    await db.execute(
-        "CREATE TABLE events (session_id TEXT, seq INTEGER, type TEXT, payload TEXT, timestamp TEXT,"
-        " conversation_id TEXT, source TEXT, PRIMARY KEY (session_id, seq)) WITHOUT ROWID"
-    )
-    started = time.perf_counter()
-    for start in range(0, len(docs), BATCH):
-        rows = [("s", start + i + 1, d["type"], orjson.dumps(d["payload"]).decode(), TS, "main", "runner")
-                for i, d in enumerate(docs[start:start + BATCH])]
-        await db.execute("BEGIN")
-        await db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        await db.execute("COMMIT")
-    elapsed = time.perf_counter() - started
-    await db.close()
-    return len(docs) / elapsed
+    return await raw_insert(path, [
+        [("s", start + i + 1, d["type"], orjson.dumps(d["payload"]).decode(), TS, "main", "runner")
+         for i, d in enumerate(docs[start:start + BATCH])]
+        for start in range(0, len(docs), BATCH)
+    ])
 
 
 def with_strict_decoder(run: Callable[[], Any]) -> Any:

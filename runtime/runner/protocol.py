@@ -173,16 +173,20 @@ if TYPE_CHECKING:
     class ThinkingBlock(_Block):
         content: NotRequired[str]
 
-    class ToolUseBlock(_Block):
+    class _ToolDetail(TypedDict, total=False):
+        """What a tool call does, on its card and on the permission asked for it."""
+
+        #: ACP's ToolKind: execute, edit, read, search, fetch, think, other.
+        kind: str | None
+        command: str | None
+        path: str | None
+        diff: str | None
+
+    class ToolUseBlock(_Block, _ToolDetail):
         toolName: NotRequired[str]
         toolUseId: NotRequired[str]
         input: NotRequired[dict[str, Any]]
         displayName: NotRequired[str | None]
-        #: ACP's ToolKind: execute, edit, read, search, fetch, think, other.
-        kind: NotRequired[str | None]
-        command: NotRequired[str | None]
-        path: NotRequired[str | None]
-        diff: NotRequired[str | None]
 
     class ToolResultBlock(_Block):
         toolUseId: NotRequired[str]
@@ -325,17 +329,13 @@ if TYPE_CHECKING:
     class OptionsUpdate(TypedDict):
         options: dict[str, Any]
 
-    class PermissionRequested(TypedDict):
+    class PermissionRequested(_ToolDetail):
         requestId: str
         toolName: str
         toolUseId: NotRequired[str | None]
         #: SPEC §2 lists it; a runner may leave it out (the summary shows ``{}``).
         input: NotRequired[dict[str, Any]]
         title: NotRequired[str | None]
-        kind: NotRequired[str | None]
-        command: NotRequired[str | None]
-        path: NotRequired[str | None]
-        diff: NotRequired[str | None]
 
     class PermissionResolved(TypedDict):
         requestId: str

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from runtime import AgentRuntime
 from runtime.models import SessionDetail, SessionSummary
+from runtime.runner import protocol
 from runtime.server.app import AgentServer, start_server
 from runtime.sessions.runner_events import RUNNER_EVENT_TYPES
 from tests.helpers import make_config, query_end
@@ -64,18 +65,7 @@ junk = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=4),
     max_leaves=12,
 )
-BLOCK_TYPES = [
-    "user_message",
-    "assistant_text",
-    "thinking",
-    "tool_use",
-    "tool_result",
-    "subagent",
-    "system",
-    "error",
-    "image",
-    "",
-]
+BLOCK_TYPES = [*protocol.BLOCK_TYPES, "image", ""]
 BLOCK_FIELDS = [
     "id",
     "type",

@@ -44,7 +44,9 @@ def _typed_dicts() -> dict[str, dict[str, bool]]:
         for item in node.body:
             if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
                 annotation = ast.unparse(item.annotation)
-                fields[item.target.id] = total and not annotation.startswith("NotRequired[")
+                fields[item.target.id] = annotation.startswith("Required[") or (
+                    total and not annotation.startswith("NotRequired[")
+                )
         classes[node.name] = fields
     return classes
 
