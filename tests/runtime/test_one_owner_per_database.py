@@ -8,8 +8,10 @@ refuses, naming the first (pid, and its URL when it serves), and nothing of the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -123,6 +125,9 @@ def test_two_agent_tui_processes_on_one_database(tmp_path: Path) -> None:
         first.expect("ok")
         first.send("echo sec''ond\r")
         first.expect("second")
+        # Quit once the second query has ended: its output can show before it ends, and quitting
+        # while it runs stops it (a query:interrupted in the log; CI saw it once).
+        _drain_until(first, lambda: _completed_queries(db) == 2)
         first.sendcontrol("q")
         # If the status line lagged behind the output, the app asks first; ctrl+q again answers it.
         if first.expect([pexpect.EOF, "Quit agent-tui"]) == 1:
@@ -142,6 +147,12 @@ def _drain_until(child: pexpect.spawn, condition: Callable[[], bool], timeout: f
     while not condition():
         assert time.monotonic() < deadline, "condition not met"
         child.expect([pexpect.TIMEOUT, r"\S"], timeout=0.05)
+
+
+def _completed_queries(db: Path) -> int:
+    """Read-only, beside the process that owns the database (WAL lets a reader in)."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM events WHERE type = 'query:completed'").fetchone()[0])
 
 
 async def _event_types(db: Path) -> list[str]:
