@@ -12,6 +12,11 @@ from textual.widgets import Static
 from ..session_model import SessionModel
 from .session_row import SessionRow
 
+#: Rows mounted in the first pass when many sessions arrive at once (more than a screenful); the
+#: rest follow after the first frame, together, in order. Mounting is what a long list costs: 1,000 rows
+#: mounted one call each took ~1.2 s, in one ``mount_all`` ~0.65 s (this machine, loaded).
+FIRST_ROWS = 64
+
 
 class SessionList(VerticalScroll, can_focus=True):
     """The sessions, in the order they were created."""
@@ -41,6 +46,8 @@ class SessionList(VerticalScroll, can_focus=True):
         super().__init__(**kwargs)
         self.clock = clock
         self.rows: dict[str, SessionRow] = {}
+        #: Rows added but not mounted yet (mounted together: see ``FIRST_ROWS``).
+        self._pending: list[SessionRow] = []
         self.selected: str | None = None
         self._empty = Static("No sessions yet.\nctrl+n starts one.", classes="empty")
 
@@ -54,12 +61,27 @@ class SessionList(VerticalScroll, can_focus=True):
         row = SessionRow(model, self.clock)
         self.rows[model.session_id] = row
         self._empty.display = False
-        self.mount(row)
+        self._pending.append(row)
+        if len(self._pending) == 1:
+            self.call_later(self._mount_pending)
+
+    def _mount_pending(self, everything: bool = False, at_least: int = 0) -> None:
+        rows = self._pending
+        if not rows:
+            return
+        count = len(rows) if everything else max(FIRST_ROWS, at_least)
+        self._pending = rows[count:]
+        self.mount_all(rows[:count])
+        if self._pending:
+            self.call_after_refresh(self._mount_pending, True)
 
     def remove(self, session_id: str) -> None:
         row = self.rows.pop(session_id, None)
         if row is not None:
-            row.remove()
+            if row in self._pending:
+                self._pending.remove(row)
+            else:
+                row.remove()
         self._empty.display = not self.rows
 
     def select(self, session_id: str | None) -> None:
@@ -68,6 +90,8 @@ class SessionList(VerticalScroll, can_focus=True):
             row.set_class(sid == session_id, "-selected")
         row = self.rows.get(session_id or "")
         if row is not None:
+            if row in self._pending:  # not mounted yet: it has no place to scroll to
+                self._mount_pending(at_least=self._pending.index(row) + 1)
             self.call_after_refresh(self.scroll_to_widget, row, animate=False)
 
     def refresh_rows(self, session_ids: set[str] | None = None) -> None:
