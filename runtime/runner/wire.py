@@ -27,6 +27,13 @@ def emit(*docs: dict[str, Any]) -> None:
         sys.stdout.flush()
 
 
+class Lines:
+    """``emit`` as an object a driver hands to its threads: whole JSON lines, never interleaved."""
+
+    def line(self, message: dict[str, Any]) -> None:
+        emit(message)
+
+
 def event(kind: str, payload: dict[str, Any], conversation_id: str = "main") -> dict[str, Any]:
     return {
         "type": kind,

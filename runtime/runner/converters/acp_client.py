@@ -41,6 +41,7 @@ import sys
 import threading
 import time
 
+from ..wire import Lines
 from .base import import_root
 
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
@@ -114,17 +115,8 @@ class RpcError(Exception):
 _stopping = threading.Event()
 
 
-class Output:
+class Output(Lines):
     """Our stdout, shared by threads: whole lines, never interleaved."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def line(self, message: dict[str, Any]) -> None:
-        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-        with self._lock:
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
 
     def warn(self, message: str) -> None:
         self.line({"type": "acp.warning", "message": message})

@@ -48,6 +48,7 @@ import threading
 import time
 from urllib.parse import quote, urlsplit
 
+from ..wire import Lines as Output
 from .base import import_root
 
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
@@ -90,24 +91,6 @@ class ServerExited(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(code)
         self.code = code
-
-
-class Output:
-    """stdout shared by the event thread and the main thread: whole lines, never interleaved."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def line(self, message: dict[str, Any]) -> None:
-        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-        with self._lock:
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
-
-    def raw(self, text: str) -> None:
-        with self._lock:
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
 
 
 class Client:
