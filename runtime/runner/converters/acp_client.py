@@ -43,6 +43,7 @@ import time
 
 from ..wire import Lines
 from .base import import_root
+from .driver import DriverError, Stopped, read_prompt
 
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
 TYPE_CHECKING = False
@@ -85,18 +86,10 @@ def driver_argv(command: list[str], options: dict[str, Any]) -> list[str]:
     return [sys.executable or "python3", "-c", program, json.dumps(options), "--", *command]
 
 
-class DriverError(Exception):
-    """Something between us and the agent failed; the message is for the user."""
-
-
 class AgentExited(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(code)
         self.code = code
-
-
-class Stopped(Exception):
-    """SIGTERM arrived while we were waiting."""
 
 
 class RpcError(Exception):
@@ -504,17 +497,6 @@ class Client:
 
 
 _DEFERRED = object()
-
-
-def read_prompt(stdin: Any) -> str:
-    line = stdin.readline()
-    try:
-        message = json.loads(line) if line.strip() else None
-    except ValueError:
-        message = None
-    if isinstance(message, dict) and isinstance(message.get("text"), str):
-        return message["text"]
-    raise DriverError("agent-tui: no prompt arrived on stdin")
 
 
 def read_state(path: str) -> str | None:

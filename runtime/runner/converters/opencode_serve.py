@@ -50,6 +50,7 @@ from urllib.parse import quote, urlsplit
 
 from ..wire import Lines as Output
 from .base import import_root
+from .driver import DriverError, Stopped, read_prompt
 
 # ``typing`` only for the type checker: importing it costs the runner ~2.5 ms of start-up per query.
 TYPE_CHECKING = False
@@ -81,10 +82,6 @@ def driver_argv(command: list[str], tag: str, options: dict[str, Any]) -> list[s
     program = (f"import sys; sys.path.insert(0, {root!r}); from {__name__} import serve_main; "
                "sys.exit(serve_main(sys.argv[1:]))")
     return [sys.executable or "python3", "-c", program, tag, json.dumps(options), "--", *command]
-
-
-class DriverError(Exception):
-    """Something between us and the server failed; the message is for the user."""
 
 
 class ServerExited(Exception):
@@ -296,21 +293,6 @@ class Query:
     def abort(self) -> None:
         if self.session_id is not None:
             self.client.call("POST", self._session_path("abort"), timeout=ABORT_TIMEOUT_S)
-
-
-def read_prompt(stdin: Any) -> str:
-    line = stdin.readline()
-    try:
-        message = json.loads(line) if line.strip() else None
-    except ValueError:
-        message = None
-    if isinstance(message, dict) and isinstance(message.get("text"), str):
-        return message["text"]
-    raise DriverError("agent-tui: no prompt arrived on stdin")
-
-
-class Stopped(Exception):
-    """SIGTERM arrived while we were waiting for something."""
 
 
 def wait_for(event: threading.Event, timeout: float) -> bool:
