@@ -444,7 +444,9 @@ class AgentRuntime:
         manager = self._manager()
         if name is not None:
             require_storable(name, "name")
-        fork = await fork_session(manager, manager.get(session_id), checkpoint, name=name, branch=branch)
+        # Opened: the fork copies the source's log up to the checkpoint (``state.last_seq``).
+        source = await manager.open(session_id)
+        fork = await fork_session(manager, source, checkpoint, name=name, branch=branch)
         summary = fork.summary()
         self._notify(SessionsChanged("created", summary))
         return summary

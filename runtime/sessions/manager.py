@@ -54,7 +54,7 @@ class SessionManager:
     # ------------------------------------------------------------------ build
 
     def _build(
-        self, record: SessionRecord, state: SessionState, *, digest: Digest | None = None, unread: int = 0,
+        self, record: SessionRecord, state: SessionState | None, *, digest: Digest | None = None, unread: int = 0,
         loaded: bool = True,
     ) -> AgentSession:
         architecture = get_architecture(record["architecture"])
@@ -148,7 +148,7 @@ class SessionManager:
         digest = Digest.from_json(record.pop("summary", None))
         unread = int(record.pop("unread", 0) or 0)
         try:
-            session = self._build(record, SessionState(), digest=digest, unread=unread, loaded=False)
+            session = self._build(record, None, digest=digest, unread=unread, loaded=False)
         except Exception:
             log.exception("session %s could not be loaded; it is kept in the store untouched", record["sessionId"])
             return None
@@ -174,7 +174,7 @@ class SessionManager:
                         reduce_events([e for e in session.load_buffer if e.seq > state.last_seq], state)
                     finally:
                         session.load_buffer = None
-                    session.state, session.loaded = state, True
+                    session.install_state(state)
         return session
 
     def evict_idle(self, idle_s: float, now: float | None = None) -> list[str]:
@@ -191,9 +191,9 @@ class SessionManager:
                 and not session.state.queued
                 and not session.state.unstarted
                 and self.bus.subscriber_count(session.id) == 0
-                and not session.load_lock.locked()
+                and not session.loading
             ):
-                session.state, session.loaded = SessionState(), False
+                session.unload()
                 evicted.append(session.id)
         return evicted
 
@@ -346,7 +346,8 @@ class SessionManager:
             )
         await self.store.create_session(record)
         await self.bus.open_session(session_id)
-        session = self._build(record, SessionState())
+        # Its log is empty: nothing to hold until it is opened (a message, a client's view).
+        session = self._build(record, None, loaded=False)
         self.sessions[session_id] = session
         return session
 

@@ -38,6 +38,12 @@ log = logging.getLogger(__name__)
 
 MAX_CONTENT = 1024 * 1024
 
+#: What a session without a digest of its own reads (one with no events since it was created):
+#: never folded into, so sessions share it instead of holding ~1 KB of empty containers each.
+_EMPTY_DIGEST = Digest()
+#: ``_signature()`` of a session with nothing running, queued or asked (most of them).
+_IDLE_SIGNATURE: tuple[Any, ...] = (None, None, None, None, 0, ())
+
 
 class AgentSession:
     def __init__(
@@ -48,7 +54,7 @@ class AgentSession:
         architecture: Architecture,
         profile: AgentProfile,
         environment: ExecutionEnvironment,
-        state: SessionState,
+        state: SessionState | None,
         config: RuntimeConfig,
         host_env: dict[str, str] | None,
         on_runtime_change: Callable[[AgentSession], None],
@@ -63,18 +69,21 @@ class AgentSession:
         self.architecture = architecture
         self.profile = profile
         self.environment = environment
-        self.state = state
+        #: The reduced log while ``loaded`` (None otherwise: see ``state``).
+        self._state = state if loaded else None
         #: The store's summary of the log (no blocks), kept current from every batch: what the
         #: list shows while the log itself is not in memory (issue #17: cost follows the screen).
-        self.digest = digest if digest is not None else Digest()
+        #: None until the first event: a session nobody used holds no summary of its own.
+        self._digest = digest
         #: Replies since a client last marked the session read (the store keeps the same count).
         self.unread = unread
-        #: Whether ``state`` holds the reduced log; a quiet session starts without it and is
-        #: loaded when opened (``SessionManager.open``), then unloaded after a while unlooked-at.
-        self.loaded = loaded
+        #: Whether ``state`` holds the reduced log; a quiet (or new) session starts without it
+        #: and is loaded when opened (``SessionManager.open``), then unloaded after a while
+        #: unlooked-at.
+        self.loaded = loaded and state is not None
         #: Events delivered while the log is being read (applied after it, by seq).
         self.load_buffer: list[SessionEvent] | None = None
-        self.load_lock = asyncio.Lock()
+        self._load_lock: asyncio.Lock | None = None
         self.touched = time.monotonic()
         self.config = config
         self.tool_output_limit = config.tool_output_limit
@@ -84,52 +93,110 @@ class AgentSession:
         self.host_env = host_env
         self._on_runtime_change = on_runtime_change
         self._on_query_end = on_query_end
-        self.queue = MessageQueue(f"session-{self.id}", self._run_message)
+        # The helpers below are made when first needed (a message, a tool request, a store
+        # failure): an idle session holds none of them (issue 21 #9: every small object a live
+        # session keeps is one more that can pin an allocator arena after it is deleted).
+        self._queue: MessageQueue | None = None
         #: The query's agent run, once it has started (the last one, after it ended).
         self._run: QueryRun | None = None
         self._interrupt_reason: str | None = None
         self._closed = False
-        self.permissions = PermissionBroker(
-            self.id,
-            bus=bus,
-            state=lambda: self.state,
-            process=lambda: self._process,
-            agent_name=architecture.id,
-            timeout_s=lambda: self.config.permission_timeout_s,
-            expire=self.resolve_permission,
-        )
-        self.store_recovery = StoreRecovery(
-            self.id,
-            bus=bus,
-            state=lambda: self.state,
-            environment=environment,
-            permissions=self.permissions,
-            on_recorded=lambda: self._on_query_end(self),
-        )
-        self._runtime_signature: tuple[Any, ...] = self._signature()
+        self._permissions: PermissionBroker | None = None
+        self._store_recovery: StoreRecovery | None = None
+        signature = self._signature()
+        self._runtime_signature: tuple[Any, ...] = _IDLE_SIGNATURE if signature == _IDLE_SIGNATURE else signature
         #: The session's git worktree or project folder (SPEC §10), when it has one.
         self.workspace: Workspace | None = None
         self._remove_listener = bus.add_listener(self.id, self._on_events)
 
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def queue(self) -> MessageQueue:
+        if self._queue is None:
+            self._queue = MessageQueue(f"session-{self.id}", self._run_message)
+        return self._queue
+
+    @property
+    def permissions(self) -> PermissionBroker:
+        if self._permissions is None:
+            self._permissions = PermissionBroker(
+                self.id,
+                bus=self.bus,
+                state=lambda: self.state,
+                process=lambda: self._process,
+                agent_name=self.architecture.id,
+                timeout_s=lambda: self.config.permission_timeout_s,
+                expire=self.resolve_permission,
+            )
+        return self._permissions
+
+    @property
+    def store_recovery(self) -> StoreRecovery:
+        if self._store_recovery is None:
+            self._store_recovery = StoreRecovery(
+                self.id,
+                bus=self.bus,
+                state=lambda: self.state,
+                environment=self.environment,
+                permissions=self.permissions,
+                on_recorded=lambda: self._on_query_end(self),
+            )
+        return self._store_recovery
+
+    @property
+    def load_lock(self) -> asyncio.Lock:
+        if self._load_lock is None:
+            self._load_lock = asyncio.Lock()
+        return self._load_lock
+
+    @property
+    def loading(self) -> bool:
+        """Its log is being read (``SessionManager.open``)."""
+        return self._load_lock is not None and self._load_lock.locked()
+
     # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> SessionState:
+        """The reduced log; empty while not ``loaded`` (a new one each time: nothing written to
+        it is kept, as nothing written to an unloaded session's state ever was)."""
+        state = self._state
+        return state if state is not None else SessionState()
+
+    def install_state(self, state: SessionState) -> None:
+        """The log was read (``SessionManager.open``): keep it up to date from now on."""
+        self._state, self.loaded = state, True
+
+    def unload(self) -> None:
+        """Drop the reduced log (``SessionManager.evict_idle``); the summary stays."""
+        self._state, self.loaded = None, False
+
+    @property
+    def digest(self) -> Digest:
+        """The summary of the log (read only here: ``_on_events`` folds into the session's own)."""
+        return self._digest if self._digest is not None else _EMPTY_DIGEST
 
     @property
     def view(self) -> SessionState:
         """The reduced log when loaded, else the summary's state (everything but blocks)."""
-        return self.state if self.loaded else self.digest.state
+        state = self._state
+        return state if self.loaded and state is not None else self.digest.state
 
     def _on_events(self, _session_id: str, events: list[SessionEvent]) -> None:
         listed = self._listed()
-        self.unread += self.digest.fold(events)
+        if self._digest is None:
+            self._digest = Digest()
+        self.unread += self._digest.fold(events)
         if self._listed() != listed:
             # What only the summary tells a client that follows no log (session:status does not).
             self._on_query_end(self)
-        if not self.loaded:
+        state = self._state
+        if not self.loaded or state is None:
             if self.load_buffer is not None:
                 self.load_buffer.extend(events)
             self._check_runtime_change(events)
             return
-        state = self.state
         for event in events:
             if event.seq <= state.last_seq:
                 continue  # read by the page that loaded the log, delivered after it
@@ -168,11 +235,8 @@ class AgentSession:
 
     @property
     def busy(self) -> bool:
-        return (
-            self.view.active_query is not None
-            or bool(self.queue)
-            or self.queue.working
-        )
+        queue = self._queue
+        return self.view.active_query is not None or (queue is not None and (bool(queue) or queue.working))
 
     def summary(self) -> SessionSummary:
         state = self.view
@@ -258,7 +322,7 @@ class AgentSession:
         require_storable(content, "message content")
         if len(content.encode("utf-8", "surrogatepass")) > MAX_CONTENT:
             raise InvalidRequest(f"message content is larger than {MAX_CONTENT} bytes")
-        if self.store_recovery.pending:
+        if self._store_recovery is not None and self._store_recovery.pending:
             # The end of a query the store failed during comes first in the log; while it cannot
             # be written the store is still failing, and this message could not be either.
             await self.store_recovery.record()
@@ -514,11 +578,15 @@ class AgentSession:
     async def close(self, reason: str) -> None:
         """Stop the worker and the running query (shutdown or delete)."""
         self._closed = True
-        self.queue.close()
-        self.store_recovery.stop()
+        if self._queue is not None:
+            self._queue.close()
+        if self._store_recovery is not None:
+            self._store_recovery.stop()
         if self._process is not None or self.view.active_query is not None:
             await self.interrupt(reason)
-        await self.queue.join(5)
-        self.permissions.close()
+        if self._queue is not None:
+            await self._queue.join(5)
+        if self._permissions is not None:
+            self._permissions.close()
         self._remove_listener()
 

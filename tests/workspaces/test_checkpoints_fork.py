@@ -172,6 +172,21 @@ async def test_fork_from_the_first_checkpoint(runtime: AgentRuntime, repo: Path)
     assert "two.txt" not in git(repo, "ls-tree", "--name-only", merged["commit"])
 
 
+async def test_fork_of_a_session_whose_log_was_evicted_carries_its_conversation(
+    runtime: AgentRuntime, repo: Path
+) -> None:
+    # An idle session's log leaves memory (issue #17); the fork reads it back, it does not copy
+    # an empty one.
+    sid, seqs, _worktree = await two_queries(runtime, repo)
+    assert runtime.sessions is not None
+    assert sid in runtime.sessions.evict_idle(0)
+    fork = await runtime.fork_session(sid, seqs[0])
+    detail = await runtime.get_session(fork.session_id)
+    assert [b.content for b in detail.blocks if b.type == "user_message"] == [
+        "echo one > one.txt && echo more >> README.md"
+    ]
+
+
 async def test_fork_from_base_and_with_a_chosen_branch(runtime: AgentRuntime, repo: Path) -> None:
     sid, _seqs, _worktree = await two_queries(runtime, repo)
     fork = await runtime.fork_session(sid, "base", branch="feature/from-base")
