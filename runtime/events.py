@@ -211,6 +211,15 @@ class EventBus:
         target.append(listener)
         return lambda: target.remove(listener) if listener in target else None
 
+    def remove_listener(self, session_id: str, listener: Listener) -> None:
+        """Undo ``add_listener(session_id, listener)`` (for a caller that keeps no remover: a live
+        session would hold a ~200-byte closure for it, docs/reliability.md #9)."""
+        target = self._listeners.get(session_id)
+        if target is not None and listener in target:
+            target.remove(listener)
+            if not target:
+                del self._listeners[session_id]
+
     # ------------------------------------------------------------------ publish
 
     async def publish(

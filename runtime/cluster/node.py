@@ -67,7 +67,8 @@ class _RemoteView:
 
     def __init__(self, record: dict[str, Any]) -> None:
         self.id: str = record["sessionId"]
-        self.state = SessionState()
+        # ``view`` (borrowed from AgentSession) reads ``_state``: the same object, reduced in place.
+        self.state = self._state = SessionState()
         # What ``summary()`` reads of the sandbox: its backend's name, as stored.
         self.environment = SimpleNamespace(primitive_name=record.get("primitive", "local"))
         #: Whether ``state`` holds the reduced log; a list needs only the stored summary.

@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ..architectures import canonical_id, get_architecture
@@ -68,8 +69,9 @@ class SessionManager:
         env = ExecutionEnvironment(
             session_id,
             primitive_name=primitive_name,
-            make_primitive=lambda: kind.create(session_id, self.primitive_context),
-            publish=lambda kind, payload: self.bus.publish_one(session_id, kind, payload),
+            # partials, not closures: ~200 bytes less for each live session (docs/reliability.md #9)
+            make_primitive=partial(kind.create, session_id, self.primitive_context),
+            publish=partial(self.bus.publish_one, session_id),
             store=self.store,
             architecture=architecture.id,
             has_transcript=architecture.has_transcript,

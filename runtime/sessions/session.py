@@ -107,7 +107,7 @@ class AgentSession:
         self._runtime_signature: tuple[Any, ...] = _IDLE_SIGNATURE if signature == _IDLE_SIGNATURE else signature
         #: The session's git worktree or project folder (SPEC §10), when it has one.
         self.workspace: Workspace | None = None
-        self._remove_listener = bus.add_listener(self.id, self._on_events)
+        bus.add_listener(self.id, self._on_events)
 
     # ------------------------------------------------------------------ helpers
 
@@ -588,5 +588,5 @@ class AgentSession:
             await self._queue.join(5)
         if self._permissions is not None:
             self._permissions.close()
-        self._remove_listener()
+        self.bus.remove_listener(self.id, self._on_events)
 

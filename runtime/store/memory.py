@@ -8,7 +8,7 @@ from typing import Any
 
 from ..models import AgentProfile, SessionEvent
 from .base import SessionRecord
-from .summaries import Digest, DigestCache, summary_fields
+from .summaries import DigestCache, summary_fields
 
 
 class MemoryStore:
@@ -47,7 +47,7 @@ class MemoryStore:
     async def create_session(self, record: SessionRecord) -> None:
         self._sessions[record["sessionId"]] = copy.deepcopy(record)
         self._events.setdefault(record["sessionId"], [])
-        self._digests.put(record["sessionId"], Digest())
+        self._digests.put_new(record["sessionId"])
 
     async def update_session(self, session_id: str, changes: Mapping[str, Any]) -> None:
         if session_id in self._sessions:

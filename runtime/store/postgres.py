@@ -276,7 +276,7 @@ class PostgresStore:
             _dumps(record),
             int(record["createdAt"]),
         )
-        self._digests.put(record["sessionId"], Digest())
+        self._digests.put_new(record["sessionId"])
 
     async def update_session(self, session_id: str, changes: Mapping[str, Any]) -> None:
         # Read-modify-write under a row lock, so two nodes updating different fields do not lose

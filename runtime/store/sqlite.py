@@ -260,7 +260,7 @@ class SQLiteStore:
             "INSERT INTO sessions (session_id, data, created_at) VALUES (?, ?, ?)",
             (record["sessionId"], _dumps(record), record["createdAt"]),
         )
-        self._digests.put(record["sessionId"], Digest())
+        self._digests.put_new(record["sessionId"])
 
     async def update_session(self, session_id: str, changes: Mapping[str, Any]) -> None:
         async with self.db.execute("SELECT data FROM sessions WHERE session_id = ?", (session_id,)) as cursor:

@@ -184,6 +184,9 @@ class Digest:
         return Digest.from_json(self.to_json())
 
 
+_EMPTY = Digest()
+
+
 class DigestCache:
     """The stores' in-memory copy of each session's digest, so an append folds without a read.
 
@@ -202,6 +205,13 @@ class DigestCache:
 
     def put(self, session_id: str, digest: Digest) -> None:
         self._digests[session_id] = digest
+
+    def put_new(self, session_id: str) -> None:
+        """A session just created: its digest is the empty one. Digests in the cache are never
+        changed in place (``fold`` works on copies), so every new session shares one: a server
+        that creates 10,000 sessions and uses few keeps no ~1 KB digest for each
+        (docs/reliability.md #9)."""
+        self._digests[session_id] = _EMPTY
 
     def drop(self, session_id: str) -> None:
         self._digests.pop(session_id, None)

@@ -132,3 +132,16 @@ async def test_an_old_schema_postgres_database_is_upgraded_with_summaries_backfi
         assert summary["activeQuery"]["message_id"] == "m2"
     finally:
         await store.close()
+
+
+async def test_new_sessions_share_no_digest_state(any_store: SessionStore) -> None:
+    # New sessions start from one shared empty digest (DigestCache.put_new): what one session's
+    # events fold must never show in another's summary.
+    for n, sid in enumerate(("ses-a", "ses-b", "ses-c")):
+        await any_store.create_session(store_record(sid, 1000 + n))
+    await any_store.append_events("ses-a", _query(1, "m1", cost=0.25))
+    await any_store.append_events("ses-b", _query(1, "m2", cost=1.0, end="query:failed"))
+    records = _by_id(await any_store.list_sessions())
+    a, b, c = (records[s]["summary"] for s in ("ses-a", "ses-b", "ses-c"))
+    assert (a["costUsd"], a["lastFailed"], b["costUsd"], b["lastFailed"]) == (0.25, False, 1.0, True)
+    assert not c.get("costUsd") and not c.get("lastSeq") and records["ses-c"]["unread"] == 0
