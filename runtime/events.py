@@ -15,10 +15,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
-import orjson
-
 from .errors import RuntimeClosed, StoreError, SubscriberLagged
-from .jsonsafe import repair
+from .jsonsafe import storable_text
 from .models import EventDraft, SessionEvent, make_event, now_iso
 from .store.base import SessionStore
 
@@ -49,16 +47,12 @@ def _draft_fields(
 
 
 def _encode(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The payload as stored and its JSON text: the one encoding the store writes."""
+    """The payload as stored and its JSON text: the one encoding the store writes. A payload from
+    an in-process caller with a lone surrogate or a huge integer is repaired, so it cannot fail
+    the whole group commit; one nested too deeply is refused before it is queued."""
     try:
-        return payload, orjson.dumps(payload).decode()
-    except TypeError:
-        # e.g. a lone surrogate or an integer beyond 64 bits from an in-process caller: repaired
-        # here, so it cannot fail the whole group commit.
-        repaired = repair(payload)
-    try:
-        return repaired, orjson.dumps(repaired).decode()
-    except TypeError as exc:  # nested deeper than the encoder takes: refused before it is queued
+        return storable_text(payload)  # type: ignore[no-any-return]
+    except TypeError as exc:
         raise StoreError(f"event payload cannot be stored: {exc}") from exc
 
 

@@ -62,3 +62,15 @@ def repair(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [repair(v) for v in value]
     return repair(str(value))
+
+
+def storable_text(value: Any) -> tuple[Any, str]:
+    """``value`` as the store keeps it and its JSON text, repaired (``repair``) only when orjson
+    refuses it as it is. Raises ``TypeError`` when even the repaired value cannot be encoded
+    (nested deeper than orjson's 254 levels). The one encoding of an event's payload: the
+    runner-line gate and the event bus both call it."""
+    try:
+        return value, orjson.dumps(value).decode()
+    except TypeError:
+        repaired = repair(value)
+    return repaired, orjson.dumps(repaired).decode()

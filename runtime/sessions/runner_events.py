@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from ..jsonsafe import INT_RANGE, repair, repair_text
+from ..jsonsafe import INT_RANGE, repair_text, storable_text
 from ..models import BLOCK_MODELS
 from ..runner.protocol import RUNNER_EVENT_TYPES
 
@@ -90,12 +90,7 @@ def encode_storable(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """``payload`` as the store takes it (lone surrogates replaced) and its JSON text, or
     ``Malformed``. The text is the one encoding of the payload on its way to the store."""
     try:
-        return payload, orjson.dumps(payload).decode()
-    except TypeError:
-        pass
-    repaired = repair(payload)
-    try:
-        return repaired, orjson.dumps(repaired).decode()
+        return storable_text(payload)  # type: ignore[no-any-return]
     except TypeError as exc:
         raise Malformed(f"it cannot be stored ({exc})") from exc
 
